@@ -1,0 +1,51 @@
+# growplate — a thin wrapper over CMake. `make` builds into build/ (the CLI is
+# build/growplate); `make demo` and `make check` are the README's two commands.
+BUILD ?= build
+JOBS  ?= $(shell nproc 2>/dev/null || echo 2)
+CMAKE_FLAGS ?=
+
+.PHONY: all build demo check test bench install clean distclean services-start services-stop
+
+all: build
+
+$(BUILD)/CMakeCache.txt:
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS) >/dev/null
+
+build: $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j $(JOBS)
+
+# The main job: install what is missing, build, start the private servers,
+# run the tour.
+demo:
+	scripts/bootstrap
+	$(MAKE) --no-print-directory build
+	scripts/services start
+	eval "$$(scripts/services env)" && $(BUILD)/growplate demo
+
+# The whole test suite: plain, then ASan+UBSan, then the concurrency tests
+# under TSan. Starts the private servers and stops them afterwards.
+check:
+	scripts/bootstrap
+	scripts/check
+
+# Just the plain suite against already-running servers (for development).
+test: build
+	eval "$$(scripts/services env)" && cd $(BUILD) && ctest --output-on-failure
+
+bench:
+	scripts/bootstrap
+	scripts/bench
+
+install: build
+	cmake --install $(BUILD)
+
+services-start:
+	scripts/services start
+services-stop:
+	scripts/services stop
+
+clean:
+	rm -rf $(BUILD) build-asan build-tsan build-bench
+
+distclean: clean
+	scripts/services clean

@@ -1,0 +1,129 @@
+/* growplate/config.h — typed configuration for PostgreSQL and Redis, from the
+ * environment or filled in code; validation and redaction.
+ *
+ * Ownership: gp_config_t is a plain struct. Strings you put in it yourself
+ * stay yours and must outlive every use of the config (the pool and cache
+ * copy what they need when they are created). Strings that
+ * gp_config_from_env() puts in it are owned by the config and freed by
+ * gp_config_release().
+ *
+ * Thread-safety: a gp_config_t is not synchronised; fill it in one thread,
+ * then share it read-only. The functions here keep no global state.
+ *
+ * Durations are milliseconds. In the environment they may also carry a unit:
+ * "250ms", "5s", "2m", "1h" (a bare number is milliseconds).
+ */
+#ifndef GROWPLATE_CONFIG_H
+#define GROWPLATE_CONFIG_H
+
+#include "growplate/common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Recommended size of the message buffers passed to the functions below. */
+#define GP_ERRBUF_SIZE 2048
+
+typedef struct gp_db_config {
+    /* DATABASE_URL: a postgres:// or postgresql:// URL, or a libpq
+     * "key=value" conninfo string. NULL = not set. */
+    const char *url;
+    /* DATABASE_HOST/PORT/NAME/USER/PASSWORD. NULL / 0 = not set. When both
+     * the URL and a part are set: a part the URL lacks is added; a part the
+     * URL also gives must agree with it, or validation fails (a conflict is
+     * an error, never a silent choice). With neither, the defaults are
+     * host localhost, port 5432, database growplate_dev, and libpq's
+     * defaults for the rest. */
+    const char *host;
+    int port;
+    const char *name;
+    const char *user;
+    const char *password;
+    const char *sslmode;          /* DATABASE_SSLMODE; NULL = libpq default ("prefer") */
+    const char *application_name; /* DATABASE_APPLICATION_NAME; NULL = "growplate" */
+    const char *migration_url;    /* DATABASE_MIGRATION_URL (owner role); NULL = not set */
+
+    int pool_min;               /* DATABASE_POOL_MIN, default 2, 0..max */
+    int pool_max;               /* DATABASE_POOL_MAX, default 10, 1..10000 */
+    int connect_timeout_ms;     /* DATABASE_TIMEOUT, default 5000 (libpq rounds up to whole seconds, min 2 s) */
+    int acquire_timeout_ms;     /* DATABASE_ACQUIRE_TIMEOUT, default 5000, >0: never wait forever */
+    int idle_timeout_ms;        /* DATABASE_IDLE_TIMEOUT, default 600000; 0 = never reap idle */
+    int max_lifetime_ms;        /* DATABASE_MAX_LIFETIME, default 1800000; 0 = unlimited */
+    int statement_timeout_ms;   /* DATABASE_STATEMENT_TIMEOUT, default 0 = none */
+    int validate_after_ms;      /* DATABASE_VALIDATE_AFTER, default 5000: idle longer -> checked before hand-out */
+    int leak_threshold_ms;      /* DATABASE_LEAK_THRESHOLD, default 0 = off */
+} gp_db_config_t;
+
+typedef struct gp_redis_config {
+    /* REDIS_URL: redis://[[user]:password@]host[:port][/db]. NULL = not set.
+     * Same merge/conflict rule as DATABASE_URL against REDIS_HOST/PORT/
+     * PASSWORD/DB. Defaults: 127.0.0.1, 6379, db 0, no password. */
+    const char *url;
+    const char *host;
+    int port;                   /* 0 = not set */
+    const char *username;       /* REDIS_USERNAME (ACL user); NULL = none */
+    const char *password;       /* REDIS_PASSWORD; NULL or "" = none */
+    int db;                     /* REDIS_DB, 0..15 by default; -1 = not set */
+    const char *key_prefix;     /* REDIS_KEY_PREFIX, default "growplate:" */
+    int timeout_ms;             /* REDIS_TIMEOUT: per-command deadline, default 1000 */
+    int connect_timeout_ms;     /* REDIS_CONNECT_TIMEOUT, default 1000 */
+    int pool_size;              /* REDIS_POOL_SIZE, default 4, 1..1024 */
+} gp_redis_config_t;
+
+typedef struct gp_config {
+    gp_db_config_t db;
+    gp_redis_config_t redis;
+    void *owned_;               /* private: strings owned by the config */
+} gp_config_t;
+
+/* Fill *cfg with the documented defaults (no URL, no parts). Never fails. */
+GP_EXPORT void gp_config_init(gp_config_t *cfg);
+
+/* gp_config_init(), then read every GrowPlate variable from the process
+ * environment, then gp_config_validate(). On failure, `err` receives every
+ * problem found, one per line ("DATABASE_POOL_MAX: 'abc' is not a whole
+ * number; expected an integer from 1 to 10000"), secrets redacted, and *cfg
+ * is still valid to release. Returns GP_OK, GP_ERR_CONFIG or GP_ERR_NOMEM.
+ * Always call gp_config_release() afterwards. Reads the environment with
+ * getenv(): do not modify the environment concurrently. */
+GP_EXPORT gp_status_t gp_config_from_env(gp_config_t *cfg, char *err, size_t errlen);
+
+/* The same, reading variables through `lookup` (return NULL for unset; the
+ * returned string need only live until the next call). For tests, and for
+ * services that keep their settings elsewhere. */
+typedef const char *(*gp_config_lookup_fn)(void *userdata, const char *name);
+GP_EXPORT gp_status_t gp_config_from_lookup(gp_config_t *cfg, gp_config_lookup_fn lookup,
+                                            void *userdata, char *err, size_t errlen);
+
+/* Check every field: ranges, pool_min <= pool_max, sslmode, URL syntax and
+ * scheme (PostgreSQL URLs and conninfo are parsed by libpq itself), and
+ * conflicts between a URL and its parts. Messages name the variable, what
+ * is wrong and what is accepted, one per line, secrets redacted. Returns
+ * GP_OK or GP_ERR_CONFIG. */
+GP_EXPORT gp_status_t gp_config_validate(const gp_config_t *cfg, char *err, size_t errlen);
+
+/* Render the effective configuration as "NAME=value" lines, passwords
+ * masked as "********" (also inside URLs). *out is malloc'd; free() it.
+ * Returns GP_OK or GP_ERR_NOMEM. */
+GP_EXPORT gp_status_t gp_config_describe(const gp_config_t *cfg, char **out);
+
+/* The same as a JSON object (keys are the variable names). */
+GP_EXPORT gp_status_t gp_config_describe_json(const gp_config_t *cfg, char **out);
+
+/* Free the strings that gp_config_from_env/_lookup allocated and reset
+ * *cfg to defaults. NULL is accepted. */
+GP_EXPORT void gp_config_release(gp_config_t *cfg);
+
+/* The redacted effective PostgreSQL target, e.g.
+ * "postgresql://growplate_app:********@127.0.0.1:5432/growplate_dev".
+ * Writes into out (truncated to outlen) and returns out. */
+GP_EXPORT char *gp_config_db_display(const gp_db_config_t *db, char *out, size_t outlen);
+
+/* The redacted effective Redis target, e.g. "redis://127.0.0.1:6379/0". */
+GP_EXPORT char *gp_config_redis_display(const gp_redis_config_t *redis, char *out, size_t outlen);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,12 @@
+/* growplate/growplate.h — the umbrella header: includes every public layer.
+ *
+ * Layers, from the bottom: common, config, pool, query, tenant, cache,
+ * health. Dependencies point downward only. */
+#ifndef GROWPLATE_H
+#define GROWPLATE_H
+
+#include "growplate/common.h"
+#include "growplate/config.h"
+#include "growplate/health.h"
+
+#endif

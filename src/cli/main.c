@@ -1,0 +1,103 @@
+/* main.c — the growplate command-line tool: dispatch to subcommands.
+ *
+ * Conventions shared by every subcommand (see cli.h): quiet by default,
+ * --json where a script would parse the output, errors on stderr, exit 0 ok,
+ * 1 findings/degraded, 2 failure/invalid configuration/usage. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+static const cli_cmd_t commands[] = {
+    {"config", "check and print the configuration (config check [--json])", cmd_config, cmd_config_help},
+    {"demo", "a short tour: servers, tenants, isolation, cache, health", cmd_demo, cmd_demo_help},
+};
+#define NCOMMANDS (sizeof commands / sizeof commands[0])
+
+bool cli_wants_help(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+            return true;
+    return false;
+}
+
+bool cli_progress_enabled(void) { return isatty(STDERR_FILENO) && !getenv("CI"); }
+
+bool cli_load_config(const char *cmd, gp_config_t *cfg)
+{
+    char err[GP_ERRBUF_SIZE];
+    gp_status_t st = gp_config_from_env(cfg, err, sizeof err);
+    if (st == GP_OK)
+        return true;
+    if (st == GP_ERR_NOMEM) {
+        fprintf(stderr, "growplate %s: out of memory reading the configuration\n", cmd);
+        return false;
+    }
+    for (char *line = err, *next; *line; line = next) {
+        next = strchr(line, '\n');
+        if (next)
+            *next++ = 0;
+        else
+            next = line + strlen(line);
+        fprintf(stderr, "growplate %s: %s\n", cmd, line);
+    }
+    return false;
+}
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: growplate <command> [options]\n"
+            "\n"
+            "GrowPlate's data layer: PostgreSQL pool, tenant isolation, Redis cache.\n"
+            "Configuration comes from the environment (DATABASE_*, REDIS_*); see README.md.\n"
+            "\n"
+            "commands:\n");
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out,
+            "\n"
+            "options:\n"
+            "  --help     this text; 'growplate <command> --help' for a command's\n"
+            "  --version  print the version\n"
+            "\n"
+            "exit codes: 0 ok, 1 findings or degraded, 2 failure, invalid configuration or usage.\n"
+            "Errors go to stderr; --json output, where offered, goes to stdout.\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return CLI_FAILURE;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
+        if (argc > 2) {
+            for (size_t i = 0; i < NCOMMANDS; i++)
+                if (strcmp(argv[2], commands[i].name) == 0) {
+                    commands[i].help(stdout);
+                    return CLI_OK;
+                }
+        }
+        usage(stdout);
+        return CLI_OK;
+    }
+    if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
+        printf("growplate %s\n", gp_version());
+        return CLI_OK;
+    }
+    for (size_t i = 0; i < NCOMMANDS; i++) {
+        if (strcmp(argv[1], commands[i].name) == 0) {
+            if (cli_wants_help(argc - 1, argv + 1)) {
+                commands[i].help(stdout);
+                return CLI_OK;
+            }
+            return commands[i].run(argc - 1, argv + 1);
+        }
+    }
+    fprintf(stderr, "growplate: unknown command '%s'; see 'growplate --help'\n", argv[1]);
+    return CLI_FAILURE;
+}

@@ -1,0 +1,935 @@
+/* config.c — typed configuration: defaults, environment loading, validation,
+ * URL resolution (libpq's parser for PostgreSQL) and redacted rendering. */
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libpq-fe.h>
+
+#include "internal.h"
+
+#define MS_MAX 86400000 /* one day: the longest duration any setting accepts */
+
+typedef struct owned {
+    char **v;
+    size_t n, cap;
+} owned_t;
+
+void gp_config_init(gp_config_t *cfg)
+{
+    if (!cfg)
+        return;
+    memset(cfg, 0, sizeof *cfg);
+    gp_db_config_t *d = &cfg->db;
+    d->pool_min = 2;
+    d->pool_max = 10;
+    d->connect_timeout_ms = 5000;
+    d->acquire_timeout_ms = 5000;
+    d->idle_timeout_ms = 600000;
+    d->max_lifetime_ms = 1800000;
+    d->statement_timeout_ms = 0;
+    d->validate_after_ms = 5000;
+    d->leak_threshold_ms = 0;
+    gp_redis_config_t *r = &cfg->redis;
+    r->db = -1;
+    r->key_prefix = "growplate:";
+    r->timeout_ms = 1000;
+    r->connect_timeout_ms = 1000;
+    r->pool_size = 4;
+}
+
+void gp_config_release(gp_config_t *cfg)
+{
+    if (!cfg)
+        return;
+    owned_t *o = cfg->owned_;
+    if (o) {
+        for (size_t i = 0; i < o->n; i++) {
+            /* Scrub: these may be passwords. */
+            volatile char *s = o->v[i];
+            while (*s)
+                *s++ = 0;
+            free(o->v[i]);
+        }
+        free(o->v);
+        free(o);
+    }
+    gp_config_init(cfg);
+}
+
+static char *own(gp_config_t *cfg, const char *s)
+{
+    owned_t *o = cfg->owned_;
+    if (!o) {
+        o = calloc(1, sizeof *o);
+        if (!o)
+            return NULL;
+        cfg->owned_ = o;
+    }
+    if (o->n == o->cap) {
+        size_t cap = o->cap ? o->cap * 2 : 16;
+        char **v = realloc(o->v, cap * sizeof *v);
+        if (!v)
+            return NULL;
+        o->v = v;
+        o->cap = cap;
+    }
+    char *copy = strdup(s);
+    if (!copy)
+        return NULL;
+    o->v[o->n++] = copy;
+    return copy;
+}
+
+/* ---- parsing of single values ----------------------------------------- */
+
+/* Show a user's value in a message: bounded, printable. Only ever used for
+ * non-secret variables. */
+static const char *shown(const char *v, char *buf, size_t len)
+{
+    size_t o = 0;
+    for (const char *p = v; *p && o + 4 < len; p++)
+        buf[o++] = isprint((unsigned char)*p) ? *p : '?';
+    if (strlen(v) > len - 4)
+        buf[o++] = '.', buf[o++] = '.', buf[o++] = '.';
+    buf[o] = 0;
+    return buf;
+}
+
+typedef enum { PARSE_OK, PARSE_NOT_NUMBER, PARSE_RANGE } parse_result_t;
+
+static parse_result_t parse_int(const char *s, long long *out)
+{
+    if (!*s)
+        return PARSE_NOT_NUMBER;
+    const char *p = s;
+    if (*p == '-' || *p == '+')
+        p++;
+    if (!isdigit((unsigned char)*p))
+        return PARSE_NOT_NUMBER;
+    for (const char *q = p; *q; q++)
+        if (!isdigit((unsigned char)*q))
+            return PARSE_NOT_NUMBER;
+    errno = 0;
+    long long v = strtoll(s, NULL, 10);
+    if (errno == ERANGE)
+        return PARSE_RANGE;
+    *out = v;
+    return PARSE_OK;
+}
+
+/* "250", "250ms", "5s", "2m", "1h" -> milliseconds. */
+static parse_result_t parse_duration(const char *s, long long *out)
+{
+    size_t n = strlen(s), digits = 0;
+    const char *p = s;
+    if (*p == '-')
+        p++, digits = 0;
+    while (isdigit((unsigned char)p[digits]))
+        digits++;
+    if (digits == 0)
+        return PARSE_NOT_NUMBER;
+    const char *unit = p + digits;
+    long long mult;
+    if (!*unit || strcmp(unit, "ms") == 0)
+        mult = 1;
+    else if (strcmp(unit, "s") == 0)
+        mult = 1000;
+    else if (strcmp(unit, "m") == 0)
+        mult = 60000;
+    else if (strcmp(unit, "h") == 0)
+        mult = 3600000;
+    else
+        return PARSE_NOT_NUMBER;
+    char num[32];
+    size_t numlen = (size_t)(unit - s);
+    if (numlen >= sizeof num || n > 40)
+        return PARSE_RANGE;
+    memcpy(num, s, numlen);
+    num[numlen] = 0;
+    long long v;
+    parse_result_t r = parse_int(num, &v);
+    if (r != PARSE_OK)
+        return r;
+    if (v > LLONG_MAX / mult || v < LLONG_MIN / mult)
+        return PARSE_RANGE;
+    *out = v * mult;
+    return PARSE_OK;
+}
+
+/* ---- the table of variables ---------------------------------------------- */
+
+typedef enum { V_STR, V_SECRET, V_URL, V_INT, V_MS } vkind_t;
+
+typedef struct var {
+    const char *name;
+    vkind_t kind;
+    size_t offset;       /* into gp_config_t */
+    long long min, max;  /* for V_INT / V_MS */
+    const char *meaning; /* for messages: what is accepted */
+} var_t;
+
+#define DB(f) offsetof(gp_config_t, db.f)
+#define RD(f) offsetof(gp_config_t, redis.f)
+
+static const var_t vars[] = {
+    {"DATABASE_URL", V_URL, DB(url), 0, 0, "a postgres:// or postgresql:// URL, or a libpq conninfo string"},
+    {"DATABASE_HOST", V_STR, DB(host), 0, 0, "a host name, IP address or socket directory"},
+    {"DATABASE_PORT", V_INT, DB(port), 1, 65535, "a port from 1 to 65535"},
+    {"DATABASE_NAME", V_STR, DB(name), 0, 0, "a database name"},
+    {"DATABASE_USER", V_STR, DB(user), 0, 0, "a role name"},
+    {"DATABASE_PASSWORD", V_SECRET, DB(password), 0, 0, "the role's password"},
+    {"DATABASE_SSLMODE", V_STR, DB(sslmode), 0, 0, "disable, allow, prefer, require, verify-ca or verify-full"},
+    {"DATABASE_APPLICATION_NAME", V_STR, DB(application_name), 0, 0, "up to 63 bytes of printable ASCII"},
+    {"DATABASE_MIGRATION_URL", V_URL, DB(migration_url), 0, 0, "a postgres:// or postgresql:// URL, or a libpq conninfo string"},
+    {"DATABASE_POOL_MIN", V_INT, DB(pool_min), 0, 10000, "an integer from 0 to 10000, at most DATABASE_POOL_MAX"},
+    {"DATABASE_POOL_MAX", V_INT, DB(pool_max), 1, 10000, "an integer from 1 to 10000"},
+    {"DATABASE_TIMEOUT", V_MS, DB(connect_timeout_ms), 1, MS_MAX, "a connect timeout from 1ms to 24h (bare numbers are milliseconds)"},
+    {"DATABASE_ACQUIRE_TIMEOUT", V_MS, DB(acquire_timeout_ms), 1, MS_MAX, "a duration from 1ms to 24h; the pool never waits forever"},
+    {"DATABASE_IDLE_TIMEOUT", V_MS, DB(idle_timeout_ms), 0, MS_MAX, "a duration from 0 (never) to 24h"},
+    {"DATABASE_MAX_LIFETIME", V_MS, DB(max_lifetime_ms), 0, MS_MAX, "a duration from 0 (unlimited) to 24h"},
+    {"DATABASE_STATEMENT_TIMEOUT", V_MS, DB(statement_timeout_ms), 0, MS_MAX, "a duration from 0 (none) to 24h"},
+    {"DATABASE_VALIDATE_AFTER", V_MS, DB(validate_after_ms), 0, MS_MAX, "a duration from 0 (always validate) to 24h"},
+    {"DATABASE_LEAK_THRESHOLD", V_MS, DB(leak_threshold_ms), 0, MS_MAX, "a duration from 0 (off) to 24h"},
+    {"REDIS_URL", V_URL, RD(url), 0, 0, "a redis://[[user]:password@]host[:port][/db] URL"},
+    {"REDIS_HOST", V_STR, RD(host), 0, 0, "a host name or IP address"},
+    {"REDIS_PORT", V_INT, RD(port), 1, 65535, "a port from 1 to 65535"},
+    {"REDIS_USERNAME", V_STR, RD(username), 0, 0, "a Redis ACL user name"},
+    {"REDIS_PASSWORD", V_SECRET, RD(password), 0, 0, "the Redis password"},
+    {"REDIS_DB", V_INT, RD(db), 0, 10000, "a database number from 0 to 10000 (Redis has 16 by default)"},
+    {"REDIS_KEY_PREFIX", V_STR, RD(key_prefix), 0, 0, "1 to 64 bytes of letters, digits and : _ . -"},
+    {"REDIS_TIMEOUT", V_MS, RD(timeout_ms), 1, 600000, "a command timeout from 1ms to 10m"},
+    {"REDIS_CONNECT_TIMEOUT", V_MS, RD(connect_timeout_ms), 1, 600000, "a connect timeout from 1ms to 10m"},
+    {"REDIS_POOL_SIZE", V_INT, RD(pool_size), 1, 1024, "an integer from 1 to 1024"},
+};
+#define NVARS (sizeof vars / sizeof vars[0])
+
+#define FIELD_STR(cfg, v) ((const char **)((char *)(cfg) + (v)->offset))
+#define FIELD_INT(cfg, v) ((int *)((char *)(cfg) + (v)->offset))
+
+static void range_msg(char *err, size_t errlen, const var_t *v, const char *value)
+{
+    char b[96];
+    if (value)
+        gp__bufappend(err, errlen, "%s: '%s' is out of range; expected %s\n", v->name,
+                      shown(value, b, sizeof b), v->meaning);
+}
+
+gp_status_t gp_config_from_lookup(gp_config_t *cfg, gp_config_lookup_fn lookup, void *ud,
+                                  char *err, size_t errlen)
+{
+    if (!cfg || !lookup)
+        return GP_ERR_INVALID;
+    if (err && errlen)
+        err[0] = 0;
+    gp_config_release(cfg);
+    bool bad = false;
+    for (size_t i = 0; i < NVARS; i++) {
+        const var_t *v = &vars[i];
+        const char *raw = lookup(ud, v->name);
+        if (!raw)
+            continue;
+        char b[96];
+        switch (v->kind) {
+        case V_STR:
+        case V_SECRET:
+        case V_URL: {
+            if (!*raw && v->kind != V_SECRET) {
+                gp__bufappend(err, errlen, "%s: is set but empty; expected %s, or unset it\n",
+                              v->name, v->meaning);
+                bad = true;
+                break;
+            }
+            char *copy = own(cfg, raw);
+            if (!copy)
+                return GP_ERR_NOMEM;
+            *FIELD_STR(cfg, v) = copy;
+            break;
+        }
+        case V_INT:
+        case V_MS: {
+            long long x = 0;
+            parse_result_t r = v->kind == V_INT ? parse_int(raw, &x) : parse_duration(raw, &x);
+            if (r == PARSE_NOT_NUMBER) {
+                gp__bufappend(err, errlen, "%s: '%s' is not %s; expected %s\n", v->name,
+                              shown(raw, b, sizeof b),
+                              v->kind == V_INT ? "a whole number" : "a duration (e.g. 500, 250ms, 5s, 2m)",
+                              v->meaning);
+                bad = true;
+            } else if (r == PARSE_RANGE || x < v->min || x > v->max) {
+                range_msg(err, errlen, v, raw);
+                bad = true;
+            } else {
+                *FIELD_INT(cfg, v) = (int)x;
+            }
+            break;
+        }
+        }
+    }
+    /* Report value problems and cross-field problems together. */
+    char more[GP_ERRBUF_SIZE] = "";
+    gp_status_t st = gp_config_validate(cfg, more, sizeof more);
+    if (st != GP_OK) {
+        /* Skip repeats of range problems already reported from the raw text. */
+        for (char *line = more, *next; line && *line; line = next) {
+            next = strchr(line, '\n');
+            if (next)
+                *next++ = 0;
+            char name[64];
+            size_t nl = strcspn(line, ":");
+            snprintf(name, sizeof name, "%.*s:", (int)(nl < 60 ? nl : 60), line);
+            if (!err || !strstr(err, name) || !strstr(line, "out of range"))
+                gp__bufappend(err, errlen, "%s\n", line);
+        }
+        bad = true;
+    }
+    return bad ? GP_ERR_CONFIG : GP_OK;
+}
+
+static const char *env_lookup(void *ud, const char *name)
+{
+    (void)ud;
+    return getenv(name);
+}
+
+gp_status_t gp_config_from_env(gp_config_t *cfg, char *err, size_t errlen)
+{
+    return gp_config_from_lookup(cfg, env_lookup, NULL, err, errlen);
+}
+
+/* ---- URLs ------------------------------------------------------------------- */
+
+static bool has_scheme(const char *s, char *scheme, size_t len)
+{
+    const char *sep = strstr(s, "://");
+    if (!sep)
+        return false;
+    size_t n = (size_t)(sep - s);
+    for (size_t i = 0; i < n; i++)
+        if (!(isalnum((unsigned char)s[i]) || s[i] == '+' || s[i] == '-' || s[i] == '.'))
+            return false;
+    snprintf(scheme, len, "%.*s", (int)(n < len ? n : len - 1), s);
+    return true;
+}
+
+/* Parse a PostgreSQL URL or conninfo with libpq. On error, writes a
+ * redacted message and returns NULL. Free with PQconninfoFree. */
+static PQconninfoOption *pg_parse(const char *name, const char *url, char *err, size_t errlen)
+{
+    char scheme[32];
+    if (has_scheme(url, scheme, sizeof scheme) && strcmp(scheme, "postgres") != 0 &&
+        strcmp(scheme, "postgresql") != 0) {
+        gp__bufappend(err, errlen,
+                      "%s: unknown scheme '%s'; expected postgres:// or postgresql:// (or a libpq "
+                      "conninfo string such as 'host=... dbname=...')\n", name, scheme);
+        return NULL;
+    }
+    char *pqerr = NULL;
+    PQconninfoOption *opts = PQconninfoParse(url, &pqerr);
+    if (!opts) {
+        char clean[512];
+        gp_redact(pqerr ? pqerr : "out of memory", clean, sizeof clean);
+        size_t n = strlen(clean);
+        while (n && (clean[n - 1] == '\n' || clean[n - 1] == ' '))
+            clean[--n] = 0;
+        /* libpq quotes the rest of the string it could not parse; never echo
+         * what follows a password keyword, already masked above. */
+        gp__bufappend(err, errlen,
+                      "%s: not a valid PostgreSQL URL or conninfo (%s); expected "
+                      "postgresql://user:password@host:port/dbname?option=value\n", name, clean);
+        PQfreemem(pqerr);
+        return NULL;
+    }
+    PQfreemem(pqerr);
+    return opts;
+}
+
+static const char *pg_opt(const PQconninfoOption *opts, const char *kw)
+{
+    for (const PQconninfoOption *o = opts; o && o->keyword; o++)
+        if (strcmp(o->keyword, kw) == 0)
+            return o->val && *o->val ? o->val : NULL;
+    return NULL;
+}
+
+static int hexval(int c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+/* Percent-decode [s, s+n) into out. */
+static bool pct_decode(const char *s, size_t n, char *out, size_t outlen)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        int c = (unsigned char)s[i];
+        if (c == '%') {
+            if (i + 2 >= n)
+                return false;
+            int h = hexval(s[i + 1]), l = hexval(s[i + 2]);
+            if (h < 0 || l < 0)
+                return false;
+            c = h * 16 + l;
+            i += 2;
+        }
+        if (c == 0 || o + 1 >= outlen)
+            return false;
+        out[o++] = (char)c;
+    }
+    out[o] = 0;
+    return true;
+}
+
+typedef struct redis_url {
+    char host[256];
+    int port; /* 0 = absent */
+    char username[128];
+    char password[256];
+    bool has_password;
+    int db; /* -1 = absent */
+} redis_url_t;
+
+static bool redis_parse(const char *name, const char *url, redis_url_t *u, char *err, size_t errlen)
+{
+    memset(u, 0, sizeof *u);
+    u->db = -1;
+    char scheme[32];
+    const char *want = "expected redis://[[user]:password@]host[:port][/db]";
+    if (!has_scheme(url, scheme, sizeof scheme)) {
+        gp__bufappend(err, errlen, "%s: not a URL (no scheme); %s\n", name, want);
+        return false;
+    }
+    if (strcmp(scheme, "rediss") == 0) {
+        gp__bufappend(err, errlen, "%s: rediss:// (TLS) is not supported by this build's hiredis 0.14; "
+                      "use redis:// on a trusted network or a TLS tunnel\n", name);
+        return false;
+    }
+    if (strcmp(scheme, "redis") != 0) {
+        gp__bufappend(err, errlen, "%s: unknown scheme '%s'; %s\n", name, scheme, want);
+        return false;
+    }
+    const char *p = url + strlen("redis://");
+    const char *end = p + strcspn(p, "/?#");
+    const char *at = NULL;
+    for (const char *q = p; q < end; q++)
+        if (*q == '@')
+            at = q;
+    if (at) {
+        const char *colon = memchr(p, ':', (size_t)(at - p));
+        const char *uend = colon ? colon : at;
+        if (!pct_decode(p, (size_t)(uend - p), u->username, sizeof u->username)) {
+            gp__bufappend(err, errlen, "%s: bad user name encoding; %s\n", name, want);
+            return false;
+        }
+        if (colon) {
+            if (!pct_decode(colon + 1, (size_t)(at - colon - 1), u->password, sizeof u->password)) {
+                gp__bufappend(err, errlen, "%s: bad password encoding (percent-encode special characters); %s\n",
+                              name, want);
+                return false;
+            }
+            u->has_password = true;
+        }
+        p = at + 1;
+    }
+    const char *hend;
+    if (*p == '[') {
+        hend = memchr(p, ']', (size_t)(end - p));
+        if (!hend) {
+            gp__bufappend(err, errlen, "%s: unterminated IPv6 address; %s\n", name, want);
+            return false;
+        }
+        snprintf(u->host, sizeof u->host, "%.*s", (int)(hend - p - 1), p + 1);
+        hend++;
+    } else {
+        hend = p;
+        while (hend < end && *hend != ':')
+            hend++;
+        if ((size_t)(hend - p) >= sizeof u->host) {
+            gp__bufappend(err, errlen, "%s: host name too long; %s\n", name, want);
+            return false;
+        }
+        snprintf(u->host, sizeof u->host, "%.*s", (int)(hend - p), p);
+    }
+    if (hend < end && *hend == ':') {
+        char port[16];
+        size_t n = (size_t)(end - hend - 1);
+        long long v;
+        snprintf(port, sizeof port, "%.*s", (int)(n < 15 ? n : 15), hend + 1);
+        if (n == 0 || n > 5 || parse_int(port, &v) != PARSE_OK || v < 1 || v > 65535 || port[0] == '+' || port[0] == '-') {
+            gp__bufappend(err, errlen, "%s: bad port; expected a port from 1 to 65535 in %s\n", name,
+                          "redis://host:port/db");
+            return false;
+        }
+        u->port = (int)v;
+    } else if (hend != end) {
+        gp__bufappend(err, errlen, "%s: unexpected text after the host; %s\n", name, want);
+        return false;
+    }
+    if (*end == '/') {
+        const char *d = end + 1;
+        size_t n = strcspn(d, "?#");
+        if (n > 0) {
+            char db[16];
+            long long v;
+            snprintf(db, sizeof db, "%.*s", (int)(n < 15 ? n : 15), d);
+            if (n > 5 || parse_int(db, &v) != PARSE_OK || v < 0 || v > 10000 || db[0] == '+' || db[0] == '-') {
+                gp__bufappend(err, errlen, "%s: bad database number in the path; expected /0 to /10000\n", name);
+                return false;
+            }
+            u->db = (int)v;
+        }
+        end = d + n;
+    }
+    if (*end == '?' || *end == '#') {
+        gp__bufappend(err, errlen, "%s: query parameters are not supported; %s\n", name, want);
+        return false;
+    }
+    return true;
+}
+
+/* ---- validation --------------------------------------------------------------- */
+
+static bool valid_prefix(const char *s)
+{
+    size_t n = strlen(s);
+    if (n < 1 || n > 64)
+        return false;
+    for (const char *p = s; *p; p++)
+        if (!(isalnum((unsigned char)*p) || *p == ':' || *p == '_' || *p == '.' || *p == '-'))
+            return false;
+    return true;
+}
+
+/* libpq only checks ports when it connects; check them up front. */
+static bool valid_pg_ports(const char *s)
+{
+    for (;;) {
+        size_t n = strcspn(s, ",");
+        char buf[8];
+        long long v;
+        if (n == 0 || n > 5)
+            return false;
+        snprintf(buf, sizeof buf, "%.*s", (int)n, s);
+        if (!isdigit((unsigned char)buf[0]) || parse_int(buf, &v) != PARSE_OK || v < 1 || v > 65535)
+            return false;
+        if (!s[n])
+            return true;
+        s += n + 1;
+    }
+}
+
+static void conflict(char *err, size_t errlen, const char *part, const char *url, const char *what,
+                     const char *a, const char *b, bool secret)
+{
+    if (secret)
+        gp__bufappend(err, errlen, "%s: conflicts with the %s in %s; unset one of them or make them agree\n",
+                      part, what, url);
+    else {
+        char x[96], y[96];
+        gp__bufappend(err, errlen, "%s: '%s' conflicts with the %s '%s' in %s; unset one of them or make them agree\n",
+                      part, shown(a, x, sizeof x), what, shown(b, y, sizeof y), url);
+    }
+}
+
+gp_status_t gp_config_validate(const gp_config_t *cfg, char *err, size_t errlen)
+{
+    if (!cfg)
+        return GP_ERR_INVALID;
+    size_t before = err ? strnlen(err, errlen) : 0;
+    bool bad = false;
+#define BAD(...) do { gp__bufappend(err, errlen, __VA_ARGS__); bad = true; } while (0)
+
+    /* Numeric ranges, for configs filled in code too. */
+    for (size_t i = 0; i < NVARS; i++) {
+        const var_t *v = &vars[i];
+        if (v->kind != V_INT && v->kind != V_MS)
+            continue;
+        int x = *FIELD_INT(cfg, v);
+        if ((v->offset == DB(port) || v->offset == RD(port)) && x == 0)
+            continue; /* unset */
+        if (v->offset == RD(db) && x == -1)
+            continue; /* unset */
+        if (x < v->min || x > v->max) {
+            char num[32];
+            snprintf(num, sizeof num, "%d", x);
+            range_msg(err, errlen, v, num);
+            bad = true;
+        }
+    }
+    const gp_db_config_t *d = &cfg->db;
+    if (d->pool_min > d->pool_max && d->pool_max >= 1)
+        BAD("DATABASE_POOL_MIN: %d is greater than DATABASE_POOL_MAX (%d); expected POOL_MIN <= POOL_MAX\n",
+            d->pool_min, d->pool_max);
+
+    static const char *const sslmodes[] = {"disable", "allow", "prefer", "require", "verify-ca", "verify-full"};
+    if (d->sslmode) {
+        bool ok = false;
+        for (size_t i = 0; i < sizeof sslmodes / sizeof *sslmodes; i++)
+            ok = ok || strcmp(d->sslmode, sslmodes[i]) == 0;
+        char b[96];
+        if (!ok)
+            BAD("DATABASE_SSLMODE: unknown sslmode '%s'; expected one of disable, allow, prefer, "
+                "require, verify-ca, verify-full\n", shown(d->sslmode, b, sizeof b));
+    }
+    if (d->application_name) {
+        bool ok = strlen(d->application_name) <= 63;
+        for (const char *p = d->application_name; ok && *p; p++)
+            ok = *p >= 32 && *p < 127;
+        if (!ok)
+            BAD("DATABASE_APPLICATION_NAME: too long or not printable ASCII; expected up to 63 "
+                "printable ASCII bytes\n");
+    }
+
+    /* DATABASE_URL, checked by libpq, then against its parts. */
+    if (d->url) {
+        PQconninfoOption *o = pg_parse("DATABASE_URL", d->url, err, errlen);
+        if (!o)
+            bad = true;
+        else {
+            struct { const char *part; const char *what; const char *kw; const char *val; bool secret; } parts[] = {
+                {"DATABASE_HOST", "host", "host", d->host, false},
+                {"DATABASE_NAME", "database name", "dbname", d->name, false},
+                {"DATABASE_USER", "user", "user", d->user, false},
+                {"DATABASE_PASSWORD", "password", "password", d->password, true},
+                {"DATABASE_SSLMODE", "sslmode", "sslmode", d->sslmode, false},
+                {"DATABASE_APPLICATION_NAME", "application_name", "application_name", d->application_name, false},
+            };
+            for (size_t i = 0; i < sizeof parts / sizeof *parts; i++) {
+                const char *in_url = pg_opt(o, parts[i].kw);
+                if (parts[i].val && in_url && strcmp(parts[i].val, in_url) != 0) {
+                    conflict(err, errlen, parts[i].part, "DATABASE_URL", parts[i].what, parts[i].val, in_url,
+                             parts[i].secret);
+                    bad = true;
+                }
+            }
+            const char *uport = pg_opt(o, "port");
+            if (uport && !valid_pg_ports(uport)) {
+                BAD("DATABASE_URL: bad port; expected a port from 1 to 65535 (or a comma-separated list "
+                    "for several hosts)\n");
+                uport = NULL;
+            }
+            char pbuf[16];
+            snprintf(pbuf, sizeof pbuf, "%d", d->port);
+            if (d->port && uport && strcmp(uport, pbuf) != 0) {
+                conflict(err, errlen, "DATABASE_PORT", "DATABASE_URL", "port", pbuf, uport, false);
+                bad = true;
+            }
+            const char *sm = pg_opt(o, "sslmode");
+            if (sm && !d->sslmode) {
+                bool ok = false;
+                for (size_t i = 0; i < sizeof sslmodes / sizeof *sslmodes; i++)
+                    ok = ok || strcmp(sm, sslmodes[i]) == 0;
+                char b[96];
+                if (!ok)
+                    BAD("DATABASE_URL: unknown sslmode '%s'; expected one of disable, allow, prefer, "
+                        "require, verify-ca, verify-full\n", shown(sm, b, sizeof b));
+            }
+            PQconninfoFree(o);
+        }
+    }
+    if (d->migration_url) {
+        PQconninfoOption *o = pg_parse("DATABASE_MIGRATION_URL", d->migration_url, err, errlen);
+        if (!o)
+            bad = true;
+        PQconninfoFree(o);
+    }
+
+    const gp_redis_config_t *r = &cfg->redis;
+    if (!r->key_prefix || !valid_prefix(r->key_prefix)) {
+        char b[96];
+        BAD("REDIS_KEY_PREFIX: '%s' is not allowed; expected 1 to 64 bytes of letters, digits and : _ . -\n",
+            r->key_prefix ? shown(r->key_prefix, b, sizeof b) : "(null)");
+    }
+    if (r->url) {
+        redis_url_t u;
+        if (!redis_parse("REDIS_URL", r->url, &u, err, errlen))
+            bad = true;
+        else {
+            if (r->host && u.host[0] && strcmp(r->host, u.host) != 0) {
+                conflict(err, errlen, "REDIS_HOST", "REDIS_URL", "host", r->host, u.host, false);
+                bad = true;
+            }
+            char a[16], b[16];
+            snprintf(a, sizeof a, "%d", r->port);
+            snprintf(b, sizeof b, "%d", u.port);
+            if (r->port && u.port && r->port != u.port) {
+                conflict(err, errlen, "REDIS_PORT", "REDIS_URL", "port", a, b, false);
+                bad = true;
+            }
+            snprintf(a, sizeof a, "%d", r->db);
+            snprintf(b, sizeof b, "%d", u.db);
+            if (r->db >= 0 && u.db >= 0 && r->db != u.db) {
+                conflict(err, errlen, "REDIS_DB", "REDIS_URL", "database number", a, b, false);
+                bad = true;
+            }
+            if (r->password && *r->password && u.has_password && strcmp(r->password, u.password) != 0) {
+                conflict(err, errlen, "REDIS_PASSWORD", "REDIS_URL", "password", "", "", true);
+                bad = true;
+            }
+            if (r->username && u.username[0] && strcmp(r->username, u.username) != 0) {
+                conflict(err, errlen, "REDIS_USERNAME", "REDIS_URL", "user", r->username, u.username, false);
+                bad = true;
+            }
+            memset(&u, 0, sizeof u);
+        }
+    }
+#undef BAD
+    if (!bad && err && before < errlen)
+        err[before] = 0;
+    return bad ? GP_ERR_CONFIG : GP_OK;
+}
+
+/* ---- resolution for the layers above -------------------------------------- */
+
+static void ms_to_pg_seconds(int ms, char *out, size_t len)
+{
+    int s = (ms + 999) / 1000;
+    if (s < 2)
+        s = 2; /* libpq treats 1 as 2 anyway; say what it does */
+    snprintf(out, len, "%d", s);
+}
+
+gp_status_t gp__pg_params(const gp_db_config_t *d, bool migration, gp__pg_params_t *p, char *err,
+                          size_t errlen)
+{
+    memset(p, 0, sizeof *p);
+    size_t n = 0;
+#define ADD(k, v) do { p->kw[n] = (k); p->val[n] = (v); n++; } while (0)
+    if (migration) {
+        if (!d->migration_url) {
+            gp__bufappend(err, errlen, "DATABASE_MIGRATION_URL: is not set; expected the URL of the schema "
+                          "owner role (eval \"$(scripts/services env)\" sets it for the private server)\n");
+            return GP_ERR_CONFIG;
+        }
+        ADD("dbname", d->migration_url);
+    } else {
+        if (d->url)
+            ADD("dbname", d->url);
+        else {
+            ADD("host", d->host ? d->host : "localhost");
+            snprintf(p->port, sizeof p->port, "%d", d->port ? d->port : 5432);
+            ADD("port", p->port);
+            ADD("dbname", d->name ? d->name : "growplate_dev");
+        }
+        if (d->url && d->host)
+            ADD("host", d->host);
+        if (d->url && d->port) {
+            snprintf(p->port, sizeof p->port, "%d", d->port);
+            ADD("port", p->port);
+        }
+        if (d->url && d->name)
+            ADD("dbname", d->name);
+        if (d->user)
+            ADD("user", d->user);
+        if (d->password && *d->password)
+            ADD("password", d->password);
+        if (d->sslmode)
+            ADD("sslmode", d->sslmode);
+    }
+    if (d->application_name)
+        ADD("application_name", d->application_name);
+    ADD("fallback_application_name", "growplate");
+    ms_to_pg_seconds(d->connect_timeout_ms, p->connect_timeout, sizeof p->connect_timeout);
+    ADD("connect_timeout", p->connect_timeout);
+    /* Detect dead peers on idle pooled connections. */
+    ADD("keepalives", "1");
+    ADD("keepalives_idle", "30");
+    ADD("keepalives_interval", "10");
+    ADD("keepalives_count", "3");
+    ADD(NULL, NULL);
+#undef ADD
+    return GP_OK;
+}
+
+gp_status_t gp__redis_target(const gp_redis_config_t *r, gp__redis_target_t *t, char *err, size_t errlen)
+{
+    memset(t, 0, sizeof *t);
+    redis_url_t u;
+    memset(&u, 0, sizeof u);
+    u.db = -1;
+    if (r->url && !redis_parse("REDIS_URL", r->url, &u, err, errlen))
+        return GP_ERR_CONFIG;
+    snprintf(t->host, sizeof t->host, "%s", r->host ? r->host : u.host[0] ? u.host : "127.0.0.1");
+    t->port = r->port ? r->port : u.port ? u.port : 6379;
+    t->db = r->db >= 0 ? r->db : u.db >= 0 ? u.db : 0;
+    snprintf(t->username, sizeof t->username, "%s", r->username ? r->username : u.username);
+    snprintf(t->password, sizeof t->password, "%s",
+             r->password && *r->password ? r->password : u.password);
+    memset(&u, 0, sizeof u);
+    return GP_OK;
+}
+
+/* ---- rendering ------------------------------------------------------------------ */
+
+char *gp_config_db_display(const gp_db_config_t *d, char *out, size_t outlen)
+{
+    gp__pg_params_t p;
+    const char *host = NULL, *port = NULL, *dbname = NULL, *user = NULL;
+    bool pw = false;
+    PQconninfoOption *o = NULL;
+    if (gp__pg_params(d, false, &p, NULL, 0) != GP_OK) {
+        snprintf(out, outlen, "(invalid)");
+        return out;
+    }
+    if (d->url) {
+        o = PQconninfoParse(d->url, NULL);
+        if (!o) {
+            snprintf(out, outlen, "(invalid DATABASE_URL)");
+            return out;
+        }
+        host = pg_opt(o, "host");
+        port = pg_opt(o, "port");
+        dbname = pg_opt(o, "dbname");
+        user = pg_opt(o, "user");
+        pw = pg_opt(o, "password") != NULL;
+    }
+    for (size_t i = 0; p.kw[i]; i++) {
+        if (strcmp(p.kw[i], "host") == 0) host = p.val[i];
+        else if (strcmp(p.kw[i], "port") == 0) port = p.val[i];
+        else if (strcmp(p.kw[i], "dbname") == 0 && !(d->url && p.val[i] == d->url)) dbname = p.val[i];
+        else if (strcmp(p.kw[i], "user") == 0) user = p.val[i];
+        else if (strcmp(p.kw[i], "password") == 0) pw = true;
+    }
+    snprintf(out, outlen, "postgresql://%s%s%s%s%s%s%s/%s", user ? user : "", pw ? ":********" : "",
+             user || pw ? "@" : "", host ? host : "(libpq default host)", port ? ":" : "", port ? port : "",
+             "", dbname ? dbname : "");
+    PQconninfoFree(o);
+    return out;
+}
+
+char *gp_config_redis_display(const gp_redis_config_t *r, char *out, size_t outlen)
+{
+    gp__redis_target_t t;
+    if (gp__redis_target(r, &t, NULL, 0) != GP_OK) {
+        snprintf(out, outlen, "(invalid REDIS_URL)");
+        return out;
+    }
+    bool ipv6 = strchr(t.host, ':') != NULL;
+    snprintf(out, outlen, "redis://%s%s%s%s%s%s:%d/%d", t.username, t.password[0] ? ":********" : "",
+             t.username[0] || t.password[0] ? "@" : "", ipv6 ? "[" : "", t.host, ipv6 ? "]" : "", t.port, t.db);
+    memset(&t, 0, sizeof t);
+    return out;
+}
+
+typedef struct sbuf {
+    char *s;
+    size_t n, cap;
+    bool oom;
+} sbuf_t;
+
+static void sb_add(sbuf_t *b, const char *fmt, ...) GP__PRINTF(2, 3);
+static void sb_add(sbuf_t *b, const char *fmt, ...)
+{
+    if (b->oom)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int need = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (need < 0)
+        return;
+    if (b->n + (size_t)need + 1 > b->cap) {
+        size_t cap = (b->cap ? b->cap * 2 : 512) + (size_t)need;
+        char *s = realloc(b->s, cap);
+        if (!s) {
+            b->oom = true;
+            return;
+        }
+        b->s = s;
+        b->cap = cap;
+    }
+    va_start(ap, fmt);
+    vsnprintf(b->s + b->n, b->cap - b->n, fmt, ap);
+    va_end(ap);
+    b->n += (size_t)need;
+}
+
+/* JSON string body escape into a small buffer. */
+static const char *jesc(const char *s, char *out, size_t len)
+{
+    size_t o = 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p && o + 7 < len; p++) {
+        if (*p == '"' || *p == '\\') { out[o++] = '\\'; out[o++] = (char)*p; }
+        else if (*p < 0x20) o += (size_t)snprintf(out + o, len - o, "\\u%04x", *p);
+        else out[o++] = (char)*p;
+    }
+    out[o] = 0;
+    return out;
+}
+
+static gp_status_t describe(const gp_config_t *cfg, char **out, bool json)
+{
+    if (!cfg || !out)
+        return GP_ERR_INVALID;
+    sbuf_t b = {0};
+    char val[1024], red[1024];
+    if (json)
+        sb_add(&b, "{");
+    bool first = true;
+    for (size_t i = 0; i < NVARS; i++) {
+        const var_t *v = &vars[i];
+        bool is_str = true, set = true;
+        switch (v->kind) {
+        case V_SECRET: {
+            const char *s = *FIELD_STR(cfg, v);
+            set = s && *s;
+            snprintf(val, sizeof val, "%s", set ? "********" : "");
+            break;
+        }
+        case V_STR:
+        case V_URL: {
+            const char *s = *FIELD_STR(cfg, v);
+            set = s != NULL;
+            gp_redact(s ? s : "", red, sizeof red);
+            snprintf(val, sizeof val, "%s", red);
+            break;
+        }
+        case V_INT:
+        case V_MS: {
+            int x = *FIELD_INT(cfg, v);
+            is_str = false;
+            set = !((v->offset == DB(port) || v->offset == RD(port)) && x == 0) && !(v->offset == RD(db) && x < 0);
+            snprintf(val, sizeof val, "%d", x);
+            break;
+        }
+        }
+        if (json) {
+            char e[2048];
+            if (!set)
+                sb_add(&b, "%s\"%s\":null", first ? "" : ",", v->name);
+            else if (is_str)
+                sb_add(&b, "%s\"%s\":\"%s\"", first ? "" : ",", v->name, jesc(val, e, sizeof e));
+            else
+                sb_add(&b, "%s\"%s\":%s", first ? "" : ",", v->name, val);
+        } else {
+            sb_add(&b, "%-27s %s%s\n", v->name, set ? val : "(unset)",
+                   set && v->kind == V_MS ? " ms" : "");
+        }
+        first = false;
+    }
+    char t[512];
+    if (json) {
+        char e[1200];
+        sb_add(&b, ",\"effective\":{\"postgres\":\"%s\"",
+               jesc(gp_config_db_display(&cfg->db, t, sizeof t), e, sizeof e));
+        sb_add(&b, ",\"redis\":\"%s\"}}", jesc(gp_config_redis_display(&cfg->redis, t, sizeof t), e, sizeof e));
+    } else {
+        sb_add(&b, "\n%-27s %s\n", "effective PostgreSQL", gp_config_db_display(&cfg->db, t, sizeof t));
+        sb_add(&b, "%-27s %s\n", "effective Redis", gp_config_redis_display(&cfg->redis, t, sizeof t));
+    }
+    if (b.oom || !b.s) {
+        free(b.s);
+        return GP_ERR_NOMEM;
+    }
+    *out = b.s;
+    return GP_OK;
+}
+
+gp_status_t gp_config_describe(const gp_config_t *cfg, char **out) { return describe(cfg, out, false); }
+gp_status_t gp_config_describe_json(const gp_config_t *cfg, char **out) { return describe(cfg, out, true); }

@@ -1,0 +1,30 @@
+/* gp_test.h — shared helpers for the cmocka tests. */
+#ifndef GP_TEST_H
+#define GP_TEST_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "growplate/growplate.h"
+
+/* Load the configuration from the environment the test harness set up
+ * (eval "$(scripts/services env)"); fails the test on any problem. */
+void gp_test_config(gp_config_t *cfg);
+
+/* Skip-free requirement: fail loudly when the private servers' environment
+ * is missing, with the command that sets it. */
+void gp_test_require_env(void);
+
+/* Run `scripts/services <args>` from the source tree; returns its exit code. */
+int gp_test_services(const char *args);
+
+/* Capture log lines: installs a handler that appends every message to a
+ * buffer (thread-safe). gp_test_logs() returns the text so far. */
+void gp_test_capture_logs(gp_log_level_t min_level);
+const char *gp_test_logs(void);
+void gp_test_clear_logs(void);
+
+#endif

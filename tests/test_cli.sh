@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# test_cli.sh — the CLI's conventions: help, version, config check exit codes,
+# messages that name the variable, and no password in any output.
+set -uo pipefail
+gp=${GP_BUILD_DIR:?}/growplate
+passed=0 failed=0
+check() { # name, condition...
+  local name=$1; shift
+  if "$@"; then passed=$((passed + 1)); echo "ok - $name"; else failed=$((failed + 1)); echo "not ok - $name"; fi
+}
+run() { out=$("$@" 2>/tmp/gp-cli-err.$$); rc=$?; err=$(cat /tmp/gp-cli-err.$$); }
+trap 'rm -f /tmp/gp-cli-err.$$' EXIT
+
+run "$gp" --help;     check "--help exits 0 on stdout" test $rc -eq 0 -a -n "$out"
+run "$gp" --version;  check "--version" grep -q '^growplate [0-9]' <<<"$out"
+run "$gp";            check "no command: usage on stderr, exit 2" test $rc -eq 2 -a -n "$err" -a -z "$out"
+run "$gp" nosuch;     check "unknown command exits 2" test $rc -eq 2
+run "$gp" config --help; check "config --help" grep -q 'config check' <<<"$out"
+
+run env DATABASE_POOL_MAX=abc "$gp" config check
+check "POOL_MAX=abc exits 2" test $rc -eq 2
+check "POOL_MAX=abc names the variable on stderr" grep -q "DATABASE_POOL_MAX: 'abc' is not a whole number" <<<"$err"
+check "invalid config prints nothing on stdout" test -z "$out"
+
+secret='pa55-w0rd-XYZ'
+run env DATABASE_URL="postgresql://u:$secret@db.example:5432/app" REDIS_URL="redis://:$secret@cache:6379/1" \
+    DATABASE_PASSWORD="$secret" "$gp" config check
+check "valid config exits 0" test $rc -eq 0
+check "no password in output" bash -c '! grep -q -- "$0" <<<"$1$2"' "$secret" "$out" "$err"
+check "URL shown redacted" grep -q 'postgresql://u:\*\*\*\*\*\*\*\*@db.example:5432/app' <<<"$out"
+
+run env DATABASE_URL="postgresql://u:$secret@db:notaport/app" "$gp" config check
+check "bad URL exits 2" test $rc -eq 2
+check "bad URL message has no password" bash -c '! grep -q -- "$0" <<<"$1$2"' "$secret" "$out" "$err"
+
+run env DATABASE_PASSWORD="$secret" "$gp" config check --json
+check "--json is one object" python3 -c 'import json,sys; d=json.loads(sys.argv[1]); assert d["DATABASE_PASSWORD"]=="********"' "$out"
+
+echo "$passed passed, $failed failed"
+[ $failed -eq 0 ]

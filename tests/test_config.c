@@ -1,0 +1,336 @@
+/* test_config.c — configuration: every variable, every class of bad value,
+ * precedence and conflicts, redaction. No servers needed. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gp_test.h"
+#include "internal.h"
+
+/* A fake environment: NULL-terminated name/value pairs. */
+typedef struct { const char *const *kv; } fake_env_t;
+
+static const char *fake_lookup(void *ud, const char *name)
+{
+    const fake_env_t *e = ud;
+    for (const char *const *p = e->kv; *p; p += 2)
+        if (strcmp(p[0], name) == 0)
+            return p[1];
+    return NULL;
+}
+
+static char errbuf[GP_ERRBUF_SIZE];
+
+static gp_status_t load(gp_config_t *cfg, const char *const *kv)
+{
+    fake_env_t e = {kv};
+    gp_config_init(cfg);
+    errbuf[0] = 0;
+    return gp_config_from_lookup(cfg, fake_lookup, &e, errbuf, sizeof errbuf);
+}
+
+/* Expect a load to fail with a message containing every needle. */
+static void expect_bad(const char *const *kv, const char *n1, const char *n2)
+{
+    gp_config_t cfg;
+    gp_status_t st = load(&cfg, kv);
+    if (st != GP_ERR_CONFIG || !strstr(errbuf, n1) || (n2 && !strstr(errbuf, n2)))
+        fprintf(stderr, "unexpected: status %d, message:\n%s\n", st, errbuf);
+    assert_int_equal(st, GP_ERR_CONFIG);
+    assert_non_null(strstr(errbuf, n1));
+    if (n2)
+        assert_non_null(strstr(errbuf, n2));
+    gp_config_release(&cfg);
+}
+
+static void test_defaults(void **state)
+{
+    (void)state;
+    gp_config_t cfg;
+    const char *kv[] = {NULL};
+    assert_int_equal(load(&cfg, kv), GP_OK);
+    assert_int_equal(cfg.db.pool_min, 2);
+    assert_int_equal(cfg.db.pool_max, 10);
+    assert_int_equal(cfg.db.connect_timeout_ms, 5000);
+    assert_int_equal(cfg.db.acquire_timeout_ms, 5000);
+    assert_string_equal(cfg.redis.key_prefix, "growplate:");
+    assert_int_equal(cfg.redis.pool_size, 4);
+    char d[256];
+    assert_string_equal(gp_config_db_display(&cfg.db, d, sizeof d), "postgresql://localhost:5432/growplate_dev");
+    assert_string_equal(gp_config_redis_display(&cfg.redis, d, sizeof d), "redis://127.0.0.1:6379/0");
+    gp_config_release(&cfg);
+}
+
+static void test_every_variable(void **state)
+{
+    (void)state;
+    gp_config_t cfg;
+    const char *kv[] = {
+        "DATABASE_HOST", "db.example", "DATABASE_PORT", "6543", "DATABASE_NAME", "shop",
+        "DATABASE_USER", "svc", "DATABASE_PASSWORD", "s3cret!", "DATABASE_SSLMODE", "require",
+        "DATABASE_APPLICATION_NAME", "orders", "DATABASE_MIGRATION_URL", "postgresql://owner:pw@db/shop",
+        "DATABASE_POOL_MIN", "3", "DATABASE_POOL_MAX", "20", "DATABASE_TIMEOUT", "30000",
+        "DATABASE_ACQUIRE_TIMEOUT", "2s", "DATABASE_IDLE_TIMEOUT", "5m", "DATABASE_MAX_LIFETIME", "1h",
+        "DATABASE_STATEMENT_TIMEOUT", "250ms", "DATABASE_VALIDATE_AFTER", "0", "DATABASE_LEAK_THRESHOLD", "10s",
+        "REDIS_HOST", "cache.example", "REDIS_PORT", "7000", "REDIS_USERNAME", "app", "REDIS_PASSWORD", "rpw",
+        "REDIS_DB", "3", "REDIS_KEY_PREFIX", "gp:", "REDIS_TIMEOUT", "200", "REDIS_CONNECT_TIMEOUT", "1s",
+        "REDIS_POOL_SIZE", "8", NULL};
+    assert_int_equal(load(&cfg, kv), GP_OK);
+    assert_string_equal(cfg.db.host, "db.example");
+    assert_int_equal(cfg.db.port, 6543);
+    assert_string_equal(cfg.db.name, "shop");
+    assert_string_equal(cfg.db.user, "svc");
+    assert_string_equal(cfg.db.password, "s3cret!");
+    assert_string_equal(cfg.db.sslmode, "require");
+    assert_string_equal(cfg.db.application_name, "orders");
+    assert_int_equal(cfg.db.pool_min, 3);
+    assert_int_equal(cfg.db.pool_max, 20);
+    assert_int_equal(cfg.db.connect_timeout_ms, 30000);
+    assert_int_equal(cfg.db.acquire_timeout_ms, 2000);
+    assert_int_equal(cfg.db.idle_timeout_ms, 300000);
+    assert_int_equal(cfg.db.max_lifetime_ms, 3600000);
+    assert_int_equal(cfg.db.statement_timeout_ms, 250);
+    assert_int_equal(cfg.db.validate_after_ms, 0);
+    assert_int_equal(cfg.db.leak_threshold_ms, 10000);
+    assert_string_equal(cfg.redis.host, "cache.example");
+    assert_int_equal(cfg.redis.port, 7000);
+    assert_string_equal(cfg.redis.username, "app");
+    assert_string_equal(cfg.redis.password, "rpw");
+    assert_int_equal(cfg.redis.db, 3);
+    assert_string_equal(cfg.redis.key_prefix, "gp:");
+    assert_int_equal(cfg.redis.timeout_ms, 200);
+    assert_int_equal(cfg.redis.connect_timeout_ms, 1000);
+    assert_int_equal(cfg.redis.pool_size, 8);
+
+    gp__pg_params_t p;
+    assert_int_equal(gp__pg_params(&cfg.db, false, &p, NULL, 0), GP_OK);
+    bool saw_pw = false, saw_ct = false;
+    for (size_t i = 0; p.kw[i]; i++) {
+        if (strcmp(p.kw[i], "password") == 0)
+            saw_pw = strcmp(p.val[i], "s3cret!") == 0;
+        if (strcmp(p.kw[i], "connect_timeout") == 0)
+            saw_ct = strcmp(p.val[i], "30") == 0;
+    }
+    assert_true(saw_pw);
+    assert_true(saw_ct);
+
+    char *text = NULL;
+    assert_int_equal(gp_config_describe(&cfg, &text), GP_OK);
+    assert_null(strstr(text, "s3cret"));
+    assert_null(strstr(text, "rpw"));
+    assert_null(strstr(text, ":pw@"));
+    assert_non_null(strstr(text, "postgresql://svc:********@db.example:6543/shop"));
+    free(text);
+    assert_int_equal(gp_config_describe_json(&cfg, &text), GP_OK);
+    assert_null(strstr(text, "s3cret"));
+    assert_non_null(strstr(text, "\"DATABASE_POOL_MAX\":20"));
+    free(text);
+    gp_config_release(&cfg);
+}
+
+static void test_not_numbers(void **state)
+{
+    (void)state;
+    expect_bad((const char *[]){"DATABASE_POOL_MAX", "abc", NULL}, "DATABASE_POOL_MAX", "not a whole number");
+    expect_bad((const char *[]){"DATABASE_POOL_MIN", "2.5", NULL}, "DATABASE_POOL_MIN", "not a whole number");
+    expect_bad((const char *[]){"DATABASE_PORT", " 5432", NULL}, "DATABASE_PORT", "not a whole number");
+    expect_bad((const char *[]){"REDIS_DB", "", NULL}, "REDIS_DB", "not a whole number");
+    expect_bad((const char *[]){"DATABASE_TIMEOUT", "5 s", NULL}, "DATABASE_TIMEOUT", "not a duration");
+    expect_bad((const char *[]){"REDIS_TIMEOUT", "1d", NULL}, "REDIS_TIMEOUT", "not a duration");
+    expect_bad((const char *[]){"DATABASE_IDLE_TIMEOUT", "ms", NULL}, "DATABASE_IDLE_TIMEOUT", "expected");
+}
+
+static void test_zero_negative_overflow(void **state)
+{
+    (void)state;
+    expect_bad((const char *[]){"DATABASE_POOL_MAX", "0", NULL}, "DATABASE_POOL_MAX", "out of range");
+    expect_bad((const char *[]){"DATABASE_POOL_MAX", "-5", NULL}, "DATABASE_POOL_MAX", "from 1 to 10000");
+    expect_bad((const char *[]){"DATABASE_POOL_MIN", "-1", NULL}, "DATABASE_POOL_MIN", "out of range");
+    expect_bad((const char *[]){"REDIS_POOL_SIZE", "0", NULL}, "REDIS_POOL_SIZE", "from 1 to 1024");
+    expect_bad((const char *[]){"DATABASE_POOL_MAX", "99999999999999999999999", NULL}, "DATABASE_POOL_MAX",
+               "out of range");
+    expect_bad((const char *[]){"DATABASE_TIMEOUT", "99999999999h", NULL}, "DATABASE_TIMEOUT", "out of range");
+    expect_bad((const char *[]){"DATABASE_ACQUIRE_TIMEOUT", "0", NULL}, "DATABASE_ACQUIRE_TIMEOUT",
+               "never waits forever");
+    expect_bad((const char *[]){"DATABASE_PORT", "70000", NULL}, "DATABASE_PORT", "1 to 65535");
+    expect_bad((const char *[]){"REDIS_PORT", "0", NULL}, "REDIS_PORT", "1 to 65535");
+    /* Several problems are all reported at once. */
+    expect_bad((const char *[]){"DATABASE_POOL_MAX", "x", "REDIS_POOL_SIZE", "-3", NULL}, "DATABASE_POOL_MAX",
+               "REDIS_POOL_SIZE");
+}
+
+static void test_min_greater_than_max(void **state)
+{
+    (void)state;
+    expect_bad((const char *[]){"DATABASE_POOL_MIN", "20", "DATABASE_POOL_MAX", "5", NULL}, "DATABASE_POOL_MIN",
+               "POOL_MIN <= POOL_MAX");
+    /* The same check applies to a config filled in code. */
+    gp_config_t cfg;
+    gp_config_init(&cfg);
+    cfg.db.pool_min = 11;
+    errbuf[0] = 0;
+    assert_int_equal(gp_config_validate(&cfg, errbuf, sizeof errbuf), GP_ERR_CONFIG);
+    assert_non_null(strstr(errbuf, "greater than DATABASE_POOL_MAX"));
+    cfg.db.pool_min = 10;
+    errbuf[0] = 0;
+    assert_int_equal(gp_config_validate(&cfg, errbuf, sizeof errbuf), GP_OK);
+    cfg.redis.timeout_ms = 0;
+    assert_int_equal(gp_config_validate(&cfg, errbuf, sizeof errbuf), GP_ERR_CONFIG);
+    assert_non_null(strstr(errbuf, "REDIS_TIMEOUT"));
+}
+
+static void test_sslmode_and_strings(void **state)
+{
+    (void)state;
+    expect_bad((const char *[]){"DATABASE_SSLMODE", "sometimes", NULL}, "unknown sslmode 'sometimes'", "verify-full");
+    expect_bad((const char *[]){"DATABASE_URL", "postgresql://h/db?sslmode=maybe", NULL}, "DATABASE_URL", "sslmode");
+    expect_bad((const char *[]){"DATABASE_HOST", "", NULL}, "DATABASE_HOST", "empty");
+    expect_bad((const char *[]){"REDIS_KEY_PREFIX", "bad prefix{", NULL}, "REDIS_KEY_PREFIX", "letters, digits");
+    expect_bad((const char *[]){"DATABASE_APPLICATION_NAME",
+                                "0123456789012345678901234567890123456789012345678901234567890123456789", NULL},
+               "DATABASE_APPLICATION_NAME", "63");
+}
+
+static void test_bad_urls(void **state)
+{
+    (void)state;
+    expect_bad((const char *[]){"DATABASE_URL", "mysql://u:hunter2@h/db", NULL}, "unknown scheme 'mysql'",
+               "postgresql://");
+    expect_bad((const char *[]){"DATABASE_URL", "postgresql://u:hunter2@h:notaport/db", NULL}, "DATABASE_URL",
+               "bad port");
+    expect_bad((const char *[]){"DATABASE_URL", "postgresql://u:hunter2@[::1/db", NULL}, "DATABASE_URL",
+               "not a valid PostgreSQL URL");
+    expect_bad((const char *[]){"DATABASE_URL", "host=h password=hunter2 bogus", NULL}, "DATABASE_URL", NULL);
+    expect_bad((const char *[]){"DATABASE_URL", "postgresql://h/db?nosuchoption=1", NULL}, "DATABASE_URL",
+               "nosuchoption");
+    expect_bad((const char *[]){"DATABASE_MIGRATION_URL", "http://x", NULL}, "DATABASE_MIGRATION_URL", "scheme");
+    expect_bad((const char *[]){"REDIS_URL", "http://h:1", NULL}, "REDIS_URL", "unknown scheme 'http'");
+    expect_bad((const char *[]){"REDIS_URL", "rediss://h:1", NULL}, "REDIS_URL", "TLS");
+    expect_bad((const char *[]){"REDIS_URL", "redis://h:99999", NULL}, "REDIS_URL", "bad port");
+    expect_bad((const char *[]){"REDIS_URL", "redis://h:6379/x", NULL}, "REDIS_URL", "database number");
+    expect_bad((const char *[]){"REDIS_URL", "localhost:6379", NULL}, "REDIS_URL", "no scheme");
+    expect_bad((const char *[]){"REDIS_URL", "redis://:p%zz@h", NULL}, "REDIS_URL", "percent-encode");
+    /* No message leaks the password. */
+    const char *kv[] = {"DATABASE_URL", "postgresql://u:hunter2@h:x/db", "REDIS_URL", "redis://:hunter2@h:0", NULL};
+    gp_config_t cfg;
+    assert_int_equal(load(&cfg, kv), GP_ERR_CONFIG);
+    assert_null(strstr(errbuf, "hunter2"));
+    gp_config_release(&cfg);
+    const char *kv2[] = {"DATABASE_URL", "host=h password='hun ter2' port=x=y", NULL};
+    assert_int_equal(load(&cfg, kv2), GP_ERR_CONFIG);
+    assert_null(strstr(errbuf, "hun"));
+    assert_null(strstr(errbuf, "ter2"));
+    gp_config_release(&cfg);
+}
+
+static void test_precedence(void **state)
+{
+    (void)state;
+    gp_config_t cfg;
+    /* A part the URL lacks is added; one it has must agree. */
+    const char *ok[] = {"DATABASE_URL", "postgresql://app@db.example:5433/shop", "DATABASE_PASSWORD", "pw",
+                        "DATABASE_HOST", "db.example", "DATABASE_PORT", "5433", NULL};
+    assert_int_equal(load(&cfg, ok), GP_OK);
+    char d[256];
+    assert_string_equal(gp_config_db_display(&cfg.db, d, sizeof d), "postgresql://app:********@db.example:5433/shop");
+    gp__pg_params_t p;
+    assert_int_equal(gp__pg_params(&cfg.db, false, &p, NULL, 0), GP_OK);
+    assert_string_equal(p.kw[0], "dbname"); /* the URL, expanded by libpq */
+    gp_config_release(&cfg);
+
+    expect_bad((const char *[]){"DATABASE_URL", "postgresql://app@db.example/shop", "DATABASE_HOST", "other", NULL},
+               "DATABASE_HOST: 'other' conflicts with the host 'db.example' in DATABASE_URL", NULL);
+    expect_bad((const char *[]){"DATABASE_URL", "postgresql://db:5433/shop", "DATABASE_PORT", "5432", NULL},
+               "DATABASE_PORT", "conflicts");
+    expect_bad((const char *[]){"DATABASE_URL", "postgresql://u:one@db/shop", "DATABASE_PASSWORD", "two", NULL},
+               "DATABASE_PASSWORD: conflicts with the password in DATABASE_URL", NULL);
+    assert_null(strstr(errbuf, "'one'"));
+    assert_null(strstr(errbuf, "'two'"));
+    expect_bad((const char *[]){"DATABASE_URL", "postgresql://db/shop", "DATABASE_NAME", "other", NULL},
+               "DATABASE_NAME", "conflicts");
+
+    const char *rok[] = {"REDIS_URL", "redis://:pw@cache:7000/2", "REDIS_DB", "2", NULL};
+    assert_int_equal(load(&cfg, rok), GP_OK);
+    assert_string_equal(gp_config_redis_display(&cfg.redis, d, sizeof d), "redis://:********@cache:7000/2");
+    gp__redis_target_t t;
+    assert_int_equal(gp__redis_target(&cfg.redis, &t, NULL, 0), GP_OK);
+    assert_string_equal(t.host, "cache");
+    assert_int_equal(t.port, 7000);
+    assert_int_equal(t.db, 2);
+    assert_string_equal(t.password, "pw");
+    gp_config_release(&cfg);
+    const char *rparts[] = {"REDIS_URL", "redis://cache", "REDIS_PORT", "7001", "REDIS_PASSWORD", "x", NULL};
+    assert_int_equal(load(&cfg, rparts), GP_OK);
+    assert_int_equal(gp__redis_target(&cfg.redis, &t, NULL, 0), GP_OK);
+    assert_int_equal(t.port, 7001);
+    assert_string_equal(t.password, "x");
+    gp_config_release(&cfg);
+    expect_bad((const char *[]){"REDIS_URL", "redis://cache:7000/1", "REDIS_DB", "2", NULL}, "REDIS_DB", "conflicts");
+    expect_bad((const char *[]){"REDIS_URL", "redis://cache:7000", "REDIS_HOST", "other", NULL}, "REDIS_HOST",
+               "conflicts");
+    expect_bad((const char *[]){"REDIS_URL", "redis://:a@cache", "REDIS_PASSWORD", "b", NULL},
+               "REDIS_PASSWORD: conflicts", NULL);
+}
+
+static void test_redaction(void **state)
+{
+    (void)state;
+    char out[256];
+    assert_string_equal(gp_redact("postgresql://u:p%40ss@h:5432/db", out, sizeof out),
+                        "postgresql://u:********@h:5432/db");
+    assert_string_equal(gp_redact("redis://:secret@h:1/0 and redis://h:2", out, sizeof out),
+                        "redis://:********@h:1/0 and redis://h:2");
+    assert_string_equal(gp_redact("host=h password=abc user=u", out, sizeof out), "host=h password=******** user=u");
+    assert_null(strstr(gp_redact("host=h password=abc user=u", out, sizeof out), "abc"));
+    assert_null(strstr(gp_redact("password = 'a b\\' c' x", out, sizeof out), "b"));
+    assert_null(strstr(gp_redact("postgresql://h/db?password=zz&x=1", out, sizeof out), "zz"));
+    assert_non_null(strstr(out, "x=1"));
+    assert_string_equal(gp_redact("no secrets here", out, sizeof out), "no secrets here");
+    char small[8];
+    gp_redact("postgresql://u:pw@h", small, sizeof small);
+    assert_int_equal(strlen(small), 7);
+    /* A user's own db named "password" is not a secret marker. */
+    assert_string_equal(gp_redact("mypassword=1", out, sizeof out), "mypassword=1");
+}
+
+static void test_log_redaction(void **state)
+{
+    (void)state;
+    gp_test_capture_logs(GP_LOG_DEBUG);
+    gp_test_clear_logs();
+    gp__log(GP_LOG_WARN, "test", "cannot reach postgresql://u:topsecret@h/db\nsecond line");
+    gp__log(GP_LOG_DEBUG, "test", "password=alsosecret");
+    const char *logs = gp_test_logs();
+    assert_null(strstr(logs, "topsecret"));
+    assert_null(strstr(logs, "alsosecret"));
+    assert_non_null(strstr(logs, "[test] warn: cannot reach postgresql://u:********@h/db second line"));
+    gp_log_set_handler(NULL, NULL, GP_LOG_WARN);
+    assert_int_equal(gp_log_get_level(), GP_LOG_WARN);
+}
+
+static void test_strerror(void **state)
+{
+    (void)state;
+    for (int s = 0; s < GP_STATUS_COUNT_; s++)
+        assert_string_not_equal(gp_strerror((gp_status_t)s), "unknown status");
+    assert_string_equal(gp_strerror((gp_status_t)999), "unknown status");
+    assert_string_equal(gp_version(), GP_VERSION_STRING);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_every_variable),
+        cmocka_unit_test(test_not_numbers),
+        cmocka_unit_test(test_zero_negative_overflow),
+        cmocka_unit_test(test_min_greater_than_max),
+        cmocka_unit_test(test_sslmode_and_strings),
+        cmocka_unit_test(test_bad_urls),
+        cmocka_unit_test(test_precedence),
+        cmocka_unit_test(test_redaction),
+        cmocka_unit_test(test_log_redaction),
+        cmocka_unit_test(test_strerror),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
