@@ -41,6 +41,42 @@ const char *gp_strerror(gp_status_t status)
     return status_names[status];
 }
 
+static const char *const class_names[GP_ECLASS_COUNT_] = {
+    [GP_ECLASS_NONE] = "none",
+    [GP_ECLASS_CONNECTION] = "connection",
+    [GP_ECLASS_AUTH] = "auth",
+    [GP_ECLASS_TIMEOUT] = "timeout",
+    [GP_ECLASS_UNIQUE] = "unique_violation",
+    [GP_ECLASS_FOREIGN_KEY] = "foreign_key_violation",
+    [GP_ECLASS_CHECK] = "check_violation",
+    [GP_ECLASS_NOT_NULL] = "not_null_violation",
+    [GP_ECLASS_SERIALIZATION] = "serialization_failure",
+    [GP_ECLASS_DEADLOCK] = "deadlock",
+    [GP_ECLASS_PRIVILEGE] = "insufficient_privilege",
+    [GP_ECLASS_SYNTAX] = "syntax_or_undefined",
+    [GP_ECLASS_DATA] = "data_exception",
+    [GP_ECLASS_RESOURCE] = "insufficient_resources",
+    [GP_ECLASS_CONSTRAINT] = "constraint_violation",
+    [GP_ECLASS_TRANSACTION] = "invalid_transaction_state",
+    [GP_ECLASS_CLIENT] = "client",
+    [GP_ECLASS_INTERNAL] = "internal",
+};
+
+const char *gp_error_class_name(gp_error_class_t klass)
+{
+    if ((int)klass < 0 || klass >= GP_ECLASS_COUNT_ || !class_names[klass])
+        return "unknown";
+    return class_names[klass];
+}
+
+void gp_error_clear(gp_error_t *err)
+{
+    if (!err)
+        return;
+    memset(err, 0, sizeof *err);
+    err->statement_index = -1;
+}
+
 /* ---- logging ----------------------------------------------------------- */
 
 typedef struct log_sink {

@@ -3,6 +3,8 @@
 # messages that name the variable, and no password in any output.
 set -uo pipefail
 gp=${GP_BUILD_DIR:?}/growplate
+# Judge the CLI on the environments this test sets, not the developer's.
+unset DATABASE_URL DATABASE_MIGRATION_URL REDIS_URL DATABASE_PASSWORD REDIS_PASSWORD
 passed=0 failed=0
 check() { # name, condition...
   local name=$1; shift
@@ -34,7 +36,8 @@ check "bad URL exits 2" test $rc -eq 2
 check "bad URL message has no password" bash -c '! grep -q -- "$0" <<<"$1$2"' "$secret" "$out" "$err"
 
 run env DATABASE_PASSWORD="$secret" "$gp" config check --json
-check "--json is one object" python3 -c 'import json,sys; d=json.loads(sys.argv[1]); assert d["DATABASE_PASSWORD"]=="********"' "$out"
+check "--json exits 0" test $rc -eq 0
+check "--json is one object, password masked" grep -qE '^\{.*"DATABASE_PASSWORD":"\*{8}".*\}$' <<<"$out"
 
 echo "$passed passed, $failed failed"
 [ $failed -eq 0 ]

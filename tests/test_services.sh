@@ -3,6 +3,7 @@
 # server, env, stop. Uses its own instance (its own key, data and ports), so
 # the servers the other tests use are never disturbed.
 # ctest-timeout: 180
+# ctest-labels: nosan
 set -euo pipefail
 src=${GP_SOURCE_DIR:-$(cd "$(dirname "$0")/.." && pwd)}
 export GP_SERVICES_KEY="svc-test-$$"

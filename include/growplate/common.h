@@ -63,6 +63,55 @@ typedef enum gp_status {
  * Never NULL; unknown values give "unknown status". */
 GP_EXPORT const char *gp_strerror(gp_status_t status);
 
+/* What kind of failure an error is; drives retry decisions. Values are only
+ * ever appended. */
+typedef enum gp_error_class {
+    GP_ECLASS_NONE = 0,
+    GP_ECLASS_CONNECTION = 1,   /* connection lost/refused, server shutting down (08xxx, 57P01-57P03) */
+    GP_ECLASS_AUTH = 2,         /* authentication or authorization to connect (28xxx) */
+    GP_ECLASS_TIMEOUT = 3,      /* statement timeout, acquire timeout, query canceled (57014) */
+    GP_ECLASS_UNIQUE = 4,       /* unique violation (23505) */
+    GP_ECLASS_FOREIGN_KEY = 5,  /* foreign key violation (23503) */
+    GP_ECLASS_CHECK = 6,        /* check violation (23514) */
+    GP_ECLASS_NOT_NULL = 7,     /* not-null violation (23502) */
+    GP_ECLASS_SERIALIZATION = 8,/* serialization failure (40001) */
+    GP_ECLASS_DEADLOCK = 9,     /* deadlock detected (40P01) */
+    GP_ECLASS_PRIVILEGE = 10,   /* insufficient privilege or row-level security violation (42501) */
+    GP_ECLASS_SYNTAX = 11,      /* syntax error or undefined object (42xxx) */
+    GP_ECLASS_DATA = 12,        /* data exception (22xxx) */
+    GP_ECLASS_RESOURCE = 13,    /* insufficient resources, too many connections (53xxx) */
+    GP_ECLASS_CONSTRAINT = 14,  /* other integrity constraint violations (23xxx) */
+    GP_ECLASS_TRANSACTION = 15, /* invalid transaction state (25xxx) */
+    GP_ECLASS_CLIENT = 16,      /* misuse detected before anything reached the server */
+    GP_ECLASS_INTERNAL = 17,    /* anything else the server reported */
+    GP_ECLASS_COUNT_            /* not a class; keep last */
+} gp_error_class_t;
+
+/* A lowercase name for a class ("unique_violation", "timeout", ...). */
+GP_EXPORT const char *gp_error_class_name(gp_error_class_t klass);
+
+/* A caller-owned error report, filled by functions that take a
+ * `gp_error_t *err` argument (which may be NULL when the caller only wants
+ * the status). No allocation; copy it freely. Every string is
+ * NUL-terminated, possibly truncated, and never contains a secret. Fields the
+ * server did not supply are "". */
+typedef struct gp_error {
+    gp_status_t status;         /* same as the function's return value */
+    gp_error_class_t klass;
+    int retriable;              /* nonzero when retrying the same work can succeed */
+    char sqlstate[6];           /* e.g. "23505"; "" for client-side errors */
+    char message[512];          /* primary message */
+    char detail[512];
+    char hint[256];
+    char constraint_name[64];
+    char table_name[64];
+    char column_name[64];
+    int statement_index;        /* in a pipeline: 0-based index of the failing statement; -1 otherwise */
+} gp_error_t;
+
+/* Reset *err to "no error" (status GP_OK, statement_index -1). NULL is accepted. */
+GP_EXPORT void gp_error_clear(gp_error_t *err);
+
 /* Log levels, in increasing severity. */
 typedef enum gp_log_level {
     GP_LOG_DEBUG = 0,
@@ -99,6 +148,26 @@ GP_EXPORT const char *gp_log_level_name(gp_log_level_t level);
  * redis://:PASSWORD@host URLs, and the value of password=... in libpq
  * conninfo strings. Returns `out`. Safe from any thread. */
 GP_EXPORT char *gp_redact(const char *text, char *out, size_t outlen);
+
+/* ---- latency histograms ----------------------------------------------------
+ * A fixed-size, log-linear histogram of durations (about 3% relative error,
+ * 1 ns to ~73 years), used by the pool, the cache and the benchmarks.
+ * gp_hist_record() is lock-free and safe from any thread; the readers are
+ * safe concurrently with recording (they see a recent, not atomic, view). */
+typedef struct gp_hist gp_hist_t;
+
+/* NULL on out of memory. Free with gp_hist_free() (NULL accepted). */
+GP_EXPORT gp_hist_t *gp_hist_new(void);
+GP_EXPORT void gp_hist_free(gp_hist_t *h);
+GP_EXPORT void gp_hist_record(gp_hist_t *h, int64_t ns);
+/* Add every sample of src into dst. */
+GP_EXPORT void gp_hist_merge(gp_hist_t *dst, const gp_hist_t *src);
+GP_EXPORT void gp_hist_reset(gp_hist_t *h);
+GP_EXPORT uint64_t gp_hist_count(const gp_hist_t *h);
+/* The q-quantile (0 <= q <= 1) in nanoseconds; 0 when empty. */
+GP_EXPORT int64_t gp_hist_quantile(const gp_hist_t *h, double q);
+GP_EXPORT int64_t gp_hist_max(const gp_hist_t *h);
+GP_EXPORT double gp_hist_sum(const gp_hist_t *h); /* nanoseconds */
 
 #ifdef __cplusplus
 }

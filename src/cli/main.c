@@ -8,11 +8,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "bench.h"
 #include "cli.h"
 
 static const cli_cmd_t commands[] = {
     {"config", "check and print the configuration (config check [--json])", cmd_config, cmd_config_help},
     {"demo", "a short tour: servers, tenants, isolation, cache, health", cmd_demo, cmd_demo_help},
+    {"bench", "benchmarks: bench <workload> [--threads N] [--seconds S] [--json]", cmd_bench, cmd_bench_help},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 

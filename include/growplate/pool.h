@@ -1,0 +1,107 @@
+/* growplate/pool.h — a thread-safe PostgreSQL connection pool on libpq.
+ *
+ * The pool keeps between pool_min and pool_max connections (connections
+ * still being opened count towards max), pre-fills to min in the background,
+ * hands connections to waiters in FIFO order, reuses idle ones LIFO, reaps
+ * idle and expired ones, validates long-idle ones before hand-out, discards
+ * broken ones, and reconnects with exponential backoff and jitter.
+ *
+ * Thread-safety: every gp_pool_* function is safe from any thread. A leased
+ * gp_conn_t has one owner at a time: use it from one thread at a time, and
+ * release it from any thread.
+ *
+ * Ownership: gp_pool_create() returns a pool the caller closes with
+ * gp_pool_close(). A leased connection is returned with gp_pool_release(),
+ * never freed by the caller.
+ */
+#ifndef GROWPLATE_POOL_H
+#define GROWPLATE_POOL_H
+
+#include "growplate/common.h"
+#include "growplate/config.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct gp_pool gp_pool_t;
+typedef struct gp_conn gp_conn_t;
+
+/* Create a pool from cfg->db (copied; cfg may be freed afterwards). Returns
+ * at once: connections are opened in the background, so a pool can be
+ * created while the server is down and recovers by itself when it comes up.
+ * Errors: GP_ERR_CONFIG (invalid configuration, details in err->message),
+ * GP_ERR_NOMEM. *out is NULL on failure. `err` may be NULL. */
+GP_EXPORT gp_status_t gp_pool_create(const gp_config_t *cfg, gp_pool_t **out, gp_error_t *err);
+
+/* Lease a connection, waiting at most timeout_ms (< 0: the configured
+ * DATABASE_ACQUIRE_TIMEOUT; the pool never waits forever). `label` (may be
+ * NULL; copied, up to 63 bytes) names the caller — a service, a tenant — in
+ * metrics and leak reports.
+ * Errors: GP_ERR_TIMEOUT (class timeout, retriable; the message includes the
+ * last connection failure, if any), GP_ERR_CONNECT / GP_ERR_AUTH (the server
+ * cannot be reached or refused the credentials, classified, no password in
+ * the message), GP_ERR_CLOSED (the pool is closing), GP_ERR_INVALID. */
+GP_EXPORT gp_status_t gp_pool_acquire(gp_pool_t *pool, const char *label, int timeout_ms,
+                                      gp_conn_t **out, gp_error_t *err);
+
+/* Return a leased connection. Safe from any thread, and after
+ * gp_pool_close(). A connection inside a transaction (or a failed one) is
+ * rolled back first, and session state a caller changed is reset; if that
+ * fails, or libpq reports the connection broken, or the server sent a fatal
+ * SQLSTATE (class 08, 57P01-57P03), the connection is closed instead of
+ * reused. NULL is accepted. */
+GP_EXPORT void gp_pool_release(gp_conn_t *conn);
+
+/* Close the pool: new acquires fail with GP_ERR_CLOSED, waiters are woken
+ * with GP_ERR_CLOSED, idle connections are closed, and the call waits at
+ * most wait_ms for leased connections to come back. Connections released
+ * later are closed then; the pool's memory is freed when the last one is.
+ * Returns GP_OK when every lease came back, GP_ERR_TIMEOUT otherwise. The
+ * handle must not be used after this call. NULL is accepted. */
+GP_EXPORT gp_status_t gp_pool_close(gp_pool_t *pool, int wait_ms);
+
+/* Latency percentiles, in microseconds. */
+typedef struct gp_latency {
+    uint64_t count;
+    double p50_us, p90_us, p99_us, max_us;
+    double sum_us;              /* for averages and Prometheus summaries */
+} gp_latency_t;
+
+/* Why connections were closed. */
+typedef enum gp_close_reason {
+    GP_CLOSE_IDLE = 0,       /* idle timeout */
+    GP_CLOSE_LIFETIME = 1,   /* max lifetime */
+    GP_CLOSE_BROKEN = 2,     /* broken or fatal SQLSTATE */
+    GP_CLOSE_VALIDATION = 3, /* failed validation before hand-out */
+    GP_CLOSE_RESET = 4,      /* rollback/reset failed on release */
+    GP_CLOSE_SHUTDOWN = 5,   /* pool closed */
+    GP_CLOSE_REASON_COUNT_
+} gp_close_reason_t;
+
+/* A lowercase name for a close reason ("idle", "lifetime", ...). */
+GP_EXPORT const char *gp_close_reason_name(gp_close_reason_t reason);
+
+/* A consistent snapshot of the pool's metrics. */
+typedef struct gp_pool_metrics {
+    /* gauges */
+    int total, idle, leased, opening, waiting;
+    int min, max;
+    /* counters since creation */
+    uint64_t acquires, acquire_timeouts, acquire_errors;
+    uint64_t opened, open_failures;
+    uint64_t closed[GP_CLOSE_REASON_COUNT_];
+    uint64_t leaks_reported;
+    /* latencies */
+    gp_latency_t wait;       /* time from acquire call to hand-out */
+    gp_latency_t hold;       /* time from hand-out to release */
+    gp_latency_t connect;    /* time to open a connection */
+} gp_pool_metrics_t;
+
+/* Fill *out. Safe from any thread; cheap enough for a scrape every second. */
+GP_EXPORT gp_status_t gp_pool_metrics(gp_pool_t *pool, gp_pool_metrics_t *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

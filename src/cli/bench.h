@@ -1,0 +1,46 @@
+/* bench.h — the benchmark runner behind `growplate bench <workload>`.
+ *
+ * A workload supplies setup (shared state, e.g. a pool), one operation, and
+ * teardown; the runner drives N threads for S seconds, counts errors without
+ * stopping (so a bench can run through a server restart), records each
+ * operation's latency, and prints a summary or one JSON object:
+ *   {"workload", "threads", "seconds", "ops", "ops_per_sec", "units_per_sec",
+ *    "p50_us", "p99_us", "max_us", "errors", ...workload extras}
+ * Each workload lives in its own file (bench_<layer>.c) and is listed in
+ * the table in cmd_bench.c. */
+#ifndef GROWPLATE_CLI_BENCH_H
+#define GROWPLATE_CLI_BENCH_H
+
+#include <stdio.h>
+
+#include "cli.h"
+
+typedef struct bench_opts {
+    int threads;        /* --threads, default 8 */
+    double seconds;     /* --seconds, default 5 */
+    int pool_size;      /* --pool-size, default: threads (0 = from configuration) */
+    bool json;          /* --json */
+    gp_config_t *cfg;   /* loaded from the environment, validated */
+} bench_opts_t;
+
+typedef struct bench_workload {
+    const char *name;
+    const char *summary;
+    const char *unit;   /* what units_per_sec counts: "ops", "keys", ... */
+    /* Create shared state; return 0, or nonzero after printing why to stderr. */
+    int (*setup)(const bench_opts_t *opts, void **shared);
+    /* One operation on thread `tid`: return the number of units done (>= 1),
+     * or 0 on error (counted; the run goes on). `local` is per-thread state,
+     * NULL at first. */
+    int (*op)(void *shared, void **local, int tid);
+    /* Free per-thread state (may be NULL). */
+    void (*thread_done)(void *shared, void *local);
+    /* Print extra JSON fields (",\"name\":value..."), or extra summary lines. May be NULL. */
+    void (*report)(void *shared, FILE *out, bool json);
+    void (*teardown)(void *shared);
+} bench_workload_t;
+
+int cmd_bench(int argc, char **argv);
+void cmd_bench_help(FILE *out);
+
+#endif

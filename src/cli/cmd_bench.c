@@ -1,0 +1,213 @@
+/* cmd_bench.c — `growplate bench <workload>`: the runner shared by every
+ * workload (threads, deadline, latency histogram, error counting, output). */
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "bench.h"
+
+/* The workloads; each is defined in its own bench_<layer>.c. */
+static const bench_workload_t *const workloads[] = {
+    NULL /* end */
+};
+
+void cmd_bench_help(FILE *out)
+{
+    fprintf(out,
+            "usage: growplate bench <workload> [--threads N] [--seconds S] [--pool-size N] [--json]\n"
+            "\n"
+            "Run a workload against the configured servers and print throughput and\n"
+            "latency. Errors are counted and the run goes on (it can run through a\n"
+            "server restart). `make bench` runs every workload next to its reference\n"
+            "tool (pgbench, redis-benchmark) and prints the ratios.\n"
+            "\n"
+            "workloads:\n");
+    for (size_t i = 0; workloads[i]; i++)
+        fprintf(out, "  %-12s %s\n", workloads[i]->name, workloads[i]->summary);
+    fprintf(out,
+            "\n"
+            "options:\n"
+            "  --threads N     client threads (default 8)\n"
+            "  --seconds S     duration (default 5)\n"
+            "  --pool-size N   connections in the pool (default: as many as threads)\n"
+            "  --json          one JSON object on stdout: ops_per_sec, p50_us, p99_us, errors, ...\n"
+            "\n"
+            "exit codes: 0 ran (even with errors counted); 2 usage, configuration or setup failure.\n");
+}
+
+typedef struct worker {
+    const bench_workload_t *w;
+    void *shared;
+    int tid;
+    int64_t deadline_ns;
+    gp_hist_t *hist;
+    uint64_t ops, units, errors;
+    _Atomic uint64_t progress_ops;
+    pthread_t thread;
+} worker_t;
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static void *worker_main(void *arg)
+{
+    worker_t *wk = arg;
+    void *local = NULL;
+    int64_t t = now_ns();
+    while (t < wk->deadline_ns) {
+        int units = wk->w->op(wk->shared, &local, wk->tid);
+        int64_t t2 = now_ns();
+        gp_hist_record(wk->hist, t2 - t);
+        t = t2;
+        if (units > 0) {
+            wk->ops++;
+            wk->units += (uint64_t)units;
+        } else {
+            wk->errors++;
+        }
+        atomic_store_explicit(&wk->progress_ops, wk->ops + wk->errors, memory_order_relaxed);
+    }
+    if (wk->w->thread_done)
+        wk->w->thread_done(wk->shared, local);
+    return NULL;
+}
+
+static bool parse_num(const char *s, double lo, double hi, double *out)
+{
+    char *end;
+    double v = strtod(s, &end);
+    if (!*s || *end || !(v >= lo && v <= hi))
+        return false;
+    *out = v;
+    return true;
+}
+
+int cmd_bench(int argc, char **argv)
+{
+    if (argc < 2) {
+        fprintf(stderr, "growplate bench: which workload? see 'growplate bench --help'\n");
+        return CLI_FAILURE;
+    }
+    const bench_workload_t *w = NULL;
+    for (size_t i = 0; workloads[i]; i++)
+        if (strcmp(argv[1], workloads[i]->name) == 0)
+            w = workloads[i];
+    if (!w) {
+        fprintf(stderr, "growplate bench: unknown workload '%s'; see 'growplate bench --help'\n", argv[1]);
+        return CLI_FAILURE;
+    }
+    bench_opts_t o = {.threads = 8, .seconds = 5, .pool_size = -1};
+    for (int i = 2; i < argc; i++) {
+        double v;
+        const char *a = argv[i];
+        if (strcmp(a, "--json") == 0) {
+            o.json = true;
+        } else if ((strcmp(a, "--threads") == 0 || strcmp(a, "--seconds") == 0 || strcmp(a, "--pool-size") == 0) &&
+                   i + 1 < argc) {
+            const char *val = argv[++i];
+            bool ok = strcmp(a, "--seconds") == 0 ? parse_num(val, 0.1, 86400, &v) : parse_num(val, 1, 4096, &v);
+            if (!ok || (strcmp(a, "--seconds") != 0 && v != floor(v))) {
+                fprintf(stderr, "growplate bench: %s '%s' is not valid; expected %s\n", a, val,
+                        strcmp(a, "--seconds") == 0 ? "seconds from 0.1 to 86400" : "a whole number from 1 to 4096");
+                return CLI_FAILURE;
+            }
+            if (strcmp(a, "--threads") == 0) o.threads = (int)v;
+            else if (strcmp(a, "--seconds") == 0) o.seconds = v;
+            else o.pool_size = (int)v;
+        } else {
+            fprintf(stderr, "growplate bench: unknown or incomplete option '%s'; see 'growplate bench --help'\n", a);
+            return CLI_FAILURE;
+        }
+    }
+    if (o.pool_size < 0)
+        o.pool_size = o.threads;
+
+    gp_config_t cfg;
+    gp_config_init(&cfg);
+    if (!cli_load_config("bench", &cfg)) {
+        gp_config_release(&cfg);
+        return CLI_FAILURE;
+    }
+    o.cfg = &cfg;
+    void *shared = NULL;
+    if (w->setup(&o, &shared) != 0) {
+        gp_config_release(&cfg);
+        return CLI_FAILURE;
+    }
+
+    worker_t *wk = calloc((size_t)o.threads, sizeof *wk);
+    if (!wk) {
+        fprintf(stderr, "growplate bench: out of memory\n");
+        w->teardown(shared);
+        gp_config_release(&cfg);
+        return CLI_FAILURE;
+    }
+    int64_t start = now_ns();
+    int64_t deadline = start + (int64_t)(o.seconds * 1e9);
+    int started = 0;
+    for (int i = 0; i < o.threads; i++) {
+        wk[i] = (worker_t){.w = w, .shared = shared, .tid = i, .deadline_ns = deadline, .hist = gp_hist_new()};
+        if (!wk[i].hist || pthread_create(&wk[i].thread, NULL, worker_main, &wk[i]) != 0) {
+            fprintf(stderr, "growplate bench: cannot start thread %d\n", i);
+            gp_hist_free(wk[i].hist);
+            break;
+        }
+        started++;
+    }
+    bool progress = cli_progress_enabled() && !o.json;
+    while (progress && now_ns() < deadline) {
+        struct timespec ts = {1, 0};
+        int64_t left = deadline - now_ns();
+        if (left < 1000000000LL)
+            ts = (struct timespec){0, (long)(left > 0 ? left : 0)};
+        nanosleep(&ts, NULL); /* progress display only, not synchronisation */
+        uint64_t n = 0;
+        for (int i = 0; i < started; i++)
+            n += atomic_load_explicit(&wk[i].progress_ops, memory_order_relaxed);
+        fprintf(stderr, "\r  %s: %.0f s, %llu ops   ", w->name, (double)(now_ns() - start) / 1e9,
+                (unsigned long long)n);
+    }
+    if (progress)
+        fputc('\n', stderr);
+    gp_hist_t *all = gp_hist_new();
+    uint64_t ops = 0, units = 0, errors = 0;
+    for (int i = 0; i < started; i++) {
+        pthread_join(wk[i].thread, NULL);
+        ops += wk[i].ops;
+        units += wk[i].units;
+        errors += wk[i].errors;
+        gp_hist_merge(all, wk[i].hist);
+        gp_hist_free(wk[i].hist);
+    }
+    double elapsed = (double)(now_ns() - start) / 1e9;
+    double p50 = (double)gp_hist_quantile(all, 0.50) / 1e3, p99 = (double)gp_hist_quantile(all, 0.99) / 1e3;
+    double maxus = (double)gp_hist_max(all) / 1e3;
+    if (o.json) {
+        printf("{\"workload\":\"%s\",\"threads\":%d,\"pool_size\":%d,\"seconds\":%.3f,\"ops\":%llu,"
+               "\"ops_per_sec\":%.1f,\"units\":\"%s\",\"units_per_sec\":%.1f,\"p50_us\":%.1f,\"p99_us\":%.1f,"
+               "\"max_us\":%.1f,\"errors\":%llu",
+               w->name, o.threads, o.pool_size, elapsed, (unsigned long long)ops, (double)ops / elapsed, w->unit,
+               (double)units / elapsed, p50, p99, maxus, (unsigned long long)errors);
+        if (w->report)
+            w->report(shared, stdout, true);
+        printf("}\n");
+    } else {
+        printf("%s: %d threads, %.1f s: %.0f ops/s (%.0f %s/s), p50 %.1f us, p99 %.1f us, max %.1f us, errors %llu\n",
+               w->name, o.threads, elapsed, (double)ops / elapsed, (double)units / elapsed, w->unit, p50, p99, maxus,
+               (unsigned long long)errors);
+        if (w->report)
+            w->report(shared, stdout, false);
+    }
+    gp_hist_free(all);
+    free(wk);
+    w->teardown(shared);
+    gp_config_release(&cfg);
+    return started == o.threads ? CLI_OK : CLI_FAILURE;
+}
