@@ -817,39 +817,6 @@ char *gp_config_redis_display(const gp_redis_config_t *r, char *out, size_t outl
     return out;
 }
 
-typedef struct sbuf {
-    char *s;
-    size_t n, cap;
-    bool oom;
-} sbuf_t;
-
-static void sb_add(sbuf_t *b, const char *fmt, ...) GP__PRINTF(2, 3);
-static void sb_add(sbuf_t *b, const char *fmt, ...)
-{
-    if (b->oom)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    int need = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (need < 0)
-        return;
-    if (b->n + (size_t)need + 1 > b->cap) {
-        size_t cap = (b->cap ? b->cap * 2 : 512) + (size_t)need;
-        char *s = realloc(b->s, cap);
-        if (!s) {
-            b->oom = true;
-            return;
-        }
-        b->s = s;
-        b->cap = cap;
-    }
-    va_start(ap, fmt);
-    vsnprintf(b->s + b->n, b->cap - b->n, fmt, ap);
-    va_end(ap);
-    b->n += (size_t)need;
-}
-
 /* JSON string body escape into a small buffer. */
 static const char *jesc(const char *s, char *out, size_t len)
 {
@@ -867,10 +834,10 @@ static gp_status_t describe(const gp_config_t *cfg, char **out, bool json)
 {
     if (!cfg || !out)
         return GP_ERR_INVALID;
-    sbuf_t b = {0};
+    gp__sbuf_t b = {0};
     char val[1024], red[1024];
     if (json)
-        sb_add(&b, "{");
+        gp__sbuf_add(&b, "{");
     bool first = true;
     for (size_t i = 0; i < NVARS; i++) {
         const var_t *v = &vars[i];
@@ -902,13 +869,13 @@ static gp_status_t describe(const gp_config_t *cfg, char **out, bool json)
         if (json) {
             char e[2048];
             if (!set)
-                sb_add(&b, "%s\"%s\":null", first ? "" : ",", v->name);
+                gp__sbuf_add(&b, "%s\"%s\":null", first ? "" : ",", v->name);
             else if (is_str)
-                sb_add(&b, "%s\"%s\":\"%s\"", first ? "" : ",", v->name, jesc(val, e, sizeof e));
+                gp__sbuf_add(&b, "%s\"%s\":\"%s\"", first ? "" : ",", v->name, jesc(val, e, sizeof e));
             else
-                sb_add(&b, "%s\"%s\":%s", first ? "" : ",", v->name, val);
+                gp__sbuf_add(&b, "%s\"%s\":%s", first ? "" : ",", v->name, val);
         } else {
-            sb_add(&b, "%-27s %s%s\n", v->name, set ? val : "(unset)",
+            gp__sbuf_add(&b, "%-27s %s%s\n", v->name, set ? val : "(unset)",
                    set && v->kind == V_MS ? " ms" : "");
         }
         first = false;
@@ -916,12 +883,12 @@ static gp_status_t describe(const gp_config_t *cfg, char **out, bool json)
     char t[512];
     if (json) {
         char e[1200];
-        sb_add(&b, ",\"effective\":{\"postgres\":\"%s\"",
+        gp__sbuf_add(&b, ",\"effective\":{\"postgres\":\"%s\"",
                jesc(gp_config_db_display(&cfg->db, t, sizeof t), e, sizeof e));
-        sb_add(&b, ",\"redis\":\"%s\"}}", jesc(gp_config_redis_display(&cfg->redis, t, sizeof t), e, sizeof e));
+        gp__sbuf_add(&b, ",\"redis\":\"%s\"}}", jesc(gp_config_redis_display(&cfg->redis, t, sizeof t), e, sizeof e));
     } else {
-        sb_add(&b, "\n%-27s %s\n", "effective PostgreSQL", gp_config_db_display(&cfg->db, t, sizeof t));
-        sb_add(&b, "%-27s %s\n", "effective Redis", gp_config_redis_display(&cfg->redis, t, sizeof t));
+        gp__sbuf_add(&b, "\n%-27s %s\n", "effective PostgreSQL", gp_config_db_display(&cfg->db, t, sizeof t));
+        gp__sbuf_add(&b, "%-27s %s\n", "effective Redis", gp_config_redis_display(&cfg->redis, t, sizeof t));
     }
     if (b.oom || !b.s) {
         free(b.s);

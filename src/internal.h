@@ -39,6 +39,15 @@ struct timespec gp__deadline_mono(int64_t ms);
  * overflows, silently truncates. buf may be NULL (then nothing happens). */
 void gp__bufappend(char *buf, size_t len, const char *fmt, ...) GP__PRINTF(3, 4);
 
+/* A growable string buffer. Zero-initialise; after any failed allocation
+ * `oom` is set and further appends do nothing. The caller frees `s`. */
+typedef struct gp__sbuf {
+    char *s;
+    size_t n, cap;
+    bool oom;
+} gp__sbuf_t;
+void gp__sbuf_add(gp__sbuf_t *b, const char *fmt, ...) GP__PRINTF(2, 3);
+
 /* Thread-safe random 64-bit value (xorshift per thread, seeded from time and
  * the thread); for jitter, not for secrets. */
 uint64_t gp__rand64(void);

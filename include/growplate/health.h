@@ -1,35 +1,87 @@
-/* growplate/health.h — checks of the servers behind growplate.
+/* growplate/health.h — health checks of both servers and the rendering of
+ * every pool and cache metric (JSON, Prometheus text exposition).
  *
- * Thread-safety: every function here is safe from any thread.
+ * Thread-safety: every function here is safe from any thread. A report is a
+ * plain struct owned by the caller.
  */
 #ifndef GROWPLATE_HEALTH_H
 #define GROWPLATE_HEALTH_H
 
 #include "growplate/common.h"
 #include "growplate/config.h"
+#include "growplate/pool.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-/* The result of a one-off probe of a server. */
+/* The default deadline of gp_health_check(), in milliseconds. */
+#define GP_HEALTH_DEFAULT_DEADLINE_MS 2000
+
+/* The result of a check of one server. */
 typedef struct gp_probe {
-    gp_status_t status;     /* GP_OK, or why the server could not be used */
-    int64_t latency_ns;     /* connect + round trip; 0 when it failed */
-    char server_version[64];/* e.g. "15.18" or "7.0.15"; "" when unknown */
-    char message[512];      /* on failure: what went wrong and what to try; redacted */
+    gp_status_t status;      /* GP_OK, or why the server could not be used */
+    int64_t latency_ns;      /* round trip of the check query/PING; 0 when it failed */
+    char server_version[64]; /* e.g. "15.18" or "7.0.15"; "" when unknown */
+    char message[512];       /* on failure: what went wrong and what to try; redacted */
 } gp_probe_t;
 
 /* Open a fresh connection to PostgreSQL with cfg->db (not through a pool),
- * run one round trip, close it. Never takes longer than
- * cfg->db.connect_timeout_ms plus one round trip (libpq rounds the connect
- * timeout up to whole seconds, minimum 2 s). Fills *out; returns out->status:
- * GP_ERR_CONFIG, GP_ERR_AUTH, GP_ERR_CONNECT, GP_ERR_TIMEOUT or GP_ERR_NOMEM. */
+ * run one round trip, close it, all within cfg->db.connect_timeout_ms.
+ * Fills *out; returns out->status: GP_ERR_CONFIG, GP_ERR_AUTH,
+ * GP_ERR_CONNECT, GP_ERR_TIMEOUT or GP_ERR_NOMEM. */
 GP_EXPORT gp_status_t gp_probe_postgres(const gp_config_t *cfg, gp_probe_t *out);
 
-/* The same for Redis with cfg->redis: connect (within connect_timeout_ms),
- * AUTH and SELECT when configured, PING (within timeout_ms). */
+/* The same for Redis with cfg->redis: connect, AUTH and SELECT when
+ * configured, PING, within connect_timeout_ms + timeout_ms. */
 GP_EXPORT gp_status_t gp_probe_redis(const gp_config_t *cfg, gp_probe_t *out);
+
+typedef enum gp_health_state {
+    GP_HEALTH_UP = 0,       /* both servers answer */
+    GP_HEALTH_DEGRADED = 1, /* the database answers, the cache does not */
+    GP_HEALTH_DOWN = 2      /* the database does not answer */
+} gp_health_state_t;
+
+/* "up", "degraded", "down". */
+GP_EXPORT const char *gp_health_state_name(gp_health_state_t state);
+
+typedef struct gp_health_options {
+    /* Required unless both pool and cache are given: servers without a pool
+     * or cache are checked with fresh connections from this configuration. */
+    const gp_config_t *cfg;
+    gp_pool_t *pool;   /* optional: check PostgreSQL through it and report its metrics */
+    int deadline_ms;   /* <= 0: GP_HEALTH_DEFAULT_DEADLINE_MS */
+} gp_health_options_t;
+
+typedef struct gp_health_report {
+    gp_health_state_t state;
+    int deadline_ms;
+    int64_t elapsed_ns;
+    gp_probe_t postgres;
+    gp_probe_t redis;
+    int have_pool;            /* nonzero when `pool` holds a snapshot */
+    gp_pool_metrics_t pool;
+} gp_health_report_t;
+
+/* Check both servers concurrently and fill *out. Never takes longer than
+ * the deadline (plus scheduling noise), even when a server is unreachable or
+ * stops answering mid-query: a check still running at the deadline is
+ * abandoned (its pooled connection is discarded) and reported as
+ * GP_ERR_TIMEOUT. Returns GP_OK when the report was produced (whatever the
+ * servers' state), GP_ERR_INVALID for missing options, GP_ERR_NOMEM. */
+GP_EXPORT gp_status_t gp_health_check(const gp_health_options_t *opts, gp_health_report_t *out);
+
+/* Render a report as one JSON object:
+ *   {"status":"up|degraded|down","deadline_ms":..,"elapsed_ms":..,
+ *    "postgres":{"ok":true,"latency_ms":..,"version":"..","error":".."},
+ *    "redis":{...}, "pool":{...metrics...}}
+ * *out is malloc'd; free() it. */
+GP_EXPORT gp_status_t gp_health_to_json(const gp_health_report_t *r, char **out);
+
+/* Render every metric of the report in the Prometheus text exposition
+ * format (version 0.0.4): HELP and TYPE lines, base units (seconds),
+ * `_total` counters, summaries for latencies. *out is malloc'd; free() it. */
+GP_EXPORT gp_status_t gp_health_to_prometheus(const gp_health_report_t *r, char **out);
 
 #ifdef __cplusplus
 }

@@ -35,6 +35,10 @@ bool cli_progress_enabled(void);
 /* Subcommands. */
 int cmd_config(int argc, char **argv);
 void cmd_config_help(FILE *out);
+int cmd_health(int argc, char **argv);
+void cmd_health_help(FILE *out);
+int cmd_metrics(int argc, char **argv);
+void cmd_metrics_help(FILE *out);
 int cmd_demo(int argc, char **argv);
 void cmd_demo_help(FILE *out);
 

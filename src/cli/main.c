@@ -13,6 +13,8 @@
 
 static const cli_cmd_t commands[] = {
     {"config", "check and print the configuration (config check [--json])", cmd_config, cmd_config_help},
+    {"health", "check both servers: health [--json] [--watch SECONDS] [--deadline MS]", cmd_health, cmd_health_help},
+    {"metrics", "every pool and cache metric, Prometheus text format", cmd_metrics, cmd_metrics_help},
     {"demo", "a short tour: servers, tenants, isolation, cache, health", cmd_demo, cmd_demo_help},
     {"bench", "benchmarks: bench <workload> [--threads N] [--seconds S] [--json]", cmd_bench, cmd_bench_help},
 };

@@ -1,0 +1,460 @@
+/* health.c — deadline-bounded checks of PostgreSQL and Redis (through the
+ * pool and cache when given, else with fresh connections), and the JSON and
+ * Prometheus renderings of every metric. */
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <hiredis/hiredis.h>
+#include <jansson.h>
+#include <libpq-fe.h>
+
+#include "growplate/health.h"
+#include "internal.h"
+#include "pool_internal.h"
+
+const char *gp_health_state_name(gp_health_state_t s)
+{
+    switch (s) {
+    case GP_HEALTH_UP: return "up";
+    case GP_HEALTH_DEGRADED: return "degraded";
+    case GP_HEALTH_DOWN: return "down";
+    }
+    return "unknown";
+}
+
+static int64_t ms_left(int64_t deadline_ns)
+{
+    int64_t left = (deadline_ns - gp__now_ns()) / 1000000;
+    return left > 0 ? left : 0;
+}
+
+/* Wait until fd is readable (or writable); false at the deadline. */
+static bool wait_fd(int fd, bool for_write, int64_t deadline_ns)
+{
+    for (;;) {
+        int64_t left = ms_left(deadline_ns);
+        if (left <= 0 && gp__now_ns() >= deadline_ns)
+            return false;
+        struct pollfd p = {.fd = fd, .events = for_write ? POLLOUT : POLLIN};
+        int rc = poll(&p, 1, (int)(left > 0 ? left : 1));
+        if (rc > 0)
+            return true;
+        if (rc < 0 && errno != EINTR)
+            return true; /* let libpq report the socket error */
+    }
+}
+
+static void one_line(char *s)
+{
+    size_t n = strlen(s);
+    while (n && (s[n - 1] == '\n' || s[n - 1] == ' '))
+        s[--n] = 0;
+    for (char *p = s; *p; p++)
+        if (*p == '\n')
+            *p = ' ';
+}
+
+/* libpq reports connection failures as text only. */
+static gp_status_t classify_connect_failure(const char *msg)
+{
+    if (strstr(msg, "password authentication failed") || strstr(msg, "no password supplied") ||
+        strstr(msg, "authentication failed") || strstr(msg, "no pg_hba.conf entry"))
+        return GP_ERR_AUTH;
+    if (strstr(msg, "timeout expired"))
+        return GP_ERR_TIMEOUT;
+    return GP_ERR_CONNECT;
+}
+
+static void fail_probe(gp_probe_t *out, gp_status_t st, const char *target, const char *what, const char *advice)
+{
+    char raw[512], clean[512];
+    snprintf(raw, sizeof raw, "%s", what);
+    one_line(raw);
+    gp_redact(raw, clean, sizeof clean);
+    out->status = st;
+    out->latency_ns = 0;
+    snprintf(out->message, sizeof out->message, "%s: %s%s", target, clean, advice ? advice : "");
+}
+
+/* Send SELECT 1 on an idle connection and wait for its result, within the
+ * deadline. Returns GP_OK, GP_ERR_TIMEOUT (the query was canceled) or the
+ * classified failure. */
+static gp_status_t round_trip(PGconn *pg, int64_t deadline_ns, gp_probe_t *out, const char *target)
+{
+    int64_t t0 = gp__now_ns();
+    if (!PQsendQuery(pg, "SELECT 1")) {
+        fail_probe(out, GP_ERR_CONNECT, target, PQerrorMessage(pg), NULL);
+        return out->status;
+    }
+    while (PQisBusy(pg)) {
+        if (!wait_fd(PQsocket(pg), false, deadline_ns)) {
+            PGcancel *c = PQgetCancel(pg);
+            char e[64];
+            if (c) {
+                PQcancel(c, e, sizeof e);
+                PQfreeCancel(c);
+            }
+            fail_probe(out, GP_ERR_TIMEOUT, target, "no answer to SELECT 1 before the health deadline", NULL);
+            return out->status;
+        }
+        if (!PQconsumeInput(pg)) {
+            fail_probe(out, GP_ERR_CONNECT, target, PQerrorMessage(pg), NULL);
+            return out->status;
+        }
+    }
+    PGresult *r;
+    gp_status_t st = GP_OK;
+    while ((r = PQgetResult(pg))) {
+        if (PQresultStatus(r) != PGRES_TUPLES_OK && st == GP_OK) {
+            gp_error_t e;
+            st = gp__error_from_pg(pg, r, &e);
+            fail_probe(out, st, target, e.message, NULL);
+        }
+        PQclear(r);
+    }
+    if (st == GP_OK) {
+        out->latency_ns = gp__now_ns() - t0;
+        int v = PQserverVersion(pg);
+        snprintf(out->server_version, sizeof out->server_version, "%d.%d", v / 10000, v % 10000);
+        out->status = GP_OK;
+    }
+    return st;
+}
+
+static gp_status_t probe_pg_fresh(const gp_config_t *cfg, int64_t deadline_ns, gp_probe_t *out)
+{
+    char target[256];
+    gp_config_db_display(&cfg->db, target, sizeof target);
+    gp__pg_params_t p;
+    if (gp__pg_params(&cfg->db, false, &p, out->message, sizeof out->message) != GP_OK)
+        return out->status = GP_ERR_CONFIG;
+    PGconn *pg = PQconnectStartParams(p.kw, p.val, 1);
+    if (!pg) {
+        snprintf(out->message, sizeof out->message, "out of memory creating a libpq connection");
+        return out->status = GP_ERR_NOMEM;
+    }
+    PostgresPollingStatusType ps = PGRES_POLLING_WRITING;
+    while (PQstatus(pg) != CONNECTION_BAD && ps != PGRES_POLLING_OK && ps != PGRES_POLLING_FAILED) {
+        if (!wait_fd(PQsocket(pg), ps == PGRES_POLLING_WRITING, deadline_ns)) {
+            fail_probe(out, GP_ERR_TIMEOUT, target, "no connection before the health deadline",
+                       " (is the server reachable? scripts/services start)");
+            PQfinish(pg);
+            return out->status;
+        }
+        ps = PQconnectPoll(pg);
+    }
+    if (PQstatus(pg) != CONNECTION_OK) {
+        const char *msg = PQerrorMessage(pg);
+        gp_status_t st = classify_connect_failure(msg);
+        fail_probe(out, st, target, msg,
+                   st == GP_ERR_AUTH ? " (check DATABASE_USER/DATABASE_PASSWORD or the URL's credentials)"
+                                     : " (is the server running? scripts/services start)");
+        PQfinish(pg);
+        return out->status;
+    }
+    round_trip(pg, deadline_ns, out, target);
+    PQfinish(pg);
+    return out->status;
+}
+
+static gp_status_t probe_pg_pool(gp_pool_t *pool, int64_t deadline_ns, gp_probe_t *out)
+{
+    gp_conn_t *conn = NULL;
+    gp_error_t e;
+    int64_t left = ms_left(deadline_ns);
+    gp_status_t st = gp_pool_acquire(pool, "health", (int)(left > 0 ? left : 1), &conn, &e);
+    if (st != GP_OK) {
+        fail_probe(out, st, "pool", e.message, NULL);
+        return out->status;
+    }
+    round_trip(conn->pg, deadline_ns, out, "pool");
+    if (out->status != GP_OK)
+        conn->discard = true; /* canceled or broken mid-query: never reuse it */
+    gp_pool_release(conn);
+    return out->status;
+}
+
+static gp_status_t probe_redis_until(const gp_config_t *cfg, int64_t deadline_ns, gp_probe_t *out)
+{
+    gp__redis_target_t t;
+    if (gp__redis_target(&cfg->redis, &t, out->message, sizeof out->message) != GP_OK)
+        return out->status = GP_ERR_CONFIG;
+    char target[300];
+    gp_config_redis_display(&cfg->redis, target, sizeof target);
+    int64_t left = ms_left(deadline_ns);
+    if (left < 1)
+        left = 1;
+    struct timeval tv = {(time_t)(left / 1000), (suseconds_t)((left % 1000) * 1000)};
+    int64_t t0 = gp__now_ns();
+    redisContext *c = redisConnectWithTimeout(t.host, t.port, tv);
+    if (!c) {
+        memset(&t, 0, sizeof t);
+        snprintf(out->message, sizeof out->message, "out of memory creating a Redis connection");
+        return out->status = GP_ERR_NOMEM;
+    }
+    if (c->err) {
+        fail_probe(out, strstr(c->errstr, "timed out") ? GP_ERR_TIMEOUT : GP_ERR_CONNECT, target, c->errstr,
+                   " (is the server running? scripts/services start)");
+        goto done;
+    }
+    left = ms_left(deadline_ns);
+    tv = (struct timeval){(time_t)(left / 1000), (suseconds_t)((left % 1000) * 1000)};
+    if (left < 1)
+        tv.tv_usec = 1000;
+    redisSetTimeout(c, tv);
+    redisReply *rep;
+    if (t.password[0]) {
+        rep = t.username[0] ? redisCommand(c, "AUTH %s %s", t.username, t.password)
+                            : redisCommand(c, "AUTH %s", t.password);
+        if (!rep || rep->type == REDIS_REPLY_ERROR) {
+            fail_probe(out, rep ? GP_ERR_AUTH : GP_ERR_CONNECT, target, rep ? rep->str : c->errstr,
+                       " (check REDIS_PASSWORD / REDIS_USERNAME)");
+            if (rep)
+                freeReplyObject(rep);
+            goto done;
+        }
+        freeReplyObject(rep);
+    }
+    if (t.db) {
+        rep = redisCommand(c, "SELECT %d", t.db);
+        if (!rep || rep->type == REDIS_REPLY_ERROR) {
+            fail_probe(out, rep ? GP_ERR_CONFIG : GP_ERR_CONNECT, target, rep ? rep->str : c->errstr,
+                       " (check REDIS_DB)");
+            if (rep)
+                freeReplyObject(rep);
+            goto done;
+        }
+        freeReplyObject(rep);
+    }
+    int64_t t1 = gp__now_ns();
+    rep = redisCommand(c, "PING");
+    if (!rep || rep->type == REDIS_REPLY_ERROR) {
+        fail_probe(out, !rep && c->err == REDIS_ERR_IO ? GP_ERR_TIMEOUT : GP_ERR_CONNECT, target,
+                   rep ? rep->str : c->errstr, NULL);
+        if (rep)
+            freeReplyObject(rep);
+        goto done;
+    }
+    freeReplyObject(rep);
+    out->latency_ns = gp__now_ns() - t1;
+    (void)t0;
+    rep = redisCommand(c, "INFO server");
+    if (rep && rep->type == REDIS_REPLY_STRING) {
+        const char *v = strstr(rep->str, "redis_version:");
+        if (v)
+            snprintf(out->server_version, sizeof out->server_version, "%.*s", (int)strcspn(v + 14, "\r\n"), v + 14);
+    }
+    if (rep)
+        freeReplyObject(rep);
+    out->status = GP_OK;
+done:
+    redisFree(c);
+    memset(&t, 0, sizeof t);
+    return out->status;
+}
+
+gp_status_t gp_probe_postgres(const gp_config_t *cfg, gp_probe_t *out)
+{
+    if (!out)
+        return GP_ERR_INVALID;
+    memset(out, 0, sizeof *out);
+    if (!cfg) {
+        snprintf(out->message, sizeof out->message, "no configuration given");
+        return out->status = GP_ERR_INVALID;
+    }
+    return probe_pg_fresh(cfg, gp__now_ns() + (int64_t)cfg->db.connect_timeout_ms * 1000000LL, out);
+}
+
+gp_status_t gp_probe_redis(const gp_config_t *cfg, gp_probe_t *out)
+{
+    if (!out)
+        return GP_ERR_INVALID;
+    memset(out, 0, sizeof *out);
+    if (!cfg) {
+        snprintf(out->message, sizeof out->message, "no configuration given");
+        return out->status = GP_ERR_INVALID;
+    }
+    int64_t budget = (int64_t)cfg->redis.connect_timeout_ms + cfg->redis.timeout_ms;
+    return probe_redis_until(cfg, gp__now_ns() + budget * 1000000LL, out);
+}
+
+/* ---- the combined check ---------------------------------------------------- */
+
+typedef struct redis_job {
+    const gp_health_options_t *opts;
+    int64_t deadline_ns;
+    gp_probe_t *out;
+} redis_job_t;
+
+static void *redis_check(void *arg)
+{
+    redis_job_t *j = arg;
+    probe_redis_until(j->opts->cfg, j->deadline_ns, j->out);
+    return NULL;
+}
+
+gp_status_t gp_health_check(const gp_health_options_t *opts, gp_health_report_t *out)
+{
+    if (!out)
+        return GP_ERR_INVALID;
+    memset(out, 0, sizeof *out);
+    if (!opts || !opts->cfg)
+        return GP_ERR_INVALID;
+    int64_t t0 = gp__now_ns();
+    out->deadline_ms = opts->deadline_ms > 0 ? opts->deadline_ms : GP_HEALTH_DEFAULT_DEADLINE_MS;
+    int64_t deadline = t0 + (int64_t)out->deadline_ms * 1000000LL;
+
+    /* Redis in a second thread, PostgreSQL here: the deadline bounds both. */
+    redis_job_t job = {opts, deadline, &out->redis};
+    pthread_t th;
+    bool threaded = pthread_create(&th, NULL, redis_check, &job) == 0;
+    if (opts->pool)
+        probe_pg_pool(opts->pool, deadline, &out->postgres);
+    else
+        probe_pg_fresh(opts->cfg, deadline, &out->postgres);
+    if (threaded)
+        pthread_join(th, NULL);
+    else
+        redis_check(&job);
+
+    if (opts->pool && gp_pool_metrics(opts->pool, &out->pool) == GP_OK)
+        out->have_pool = 1;
+    out->state = out->postgres.status != GP_OK ? GP_HEALTH_DOWN
+                 : out->redis.status != GP_OK  ? GP_HEALTH_DEGRADED
+                                               : GP_HEALTH_UP;
+    out->elapsed_ns = gp__now_ns() - t0;
+    return GP_OK;
+}
+
+/* ---- JSON ---------------------------------------------------------------------- */
+
+static json_t *probe_json(const gp_probe_t *p)
+{
+    json_t *o = json_object();
+    if (!o)
+        return NULL;
+    json_object_set_new(o, "ok", json_boolean(p->status == GP_OK));
+    json_object_set_new(o, "status", json_string(gp_strerror(p->status)));
+    json_object_set_new(o, "latency_ms", json_real((double)p->latency_ns / 1e6));
+    json_object_set_new(o, "version", json_string(p->server_version));
+    if (p->status != GP_OK)
+        json_object_set_new(o, "error", json_string(p->message));
+    return o;
+}
+
+static json_t *latency_json(const gp_latency_t *l)
+{
+    return json_pack("{s:I,s:f,s:f,s:f,s:f}", "count", (json_int_t)l->count, "p50_ms", l->p50_us / 1e3, "p90_ms",
+                     l->p90_us / 1e3, "p99_ms", l->p99_us / 1e3, "max_ms", l->max_us / 1e3);
+}
+
+static json_t *pool_json(const gp_pool_metrics_t *m)
+{
+    json_t *closed = json_object();
+    for (int i = 0; i < GP_CLOSE_REASON_COUNT_; i++)
+        json_object_set_new(closed, gp_close_reason_name((gp_close_reason_t)i), json_integer((json_int_t)m->closed[i]));
+    return json_pack("{s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:I,s:I,s:I,s:I,s:I,s:o,s:I,s:o,s:o,s:o}", "total", m->total,
+                     "idle", m->idle, "leased", m->leased, "opening", m->opening, "waiting", m->waiting, "min", m->min,
+                     "max", m->max, "acquires", (json_int_t)m->acquires, "acquire_timeouts",
+                     (json_int_t)m->acquire_timeouts, "acquire_errors", (json_int_t)m->acquire_errors, "opened",
+                     (json_int_t)m->opened, "open_failures", (json_int_t)m->open_failures, "closed", closed,
+                     "leaks_reported", (json_int_t)m->leaks_reported, "wait", latency_json(&m->wait), "hold",
+                     latency_json(&m->hold), "connect", latency_json(&m->connect));
+}
+
+gp_status_t gp_health_to_json(const gp_health_report_t *r, char **out)
+{
+    if (!r || !out)
+        return GP_ERR_INVALID;
+    json_t *root = json_pack("{s:s,s:i,s:f}", "status", gp_health_state_name(r->state), "deadline_ms", r->deadline_ms,
+                             "elapsed_ms", (double)r->elapsed_ns / 1e6);
+    if (!root)
+        return GP_ERR_NOMEM;
+    json_object_set_new(root, "postgres", probe_json(&r->postgres));
+    json_object_set_new(root, "redis", probe_json(&r->redis));
+    if (r->have_pool)
+        json_object_set_new(root, "pool", pool_json(&r->pool));
+    *out = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(root);
+    return *out ? GP_OK : GP_ERR_NOMEM;
+}
+
+/* ---- Prometheus ------------------------------------------------------------------- */
+
+static void prom_head(gp__sbuf_t *b, const char *name, const char *type, const char *help)
+{
+    gp__sbuf_add(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void prom_summary(gp__sbuf_t *b, const char *name, const char *help, const gp_latency_t *l)
+{
+    prom_head(b, name, "summary", help);
+    gp__sbuf_add(b, "%s{quantile=\"0.5\"} %.9f\n", name, l->p50_us / 1e6);
+    gp__sbuf_add(b, "%s{quantile=\"0.9\"} %.9f\n", name, l->p90_us / 1e6);
+    gp__sbuf_add(b, "%s{quantile=\"0.99\"} %.9f\n", name, l->p99_us / 1e6);
+    gp__sbuf_add(b, "%s_sum %.9f\n", name, l->sum_us / 1e6);
+    gp__sbuf_add(b, "%s_count %llu\n", name, (unsigned long long)l->count);
+}
+
+static void prom_counter(gp__sbuf_t *b, const char *name, const char *help, uint64_t v)
+{
+    prom_head(b, name, "counter", help);
+    gp__sbuf_add(b, "%s %llu\n", name, (unsigned long long)v);
+}
+
+static void prom_gauge(gp__sbuf_t *b, const char *name, const char *help, double v)
+{
+    prom_head(b, name, "gauge", help);
+    gp__sbuf_add(b, "%s %.9g\n", name, v);
+}
+
+gp_status_t gp_health_to_prometheus(const gp_health_report_t *r, char **out)
+{
+    if (!r || !out)
+        return GP_ERR_INVALID;
+    gp__sbuf_t b = {0};
+    prom_head(&b, "growplate_up", "gauge", "Whether the server answered the last health check (1) or not (0).");
+    gp__sbuf_add(&b, "growplate_up{server=\"postgres\"} %d\n", r->postgres.status == GP_OK);
+    gp__sbuf_add(&b, "growplate_up{server=\"redis\"} %d\n", r->redis.status == GP_OK);
+    prom_head(&b, "growplate_health_status", "gauge", "Overall health: 0 up, 1 degraded (cache down), 2 down (database down).");
+    gp__sbuf_add(&b, "growplate_health_status %d\n", (int)r->state);
+    prom_head(&b, "growplate_check_latency_seconds", "gauge", "Round trip of the last health check query or PING.");
+    gp__sbuf_add(&b, "growplate_check_latency_seconds{server=\"postgres\"} %.9f\n", (double)r->postgres.latency_ns / 1e9);
+    gp__sbuf_add(&b, "growplate_check_latency_seconds{server=\"redis\"} %.9f\n", (double)r->redis.latency_ns / 1e9);
+
+    if (r->have_pool) {
+        const gp_pool_metrics_t *m = &r->pool;
+        prom_head(&b, "growplate_pool_connections", "gauge", "PostgreSQL pool connections by state.");
+        gp__sbuf_add(&b, "growplate_pool_connections{state=\"idle\"} %d\n", m->idle);
+        gp__sbuf_add(&b, "growplate_pool_connections{state=\"leased\"} %d\n", m->leased);
+        gp__sbuf_add(&b, "growplate_pool_connections{state=\"opening\"} %d\n", m->opening);
+        prom_gauge(&b, "growplate_pool_connections_min", "Configured minimum pool size.", m->min);
+        prom_gauge(&b, "growplate_pool_connections_max", "Configured maximum pool size.", m->max);
+        prom_gauge(&b, "growplate_pool_waiting", "Callers waiting to acquire a connection.", m->waiting);
+        prom_counter(&b, "growplate_pool_acquires_total", "Connections handed out.", m->acquires);
+        prom_counter(&b, "growplate_pool_acquire_timeouts_total", "Acquires that timed out.", m->acquire_timeouts);
+        prom_counter(&b, "growplate_pool_acquire_errors_total", "Acquires that failed for another reason.",
+                     m->acquire_errors);
+        prom_counter(&b, "growplate_pool_connections_opened_total", "Connections opened.", m->opened);
+        prom_counter(&b, "growplate_pool_connection_failures_total", "Connection attempts that failed.",
+                     m->open_failures);
+        prom_head(&b, "growplate_pool_connections_closed_total", "counter", "Connections closed, by reason.");
+        for (int i = 0; i < GP_CLOSE_REASON_COUNT_; i++)
+            gp__sbuf_add(&b, "growplate_pool_connections_closed_total{reason=\"%s\"} %llu\n",
+                         gp_close_reason_name((gp_close_reason_t)i), (unsigned long long)m->closed[i]);
+        prom_counter(&b, "growplate_pool_leaks_total", "Leases held past the leak threshold.", m->leaks_reported);
+        prom_summary(&b, "growplate_pool_acquire_wait_seconds", "Time callers waited for a connection.", &m->wait);
+        prom_summary(&b, "growplate_pool_hold_seconds", "Time connections were held by callers.", &m->hold);
+        prom_summary(&b, "growplate_pool_connect_seconds", "Time to open a connection.", &m->connect);
+    }
+    if (b.oom || !b.s) {
+        free(b.s);
+        return GP_ERR_NOMEM;
+    }
+    *out = b.s;
+    return GP_OK;
+}
