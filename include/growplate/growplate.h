@@ -8,5 +8,8 @@
 #include "growplate/common.h"
 #include "growplate/config.h"
 #include "growplate/health.h"
+#include "growplate/pool.h"
+#include "growplate/query.h"
+#include "growplate/types.h"
 
 #endif
