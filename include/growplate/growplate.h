@@ -7,6 +7,7 @@
 
 #include "growplate/common.h"
 #include "growplate/config.h"
+#include "growplate/pool.h"
 #include "growplate/health.h"
 #include "growplate/pool.h"
 #include "growplate/query.h"
