@@ -9,7 +9,6 @@
 #include "growplate/config.h"
 #include "growplate/pool.h"
 #include "growplate/health.h"
-#include "growplate/pool.h"
 #include "growplate/query.h"
 #include "growplate/types.h"
 
