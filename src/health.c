@@ -58,17 +58,6 @@ static void one_line(char *s)
             *p = ' ';
 }
 
-/* libpq reports connection failures as text only. */
-static gp_status_t classify_connect_failure(const char *msg)
-{
-    if (strstr(msg, "password authentication failed") || strstr(msg, "no password supplied") ||
-        strstr(msg, "authentication failed") || strstr(msg, "no pg_hba.conf entry"))
-        return GP_ERR_AUTH;
-    if (strstr(msg, "timeout expired"))
-        return GP_ERR_TIMEOUT;
-    return GP_ERR_CONNECT;
-}
-
 static void fail_probe(gp_probe_t *out, gp_status_t st, const char *target, const char *what, const char *advice)
 {
     char raw[512], clean[512];
@@ -149,7 +138,7 @@ static gp_status_t probe_pg_fresh(const gp_config_t *cfg, int64_t deadline_ns, g
     }
     if (PQstatus(pg) != CONNECTION_OK) {
         const char *msg = PQerrorMessage(pg);
-        gp_status_t st = classify_connect_failure(msg);
+        gp_status_t st = strstr(msg, "timeout expired") ? GP_ERR_TIMEOUT : gp__error_from_connect(pg, NULL);
         fail_probe(out, st, target, msg,
                    st == GP_ERR_AUTH ? " (check DATABASE_USER/DATABASE_PASSWORD or the URL's credentials)"
                                      : " (is the server running? scripts/services start)");

@@ -58,13 +58,15 @@ int64_t gp__jitter(int64_t base, double frac);
 /* libpq connection parameters resolved from a gp_db_config_t, ready for
  * PQconnectdbParams(kw, val, 1). When `migration` is true the migration URL
  * is used alone (plus timeouts); otherwise DATABASE_URL merged with its
- * parts. Fails (GP_ERR_CONFIG, message in err) when the required URL is
- * missing. */
+ * parts, plus `options=-c statement_timeout=N` when statement_timeout_ms is
+ * set (appended to any options the URL gives). Fails (GP_ERR_CONFIG, message
+ * in err) when the required URL is missing. */
 typedef struct gp__pg_params {
     const char *kw[32];
     const char *val[32];
     char port[16];
     char connect_timeout[16];
+    char options[256];          /* URL options plus -c statement_timeout=N */
 } gp__pg_params_t;
 gp_status_t gp__pg_params(const gp_db_config_t *db, bool migration, gp__pg_params_t *out,
                           char *err, size_t errlen);

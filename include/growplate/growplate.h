@@ -9,5 +9,7 @@
 #include "growplate/config.h"
 #include "growplate/pool.h"
 #include "growplate/health.h"
+#include "growplate/query.h"
+#include "growplate/types.h"
 
 #endif
