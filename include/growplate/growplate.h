@@ -7,6 +7,8 @@
 
 #include "growplate/common.h"
 #include "growplate/config.h"
+#include "growplate/tenant_id.h"
+#include "growplate/cache.h"
 #include "growplate/health.h"
 
 #endif
