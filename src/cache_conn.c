@@ -327,6 +327,56 @@ static bool unavailable_reply(const redisReply *r)
     return false;
 }
 
+static size_t put_dec(char *p, size_t v)
+{
+    char tmp[24];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    for (size_t i = 0; i < n; i++)
+        p[i] = tmp[n - 1 - i];
+    return n;
+}
+
+/* Encode the whole pipeline in RESP into one buffer and hand it to hiredis
+ * in one append. hiredis' own argv formatter goes through sdscatfmt per
+ * argument, which profiling showed as the biggest client-side cost of a
+ * 16-command batch. */
+static int append_pipeline(redisContext *ctx, int n, const cache_cmd_t *cmds)
+{
+    size_t total = 0;
+    for (int i = 0; i < n; i++) {
+        total += 1 + 20 + 2;
+        for (int a = 0; a < cmds[i].argc; a++)
+            total += 1 + 20 + 2 + (cmds[i].argvlen ? cmds[i].argvlen[a] : strlen(cmds[i].argv[a])) + 2;
+    }
+    char stackbuf[2048];
+    char *buf = total <= sizeof stackbuf ? stackbuf : malloc(total);
+    if (!buf)
+        return REDIS_ERR;
+    char *p = buf;
+    for (int i = 0; i < n; i++) {
+        *p++ = '*';
+        p += put_dec(p, (size_t)cmds[i].argc);
+        *p++ = '\r', *p++ = '\n';
+        for (int a = 0; a < cmds[i].argc; a++) {
+            size_t len = cmds[i].argvlen ? cmds[i].argvlen[a] : strlen(cmds[i].argv[a]);
+            *p++ = '$';
+            p += put_dec(p, len);
+            *p++ = '\r', *p++ = '\n';
+            memcpy(p, cmds[i].argv[a], len);
+            p += len;
+            *p++ = '\r', *p++ = '\n';
+        }
+    }
+    int rc = redisAppendFormattedCommand(ctx, buf, (size_t)(p - buf));
+    if (buf != stackbuf)
+        free(buf);
+    return rc;
+}
+
 /* One round trip on a leased, connected slot. On failure every reply is
  * freed and, when the connection can no longer be trusted, it is dropped. */
 static gp_status_t run(gp_cache_t *c, cache_slot_t *s, int64_t deadline, int n, const cache_cmd_t *cmds,
@@ -350,11 +400,9 @@ static gp_status_t run(gp_cache_t *c, cache_slot_t *s, int64_t deadline, int n, 
         }
         s->timeout_ms = (int)left;
     }
-    for (int i = 0; i < n; i++) {
-        if (redisAppendCommandArgv(s->ctx, cmds[i].argc, cmds[i].argv, cmds[i].argvlen) != REDIS_OK) {
-            drop_ctx(c, s); /* a half-written pipeline cannot be reused */
-            return gp__cache_fail(err, GP_ERR_NOMEM, GP_ECLASS_CLIENT, "out of memory formatting a Redis command");
-        }
+    if (append_pipeline(s->ctx, n, cmds) != REDIS_OK) {
+        drop_ctx(c, s); /* a half-written pipeline cannot be reused */
+        return gp__cache_fail(err, GP_ERR_NOMEM, GP_ECLASS_CLIENT, "out of memory formatting a Redis command");
     }
     int got = 0;
     gp_status_t st = GP_OK;

@@ -29,7 +29,7 @@ bool gp_cache_key_valid(const char *key, char *why, size_t whylen)
         unsigned char ch = (unsigned char)key[i];
         /* Braces would open a hash tag of their own; glob characters make
          * keys ambiguous in KEYS/SCAN patterns an operator might use. */
-        if (ch <= 0x20 || ch >= 0x7f || strchr("{}*?[]", ch)) {
+        if (ch <= 0x20 || ch >= 0x7f || ch == '{' || ch == '}' || ch == '*' || ch == '?' || ch == '[' || ch == ']') {
             if (whylen) {
                 if (ch > 0x20 && ch < 0x7f)
                     snprintf(why, whylen,

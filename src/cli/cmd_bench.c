@@ -11,6 +11,8 @@
 
 /* The workloads; each is defined in its own bench_<layer>.c. */
 static const bench_workload_t *const workloads[] = {
+    &bench_cache,
+    &bench_cache_batch,
     NULL /* end */
 };
 
