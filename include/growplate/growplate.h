@@ -8,6 +8,8 @@
 #include "growplate/common.h"
 #include "growplate/config.h"
 #include "growplate/pool.h"
+#include "growplate/tenant_id.h"
+#include "growplate/cache.h"
 #include "growplate/health.h"
 #include "growplate/query.h"
 #include "growplate/types.h"

@@ -42,6 +42,8 @@ typedef struct bench_workload {
 
 /* The workloads (one per bench_<layer>.c). */
 extern const bench_workload_t bench_txn;
+/* The workloads (each in its bench_<layer>.c). */
+extern const bench_workload_t bench_cache, bench_cache_batch;
 
 int cmd_bench(int argc, char **argv);
 void cmd_bench_help(FILE *out);

@@ -12,6 +12,8 @@
 /* The workloads; each is defined in its own bench_<layer>.c. */
 static const bench_workload_t *const workloads[] = {
     &bench_txn,
+    &bench_cache,
+    &bench_cache_batch,
     NULL /* end */
 };
 

@@ -1,0 +1,427 @@
+/* cache.c — the cache's operations: single keys, batches in one round trip,
+ * JSON values. Connections, budget and breaker live in cache_conn.c, the
+ * keyspace in cache_keys.c, cache-aside in cache_load.c. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cache_internal.h"
+
+#define COUNT(field) atomic_fetch_add_explicit(&c->n.field, 1, memory_order_relaxed)
+
+/* Validate, resolve the generation, build the full key. */
+static gp_status_t begin(gp_cache_t *c, const char *tenant, const char *key, char *fk, size_t *fkl, gp_error_t *err)
+{
+    gp_error_clear(err);
+    if (!c)
+        return gp__cache_fail(err, GP_ERR_INVALID, GP_ECLASS_CLIENT, "cache is NULL");
+    gp_status_t st = gp__cache_check(tenant, key, err);
+    if (st != GP_OK)
+        return st;
+    uint64_t gen;
+    st = gp__cache_generation(c, tenant, &gen, err);
+    if (st != GP_OK)
+        return st;
+    *fkl = gp__cache_key(c, tenant, gen, "", key, fk);
+    return GP_OK;
+}
+
+static gp_status_t unexpected(const char *cmd, gp_error_t *err)
+{
+    return gp__cache_fail(err, GP_ERR_PROTOCOL, GP_ECLASS_INTERNAL, "unexpected reply type to %s", cmd);
+}
+
+/* One command on one key; *out is the reply (caller frees) unless it is an
+ * error reply, which becomes GP_ERR_SERVER. */
+static gp_status_t one(gp_cache_t *c, int argc, const char **argv, const size_t *lens, bool idempotent,
+                       redisReply **out, gp_error_t *err)
+{
+    cache_cmd_t cmd = {argc, argv, lens};
+    gp_status_t st = gp__cache_exec(c, 1, &cmd, out, idempotent, err);
+    if (st == GP_OK && (*out)->type == REDIS_REPLY_ERROR) {
+        st = gp__cache_server_error(c, *out, err);
+        freeReplyObject(*out);
+        *out = NULL;
+    }
+    return st;
+}
+
+/* GET: GP_OK with a string reply (caller frees), or GP_ERR_MISS (counted). */
+static gp_status_t fetch(gp_cache_t *c, const char *tenant, const char *key, redisReply **out, gp_error_t *err)
+{
+    char fk[CACHE_FULLKEY_MAX];
+    size_t fkl;
+    gp_status_t st = begin(c, tenant, key, fk, &fkl, err);
+    if (st != GP_OK)
+        return st;
+    const char *argv[2] = {"GET", fk};
+    size_t lens[2] = {3, fkl};
+    st = one(c, 2, argv, lens, true, out, err);
+    if (st != GP_OK)
+        return st;
+    if ((*out)->type == REDIS_REPLY_STRING)
+        return GP_OK;
+    st = (*out)->type == REDIS_REPLY_NIL ? GP_ERR_MISS : unexpected("GET", err);
+    if (st == GP_ERR_MISS)
+        COUNT(misses);
+    freeReplyObject(*out);
+    *out = NULL;
+    return st;
+}
+
+static char *copy_bytes(const char *p, size_t n)
+{
+    char *v = malloc(n + 1);
+    if (v) {
+        memcpy(v, p, n);
+        v[n] = 0;
+    }
+    return v;
+}
+
+gp_status_t gp_cache_get(gp_cache_t *c, const char *tenant, const char *key, char **value, size_t *len,
+                         gp_error_t *err)
+{
+    if (len)
+        *len = 0;
+    if (!value)
+        return gp__cache_fail(err, GP_ERR_INVALID, GP_ECLASS_CLIENT, "gp_cache_get: value is NULL");
+    *value = NULL;
+    redisReply *r;
+    gp_status_t st = fetch(c, tenant, key, &r, err);
+    if (st != GP_OK)
+        return st;
+    COUNT(hits);
+    *value = copy_bytes(r->str, r->len);
+    if (!*value)
+        st = gp__cache_fail(err, GP_ERR_NOMEM, GP_ECLASS_CLIENT, "out of memory copying a %zu-byte value", r->len);
+    else if (len)
+        *len = r->len;
+    freeReplyObject(r);
+    return st;
+}
+
+static int64_t ttl_or_default(const gp_cache_t *c, int64_t ttl_ms)
+{
+    return ttl_ms > 0 ? ttl_ms : c->opt.default_ttl_ms;
+}
+
+/* Decimal text of v (may be negative). */
+static size_t fmt_i64(char *buf, size_t size, int64_t v) { return (size_t)snprintf(buf, size, "%lld", (long long)v); }
+
+gp_status_t gp_cache_set(gp_cache_t *c, const char *tenant, const char *key, const void *value, size_t len,
+                         int64_t ttl_ms, gp_error_t *err)
+{
+    if (!value && len)
+        return gp__cache_fail(err, GP_ERR_INVALID, GP_ECLASS_CLIENT, "gp_cache_set: value is NULL");
+    char fk[CACHE_FULLKEY_MAX], ttl[24];
+    size_t fkl;
+    gp_status_t st = begin(c, tenant, key, fk, &fkl, err);
+    if (st != GP_OK)
+        return st;
+    size_t tl = fmt_i64(ttl, sizeof ttl, ttl_or_default(c, ttl_ms));
+    const char *argv[5] = {"SET", fk, value ? value : "", "PX", ttl};
+    size_t lens[5] = {3, fkl, len, 2, tl};
+    redisReply *r;
+    st = one(c, 5, argv, lens, true, &r, err);
+    if (st == GP_OK) {
+        if (r->type != REDIS_REPLY_STATUS)
+            st = unexpected("SET", err);
+        freeReplyObject(r);
+    }
+    return st;
+}
+
+/* A command on one key answering an integer. */
+static gp_status_t int_cmd(gp_cache_t *c, const char *cmd, const char *tenant, const char *key, const char *arg,
+                           long long *out, gp_error_t *err)
+{
+    char fk[CACHE_FULLKEY_MAX];
+    size_t fkl;
+    gp_status_t st = begin(c, tenant, key, fk, &fkl, err);
+    if (st != GP_OK)
+        return st;
+    const char *argv[3] = {cmd, fk, arg};
+    size_t lens[3] = {strlen(cmd), fkl, arg ? strlen(arg) : 0};
+    redisReply *r;
+    st = one(c, arg ? 3 : 2, argv, lens, true, &r, err);
+    if (st != GP_OK)
+        return st;
+    if (r->type == REDIS_REPLY_INTEGER)
+        *out = r->integer;
+    else
+        st = unexpected(cmd, err);
+    freeReplyObject(r);
+    return st;
+}
+
+gp_status_t gp_cache_del(gp_cache_t *c, const char *tenant, const char *key, gp_error_t *err)
+{
+    long long n = 0;
+    gp_status_t st = int_cmd(c, "DEL", tenant, key, NULL, &n, err);
+    return st == GP_OK && n == 0 ? GP_ERR_MISS : st;
+}
+
+gp_status_t gp_cache_exists(gp_cache_t *c, const char *tenant, const char *key, gp_error_t *err)
+{
+    long long n = 0;
+    gp_status_t st = int_cmd(c, "EXISTS", tenant, key, NULL, &n, err);
+    return st == GP_OK && n == 0 ? GP_ERR_MISS : st;
+}
+
+gp_status_t gp_cache_expire(gp_cache_t *c, const char *tenant, const char *key, int64_t ttl_ms, gp_error_t *err)
+{
+    if (ttl_ms <= 0)
+        return gp__cache_fail(err, GP_ERR_INVALID, GP_ECLASS_CLIENT,
+                              "gp_cache_expire: ttl_ms is %lld; expected > 0 (use gp_cache_del to remove a key)",
+                              (long long)ttl_ms);
+    char ttl[24];
+    fmt_i64(ttl, sizeof ttl, ttl_ms);
+    long long n = 0;
+    gp_status_t st = int_cmd(c, "PEXPIRE", tenant, key, ttl, &n, err);
+    return st == GP_OK && n == 0 ? GP_ERR_MISS : st;
+}
+
+gp_status_t gp_cache_ttl(gp_cache_t *c, const char *tenant, const char *key, int64_t *ttl_ms, gp_error_t *err)
+{
+    if (!ttl_ms)
+        return gp__cache_fail(err, GP_ERR_INVALID, GP_ECLASS_CLIENT, "gp_cache_ttl: ttl_ms is NULL");
+    *ttl_ms = 0;
+    long long n = 0;
+    gp_status_t st = int_cmd(c, "PTTL", tenant, key, NULL, &n, err);
+    if (st != GP_OK)
+        return st;
+    if (n == -2)
+        return GP_ERR_MISS;
+    *ttl_ms = n;
+    return GP_OK;
+}
+
+/* INCRBY, and a TTL for a counter that has none, atomically (a crash between
+ * two separate commands would leave a key without TTL). */
+static const char INCR_LUA[] = "local v = redis.call('INCRBY', KEYS[1], ARGV[1])\n"
+                               "if redis.call('PTTL', KEYS[1]) == -1 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end\n"
+                               "return v\n";
+
+gp_status_t gp_cache_incr(gp_cache_t *c, const char *tenant, const char *key, int64_t delta, int64_t ttl_ms,
+                          int64_t *value, gp_error_t *err)
+{
+    if (value)
+        *value = 0;
+    char fk[CACHE_FULLKEY_MAX], d[24], ttl[24];
+    size_t fkl;
+    gp_status_t st = begin(c, tenant, key, fk, &fkl, err);
+    if (st != GP_OK)
+        return st;
+    size_t dl = fmt_i64(d, sizeof d, delta), tl = fmt_i64(ttl, sizeof ttl, ttl_or_default(c, ttl_ms));
+    const char *argv[6] = {"EVAL", INCR_LUA, "1", fk, d, ttl};
+    size_t lens[6] = {4, sizeof INCR_LUA - 1, 1, fkl, dl, tl};
+    redisReply *r;
+    st = one(c, 6, argv, lens, false, &r, err);
+    if (st != GP_OK)
+        return st;
+    if (r->type == REDIS_REPLY_INTEGER) {
+        if (value)
+            *value = r->integer;
+    } else {
+        st = unexpected("INCRBY", err);
+    }
+    freeReplyObject(r);
+    return st;
+}
+
+/* ---- batches ------------------------------------------------------------------ */
+
+/* Validate a batch and build its full keys into one allocation: *keybuf
+ * (free it) holds them, fks[i]/fkls[i] point into it. */
+static gp_status_t batch_keys(gp_cache_t *c, const char *tenant, size_t n, const char *const *keys, char **keybuf,
+                              const char **fks, size_t *fkls, gp_error_t *err)
+{
+    *keybuf = NULL;
+    gp_error_clear(err);
+    if (!c)
+        return gp__cache_fail(err, GP_ERR_INVALID, GP_ECLASS_CLIENT, "cache is NULL");
+    if (n < 1 || n > GP_CACHE_BATCH_MAX || !keys)
+        return gp__cache_fail(err, GP_ERR_INVALID, GP_ECLASS_CLIENT, "batch of %zu keys; expected 1 to %d", n,
+                              GP_CACHE_BATCH_MAX);
+    gp_status_t st = gp__cache_check(tenant, CACHE_NO_KEY, err);
+    if (st != GP_OK)
+        return st;
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++) {
+        char why[256];
+        if (!gp_cache_key_valid(keys[i], why, sizeof why))
+            return gp__cache_fail(err, GP_ERR_KEY, GP_ECLASS_CLIENT, "key %zu of the batch: %s", i, why);
+        total += CACHE_FULLKEY_MAX - GP_CACHE_KEY_MAX + strlen(keys[i]);
+    }
+    uint64_t gen;
+    st = gp__cache_generation(c, tenant, &gen, err);
+    if (st != GP_OK)
+        return st;
+    char *buf = malloc(total);
+    if (!buf)
+        return gp__cache_fail(err, GP_ERR_NOMEM, GP_ECLASS_CLIENT, "out of memory building %zu keys", n);
+    char *p = buf;
+    for (size_t i = 0; i < n; i++) {
+        fks[i] = p;
+        fkls[i] = gp__cache_key(c, tenant, gen, "", keys[i], p);
+        p += fkls[i] + 1;
+    }
+    *keybuf = buf;
+    return GP_OK;
+}
+
+void gp_cache_values_free(gp_cache_value_t *values, size_t n)
+{
+    if (!values)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        free(values[i].data);
+        values[i] = (gp_cache_value_t){NULL, 0};
+    }
+}
+
+gp_status_t gp_cache_mget(gp_cache_t *c, const char *tenant, size_t n, const char *const *keys,
+                          gp_cache_value_t *values, gp_error_t *err)
+{
+    if (!values)
+        return gp__cache_fail(err, GP_ERR_INVALID, GP_ECLASS_CLIENT, "gp_cache_mget: values is NULL");
+    for (size_t i = 0; i < n && n <= GP_CACHE_BATCH_MAX; i++)
+        values[i] = (gp_cache_value_t){NULL, 0};
+    const char **argv = malloc((n + 1) * sizeof *argv);
+    size_t *lens = malloc((n + 1) * sizeof *lens);
+    char *keybuf = NULL;
+    gp_status_t st = argv && lens ? batch_keys(c, tenant, n, keys, &keybuf, argv + 1, lens + 1, err)
+                                  : gp__cache_fail(err, GP_ERR_NOMEM, GP_ECLASS_CLIENT, "out of memory");
+    redisReply *r = NULL;
+    if (st == GP_OK) {
+        argv[0] = "MGET";
+        lens[0] = 4;
+        st = one(c, (int)n + 1, argv, lens, true, &r, err);
+    }
+    if (st == GP_OK && (r->type != REDIS_REPLY_ARRAY || r->elements != n))
+        st = unexpected("MGET", err);
+    for (size_t i = 0; st == GP_OK && i < n; i++) {
+        redisReply *e = r->element[i];
+        if (e->type == REDIS_REPLY_NIL) {
+            COUNT(misses);
+            continue;
+        }
+        if (e->type != REDIS_REPLY_STRING) {
+            st = unexpected("MGET", err);
+            break;
+        }
+        COUNT(hits);
+        values[i].data = copy_bytes(e->str, e->len);
+        values[i].len = e->len;
+        if (!values[i].data)
+            st = gp__cache_fail(err, GP_ERR_NOMEM, GP_ECLASS_CLIENT, "out of memory copying values");
+    }
+    if (st != GP_OK)
+        gp_cache_values_free(values, n <= GP_CACHE_BATCH_MAX ? n : 0);
+    if (r)
+        freeReplyObject(r);
+    free(keybuf);
+    free(argv);
+    free(lens);
+    return st;
+}
+
+gp_status_t gp_cache_mset(gp_cache_t *c, const char *tenant, size_t n, const char *const *keys,
+                          const gp_cache_value_t *values, int64_t ttl_ms, gp_error_t *err)
+{
+    if (!values)
+        return gp__cache_fail(err, GP_ERR_INVALID, GP_ECLASS_CLIENT, "gp_cache_mset: values is NULL");
+    for (size_t i = 0; i < n && n <= GP_CACHE_BATCH_MAX; i++)
+        if (!values[i].data && values[i].len)
+            return gp__cache_fail(err, GP_ERR_INVALID, GP_ECLASS_CLIENT, "gp_cache_mset: values[%zu].data is NULL",
+                                  i);
+    const char **fks = malloc(n * 6 * sizeof *fks);
+    size_t *fkls = malloc(n * 6 * sizeof *fkls);
+    cache_cmd_t *cmds = malloc(n * sizeof *cmds);
+    redisReply **replies = calloc(n ? n : 1, sizeof *replies);
+    char *keybuf = NULL, ttl[24];
+    gp_status_t st = fks && fkls && cmds && replies
+                         ? batch_keys(c, tenant, n, keys, &keybuf, fks + 5 * n, fkls + 5 * n, err)
+                         : gp__cache_fail(err, GP_ERR_NOMEM, GP_ECLASS_CLIENT, "out of memory");
+    if (st == GP_OK) {
+        /* n pipelined SET key value PX ttl: one write, one round trip. */
+        size_t tl = fmt_i64(ttl, sizeof ttl, ttl_or_default(c, ttl_ms));
+        for (size_t i = 0; i < n; i++) {
+            const char **a = fks + 5 * i;
+            size_t *l = fkls + 5 * i;
+            a[0] = "SET", l[0] = 3;
+            a[1] = fks[5 * n + i], l[1] = fkls[5 * n + i];
+            a[2] = values[i].data ? values[i].data : "", l[2] = values[i].len;
+            a[3] = "PX", l[3] = 2;
+            a[4] = ttl, l[4] = tl;
+            cmds[i] = (cache_cmd_t){5, a, l};
+        }
+        st = gp__cache_exec(c, (int)n, cmds, replies, true, err);
+        for (size_t i = 0; st == GP_OK && i < n; i++)
+            if (replies[i]->type == REDIS_REPLY_ERROR)
+                st = gp__cache_server_error(c, replies[i], err);
+            else if (replies[i]->type != REDIS_REPLY_STATUS)
+                st = unexpected("SET", err);
+        for (size_t i = 0; i < n; i++)
+            if (replies[i])
+                freeReplyObject(replies[i]);
+    }
+    free(keybuf);
+    free(fks);
+    free(fkls);
+    free(cmds);
+    free(replies);
+    return st;
+}
+
+/* ---- JSON ------------------------------------------------------------------------ */
+
+gp_status_t gp_cache_set_json(gp_cache_t *c, const char *tenant, const char *key, const json_t *value,
+                              int64_t ttl_ms, gp_error_t *err)
+{
+    if (!value)
+        return gp__cache_fail(err, GP_ERR_INVALID, GP_ECLASS_CLIENT, "gp_cache_set_json: value is NULL");
+    char *text = json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY);
+    if (!text)
+        return gp__cache_fail(err, GP_ERR_INVALID, GP_ECLASS_CLIENT,
+                              "gp_cache_set_json: jansson cannot encode the value (out of memory?)");
+    gp_status_t st = gp_cache_set(c, tenant, key, text, strlen(text), ttl_ms, err);
+    free(text);
+    return st;
+}
+
+gp_status_t gp__cache_parse_json(gp_cache_t *c, const char *tenant, const char *key, const char *text, size_t len,
+                                 bool count, json_t **out)
+{
+    json_error_t je;
+    *out = json_loadb(text, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &je);
+    if (*out) {
+        if (count)
+            COUNT(hits);
+        return GP_OK;
+    }
+    if (!count)
+        return GP_ERR_MISS; /* a second look at a value already reported */
+    COUNT(invalid_json);
+    COUNT(misses);
+    gp__log(GP_LOG_WARN, "cache",
+            "tenant %s key %s: the stored value (%zu bytes) is not valid JSON (%s, line %d column %d); "
+            "treated as a miss",
+            tenant, key, len, je.text, je.line, je.column);
+    return GP_ERR_MISS;
+}
+
+gp_status_t gp_cache_get_json(gp_cache_t *c, const char *tenant, const char *key, json_t **value, gp_error_t *err)
+{
+    if (!value)
+        return gp__cache_fail(err, GP_ERR_INVALID, GP_ECLASS_CLIENT, "gp_cache_get_json: value is NULL");
+    *value = NULL;
+    redisReply *r;
+    gp_status_t st = fetch(c, tenant, key, &r, err);
+    if (st != GP_OK)
+        return st;
+    st = gp__cache_parse_json(c, tenant, key, r->str, r->len, true, value);
+    freeReplyObject(r);
+    return st;
+}

@@ -1,0 +1,145 @@
+/* cache_internal.h — what the cache's files share: the cache object, its
+ * connection slots and circuit breaker (cache_conn.c), the keyspace
+ * (cache_keys.c), the operations (cache.c) and cache-aside (cache_load.c).
+ * Never installed. */
+#ifndef GROWPLATE_CACHE_INTERNAL_H
+#define GROWPLATE_CACHE_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include <hiredis/hiredis.h>
+
+#include "growplate/cache.h"
+#include "internal.h"
+
+/* One pooled connection. `ctx` is NULL when the slot is disconnected. A slot
+ * is in exactly one place: the `idle` stack (connected), the `broken` stack
+ * (disconnected) or leased to one caller; only slot_take/slot_put in
+ * cache_conn.c move it. */
+typedef struct cache_slot {
+    redisContext *ctx;
+    int timeout_ms;             /* the socket timeout set on ctx now */
+    int index;
+} cache_slot_t;
+
+/* Per-tenant generation, cached locally (direct-mapped, bounded). */
+#define GEN_ENTRIES 1024
+#define GEN_STRIPES 16
+typedef struct gen_entry {
+    char tenant[GP_TENANT_ID_LEN + 1];
+    uint64_t gen;
+    int64_t fetched_ns;
+} gen_entry_t;
+
+typedef struct flight flight_t; /* cache_load.c */
+#define FLIGHT_BUCKETS 64
+
+typedef struct cache_counters {
+    _Atomic uint64_t hits, misses, invalid_json;
+    _Atomic uint64_t errors, unavailable, timeouts, rejected, server_errors, retries;
+    _Atomic uint64_t connects, connect_failures, disconnects;
+    _Atomic uint64_t calls, commands;
+    _Atomic uint64_t invalidations, generation_fetches;
+    _Atomic uint64_t loads, load_failures, load_waits, load_wait_timeouts, early_refreshes;
+} cache_counters_t;
+
+struct gp_cache {
+    /* configuration (immutable after create) */
+    gp__redis_target_t target;  /* holds the password: wiped on close */
+    char display[300];          /* redacted redis://host:port/db for messages */
+    char prefix[80];
+    size_t prefix_len;
+    int timeout_ms, connect_timeout_ms, pool_size;
+    gp_cache_options_t opt;
+
+    /* ---- guarded by mu ---- */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;          /* a slot was put back; CLOCK_MONOTONIC */
+    cache_slot_t *slots;
+    int *idle, n_idle;          /* stack of connected, unleased slots */
+    int *broken, n_broken;      /* stack of disconnected, unleased slots */
+    int waiting, connected;
+    /* circuit breaker */
+    gp_cache_circuit_t state;
+    int consecutive;            /* failures in a row while closed */
+    int64_t open_until_ns;      /* open: when the next probe may start */
+    int64_t cooldown_ms;        /* current open period (doubles per failed probe) */
+    bool probe_busy;            /* half-open: the probe is running */
+    char last_error[256];       /* the last failure, for the "circuit open" log line */
+    _Atomic int state_pub;      /* copy of state, read lock-free for metrics */
+    _Atomic uint64_t opened, half_opened, closed;
+
+    cache_counters_t n;
+    gp_hist_t *latency;
+
+    /* generations (cache_keys.c) */
+    pthread_mutex_t gen_mu[GEN_STRIPES];
+    gen_entry_t gens[GEN_ENTRIES];
+
+    /* single-flight table (cache_load.c) */
+    pthread_mutex_t flight_mu;
+    flight_t *flights[FLIGHT_BUCKETS];
+};
+
+/* ---- cache_conn.c -------------------------------------------------------- */
+
+/* One Redis command in argv form (binary-safe). */
+typedef struct cache_cmd {
+    int argc;
+    const char **argv;
+    const size_t *argvlen;
+} cache_cmd_t;
+
+/* Send n commands in one write and read their n replies (one round trip),
+ * within the cache's time budget, through the circuit breaker and the pool.
+ * On GP_OK every replies[i] is set (the caller frees each with
+ * freeReplyObject), error replies included; on failure none is. When
+ * `idempotent`, a command that fails on a reused connection (lost while
+ * idle, e.g. after a server restart) is resent once on a fresh connection
+ * if the budget allows. Counts calls, commands, errors and latency; fills
+ * err. */
+gp_status_t gp__cache_exec(gp_cache_t *c, int n, const cache_cmd_t *cmds, redisReply **replies, bool idempotent,
+                           gp_error_t *err);
+
+/* Fill err (may be NULL) and return st. */
+gp_status_t gp__cache_fail(gp_error_t *err, gp_status_t st, gp_error_class_t klass, const char *fmt, ...)
+    GP__PRINTF(4, 5);
+
+/* An error reply -> GP_ERR_SERVER, counted, message in err. */
+gp_status_t gp__cache_server_error(gp_cache_t *c, const redisReply *r, gp_error_t *err);
+
+/* ---- cache_keys.c -------------------------------------------------------- */
+
+/* Validate tenant and key (GP_ERR_TENANT / GP_ERR_KEY with the reason);
+ * key == CACHE_NO_KEY checks the tenant alone. */
+#define CACHE_NO_KEY ((const char *)-1)
+gp_status_t gp__cache_check(const char *tenant, const char *key, gp_error_t *err);
+
+/* The room a full key needs, NUL included. */
+#define CACHE_FULLKEY_MAX (80 + 3 + GP_TENANT_ID_LEN + 2 + 21 + 1 + GP_CACHE_KEY_MAX + 1)
+
+/* Write prefix "t:{" tenant "}:" gen kind ":" key into buf (CACHE_FULLKEY_MAX
+ * bytes); `kind` is "" for values and "x" for the XFetch metadata. Returns
+ * the length. Arguments must have been validated. */
+size_t gp__cache_key(const gp_cache_t *c, const char *tenant, uint64_t gen, const char *kind, const char *key,
+                     char *buf);
+
+/* The tenant's current generation: from the local cache when fresh, else
+ * from Redis (creating the counter if missing). */
+gp_status_t gp__cache_generation(gp_cache_t *c, const char *tenant, uint64_t *gen, gp_error_t *err);
+
+/* ---- cache.c ------------------------------------------------------------- */
+
+/* Parse a stored value as JSON: GP_OK (a hit) with *out, or GP_ERR_MISS.
+ * When `count`, hits and misses are counted and an invalid value is counted
+ * as invalid JSON and logged (count = false: a second look at the same
+ * value). */
+gp_status_t gp__cache_parse_json(gp_cache_t *c, const char *tenant, const char *key, const char *text, size_t len,
+                                 bool count, json_t **out);
+
+/* ---- cache_load.c -------------------------------------------------------- */
+void gp__cache_flights_free(gp_cache_t *c);
+
+#endif
