@@ -97,6 +97,15 @@ const gp_result_t *gp_pipeline_result(const gp_pipeline_t *p, int i)
     return p && i >= 0 && i < p->n ? p->st[i].result : NULL;
 }
 
+gp_result_t *gp__pipeline_take_result(gp_pipeline_t *p, int i)
+{
+    if (!p || i < 0 || i >= p->n)
+        return NULL;
+    gp_result_t *r = p->st[i].result;
+    p->st[i].result = NULL;
+    return r;
+}
+
 /* Leave pipeline mode, or give the connection up. */
 static void leave(gp_conn_t *conn)
 {

@@ -114,4 +114,19 @@ gp_status_t gp__fail(gp_conn_t *conn, const PGresult *res, gp_error_t *err);
  * result type". */
 bool gp__stmt_gone(const PGresult *res);
 
+/* ---- shared with the tenant layer ------------------------------------------- */
+
+/* The BEGIN statement for opts (without the statement timeout); validates
+ * opts (GP_ERR_INVALID). */
+gp_status_t gp__tx_begin_text(const gp_tx_opts_t *opts, char *sql, size_t len, gp_error_t *err);
+/* Whether a failed attempt may be retried (serialization failure, deadlock). */
+bool gp__tx_retriable(const gp_error_t *e);
+/* The total number of attempts opts allows. */
+int gp__tx_max_attempts(const gp_tx_opts_t *opts);
+/* Sleep before retry number `attempt` + 1: exponential backoff with jitter. */
+void gp__tx_backoff(const gp_tx_opts_t *opts, int attempt, const gp_error_t *e);
+/* Take ownership of statement i's result (NULL unless its outcome is OK);
+ * the pipeline no longer frees it. */
+gp_result_t *gp__pipeline_take_result(gp_pipeline_t *p, int i);
+
 #endif

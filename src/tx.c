@@ -30,27 +30,35 @@ static gp_status_t simple(gp_conn_t *conn, const char *sql, PGresult **keep, gp_
     return st;
 }
 
-gp_status_t gp_tx_begin(gp_conn_t *conn, const gp_tx_opts_t *opts, gp_error_t *err)
+gp_status_t gp__tx_begin_text(const gp_tx_opts_t *opts, char *sql, size_t len, gp_error_t *err)
 {
-    gp_status_t st = need_conn(conn, err);
-    if (st != GP_OK)
-        return st;
     gp_tx_opts_t o = {0};
     if (opts)
         o = *opts;
     if (o.isolation < GP_ISOLATION_DEFAULT || o.isolation > GP_ISOLATION_SERIALIZABLE || o.statement_timeout_ms < 0)
         return gp__client_error(err, GP_ERR_INVALID, "invalid transaction options (isolation %d, timeout %d)",
                                 (int)o.isolation, o.statement_timeout_ms);
+    static const char *const iso[] = {"", " ISOLATION LEVEL READ COMMITTED", " ISOLATION LEVEL REPEATABLE READ",
+                                      " ISOLATION LEVEL SERIALIZABLE"};
+    snprintf(sql, len, "BEGIN%s%s%s", iso[o.isolation], o.read_only ? " READ ONLY" : "",
+             o.deferrable ? " DEFERRABLE" : "");
+    return GP_OK;
+}
+
+gp_status_t gp_tx_begin(gp_conn_t *conn, const gp_tx_opts_t *opts, gp_error_t *err)
+{
+    gp_status_t st = need_conn(conn, err);
+    if (st != GP_OK)
+        return st;
+    char sql[160];
+    st = gp__tx_begin_text(opts, sql, sizeof sql, err);
+    if (st != GP_OK)
+        return st;
     if (PQtransactionStatus(conn->pg) != PQTRANS_IDLE)
         return gp__client_error(err, GP_ERR_INVALID, "a transaction is already open on this connection "
                                 "(use gp_tx_savepoint to nest)");
-    static const char *const iso[] = {"", " ISOLATION LEVEL READ COMMITTED", " ISOLATION LEVEL REPEATABLE READ",
-                                      " ISOLATION LEVEL SERIALIZABLE"};
-    char sql[160];
-    snprintf(sql, sizeof sql, "BEGIN%s%s%s", iso[o.isolation], o.read_only ? " READ ONLY" : "",
-             o.deferrable ? " DEFERRABLE" : "");
-    if (o.statement_timeout_ms > 0) /* transaction-local: no session state to reset */
-        gp__bufappend(sql, sizeof sql, "; SET LOCAL statement_timeout = %d", o.statement_timeout_ms);
+    if (opts && opts->statement_timeout_ms > 0) /* transaction-local: no session state to reset */
+        gp__bufappend(sql, sizeof sql, "; SET LOCAL statement_timeout = %d", opts->statement_timeout_ms);
     st = simple(conn, sql, NULL, err);
     if (st != GP_OK && PQtransactionStatus(conn->pg) == PQTRANS_INERROR)
         simple(conn, "ROLLBACK", NULL, NULL); /* BEGIN ran, SET LOCAL failed */
@@ -150,9 +158,27 @@ gp_status_t gp_tx_rollback_to(gp_conn_t *conn, const char *name, gp_error_t *err
     return savepoint_cmd(conn, "ROLLBACK TO SAVEPOINT", name, err);
 }
 
-static bool retriable_conflict(const gp_error_t *e)
+bool gp__tx_retriable(const gp_error_t *e)
 {
     return e->klass == GP_ECLASS_SERIALIZATION || e->klass == GP_ECLASS_DEADLOCK;
+}
+
+int gp__tx_max_attempts(const gp_tx_opts_t *o) { return o && o->max_attempts > 0 ? o->max_attempts : 5; }
+
+void gp__tx_backoff(const gp_tx_opts_t *o, int attempt, const gp_error_t *e)
+{
+    int64_t backoff_ms = o && o->backoff_ms > 0 ? o->backoff_ms : 5;
+    int64_t max_backoff_ms = o && o->max_backoff_ms > 0 ? o->max_backoff_ms : 1000;
+    int64_t shift = attempt - 1 < 20 ? attempt - 1 : 20;
+    int64_t delay = backoff_ms << shift;
+    if (delay > max_backoff_ms)
+        delay = max_backoff_ms;
+    delay = gp__jitter(delay, 0.5);
+    gp__log(GP_LOG_DEBUG, "query", "transaction attempt %d failed (%s, SQLSTATE %s); retrying in %lld ms", attempt,
+            gp_error_class_name(e->klass), e->sqlstate, (long long)delay);
+    struct timespec ts = {(time_t)(delay / 1000), (long)(delay % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0) /* backoff between attempts, interrupted sleeps resumed */
+        ;
 }
 
 gp_status_t gp_tx_run(gp_conn_t *conn, const gp_tx_opts_t *opts, gp_tx_fn fn, void *userdata, int *attempts,
@@ -167,16 +193,11 @@ gp_status_t gp_tx_run(gp_conn_t *conn, const gp_tx_opts_t *opts, gp_tx_fn fn, vo
         return st;
     if (!fn)
         return gp__client_error(err, GP_ERR_INVALID, "no transaction function given");
-    gp_tx_opts_t o = {0};
-    if (opts)
-        o = *opts;
-    int max_attempts = o.max_attempts > 0 ? o.max_attempts : 5;
-    int64_t backoff_ms = o.backoff_ms > 0 ? o.backoff_ms : 5;
-    int64_t max_backoff_ms = o.max_backoff_ms > 0 ? o.max_backoff_ms : 1000;
+    int max_attempts = gp__tx_max_attempts(opts);
     for (int attempt = 1;; attempt++) {
         if (attempts)
             *attempts = attempt;
-        st = gp_tx_begin(conn, &o, &e);
+        st = gp_tx_begin(conn, opts, &e);
         if (st != GP_OK)
             break;
         gp_error_clear(&e);
@@ -194,18 +215,9 @@ gp_status_t gp_tx_run(gp_conn_t *conn, const gp_tx_opts_t *opts, gp_tx_fn fn, vo
             if (gp_tx_rollback(conn, &rb) != GP_OK && conn->discard)
                 break; /* the connection is gone: report fn's failure */
         }
-        if (!retriable_conflict(&e) || attempt >= max_attempts || conn->discard)
+        if (!gp__tx_retriable(&e) || attempt >= max_attempts || conn->discard)
             break;
-        int64_t shift = attempt - 1 < 20 ? attempt - 1 : 20;
-        int64_t delay = backoff_ms << shift;
-        if (delay > max_backoff_ms)
-            delay = max_backoff_ms;
-        delay = gp__jitter(delay, 0.5);
-        gp__log(GP_LOG_DEBUG, "query", "transaction attempt %d failed (%s, SQLSTATE %s); retrying in %lld ms",
-                attempt, gp_error_class_name(e.klass), e.sqlstate, (long long)delay);
-        struct timespec ts = {(time_t)(delay / 1000), (long)(delay % 1000) * 1000000L};
-        while (nanosleep(&ts, &ts) != 0) /* backoff between attempts, interrupted sleeps resumed */
-            ;
+        gp__tx_backoff(opts, attempt, &e);
     }
     if (err)
         *err = e;

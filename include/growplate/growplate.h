@@ -13,5 +13,6 @@
 #include "growplate/health.h"
 #include "growplate/query.h"
 #include "growplate/types.h"
+#include "growplate/tenant.h"
 
 #endif

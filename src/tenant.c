@@ -1,0 +1,457 @@
+/* tenant.c — tenant-scoped statements and transactions: the tenant id is
+ * validated before anything is sent, set transaction-locally, and pipelined
+ * with BEGIN and the first statement; helpers put tenant_id in the SQL. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "growplate/tenant.h"
+#include "query_internal.h"
+
+struct gp_tenant_tx {
+    gp_conn_t *conn;
+    gp_tx_opts_t opts;
+    bool started; /* BEGIN and the setting were sent */
+    char tenant[GP_TENANT_ID_LEN + 1];
+};
+
+static gp_status_t check_tenant(const char *tenant_id, gp_error_t *err)
+{
+    char why[200];
+    if (gp_tenant_id_valid(tenant_id, why, sizeof why))
+        return GP_OK;
+    gp__client_error(err, GP_ERR_TENANT, "%s", why);
+    return GP_ERR_TENANT;
+}
+
+/* The statement that scopes the transaction. Qualified with pg_catalog so a
+ * search_path cannot substitute another set_config. */
+static const char SET_TENANT[] = "SELECT pg_catalog.set_config('" GP_TENANT_SETTING "', $1, true)";
+static const char SET_TENANT_TIMEOUT[] = "SELECT pg_catalog.set_config('" GP_TENANT_SETTING "', $1, true), "
+                                         "pg_catalog.set_config('statement_timeout', $2, true)";
+
+/* Send [BEGIN; set tenant; sql; (COMMIT)] as one pipeline. On success the
+ * statement's result is moved to *res (if res is not NULL). */
+static gp_status_t scoped_pipeline(gp_conn_t *conn, const char *tenant, const gp_tx_opts_t *opts, const char *sql,
+                                   int nparams, const gp_value_t *params, bool commit, gp_result_t **res,
+                                   gp_error_t *err)
+{
+    char begin[160], timeout[16];
+    gp_status_t st = gp__tx_begin_text(opts, begin, sizeof begin, err);
+    if (st != GP_OK)
+        return st;
+    gp_pipeline_t *p = gp_pipeline_new();
+    if (!p)
+        return gp__client_error(err, GP_ERR_NOMEM, "out of memory");
+    gp_value_t set[2] = {gp_text(tenant), gp_null()};
+    bool with_timeout = opts && opts->statement_timeout_ms > 0;
+    if (with_timeout) {
+        snprintf(timeout, sizeof timeout, "%d", opts->statement_timeout_ms);
+        set[1] = gp_text(timeout);
+    }
+    /* Our own set_config is transaction-local: it must not make the pool
+     * reset the session on release. The caller's statement still may. */
+    bool reset_before = conn->reset_needed;
+    if ((st = gp_pipeline_add(p, begin, 0, NULL, err)) != GP_OK ||
+        (st = gp_pipeline_add(p, with_timeout ? SET_TENANT_TIMEOUT : SET_TENANT, with_timeout ? 2 : 1, set, err)) !=
+            GP_OK ||
+        (st = gp_pipeline_add(p, sql, nparams, params, err)) != GP_OK ||
+        (commit && (st = gp_pipeline_add(p, "COMMIT", 0, NULL, err)) != GP_OK)) {
+        if (err && err->statement_index == 2)
+            err->statement_index = -1; /* the caller's statement is the only one they know of */
+        gp_pipeline_free(p);
+        return st;
+    }
+    st = gp_pipeline_run(conn, p, err);
+    conn->reset_needed = reset_before || (gp__sql_effects(sql) & GP__EFFECT_SESSION);
+    if (st == GP_OK) {
+        if (res)
+            *res = gp__pipeline_take_result(p, 2);
+    } else if (err) {
+        if (err->statement_index == 2)
+            err->statement_index = -1;
+    }
+    gp_pipeline_free(p);
+    return st;
+}
+
+static gp_status_t one_shot(gp_pool_t *pool, const char *tenant_id, const char *sql, int nparams,
+                            const gp_value_t *params, gp_result_t **out, int64_t *affected, gp_error_t *err)
+{
+    gp_status_t st = check_tenant(tenant_id, err);
+    if (st != GP_OK)
+        return st;
+    if (!pool || !sql)
+        return gp__client_error(err, GP_ERR_INVALID, "no pool or SQL given");
+    gp_conn_t *conn;
+    st = gp_pool_acquire(pool, tenant_id, -1, &conn, err);
+    if (st != GP_OK)
+        return st;
+    gp_result_t *r = NULL;
+    st = scoped_pipeline(conn, tenant_id, NULL, sql, nparams, params, true, &r, err);
+    gp_pool_release(conn);
+    if (st == GP_OK) {
+        if (affected)
+            *affected = gp_result_affected(r);
+        if (out)
+            *out = r;
+        else
+            gp_result_free(r);
+    }
+    return st;
+}
+
+gp_status_t gp_tenant_query(gp_pool_t *pool, const char *tenant_id, const char *sql, int nparams,
+                            const gp_value_t *params, gp_result_t **out, gp_error_t *err)
+{
+    if (!out)
+        return gp__client_error(err, GP_ERR_INVALID, "no result pointer given (use gp_tenant_exec to discard rows)");
+    *out = NULL;
+    return one_shot(pool, tenant_id, sql, nparams, params, out, NULL, err);
+}
+
+gp_status_t gp_tenant_exec(gp_pool_t *pool, const char *tenant_id, const char *sql, int nparams,
+                           const gp_value_t *params, int64_t *affected, gp_error_t *err)
+{
+    if (affected)
+        *affected = 0;
+    return one_shot(pool, tenant_id, sql, nparams, params, NULL, affected, err);
+}
+
+/* ---- transactions ------------------------------------------------------------------ */
+
+gp_status_t gp_tenant_begin(gp_conn_t *conn, const char *tenant_id, const gp_tx_opts_t *opts, gp_tenant_tx_t **out,
+                            gp_error_t *err)
+{
+    if (!out)
+        return gp__client_error(err, GP_ERR_INVALID, "no transaction pointer given");
+    *out = NULL;
+    gp_status_t st = check_tenant(tenant_id, err);
+    if (st != GP_OK)
+        return st;
+    if (!conn || !conn->pg)
+        return gp__client_error(err, GP_ERR_INVALID, "no connection given");
+    char begin[160];
+    if ((st = gp__tx_begin_text(opts, begin, sizeof begin, err)) != GP_OK)
+        return st;
+    if (PQtransactionStatus(conn->pg) != PQTRANS_IDLE)
+        return gp__client_error(err, GP_ERR_INVALID, "a transaction is already open on this connection; "
+                                "a tenant-scoped transaction must start its own");
+    gp_tenant_tx_t *tx = calloc(1, sizeof *tx);
+    if (!tx)
+        return gp__client_error(err, GP_ERR_NOMEM, "out of memory");
+    tx->conn = conn;
+    if (opts)
+        tx->opts = *opts;
+    memcpy(tx->tenant, tenant_id, GP_TENANT_ID_LEN + 1);
+    *out = tx;
+    if (err)
+        gp_error_clear(err);
+    return GP_OK;
+}
+
+const char *gp_tenant_tx_tenant(const gp_tenant_tx_t *tx) { return tx ? tx->tenant : NULL; }
+
+static gp_status_t tx_run(gp_tenant_tx_t *tx, const char *sql, int nparams, const gp_value_t *params,
+                          gp_result_t **res, gp_error_t *err)
+{
+    if (!tx)
+        return gp__client_error(err, GP_ERR_INVALID, "no transaction given");
+    if (!sql)
+        return gp__client_error(err, GP_ERR_INVALID, "no SQL given");
+    if (!tx->started) {
+        tx->started = true; /* whatever happens now, something may have reached the server */
+        return scoped_pipeline(tx->conn, tx->tenant, &tx->opts, sql, nparams, params, false, res, err);
+    }
+    if (PQtransactionStatus(tx->conn->pg) == PQTRANS_IDLE)
+        return gp__client_error(err, GP_ERR_INVALID, "the tenant-scoped transaction has ended (a statement "
+                                "committed or rolled it back); start a new one");
+    if (res)
+        return gp_query(tx->conn, sql, nparams, params, res, err);
+    return gp_exec(tx->conn, sql, nparams, params, NULL, err);
+}
+
+gp_status_t gp_tenant_tx_query(gp_tenant_tx_t *tx, const char *sql, int nparams, const gp_value_t *params,
+                               gp_result_t **out, gp_error_t *err)
+{
+    if (!out)
+        return gp__client_error(err, GP_ERR_INVALID, "no result pointer given (use gp_tenant_tx_exec)");
+    *out = NULL;
+    return tx_run(tx, sql, nparams, params, out, err);
+}
+
+gp_status_t gp_tenant_tx_exec(gp_tenant_tx_t *tx, const char *sql, int nparams, const gp_value_t *params,
+                              int64_t *affected, gp_error_t *err)
+{
+    if (affected)
+        *affected = 0;
+    gp_result_t *r = NULL;
+    gp_status_t st = tx_run(tx, sql, nparams, params, &r, err);
+    if (st == GP_OK && affected)
+        *affected = gp_result_affected(r);
+    gp_result_free(r);
+    return st;
+}
+
+gp_status_t gp_tenant_commit(gp_tenant_tx_t *tx, gp_error_t *err)
+{
+    if (!tx)
+        return gp__client_error(err, GP_ERR_INVALID, "no transaction given");
+    gp_status_t st = GP_OK;
+    if (tx->started)
+        st = gp_tx_commit(tx->conn, err);
+    else if (err)
+        gp_error_clear(err);
+    free(tx);
+    return st;
+}
+
+gp_status_t gp_tenant_rollback(gp_tenant_tx_t *tx, gp_error_t *err)
+{
+    if (!tx)
+        return GP_OK;
+    gp_status_t st = GP_OK;
+    if (tx->started)
+        st = gp_tx_rollback(tx->conn, err);
+    else if (err)
+        gp_error_clear(err);
+    free(tx);
+    return st;
+}
+
+gp_status_t gp_tenant_run(gp_pool_t *pool, const char *tenant_id, const gp_tx_opts_t *opts, gp_tenant_fn fn,
+                          void *userdata, int *attempts, gp_error_t *err)
+{
+    if (attempts)
+        *attempts = 0;
+    gp_status_t st = check_tenant(tenant_id, err);
+    if (st != GP_OK)
+        return st;
+    if (!pool || !fn)
+        return gp__client_error(err, GP_ERR_INVALID, "no pool or transaction function given");
+    gp_conn_t *conn;
+    if ((st = gp_pool_acquire(pool, tenant_id, -1, &conn, err)) != GP_OK)
+        return st;
+    gp_error_t e;
+    int max_attempts = gp__tx_max_attempts(opts);
+    for (int attempt = 1;; attempt++) {
+        if (attempts)
+            *attempts = attempt;
+        gp_tenant_tx_t *tx;
+        gp_error_clear(&e);
+        if ((st = gp_tenant_begin(conn, tenant_id, opts, &tx, &e)) != GP_OK)
+            break;
+        st = fn(tx, userdata, &e);
+        if (st == GP_OK) {
+            st = gp_tenant_commit(tx, &e);
+            if (st == GP_OK || st == GP_ERR_COMMIT_UNKNOWN)
+                break;
+        } else {
+            if (e.status == GP_OK) { /* fn failed without saying why */
+                e.status = st;
+                snprintf(e.message, sizeof e.message, "the transaction function returned: %s", gp_strerror(st));
+            }
+            gp_error_t rb;
+            gp_tenant_rollback(tx, &rb);
+        }
+        if (!gp__tx_retriable(&e) || attempt >= max_attempts || conn->discard)
+            break;
+        gp__tx_backoff(opts, attempt, &e);
+    }
+    gp_pool_release(conn);
+    if (err)
+        *err = e;
+    return st;
+}
+
+/* ---- helpers --------------------------------------------------------------------------- */
+
+#define MAX_COLS 64
+
+static bool ident_ok(const char *s)
+{
+    if (!s || !*s || strlen(s) > 63 || !((*s >= 'a' && *s <= 'z') || *s == '_'))
+        return false;
+    for (const char *p = s; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_'))
+            return false;
+    return true;
+}
+
+static gp_status_t bad_ident(gp_error_t *err, const char *what, const char *s)
+{
+    char shown[80];
+    size_t n = 0;
+    for (const char *p = s ? s : "(null)"; *p && n < 64; p++)
+        shown[n++] = (*p >= 32 && *p < 127) ? *p : '?';
+    shown[n] = 0;
+    return gp__client_error(err, GP_ERR_INVALID, "%s '%s' is not a plain identifier; expected [a-z_][a-z0-9_]*, "
+                            "at most 63 bytes", what, shown);
+}
+
+/* Append a "*" or a validated, quoted column list. */
+static gp_status_t add_columns(gp__sbuf_t *b, const char *list, gp_error_t *err)
+{
+    if (strcmp(list, "*") == 0) {
+        gp__sbuf_add(b, "*");
+        return GP_OK;
+    }
+    char col[64];
+    const char *p = list;
+    for (int i = 0;; i++) {
+        while (*p == ' ')
+            p++;
+        size_t n = strcspn(p, ", ");
+        if (n == 0 || n >= sizeof col)
+            return bad_ident(err, "column list", list);
+        memcpy(col, p, n);
+        col[n] = 0;
+        if (!ident_ok(col))
+            return bad_ident(err, "column", col);
+        gp__sbuf_add(b, "%s\"%s\"", i ? ", " : "", col);
+        p += n;
+        while (*p == ' ')
+            p++;
+        if (!*p)
+            return GP_OK;
+        if (*p++ != ',')
+            return bad_ident(err, "column list", list);
+    }
+}
+
+static gp_status_t check_cols(int ncols, const char *const *cols, const gp_value_t *vals, bool allow_none,
+                              gp_error_t *err)
+{
+    if (ncols < (allow_none ? 0 : 1) || ncols > MAX_COLS || (ncols && (!cols || !vals)))
+        return gp__client_error(err, GP_ERR_INVALID, "between %d and %d columns with values are required",
+                                allow_none ? 0 : 1, MAX_COLS);
+    for (int i = 0; i < ncols; i++) {
+        if (!ident_ok(cols[i]))
+            return bad_ident(err, "column", cols[i]);
+        if (strcmp(cols[i], "tenant_id") == 0)
+            return gp__client_error(err, GP_ERR_INVALID, "column tenant_id is set by the tenant-scoped helper "
+                                    "from the transaction's tenant; do not pass it");
+    }
+    return GP_OK;
+}
+
+/* Run helper SQL with [tenant, extra...] parameters. */
+static gp_status_t run_helper(gp_tenant_tx_t *tx, gp__sbuf_t *b, int nextra, const gp_value_t *extra,
+                              gp_result_t **out, int64_t *affected, gp_error_t *err)
+{
+    if (b->oom) {
+        free(b->s);
+        return gp__client_error(err, GP_ERR_NOMEM, "out of memory");
+    }
+    gp_value_t params[MAX_COLS + 2];
+    params[0] = gp_uuid_str(tx->tenant);
+    for (int i = 0; i < nextra; i++)
+        params[i + 1] = extra[i];
+    gp_result_t *r = NULL;
+    gp_status_t st = tx_run(tx, b->s, nextra + 1, params, &r, err);
+    free(b->s);
+    if (st == GP_OK) {
+        if (affected)
+            *affected = gp_result_affected(r);
+        if (out)
+            *out = r;
+        else
+            gp_result_free(r);
+    }
+    return st;
+}
+
+gp_status_t gp_tenant_insert(gp_tenant_tx_t *tx, const char *table, int ncols, const char *const *cols,
+                             const gp_value_t *vals, const char *returning, gp_result_t **out, gp_error_t *err)
+{
+    if (out)
+        *out = NULL;
+    if (!tx)
+        return gp__client_error(err, GP_ERR_INVALID, "no transaction given");
+    if (!ident_ok(table))
+        return bad_ident(err, "table", table);
+    gp_status_t st = check_cols(ncols, cols, vals, true, err);
+    if (st != GP_OK)
+        return st;
+    gp__sbuf_t b = {0};
+    gp__sbuf_add(&b, "INSERT INTO \"%s\" (\"tenant_id\"", table);
+    for (int i = 0; i < ncols; i++)
+        gp__sbuf_add(&b, ", \"%s\"", cols[i]);
+    gp__sbuf_add(&b, ") VALUES ($1");
+    for (int i = 0; i < ncols; i++)
+        gp__sbuf_add(&b, ", $%d", i + 2);
+    gp__sbuf_add(&b, ")");
+    if (returning) {
+        gp__sbuf_add(&b, " RETURNING ");
+        if ((st = add_columns(&b, returning, err)) != GP_OK) {
+            free(b.s);
+            return st;
+        }
+    }
+    return run_helper(tx, &b, ncols, vals, out, NULL, err);
+}
+
+gp_status_t gp_tenant_get(gp_tenant_tx_t *tx, const char *table, const char *columns, const char *key_col,
+                          gp_value_t key, gp_result_t **out, gp_error_t *err)
+{
+    if (!out)
+        return gp__client_error(err, GP_ERR_INVALID, "no result pointer given");
+    *out = NULL;
+    if (!tx)
+        return gp__client_error(err, GP_ERR_INVALID, "no transaction given");
+    if (!ident_ok(table))
+        return bad_ident(err, "table", table);
+    if (!ident_ok(key_col))
+        return bad_ident(err, "key column", key_col);
+    gp__sbuf_t b = {0};
+    gp__sbuf_add(&b, "SELECT ");
+    gp_status_t st = add_columns(&b, columns ? columns : "*", err);
+    if (st != GP_OK) {
+        free(b.s);
+        return st;
+    }
+    gp__sbuf_add(&b, " FROM \"%s\" WHERE \"tenant_id\" = $1 AND \"%s\" = $2", table, key_col);
+    return run_helper(tx, &b, 1, &key, out, NULL, err);
+}
+
+gp_status_t gp_tenant_update(gp_tenant_tx_t *tx, const char *table, const char *key_col, gp_value_t key, int ncols,
+                             const char *const *cols, const gp_value_t *vals, int64_t *affected, gp_error_t *err)
+{
+    if (affected)
+        *affected = 0;
+    if (!tx)
+        return gp__client_error(err, GP_ERR_INVALID, "no transaction given");
+    if (!ident_ok(table))
+        return bad_ident(err, "table", table);
+    if (!ident_ok(key_col))
+        return bad_ident(err, "key column", key_col);
+    gp_status_t st = check_cols(ncols, cols, vals, false, err);
+    if (st != GP_OK)
+        return st;
+    gp_value_t extra[MAX_COLS + 1];
+    gp__sbuf_t b = {0};
+    gp__sbuf_add(&b, "UPDATE \"%s\" SET ", table);
+    for (int i = 0; i < ncols; i++) {
+        gp__sbuf_add(&b, "%s\"%s\" = $%d", i ? ", " : "", cols[i], i + 2);
+        extra[i] = vals[i];
+    }
+    extra[ncols] = key;
+    gp__sbuf_add(&b, " WHERE \"tenant_id\" = $1 AND \"%s\" = $%d", key_col, ncols + 2);
+    return run_helper(tx, &b, ncols + 1, extra, NULL, affected, err);
+}
+
+gp_status_t gp_tenant_delete(gp_tenant_tx_t *tx, const char *table, const char *key_col, gp_value_t key,
+                             int64_t *affected, gp_error_t *err)
+{
+    if (affected)
+        *affected = 0;
+    if (!tx)
+        return gp__client_error(err, GP_ERR_INVALID, "no transaction given");
+    if (!ident_ok(table))
+        return bad_ident(err, "table", table);
+    if (!ident_ok(key_col))
+        return bad_ident(err, "key column", key_col);
+    gp__sbuf_t b = {0};
+    gp__sbuf_add(&b, "DELETE FROM \"%s\" WHERE \"tenant_id\" = $1 AND \"%s\" = $2", table, key_col);
+    return run_helper(tx, &b, 1, &key, NULL, affected, err);
+}
