@@ -40,7 +40,8 @@ typedef struct bench_workload {
     void (*teardown)(void *shared);
 } bench_workload_t;
 
-/* The workloads (one per bench_<layer>.c). */
+/* The workloads (bench_<layer>.c). */
+extern const bench_workload_t bench_select1, bench_pool_acquire, bench_pool_memory;
 extern const bench_workload_t bench_txn;
 /* The workloads (each in its bench_<layer>.c). */
 extern const bench_workload_t bench_cache, bench_cache_batch;

@@ -11,6 +11,9 @@
 
 /* The workloads; each is defined in its own bench_<layer>.c. */
 static const bench_workload_t *const workloads[] = {
+    &bench_select1,
+    &bench_pool_acquire,
+    &bench_pool_memory,
     &bench_txn,
     &bench_cache,
     &bench_cache_batch,
