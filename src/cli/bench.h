@@ -11,6 +11,7 @@
 #ifndef GROWPLATE_CLI_BENCH_H
 #define GROWPLATE_CLI_BENCH_H
 
+#include <stdint.h>
 #include <stdio.h>
 
 #include "cli.h"
@@ -43,8 +44,17 @@ typedef struct bench_workload {
 /* The workloads (bench_<layer>.c). */
 extern const bench_workload_t bench_select1, bench_pool_acquire, bench_pool_memory;
 extern const bench_workload_t bench_txn;
+extern const bench_workload_t bench_scoped;
 /* The workloads (each in its bench_<layer>.c). */
 extern const bench_workload_t bench_cache, bench_cache_batch;
+
+/* Monotonic clock in nanoseconds. */
+int64_t bench_now_ns(void);
+
+/* A pool of `size` connections (min = max; size <= 0 keeps the configured
+ * sizes) from the bench's configuration, returned once it is full so that a
+ * measurement never includes connecting. NULL after printing why. */
+gp_pool_t *bench_full_pool(const bench_opts_t *o, int size, const char *who);
 
 int cmd_bench(int argc, char **argv);
 void cmd_bench_help(FILE *out);

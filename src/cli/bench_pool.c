@@ -27,47 +27,6 @@ typedef struct pool_shared {
     int memory_conns;
 } pool_shared_t;
 
-static int64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
-/* Create a pool of `size` connections (min = max) and wait until it is full,
- * so the measurement does not include connecting. */
-static gp_pool_t *full_pool(const bench_opts_t *o, int size, const char *who)
-{
-    gp_config_t cfg = *o->cfg;
-    if (size > 0)
-        cfg.db.pool_min = cfg.db.pool_max = size;
-    gp_pool_t *pool = NULL;
-    gp_error_t e;
-    if (gp_pool_create(&cfg, &pool, &e) != GP_OK) {
-        fprintf(stderr, "growplate bench %s: %s\n", who, e.message);
-        return NULL;
-    }
-    int64_t until = mono_ns() + 30 * 1000000000LL;
-    gp_pool_metrics_t m;
-    for (;;) {
-        gp_pool_metrics(pool, &m);
-        if (m.idle >= m.min)
-            return pool;
-        if (mono_ns() > until || m.open_failures > 0) {
-            gp_conn_t *c = NULL;
-            if (gp_pool_acquire(pool, "bench", 100, &c, &e) != GP_OK)
-                fprintf(stderr, "growplate bench %s: the pool did not fill: %s\n", who, e.message);
-            else
-                fprintf(stderr, "growplate bench %s: the pool did not fill to %d connections\n", who, m.min);
-            gp_pool_release(c);
-            gp_pool_close(pool, 1000);
-            return NULL;
-        }
-        struct timespec ts = {0, 2000000}; /* polling the pool's fill level */
-        nanosleep(&ts, NULL);
-    }
-}
-
 static int setup_common(const bench_opts_t *o, void **shared, const char *who)
 {
     pool_shared_t *s = calloc(1, sizeof *s);
@@ -77,7 +36,7 @@ static int setup_common(const bench_opts_t *o, void **shared, const char *who)
         return 1;
     }
     s->threads = o->threads;
-    s->pool = full_pool(o, o->pool_size, who);
+    s->pool = bench_full_pool(o, o->pool_size, who);
     if (!s->pool) {
         free(s->thread_ops);
         free(s);
@@ -218,14 +177,14 @@ static int acquire_op(void *shared, void **local, int tid)
 {
     (void)local;
     pool_shared_t *s = shared;
-    int64_t t0 = mono_ns();
+    int64_t t0 = bench_now_ns();
     for (int i = 0; i < ACQUIRE_BATCH; i++) {
         gp_conn_t *c = NULL;
         if (gp_pool_acquire(s->pool, "bench", -1, &c, NULL) != GP_OK)
             return 0;
         gp_pool_release(c);
     }
-    atomic_fetch_add_explicit(&s->busy_ns, (uint64_t)(mono_ns() - t0), memory_order_relaxed);
+    atomic_fetch_add_explicit(&s->busy_ns, (uint64_t)(bench_now_ns() - t0), memory_order_relaxed);
     atomic_fetch_add_explicit(&s->pairs, ACQUIRE_BATCH, memory_order_relaxed);
     s->thread_ops[tid] += ACQUIRE_BATCH;
     return ACQUIRE_BATCH;
@@ -300,7 +259,7 @@ static int memory_setup(const bench_opts_t *o, void **shared)
     empty.cfg = &cfg0;
     empty.pool_size = 0;
     long m2 = heap_in_use();
-    gp_pool_t *p0 = full_pool(&empty, 0, "pool-memory");
+    gp_pool_t *p0 = bench_full_pool(&empty, 0, "pool-memory");
     long m3 = heap_in_use();
     gp_pool_close(p0, 1000);
     if (setup_common(o, shared, "pool-memory") != 0)

@@ -16,11 +16,8 @@ static int txn_setup(const bench_opts_t *o, void **shared)
         fprintf(stderr, "growplate bench: out of memory\n");
         return 1;
     }
-    gp_config_t cfg = *o->cfg;
-    cfg.db.pool_min = cfg.db.pool_max = o->pool_size;
     gp_error_t e;
-    if (gp_pool_create(&cfg, &s->pool, &e) != GP_OK) {
-        fprintf(stderr, "growplate bench: %s\n", e.message);
+    if (!(s->pool = bench_full_pool(o, o->pool_size, "txn"))) {
         free(s);
         return 1;
     }

@@ -15,6 +15,7 @@ static const bench_workload_t *const workloads[] = {
     &bench_pool_acquire,
     &bench_pool_memory,
     &bench_txn,
+    &bench_scoped,
     &bench_cache,
     &bench_cache_batch,
     NULL /* end */
@@ -55,21 +56,53 @@ typedef struct worker {
     pthread_t thread;
 } worker_t;
 
-static int64_t now_ns(void)
+int64_t bench_now_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
+gp_pool_t *bench_full_pool(const bench_opts_t *o, int size, const char *who)
+{
+    gp_config_t cfg = *o->cfg;
+    if (size > 0)
+        cfg.db.pool_min = cfg.db.pool_max = size;
+    gp_pool_t *pool = NULL;
+    gp_error_t e;
+    if (gp_pool_create(&cfg, &pool, &e) != GP_OK) {
+        fprintf(stderr, "growplate bench %s: %s\n", who, e.message);
+        return NULL;
+    }
+    int64_t until = bench_now_ns() + 30 * 1000000000LL;
+    gp_pool_metrics_t m;
+    for (;;) {
+        gp_pool_metrics(pool, &m);
+        if (m.idle >= m.min)
+            return pool;
+        if (bench_now_ns() > until || m.open_failures > 0) {
+            gp_conn_t *c = NULL;
+            if (gp_pool_acquire(pool, "bench", 100, &c, &e) != GP_OK)
+                fprintf(stderr, "growplate bench %s: the pool did not fill: %s\n", who, e.message);
+            else
+                fprintf(stderr, "growplate bench %s: the pool did not fill to %d connections\n", who, m.min);
+            gp_pool_release(c);
+            gp_pool_close(pool, 1000);
+            return NULL;
+        }
+        struct timespec ts = {0, 2000000}; /* polling the pool's fill level */
+        nanosleep(&ts, NULL);
+    }
+}
+
 static void *worker_main(void *arg)
 {
     worker_t *wk = arg;
     void *local = NULL;
-    int64_t t = now_ns();
+    int64_t t = bench_now_ns();
     while (t < wk->deadline_ns) {
         int units = wk->w->op(wk->shared, &local, wk->tid);
-        int64_t t2 = now_ns();
+        int64_t t2 = bench_now_ns();
         gp_hist_record(wk->hist, t2 - t);
         t = t2;
         if (units > 0) {
@@ -155,7 +188,7 @@ int cmd_bench(int argc, char **argv)
         gp_config_release(&cfg);
         return CLI_FAILURE;
     }
-    int64_t start = now_ns();
+    int64_t start = bench_now_ns();
     int64_t deadline = start + (int64_t)(o.seconds * 1e9);
     int started = 0;
     for (int i = 0; i < o.threads; i++) {
@@ -168,16 +201,16 @@ int cmd_bench(int argc, char **argv)
         started++;
     }
     bool progress = cli_progress_enabled() && !o.json;
-    while (progress && now_ns() < deadline) {
+    while (progress && bench_now_ns() < deadline) {
         struct timespec ts = {1, 0};
-        int64_t left = deadline - now_ns();
+        int64_t left = deadline - bench_now_ns();
         if (left < 1000000000LL)
             ts = (struct timespec){0, (long)(left > 0 ? left : 0)};
         nanosleep(&ts, NULL); /* progress display only, not synchronisation */
         uint64_t n = 0;
         for (int i = 0; i < started; i++)
             n += atomic_load_explicit(&wk[i].progress_ops, memory_order_relaxed);
-        fprintf(stderr, "\r  %s: %.0f s, %llu ops   ", w->name, (double)(now_ns() - start) / 1e9,
+        fprintf(stderr, "\r  %s: %.0f s, %llu ops   ", w->name, (double)(bench_now_ns() - start) / 1e9,
                 (unsigned long long)n);
     }
     if (progress)
@@ -192,7 +225,7 @@ int cmd_bench(int argc, char **argv)
         gp_hist_merge(all, wk[i].hist);
         gp_hist_free(wk[i].hist);
     }
-    double elapsed = (double)(now_ns() - start) / 1e9;
+    double elapsed = (double)(bench_now_ns() - start) / 1e9;
     double p50 = (double)gp_hist_quantile(all, 0.50) / 1e3, p99 = (double)gp_hist_quantile(all, 0.99) / 1e3;
     double maxus = (double)gp_hist_max(all) / 1e3;
     if (o.json) {
