@@ -15,6 +15,10 @@
 #  define GP__PRINTF(f, a) __attribute__((format(printf, f, a)))
 #else
 #  define GP__PRINTF(f, a)
+/* Classify a libpq connection failure from its message (libpq gives no
+ * code for these): GP_ERR_AUTH, GP_ERR_TIMEOUT or GP_ERR_CONNECT. */
+gp_status_t gp__pg_classify_connect_failure(const char *msg);
+
 #endif
 
 /* Log through the application's handler. The message is redacted with
@@ -70,5 +74,9 @@ typedef struct gp__redis_target {
 } gp__redis_target_t;
 gp_status_t gp__redis_target(const gp_redis_config_t *r, gp__redis_target_t *out,
                              char *err, size_t errlen);
+
+/* Classify a libpq connection failure from its message (libpq gives no
+ * code for these): GP_ERR_AUTH, GP_ERR_TIMEOUT or GP_ERR_CONNECT. */
+gp_status_t gp__pg_classify_connect_failure(const char *msg);
 
 #endif

@@ -20,8 +20,8 @@ static void trim(char *s)
 }
 
 /* Classify a libpq connection failure from its message: libpq gives no
- * code for these. */
-static gp_status_t classify_connect_failure(const char *msg)
+ * code for these. Shared with the single-connection tools (pgsingle.c). */
+gp_status_t gp__pg_classify_connect_failure(const char *msg)
 {
     if (strstr(msg, "password authentication failed") || strstr(msg, "no password supplied") ||
         strstr(msg, "authentication failed") || strstr(msg, "no pg_hba.conf entry"))
@@ -54,7 +54,7 @@ gp_status_t gp_probe_postgres(const gp_config_t *cfg, gp_probe_t *out)
         char raw[512], target[256];
         snprintf(raw, sizeof raw, "%s", PQerrorMessage(c));
         trim(raw);
-        out->status = classify_connect_failure(raw);
+        out->status = gp__pg_classify_connect_failure(raw);
         gp_redact(raw, out->message, sizeof out->message);
         snprintf(raw, sizeof raw, "%s", out->message);
         snprintf(out->message, sizeof out->message, "%s: %s%s", gp_config_db_display(&cfg->db, target, sizeof target),

@@ -8,5 +8,6 @@
 #include "growplate/common.h"
 #include "growplate/config.h"
 #include "growplate/health.h"
+#include "growplate/schema.h"
 
 #endif
