@@ -731,6 +731,15 @@ gp_status_t gp__pg_params(const gp_db_config_t *d, bool migration, gp__pg_params
             ADD("password", d->password);
         if (d->sslmode)
             ADD("sslmode", d->sslmode);
+        if (d->statement_timeout_ms > 0) {
+            /* A later keyword overrides the URL's, so keep the URL's options. */
+            PQconninfoOption *o = d->url ? PQconninfoParse(d->url, NULL) : NULL;
+            const char *given = pg_opt(o, "options");
+            snprintf(p->options, sizeof p->options, "%s%s-c statement_timeout=%d", given ? given : "",
+                     given ? " " : "", d->statement_timeout_ms);
+            PQconninfoFree(o);
+            ADD("options", p->options);
+        }
     }
     if (d->application_name)
         ADD("application_name", d->application_name);

@@ -15,10 +15,6 @@
 #  define GP__PRINTF(f, a) __attribute__((format(printf, f, a)))
 #else
 #  define GP__PRINTF(f, a)
-/* Classify a libpq connection failure from its message (libpq gives no
- * code for these): GP_ERR_AUTH, GP_ERR_TIMEOUT or GP_ERR_CONNECT. */
-gp_status_t gp__pg_classify_connect_failure(const char *msg);
-
 #endif
 
 /* Log through the application's handler. The message is redacted with
@@ -53,13 +49,15 @@ int64_t gp__jitter(int64_t base, double frac);
 /* libpq connection parameters resolved from a gp_db_config_t, ready for
  * PQconnectdbParams(kw, val, 1). When `migration` is true the migration URL
  * is used alone (plus timeouts); otherwise DATABASE_URL merged with its
- * parts. Fails (GP_ERR_CONFIG, message in err) when the required URL is
- * missing. */
+ * parts, plus `options=-c statement_timeout=N` when statement_timeout_ms is
+ * set (appended to any options the URL gives). Fails (GP_ERR_CONFIG, message
+ * in err) when the required URL is missing. */
 typedef struct gp__pg_params {
     const char *kw[32];
     const char *val[32];
     char port[16];
     char connect_timeout[16];
+    char options[256];          /* URL options plus -c statement_timeout=N */
 } gp__pg_params_t;
 gp_status_t gp__pg_params(const gp_db_config_t *db, bool migration, gp__pg_params_t *out,
                           char *err, size_t errlen);
@@ -74,9 +72,5 @@ typedef struct gp__redis_target {
 } gp__redis_target_t;
 gp_status_t gp__redis_target(const gp_redis_config_t *r, gp__redis_target_t *out,
                              char *err, size_t errlen);
-
-/* Classify a libpq connection failure from its message (libpq gives no
- * code for these): GP_ERR_AUTH, GP_ERR_TIMEOUT or GP_ERR_CONNECT. */
-gp_status_t gp__pg_classify_connect_failure(const char *msg);
 
 #endif

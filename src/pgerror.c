@@ -122,3 +122,39 @@ gp_status_t gp__error_from_pg(PGconn *pg, const PGresult *res, gp_error_t *err)
         err->status = GP_ERR_TIMEOUT;
     return err->status;
 }
+
+gp_status_t gp__error_from_connect(PGconn *pg, gp_error_t *err)
+{
+    gp_error_t local;
+    if (!err)
+        err = &local;
+    gp__error_from_pg(pg, NULL, err); /* connection class, retriable, redacted */
+    const char *m = err->message;
+    const char *state = "";
+    if (strstr(m, "password authentication failed") || strstr(m, "no password supplied") ||
+        strstr(m, "SCRAM authentication") || strstr(m, "authentication failed")) {
+        state = "28P01";
+    } else if (strstr(m, "no pg_hba.conf entry") || (strstr(m, "role \"") && strstr(m, "does not exist"))) {
+        state = "28000";
+    } else if (strstr(m, "database \"") && strstr(m, "does not exist")) {
+        state = "3D000";
+    } else if (strstr(m, "starting up") || strstr(m, "shutting down") || strstr(m, "in recovery mode") ||
+               strstr(m, "not yet accepting connections")) {
+        state = "57P03";
+    } else if (strstr(m, "too many clients") || strstr(m, "connection slots are reserved")) {
+        state = "53300";
+    }
+    snprintf(err->sqlstate, sizeof err->sqlstate, "%s", state);
+    if (*state)
+        gp__classify_sqlstate(state, err);
+    if (err->klass == GP_ECLASS_AUTH) {
+        err->status = GP_ERR_AUTH;
+    } else {
+        err->status = GP_ERR_CONNECT;
+        if (strcmp(state, "3D000") == 0) {
+            err->klass = GP_ECLASS_CONNECTION; /* configuration problem: retrying will not help */
+            err->retriable = 0;
+        }
+    }
+    return err->status;
+}

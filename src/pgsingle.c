@@ -1,29 +1,12 @@
 /* pgsingle.c — one dedicated libpq connection, outside the pool, for the
  * tools that need exactly one: migrations (as the owner role), the
  * isolation audit and gen-types (as the application role). */
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "internal.h"
 #include "pool_internal.h"
 #include "schema_internal.h"
-
-gp_status_t gp__client_error(gp_error_t *err, gp_status_t status, const char *fmt, ...)
-{
-    if (!err)
-        return status;
-    gp_error_clear(err);
-    err->status = status;
-    err->klass = GP_ECLASS_CLIENT;
-    char raw[sizeof err->message];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(raw, sizeof raw, fmt, ap);
-    va_end(ap);
-    gp_redact(raw, err->message, sizeof err->message);
-    return status;
-}
 
 gp_status_t gp__pg_connect_single(const gp_db_config_t *db, bool migration, PGconn **out, gp_error_t *err)
 {
@@ -40,25 +23,20 @@ gp_status_t gp__pg_connect_single(const gp_db_config_t *db, bool migration, PGco
     if (!c)
         return gp__client_error(err, GP_ERR_NOMEM, "out of memory creating a libpq connection");
     if (PQstatus(c) != CONNECTION_OK) {
-        char raw[512], target[256];
-        snprintf(raw, sizeof raw, "%s", PQerrorMessage(c));
-        for (char *q = raw; *q; q++)
-            if (*q == '\n')
-                *q = ' ';
-        size_t n = strlen(raw);
-        while (n && raw[n - 1] == ' ')
-            raw[--n] = 0;
-        gp_status_t st = gp__pg_classify_connect_failure(raw);
+        char target[256], raw[sizeof err->message];
+        gp_error_t local;
+        gp_error_t *e = err ? err : &local;
+        gp_status_t st = gp__error_from_connect(c, e); /* classified and redacted */
+        if (strstr(e->message, "timeout expired"))
+            st = e->status = GP_ERR_TIMEOUT;
+        PQfinish(c);
         if (migration)
             gp_redact(db->migration_url, target, sizeof target);
         else
             gp_config_db_display(db, target, sizeof target);
-        PQfinish(c);
-        gp__client_error(err, st, "%s (%s): %s", target, migration ? "DATABASE_MIGRATION_URL" : "DATABASE_URL", raw);
-        if (err) {
-            err->klass = st == GP_ERR_AUTH ? GP_ECLASS_AUTH : GP_ECLASS_CONNECTION;
-            err->retriable = st != GP_ERR_AUTH;
-        }
+        snprintf(raw, sizeof raw, "%s", e->message);
+        snprintf(e->message, sizeof e->message, "%s (%s): %s", target,
+                 migration ? "DATABASE_MIGRATION_URL" : "DATABASE_URL", raw);
         return st;
     }
     gp__pg_log_notices(c, migration ? "migrate" : "schema");

@@ -52,4 +52,13 @@ bool gp__sqlstate_is_fatal(const char *sqlstate);
  * connection's error message; classify it; redact it. Returns err->status. */
 gp_status_t gp__error_from_pg(PGconn *pg, const PGresult *res, gp_error_t *err);
 
+/* Fill *err (if not NULL) from a failed connection attempt (PQconnectdb* or
+ * pg == NULL for out of memory). libpq gives no SQLSTATE for these, so the
+ * message is classified: rejected credentials -> GP_ERR_AUTH (28P01/28000,
+ * not retriable); unknown database -> GP_ERR_CONNECT (3D000, not
+ * retriable); server starting or shutting down (57P03), too many clients
+ * (53300) and unreachable servers -> GP_ERR_CONNECT, retriable. Redacted.
+ * Returns err->status. */
+gp_status_t gp__error_from_connect(PGconn *pg, gp_error_t *err);
+
 #endif

@@ -8,6 +8,7 @@
 
 #include "growplate/health.h"
 #include "internal.h"
+#include "pool_internal.h"
 
 static void trim(char *s)
 {
@@ -19,16 +20,13 @@ static void trim(char *s)
             *p = ' ';
 }
 
-/* Classify a libpq connection failure from its message: libpq gives no
- * code for these. Shared with the single-connection tools (pgsingle.c). */
-gp_status_t gp__pg_classify_connect_failure(const char *msg)
+/* Classify a libpq connection failure (shared with the pool); a connect
+ * timeout is reported as such here. */
+static gp_status_t classify_connect_failure(PGconn *c, const char *msg)
 {
-    if (strstr(msg, "password authentication failed") || strstr(msg, "no password supplied") ||
-        strstr(msg, "authentication failed") || strstr(msg, "no pg_hba.conf entry"))
-        return GP_ERR_AUTH;
     if (strstr(msg, "timeout expired"))
         return GP_ERR_TIMEOUT;
-    return GP_ERR_CONNECT;
+    return gp__error_from_connect(c, NULL);
 }
 
 gp_status_t gp_probe_postgres(const gp_config_t *cfg, gp_probe_t *out)
@@ -54,7 +52,7 @@ gp_status_t gp_probe_postgres(const gp_config_t *cfg, gp_probe_t *out)
         char raw[512], target[256];
         snprintf(raw, sizeof raw, "%s", PQerrorMessage(c));
         trim(raw);
-        out->status = gp__pg_classify_connect_failure(raw);
+        out->status = classify_connect_failure(c, raw);
         gp_redact(raw, out->message, sizeof out->message);
         snprintf(raw, sizeof raw, "%s", out->message);
         snprintf(out->message, sizeof out->message, "%s: %s%s", gp_config_db_display(&cfg->db, target, sizeof target),

@@ -9,6 +9,7 @@
 #include <libpq-fe.h>
 
 #include "growplate/schema.h"
+#include "query_internal.h" /* gp__client_error */
 
 /* The migrations compiled in: migrations_embedded.c is generated from
  * migrations/NNNN_name.sql by cmake/embed_migrations.cmake, checksums included
@@ -33,10 +34,5 @@ gp_status_t gp__pg_connect_single(const gp_db_config_t *db, bool migration, PGco
 
 /* Route libpq notices of a tool connection to the log (never stderr). */
 void gp__pg_log_notices(PGconn *c, const char *component);
-
-/* Fill err with a client-side error: status, class GP_ECLASS_CLIENT, and a
- * printf-formatted message. Returns status. err may be NULL. */
-gp_status_t gp__client_error(gp_error_t *err, gp_status_t status, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
 
 #endif

@@ -7,7 +7,10 @@
 
 #include "growplate/common.h"
 #include "growplate/config.h"
+#include "growplate/pool.h"
 #include "growplate/health.h"
+#include "growplate/query.h"
+#include "growplate/types.h"
 #include "growplate/schema.h"
 
 #endif

@@ -61,6 +61,17 @@ GP_EXPORT void gp_pool_release(gp_conn_t *conn);
  * handle must not be used after this call. NULL is accepted. */
 GP_EXPORT gp_status_t gp_pool_close(gp_pool_t *pool, int wait_ms);
 
+/* The libpq connection (a PGconn *) behind a leased connection: an escape
+ * hatch for code that needs libpq directly (benchmarks, tools) until the
+ * query layer covers it. Valid only while `conn` is leased. The caller must
+ * not close it, must not leave it inside a transaction or with a command
+ * still running (the pool rolls back on release, and discards connections
+ * it cannot clean), and sets no session state it expects to keep. Returns
+ * NULL for NULL. Declared with the libpq struct tag so this header does not
+ * include libpq-fe.h: `PGconn *pg = gp_conn_pgconn(conn);` */
+struct pg_conn;
+GP_EXPORT struct pg_conn *gp_conn_pgconn(gp_conn_t *conn);
+
 /* Latency percentiles, in microseconds. */
 typedef struct gp_latency {
     uint64_t count;

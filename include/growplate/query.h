@@ -1,0 +1,278 @@
+/* growplate/query.h — parameterised queries, typed results, transactions,
+ * pipelines and cancellation on a leased connection (see pool.h).
+ *
+ * Values are never spliced into SQL: every function sends the SQL text and
+ * the typed parameters ($1, $2, ... — see types.h) separately. Statements
+ * are prepared transparently and kept in a bounded per-connection LRU cache
+ * (see gp_query_set_statement_cache(); 0 = unnamed statements only, for
+ * PgBouncer in transaction mode). A cached statement the server forgot
+ * (DISCARD ALL, DEALLOCATE, a server restart behind a proxy) is re-prepared
+ * and the call retried once when no transaction was open.
+ *
+ * Errors: functions return a gp_status_t and, when `err` is not NULL, fill
+ * it (see common.h): GP_ERR_SERVER with the SQLSTATE, message, detail,
+ * hint, constraint/table/column, class and retriable flag; GP_ERR_TIMEOUT
+ * (statement timeout), GP_ERR_CANCELED (gp_cancel()), GP_ERR_CONNECT (the
+ * connection broke; it will be discarded on release), GP_ERR_INVALID (a
+ * bad argument or parameter value, nothing was sent; the message names the
+ * parameter), GP_ERR_NOMEM.
+ *
+ * Thread-safety: a leased connection has one owner at a time; the functions
+ * taking a gp_conn_t must not be called concurrently on the same
+ * connection. A gp_result_t is immutable and may cross threads and be read
+ * concurrently. A gp_pipeline_t is not synchronised (one thread at a time).
+ * gp_cancel() is safe from any thread.
+ *
+ * Session state: SQL that changes the session (SET, RESET, DISCARD, LISTEN,
+ * CREATE TEMP, set_config(...)) marks the connection so that the pool
+ * resets it on release. A transaction left open is rolled back by the pool
+ * on release.
+ */
+#ifndef GROWPLATE_QUERY_H
+#define GROWPLATE_QUERY_H
+
+#include "growplate/common.h"
+#include "growplate/pool.h"
+#include "growplate/types.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- execution ------------------------------------------------------------ */
+
+typedef struct gp_result gp_result_t;
+
+/* Run one SQL statement with nparams typed parameters ($1..$n) and return
+ * its rows in *out (also for statements without rows: then 0 rows, and
+ * gp_result_affected() says how many were changed). params may be NULL when
+ * nparams is 0. *out is NULL on failure; free a result with
+ * gp_result_free(). Errors: see the top of this file. */
+GP_EXPORT gp_status_t gp_query(gp_conn_t *conn, const char *sql, int nparams, const gp_value_t *params,
+                               gp_result_t **out, gp_error_t *err);
+
+/* The same when no rows are wanted: *affected (may be NULL) receives the
+ * number of rows inserted/updated/deleted/selected (0 for other commands). */
+GP_EXPORT gp_status_t gp_exec(gp_conn_t *conn, const char *sql, int nparams, const gp_value_t *params,
+                              int64_t *affected, gp_error_t *err);
+
+/* The process-wide capacity of each connection's prepared-statement cache:
+ * the number of distinct statements (SQL text + parameter types) kept
+ * prepared per connection, least recently used evicted first (with
+ * DEALLOCATE). 0 disables preparing: every call uses the unnamed statement
+ * (one round trip each, no server-side state; required behind PgBouncer in
+ * transaction mode). Default GP_STATEMENT_CACHE_DEFAULT. Takes effect on
+ * each connection at its next query (shrinking evicts). Range 0..10000;
+ * other values give GP_ERR_INVALID. Safe from any thread. */
+#define GP_STATEMENT_CACHE_DEFAULT 128
+GP_EXPORT gp_status_t gp_query_set_statement_cache(int capacity);
+GP_EXPORT int gp_query_statement_cache(void);
+
+/* ---- results -------------------------------------------------------------
+ * Rows and columns are 0-based. Getters return GP_OK, or, never leaving a
+ * half-written *out:
+ *   GP_ERR_RANGE      row or column index out of range (or a value that does
+ *                     not fit the C type, see each getter)
+ *   GP_ERR_NOT_FOUND  negative column index (gp_col() of an unknown name)
+ *   GP_ERR_NULL       the value is SQL NULL
+ *   GP_ERR_TYPE       the column's SQL type cannot be read as this C type
+ *   GP_ERR_INVALID    r or out is NULL
+ * Borrowed pointers (text, bytea, column names) stay valid until
+ * gp_result_free(). Safe from any thread. */
+
+/* Free a result and everything borrowed from it. NULL is accepted. */
+GP_EXPORT void gp_result_free(gp_result_t *r);
+
+GP_EXPORT int gp_result_rows(const gp_result_t *r);
+GP_EXPORT int gp_result_columns(const gp_result_t *r);
+/* Rows affected by INSERT/UPDATE/DELETE/SELECT/MERGE...; 0 for other commands. */
+GP_EXPORT int64_t gp_result_affected(const gp_result_t *r);
+/* The column's name, or NULL when col is out of range. */
+GP_EXPORT const char *gp_result_column_name(const gp_result_t *r, int col);
+/* The column's SQL type as a gp_type_t, or GP_TYPE_NULL for a type the
+ * getters do not read (cast it to text in SQL: "SELECT interval_col::text"). */
+GP_EXPORT gp_type_t gp_result_column_type(const gp_result_t *r, int col);
+/* The index of the column named `name` (exact, case-sensitive, first match)
+ * in *col. Errors: GP_ERR_NOT_FOUND, GP_ERR_INVALID. */
+GP_EXPORT gp_status_t gp_result_column_index(const gp_result_t *r, const char *name, int *col);
+/* The same as an expression: the index, or -1 when there is no such column
+ * (every getter then fails with GP_ERR_NOT_FOUND):
+ *     gp_get_int64(r, 0, gp_col(r, "id"), &id) */
+GP_EXPORT int gp_col(const gp_result_t *r, const char *name);
+
+/* *is_null = whether the value is SQL NULL (errors: RANGE, NOT_FOUND). */
+GP_EXPORT gp_status_t gp_get_is_null(const gp_result_t *r, int row, int col, bool *is_null);
+
+/* Integers: int16 reads smallint; int32 reads smallint and integer; int64
+ * reads smallint, integer and bigint (never narrowing: reading a bigint as
+ * int32 is GP_ERR_TYPE). */
+GP_EXPORT gp_status_t gp_get_int16(const gp_result_t *r, int row, int col, int16_t *out);
+GP_EXPORT gp_status_t gp_get_int32(const gp_result_t *r, int row, int col, int32_t *out);
+GP_EXPORT gp_status_t gp_get_int64(const gp_result_t *r, int row, int col, int64_t *out);
+/* double precision and real. */
+GP_EXPORT gp_status_t gp_get_double(const gp_result_t *r, int row, int col, double *out);
+GP_EXPORT gp_status_t gp_get_bool(const gp_result_t *r, int row, int col, bool *out);
+/* text, varchar, char(n) and name (cast other types, e.g. enums, to text
+ * in SQL); *out is borrowed, NUL-
+ * terminated UTF-8; *len (may be NULL) is its length in bytes. */
+GP_EXPORT gp_status_t gp_get_text(const gp_result_t *r, int row, int col, const char **out, size_t *len);
+GP_EXPORT gp_status_t gp_get_uuid(const gp_result_t *r, int row, int col, gp_uuid_t *out);
+/* timestamptz as µs since the Unix epoch (±infinity as
+ * GP_TIMESTAMP_[NEG_]INFINITY). GP_ERR_RANGE for the few instants of year
+ * 294247 and later that do not fit. */
+GP_EXPORT gp_status_t gp_get_timestamptz(const gp_result_t *r, int row, int col, int64_t *unix_us);
+/* date as days since 1970-01-01 (±infinity as GP_DATE_[NEG_]INFINITY). */
+GP_EXPORT gp_status_t gp_get_date(const gp_result_t *r, int row, int col, int32_t *days);
+/* numeric as exact decimal text ("-12.50", "NaN", "Infinity"), also for
+ * integer columns; *out is malloc'd: free() it. */
+GP_EXPORT gp_status_t gp_get_numeric(const gp_result_t *r, int row, int col, char **out);
+/* json or jsonb as a new jansson reference: json_decref() it. */
+GP_EXPORT gp_status_t gp_get_json(const gp_result_t *r, int row, int col, json_t **out);
+/* bytea; *data is borrowed (NULL for an empty value), *len its length. */
+GP_EXPORT gp_status_t gp_get_bytea(const gp_result_t *r, int row, int col, const uint8_t **data, size_t *len);
+/* A one-dimensional text[] / varchar[] (an empty array gives n = 0). *items
+ * is ONE malloc'd block holding the pointers and the strings: free(*items)
+ * frees everything. NULL elements are NULL pointers. Multi-dimensional
+ * arrays: GP_ERR_TYPE. */
+GP_EXPORT gp_status_t gp_get_text_array(const gp_result_t *r, int row, int col, char ***items, size_t *n);
+/* A one-dimensional smallint[] / int[] / bigint[] as int64_t; *items is
+ * malloc'd (free() it; NULL when n is 0). A NULL element: GP_ERR_NULL. */
+GP_EXPORT gp_status_t gp_get_int_array(const gp_result_t *r, int row, int col, int64_t **items, size_t *n);
+
+/* ---- transactions ----------------------------------------------------------- */
+
+typedef enum gp_isolation {
+    GP_ISOLATION_DEFAULT = 0,      /* the server's default_transaction_isolation */
+    GP_ISOLATION_READ_COMMITTED = 1,
+    GP_ISOLATION_REPEATABLE_READ = 2,
+    GP_ISOLATION_SERIALIZABLE = 3,
+} gp_isolation_t;
+
+/* Transaction options; zero-initialise ({0}) for the defaults. */
+typedef struct gp_tx_opts {
+    gp_isolation_t isolation;
+    bool read_only;
+    bool deferrable;            /* only meaningful with SERIALIZABLE READ ONLY */
+    int statement_timeout_ms;   /* > 0: SET LOCAL statement_timeout for this transaction */
+    /* gp_tx_run only: */
+    int max_attempts;           /* total attempts, default (0) 5 */
+    int backoff_ms;             /* first retry delay, default (0) 5 ms; doubles, with jitter */
+    int max_backoff_ms;         /* cap of the delay, default (0) 1000 ms */
+} gp_tx_opts_t;
+
+/* BEGIN with the options (NULL = defaults), one round trip. Errors:
+ * GP_ERR_INVALID (already in a transaction, bad options), server errors. */
+GP_EXPORT gp_status_t gp_tx_begin(gp_conn_t *conn, const gp_tx_opts_t *opts, gp_error_t *err);
+
+/* COMMIT. A transaction that failed earlier is rolled back by the server and
+ * this returns GP_ERR_SERVER (class transaction, "rolled back"). A
+ * serialization failure at commit returns GP_ERR_SERVER with class
+ * serialization (nothing was committed). When the connection breaks after
+ * COMMIT was sent, nobody knows whether it committed:
+ * GP_ERR_COMMIT_UNKNOWN (never retried by this library). */
+GP_EXPORT gp_status_t gp_tx_commit(gp_conn_t *conn, gp_error_t *err);
+
+/* ROLLBACK; also fine in a failed transaction. Rolling back when no
+ * transaction is open is GP_OK. */
+GP_EXPORT gp_status_t gp_tx_rollback(gp_conn_t *conn, gp_error_t *err);
+
+/* Savepoints inside a transaction. `name` must be an identifier of 1-63
+ * ASCII letters, digits and '_' not starting with a digit (GP_ERR_INVALID
+ * otherwise); it is quoted, so case matters. */
+GP_EXPORT gp_status_t gp_tx_savepoint(gp_conn_t *conn, const char *name, gp_error_t *err);
+GP_EXPORT gp_status_t gp_tx_release(gp_conn_t *conn, const char *name, gp_error_t *err);
+GP_EXPORT gp_status_t gp_tx_rollback_to(gp_conn_t *conn, const char *name, gp_error_t *err);
+
+/* The work of a transaction: run statements on conn, return GP_OK to
+ * commit or any other status to roll back (fill err from the failing
+ * call). Called again on retry: it must not keep effects outside the
+ * database across attempts (or undo them). */
+typedef gp_status_t (*gp_tx_fn)(gp_conn_t *conn, void *userdata, gp_error_t *err);
+
+/* Run fn in a transaction with opts (NULL = defaults): BEGIN, fn, COMMIT;
+ * on a serialization failure (40001) or deadlock (40P01) — from fn or from
+ * COMMIT — roll back, wait (exponential backoff with jitter) and run again,
+ * at most opts->max_attempts times in all. Any other failure of fn rolls
+ * back and is returned as is. Never retried: GP_ERR_COMMIT_UNKNOWN (the
+ * connection broke after COMMIT was sent; decide yourself, e.g. check for
+ * the effect). *attempts (may be NULL) receives the number of attempts.
+ * The connection must not be in a transaction (GP_ERR_INVALID). */
+GP_EXPORT gp_status_t gp_tx_run(gp_conn_t *conn, const gp_tx_opts_t *opts, gp_tx_fn fn, void *userdata,
+                                int *attempts, gp_error_t *err);
+
+/* ---- pipelines -------------------------------------------------------------
+ * Many statements sent in one round trip (libpq pipeline mode), results
+ * collected in order. Without BEGIN/COMMIT in it, a pipeline runs as one
+ * implicit transaction: when a statement fails, the ones before it are
+ * rolled back and the ones after it are skipped. With BEGIN ... COMMIT
+ * around them, the same holds and this library rolls the failed transaction
+ * back (unless the caller had opened it before the pipeline). */
+
+typedef struct gp_pipeline gp_pipeline_t;
+
+/* What became of one statement of a pipeline. */
+typedef enum gp_stmt_outcome {
+    GP_STMT_PENDING = 0,  /* not run (yet): the pipeline was not run, or broke before */
+    GP_STMT_OK = 1,       /* executed; its result is available */
+    GP_STMT_FAILED = 2,   /* the server rejected it: the error is in the run's err */
+    GP_STMT_SKIPPED = 3,  /* not executed because an earlier statement failed */
+} gp_stmt_outcome_t;
+
+/* A new empty pipeline; NULL on out of memory. Free with gp_pipeline_free()
+ * (NULL accepted). */
+GP_EXPORT gp_pipeline_t *gp_pipeline_new(void);
+GP_EXPORT void gp_pipeline_free(gp_pipeline_t *p);
+
+/* Append a statement. The SQL and parameter values are validated and
+ * copied (the caller's buffers may go away). Errors: GP_ERR_INVALID (the
+ * message in err names the parameter), GP_ERR_NOMEM. */
+GP_EXPORT gp_status_t gp_pipeline_add(gp_pipeline_t *p, const char *sql, int nparams, const gp_value_t *params,
+                                      gp_error_t *err);
+
+/* Number of statements added. */
+GP_EXPORT int gp_pipeline_count(const gp_pipeline_t *p);
+
+/* Remove every statement and result (keeps the memory for reuse). */
+GP_EXPORT void gp_pipeline_clear(gp_pipeline_t *p);
+
+/* Send every statement, then collect every result. Results of a previous
+ * run are freed first, so a pipeline can be run again and again. Returns
+ * GP_OK when every statement succeeded; otherwise the first failure, with
+ * err->statement_index its 0-based index (-1 when the connection broke
+ * before any statement was reported) and the outcomes of the others from
+ * gp_pipeline_outcome(). Errors: as gp_query(), GP_ERR_INVALID for an
+ * empty pipeline. */
+GP_EXPORT gp_status_t gp_pipeline_run(gp_conn_t *conn, gp_pipeline_t *p, gp_error_t *err);
+
+/* The outcome of statement i of the last run (GP_STMT_PENDING for an index
+ * out of range). */
+GP_EXPORT gp_stmt_outcome_t gp_pipeline_outcome(const gp_pipeline_t *p, int i);
+
+/* The result of statement i of the last run, borrowed (valid until the
+ * next run, clear or free of the pipeline); NULL unless its outcome is
+ * GP_STMT_OK. */
+GP_EXPORT const gp_result_t *gp_pipeline_result(const gp_pipeline_t *p, int i);
+
+/* ---- cancellation ----------------------------------------------------------- */
+
+typedef struct gp_cancel gp_cancel_t;
+
+/* A handle that can cancel the statement running on conn from another
+ * thread. Create it on the thread that owns the lease, before handing it
+ * to the canceling thread; free it (gp_cancel_free, NULL accepted) BEFORE
+ * releasing the connection to the pool — afterwards it would reach the
+ * connection's next user. Errors: GP_ERR_NOMEM, GP_ERR_INVALID. */
+GP_EXPORT gp_status_t gp_cancel_new(gp_conn_t *conn, gp_cancel_t **out);
+GP_EXPORT void gp_cancel_free(gp_cancel_t *c);
+
+/* Ask the server to cancel whatever the connection is running now (the
+ * statement then fails with GP_ERR_CANCELED, SQLSTATE 57014). Returns when
+ * the request is delivered, not when the statement stops; a request that
+ * arrives between statements has no effect. Safe from any thread and from
+ * several threads at once. Errors: GP_ERR_CONNECT (message in err). */
+GP_EXPORT gp_status_t gp_cancel(gp_cancel_t *c, gp_error_t *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,320 @@
+/* pipeline.c — many statements in one round trip with libpq's pipeline
+ * mode: send all (preparing cache misses in the same flight), one Sync,
+ * then collect the results in order and say precisely what became of each
+ * statement when one fails. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "query_internal.h"
+
+typedef struct pstmt {
+    char *sql;
+    unsigned effects;
+    gp__params_t params;      /* copied: owns its memory (heap) */
+    gp_stmt_outcome_t outcome;
+    gp_result_t *result;
+    gp__stmt_t *prepared_now; /* the cache entry this run sent a PREPARE for */
+} pstmt_t;
+
+struct gp_pipeline {
+    pstmt_t *st;
+    int n, cap;
+};
+
+gp_pipeline_t *gp_pipeline_new(void) { return calloc(1, sizeof(gp_pipeline_t)); }
+
+static void clear_results(gp_pipeline_t *p)
+{
+    for (int i = 0; i < p->n; i++) {
+        gp_result_free(p->st[i].result);
+        p->st[i].result = NULL;
+        p->st[i].outcome = GP_STMT_PENDING;
+        p->st[i].prepared_now = NULL;
+    }
+}
+
+void gp_pipeline_clear(gp_pipeline_t *p)
+{
+    if (!p)
+        return;
+    clear_results(p);
+    for (int i = 0; i < p->n; i++) {
+        free(p->st[i].sql);
+        gp__params_free(&p->st[i].params);
+    }
+    p->n = 0;
+}
+
+void gp_pipeline_free(gp_pipeline_t *p)
+{
+    if (!p)
+        return;
+    gp_pipeline_clear(p);
+    free(p->st);
+    free(p);
+}
+
+int gp_pipeline_count(const gp_pipeline_t *p) { return p ? p->n : 0; }
+
+gp_status_t gp_pipeline_add(gp_pipeline_t *p, const char *sql, int nparams, const gp_value_t *params,
+                            gp_error_t *err)
+{
+    if (!p || !sql)
+        return gp__client_error(err, GP_ERR_INVALID, "no pipeline or SQL given");
+    if (p->n == p->cap) {
+        int cap = p->cap ? p->cap * 2 : 8;
+        pstmt_t *st = realloc(p->st, (size_t)cap * sizeof *st);
+        if (!st)
+            return gp__client_error(err, GP_ERR_NOMEM, "out of memory");
+        p->st = st;
+        p->cap = cap;
+    }
+    pstmt_t *s = &p->st[p->n];
+    memset(s, 0, sizeof *s);
+    gp_status_t rc = gp__params_encode(&s->params, nparams, params, true, err);
+    if (rc != GP_OK) {
+        if (err)
+            err->statement_index = p->n;
+        return rc;
+    }
+    s->sql = strdup(sql);
+    if (!s->sql) {
+        gp__params_free(&s->params);
+        return gp__client_error(err, GP_ERR_NOMEM, "out of memory");
+    }
+    s->effects = gp__sql_effects(sql);
+    p->n++;
+    return GP_OK;
+}
+
+gp_stmt_outcome_t gp_pipeline_outcome(const gp_pipeline_t *p, int i)
+{
+    return p && i >= 0 && i < p->n ? p->st[i].outcome : GP_STMT_PENDING;
+}
+
+const gp_result_t *gp_pipeline_result(const gp_pipeline_t *p, int i)
+{
+    return p && i >= 0 && i < p->n ? p->st[i].result : NULL;
+}
+
+/* Leave pipeline mode, or give the connection up. */
+static void leave(gp_conn_t *conn)
+{
+    if (PQpipelineStatus(conn->pg) != PQ_PIPELINE_OFF && !PQexitPipelineMode(conn->pg))
+        conn->discard = true;
+}
+
+/* The next result, which must be followed by the NULL that ends it. */
+static PGresult *next_result(gp_conn_t *conn, bool *protocol_ok)
+{
+    PGresult *r = PQgetResult(conn->pg);
+    if (!r) {
+        *protocol_ok = false;
+        return NULL;
+    }
+    ExecStatusType rs = PQresultStatus(r);
+    if (rs != PGRES_PIPELINE_SYNC) {
+        PGresult *end = PQgetResult(conn->pg);
+        if (end) { /* more than one result for one statement (e.g. COPY): not supported */
+            PQclear(end);
+            *protocol_ok = false;
+        }
+    }
+    return r;
+}
+
+/* One attempt. *gone is set when a statement failed because the server
+ * forgot a prepared statement. */
+static gp_status_t run_once(gp_conn_t *conn, gp_pipeline_t *p, gp__qstate_t *qs, bool *gone, gp_error_t *err)
+{
+    *gone = false;
+    clear_results(p);
+    bool was_idle = PQtransactionStatus(conn->pg) == PQTRANS_IDLE;
+    if (!PQenterPipelineMode(conn->pg))
+        return gp__fail(conn, NULL, err);
+    bool sent_ok = true;
+    for (int i = 0; i < p->n && sent_ok; i++) {
+        pstmt_t *s = &p->st[i];
+        if (s->effects & GP__EFFECT_SESSION)
+            conn->reset_needed = true;
+        gp__stmt_t *entry;
+        bool nomem;
+        const char *name = gp__stmt_lookup(qs, s->sql, &s->params, &entry, &nomem);
+        if (nomem) {
+            sent_ok = false;
+            break;
+        }
+        const gp__params_t *pp = &s->params;
+        if (!entry) {
+            sent_ok = PQsendQueryParams(conn->pg, s->sql, pp->n, pp->types, pp->values, pp->lengths, pp->formats, 1);
+            continue;
+        }
+        if (!name) {
+            /* A miss: prepare in the same flight. An entry already added by
+             * an earlier statement of this run is being prepared there. */
+            bool mine = true;
+            for (int k = 0; k < i && mine; k++)
+                mine = p->st[k].prepared_now != entry;
+            if (mine) {
+                s->prepared_now = entry;
+                sent_ok = PQsendPrepare(conn->pg, gp__stmt_name(entry), s->sql, pp->n, pp->types);
+            }
+        }
+        if (sent_ok)
+            sent_ok = PQsendQueryPrepared(conn->pg, gp__stmt_name(entry), pp->n, pp->values, pp->lengths,
+                                          pp->formats, 1);
+    }
+    if (sent_ok)
+        sent_ok = PQpipelineSync(conn->pg);
+    if (!sent_ok) {
+        gp_status_t st = PQstatus(conn->pg) == CONNECTION_BAD ? gp__fail(conn, NULL, err)
+                                                               : gp__client_error(err, GP_ERR_NOMEM, "out of memory");
+        conn->discard = true; /* statements may be queued half-sent: never reuse */
+        for (int i = 0; i < p->n; i++)
+            if (p->st[i].prepared_now)
+                gp__stmt_drop(qs, p->st[i].prepared_now);
+        leave(conn);
+        return st;
+    }
+
+    gp_status_t st = GP_OK;
+    bool protocol_ok = true;
+    bool forget = false, forget_server_may_keep = false;
+    bool *prep_ok = calloc((size_t)p->n, sizeof *prep_ok); /* NULL on OOM: then nothing is confirmed */
+    int failed = -1;
+    for (int i = 0; i < p->n && protocol_ok; i++) {
+        pstmt_t *s = &p->st[i];
+        PGresult *prep_err = NULL;
+        if (s->prepared_now) {
+            PGresult *r = next_result(conn, &protocol_ok);
+            if (PQresultStatus(r) == PGRES_COMMAND_OK) {
+                if (prep_ok)
+                    prep_ok[i] = true;
+                PQclear(r);
+            } else {
+                prep_err = r; /* failed or skipped: the server does not know the name */
+            }
+            if (!protocol_ok) {
+                PQclear(prep_err);
+                break;
+            }
+        }
+        PGresult *r = next_result(conn, &protocol_ok);
+        if (!r) {
+            PQclear(prep_err);
+            protocol_ok = false;
+            break;
+        }
+        ExecStatusType rs = PQresultStatus(r);
+        if (prep_err && PQresultStatus(prep_err) == PGRES_FATAL_ERROR) {
+            PQclear(r);
+            r = prep_err; /* the statement failed when it was prepared */
+            rs = PGRES_FATAL_ERROR;
+        } else {
+            PQclear(prep_err);
+        }
+        if (rs == PGRES_TUPLES_OK || rs == PGRES_COMMAND_OK || rs == PGRES_EMPTY_QUERY) {
+            s->result = gp__result_wrap(r);
+            if (!s->result) {
+                if (failed < 0) {
+                    failed = i;
+                    st = gp__client_error(err, GP_ERR_NOMEM, "out of memory");
+                    if (err)
+                        err->statement_index = i;
+                }
+                continue;
+            }
+            s->outcome = GP_STMT_OK;
+            if (s->effects & GP__EFFECT_DROPS_STMTS)
+                forget = true;
+        } else if (rs == PGRES_PIPELINE_ABORTED) {
+            s->outcome = GP_STMT_SKIPPED;
+            PQclear(r);
+        } else {
+            s->outcome = GP_STMT_FAILED;
+            if (failed < 0) {
+                failed = i;
+                st = gp__fail(conn, r, err);
+                if (err)
+                    err->statement_index = i;
+                if (gp__stmt_gone(r))
+                    *gone = forget = forget_server_may_keep = true;
+            }
+            PQclear(r);
+        }
+    }
+    if (protocol_ok) {
+        PGresult *sync = PQgetResult(conn->pg);
+        if (PQresultStatus(sync) != PGRES_PIPELINE_SYNC)
+            protocol_ok = false;
+        PQclear(sync);
+    }
+    /* Confirm what the server prepared, forget what it did not. */
+    for (int i = 0; i < p->n; i++) {
+        gp__stmt_t *e = p->st[i].prepared_now;
+        if (e && prep_ok && prep_ok[i])
+            gp__stmt_confirm(e);
+        else if (e)
+            gp__stmt_drop(qs, e);
+        p->st[i].prepared_now = NULL;
+    }
+    free(prep_ok);
+    if (forget)
+        gp__stmt_forget_all(qs, forget_server_may_keep);
+    if (!protocol_ok) {
+        conn->discard = true;
+        if (failed < 0) {
+            st = gp__fail(conn, NULL, err);
+            if (PQstatus(conn->pg) != CONNECTION_BAD)
+                st = gp__client_error(err, GP_ERR_PROTOCOL, "unexpected results in a pipeline (COPY and "
+                                      "multi-result statements are not supported); the connection will be "
+                                      "discarded");
+        }
+    }
+    leave(conn);
+    if (failed >= 0 && was_idle && PQtransactionStatus(conn->pg) == PQTRANS_INERROR) {
+        /* The pipeline opened a transaction that failed: end it, so the
+         * connection is usable again (the caller had not opened it). */
+        PGresult *r = PQexec(conn->pg, "ROLLBACK");
+        if (PQresultStatus(r) != PGRES_COMMAND_OK)
+            gp__fail(conn, r, NULL);
+        PQclear(r);
+    }
+    gp__stmt_enforce(conn, qs);
+    if (st == GP_OK && err)
+        gp_error_clear(err);
+    return st;
+}
+
+gp_status_t gp_pipeline_run(gp_conn_t *conn, gp_pipeline_t *p, gp_error_t *err)
+{
+    gp_error_t local;
+    if (!err)
+        err = &local;
+    if (!conn || !conn->pg || !p)
+        return gp__client_error(err, GP_ERR_INVALID, "no connection or pipeline given");
+    if (p->n == 0)
+        return gp__client_error(err, GP_ERR_INVALID, "the pipeline is empty");
+    gp_status_t st = gp__check_conn(conn, err);
+    if (st != GP_OK)
+        return st;
+    gp__qstate_t *qs = gp__qstate(conn);
+    if (!qs)
+        return gp__client_error(err, GP_ERR_NOMEM, "out of memory");
+    bool was_idle = PQtransactionStatus(conn->pg) == PQTRANS_IDLE;
+    bool gone;
+    st = run_once(conn, p, qs, &gone, err);
+    if (st != GP_OK && gone && was_idle && !conn->discard) {
+        /* A forgotten prepared statement: everything before it ran in one
+         * transaction that is now rolled back, unless a statement before it
+         * ended a transaction. Then running the pipeline again is safe. */
+        bool safe = PQtransactionStatus(conn->pg) == PQTRANS_IDLE;
+        for (int k = 0; k < err->statement_index && safe; k++)
+            safe = !(p->st[k].effects & GP__EFFECT_ENDS_TX);
+        if (safe) {
+            gp__log(GP_LOG_INFO, "query", "prepared statement vanished on the server; running the pipeline again");
+            st = run_once(conn, p, qs, &gone, err);
+        }
+    }
+    return st;
+}

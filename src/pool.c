@@ -1,0 +1,960 @@
+/* pool.c — the PostgreSQL connection pool: a state machine over physical
+ * connections, FIFO hand-off to waiters, and a maintenance thread that opens,
+ * reaps and watches connections.
+ *
+ * Every connection is in exactly one state, and every state but GONE has a
+ * list. set_state() is the only function that moves a connection between
+ * lists; everything else decides *when*. All lists, counters and waiters are
+ * guarded by pool->mu. No I/O ever happens under pool->mu: connections are
+ * opened, validated, cleaned and closed by the thread that owns them
+ * (a connection in OPENING belongs to the maintenance thread, one in LEASED to
+ * its caller, one in GONE to whoever moved it there).
+ */
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "pool_internal.h"
+
+#define LABEL_MAX 64
+#define BACKOFF_BASE_NS (25 * 1000000LL)   /* first retry after a failed open */
+#define BACKOFF_CAP_NS (500 * 1000000LL)   /* never longer: recovery stays quick */
+#define LIFETIME_JITTER 0.10               /* +-10% of max lifetime */
+#define LEAK_BATCH 16                      /* leak reports logged per maintenance pass */
+
+typedef enum conn_state {
+    CS_NEW = 0, /* just allocated, in no list */
+    CS_OPENING,
+    CS_IDLE,
+    CS_LEASED,
+    CS_GONE,    /* out of the pool: to be finalized by whoever moved it here */
+} conn_state_t;
+
+typedef struct gp__pool_conn_priv pconn_t;
+
+struct gp__pool_conn_priv {
+    struct gp_conn conn;        /* the public part; conn.priv points back here */
+    gp_pool_t *pool;
+    conn_state_t state;
+    pconn_t *prev, *next;       /* links in the list of `state` */
+    int64_t created_ns;
+    int64_t expires_ns;         /* 0 = no max lifetime */
+    int64_t idle_since_ns;      /* valid in IDLE */
+    int64_t leased_ns;          /* valid in LEASED */
+    bool leak_reported;         /* once per lease */
+    char label[LABEL_MAX];
+};
+
+typedef struct clist {
+    pconn_t *head, *tail;
+    int n;
+} clist_t;
+
+/* A thread blocked in gp_pool_acquire(). It lives on that thread's stack; it
+ * is in the queue exactly while `done` is false. Whoever serves it sets
+ * `conn` (handed over, already LEASED) or `status`, sets `done`, removes it
+ * from the queue and signals its private condition variable — so a hand-off
+ * wakes exactly the waiter being served. */
+typedef struct waiter {
+    struct waiter *prev, *next;
+    pthread_cond_t cv;
+    pconn_t *conn;
+    gp_status_t status;
+    bool done;
+} waiter_t;
+
+struct gp_pool {
+    pthread_mutex_t mu;
+    pthread_condattr_t cattr;   /* CLOCK_MONOTONIC for every condition variable */
+    pthread_cond_t maint_cv;    /* the maintenance thread sleeps here until its next deadline */
+    pthread_cond_t close_cv;    /* gp_pool_close() waits here for leases and the thread */
+
+    /* OPENING: a slot reserved by the maintenance thread, which is connecting
+     * outside the lock; conn.pg is NULL; counts towards max. */
+    clist_t opening;
+    /* IDLE: open, CONNECTION_OK, no transaction, session state clean, not
+     * expired when it arrived here; head = most recently released (LIFO
+     * reuse), tail = idle longest (reaped first). Non-empty only while no
+     * caller waits. */
+    clist_t idle;
+    /* LEASED: owned by exactly one caller (or by the acquiring/releasing
+     * thread while it validates or cleans it); leased_ns and label are set;
+     * the pool only reads them (leak detection). */
+    clist_t leased;
+    /* Callers waiting for a connection, oldest first (FIFO hand-off). */
+    struct { waiter_t *head, *tail; int n; } waiters;
+
+    /* settings, read-only after creation */
+    int min, max;
+    int acquire_timeout_ms;
+    int64_t idle_timeout_ns, max_lifetime_ns, validate_after_ns, leak_threshold_ns;
+    gp_db_config_t db;          /* deep copy; strings below */
+    char *strings[8];
+    gp__pg_params_t params;
+    char display[256];          /* redacted target, for messages */
+
+    /* lifecycle */
+    bool closed;                /* no new acquires; set once */
+    atomic_bool closing;        /* same, readable without the lock (release skips cleaning) */
+    bool handle_dropped;        /* gp_pool_close() returned: free when nothing else holds the pool */
+    bool maint_running;
+    pthread_t maint;
+
+    /* reconnection */
+    int failures;               /* consecutive failed opens */
+    int64_t next_attempt_ns;    /* no open before this (backoff) */
+    gp_error_t last_error;      /* the last failed open; status GP_OK when the last open worked */
+
+    /* counters */
+    uint64_t acquires, acquire_timeouts, acquire_errors;
+    uint64_t opened, open_failures, leaks_reported;
+    uint64_t closed_by[GP_CLOSE_REASON_COUNT_];
+    gp_hist_t *wait_hist, *hold_hist, *connect_hist;
+};
+
+static void set_error(gp_error_t *err, gp_status_t st, gp_error_class_t klass, int retriable, const char *fmt, ...)
+    GP__PRINTF(5, 6);
+static void set_error(gp_error_t *err, gp_status_t st, gp_error_class_t klass, int retriable, const char *fmt, ...)
+{
+    if (!err)
+        return;
+    gp_error_clear(err);
+    err->status = st;
+    err->klass = klass;
+    err->retriable = retriable;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->message, sizeof err->message, fmt, ap);
+    va_end(ap);
+}
+
+static struct timespec mono_ts(int64_t ns)
+{
+    return (struct timespec){.tv_sec = (time_t)(ns / 1000000000LL), .tv_nsec = (long)(ns % 1000000000LL)};
+}
+
+/* ---- the state machine ------------------------------------------------------ */
+
+static clist_t *list_of(gp_pool_t *p, conn_state_t s)
+{
+    switch (s) {
+    case CS_OPENING: return &p->opening;
+    case CS_IDLE: return &p->idle;
+    case CS_LEASED: return &p->leased;
+    default: return NULL;
+    }
+}
+
+static void list_unlink(clist_t *l, pconn_t *c)
+{
+    if (c->prev) c->prev->next = c->next; else l->head = c->next;
+    if (c->next) c->next->prev = c->prev; else l->tail = c->prev;
+    c->prev = c->next = NULL;
+    l->n--;
+}
+
+static void list_push_head(clist_t *l, pconn_t *c)
+{
+    c->prev = NULL;
+    c->next = l->head;
+    if (l->head) l->head->prev = c; else l->tail = c;
+    l->head = c;
+    l->n++;
+}
+
+static void list_push_tail(clist_t *l, pconn_t *c)
+{
+    c->next = NULL;
+    c->prev = l->tail;
+    if (l->tail) l->tail->next = c; else l->head = c;
+    l->tail = c;
+    l->n++;
+}
+
+/* The one place a connection changes state (pool->mu held). `now` stamps the
+ * new state; `why` is counted when a connection that was open leaves the
+ * pool (pass -1 for a failed open, which never was a connection). */
+static void set_state(gp_pool_t *p, pconn_t *c, conn_state_t to, int64_t now, int why)
+{
+    clist_t *from = list_of(p, c->state);
+    if (from)
+        list_unlink(from, c);
+    c->state = to;
+    switch (to) {
+    case CS_OPENING:
+        list_push_tail(&p->opening, c);
+        break;
+    case CS_IDLE:
+        c->idle_since_ns = now;
+        list_push_head(&p->idle, c); /* LIFO: the warmest connection is reused first */
+        break;
+    case CS_LEASED:
+        c->leased_ns = now;
+        c->leak_reported = false;
+        list_push_tail(&p->leased, c);
+        break;
+    case CS_GONE:
+        if (why >= 0 && why < GP_CLOSE_REASON_COUNT_)
+            p->closed_by[why]++;
+        break;
+    case CS_NEW:
+        break;
+    }
+}
+
+static int total(const gp_pool_t *p) { return p->opening.n + p->idle.n + p->leased.n; }
+
+/* Should the maintenance thread open a connection (ignoring backoff)? */
+static bool need_open(const gp_pool_t *p)
+{
+    int t = total(p);
+    if (p->closed || t >= p->max)
+        return false;
+    return t < p->min || p->waiters.n > p->opening.n;
+}
+
+static void waiter_remove(gp_pool_t *p, waiter_t *w)
+{
+    if (w->prev) w->prev->next = w->next; else p->waiters.head = w->next;
+    if (w->next) w->next->prev = w->prev; else p->waiters.tail = w->prev;
+    w->prev = w->next = NULL;
+    p->waiters.n--;
+}
+
+static void waiter_serve(gp_pool_t *p, waiter_t *w, pconn_t *c, gp_status_t st)
+{
+    waiter_remove(p, w);
+    w->conn = c;
+    w->status = st;
+    w->done = true;
+    pthread_cond_signal(&w->cv);
+}
+
+/* A usable connection became available (released clean, or just opened):
+ * hand it to the oldest waiter, or make it idle. pool->mu held. */
+static void offer(gp_pool_t *p, pconn_t *c, int64_t now)
+{
+    waiter_t *w = p->waiters.head;
+    if (w) {
+        set_state(p, c, CS_LEASED, now, -1);
+        waiter_serve(p, w, c, GP_OK);
+    } else {
+        set_state(p, c, CS_IDLE, now, -1);
+    }
+}
+
+/* Close a connection that is out of the pool (GONE, or never added). No
+ * lock: this is I/O. */
+static void finalize(pconn_t *c)
+{
+    if (!c)
+        return;
+    if (c->conn.query_state && c->conn.query_state_free)
+        c->conn.query_state_free(c->conn.query_state);
+    PQfinish(c->conn.pg);
+    free(c);
+}
+
+/* GONE connections waiting to be finalized outside the lock, chained by `next`. */
+static void chain(pconn_t **head, pconn_t *c)
+{
+    c->next = *head;
+    *head = c;
+}
+
+static void finalize_chain(pconn_t *c)
+{
+    while (c) {
+        pconn_t *next = c->next;
+        finalize(c);
+        c = next;
+    }
+}
+
+/* ---- creation and teardown ---------------------------------------------------- */
+
+static void destroy(gp_pool_t *p)
+{
+    pthread_cond_destroy(&p->maint_cv);
+    pthread_cond_destroy(&p->close_cv);
+    pthread_condattr_destroy(&p->cattr);
+    pthread_mutex_destroy(&p->mu);
+    gp_hist_free(p->wait_hist);
+    gp_hist_free(p->hold_hist);
+    gp_hist_free(p->connect_hist);
+    for (size_t i = 0; i < sizeof p->strings / sizeof *p->strings; i++) {
+        if (p->strings[i]) {
+            volatile char *s = p->strings[i]; /* may be a password */
+            while (*s)
+                *s++ = 0;
+            free(p->strings[i]);
+        }
+    }
+    memset(&p->params, 0, sizeof p->params);
+    free(p);
+}
+
+/* The pool may be freed once close() has returned, the maintenance thread
+ * has stopped and every lease is back. pool->mu held. */
+static bool freeable(const gp_pool_t *p)
+{
+    return p->handle_dropped && !p->maint_running && p->leased.n == 0 && p->opening.n == 0;
+}
+
+static bool copy_str(gp_pool_t *p, size_t *k, const char **field)
+{
+    if (!*field)
+        return true;
+    char *s = strdup(*field);
+    if (!s)
+        return false;
+    p->strings[(*k)++] = s;
+    *field = s;
+    return true;
+}
+
+static void *maint_main(void *arg);
+
+gp_status_t gp_pool_create(const gp_config_t *cfg, gp_pool_t **out, gp_error_t *err)
+{
+    gp_error_clear(err);
+    if (out)
+        *out = NULL;
+    if (!cfg || !out) {
+        set_error(err, GP_ERR_INVALID, GP_ECLASS_CLIENT, 0, "gp_pool_create: cfg and out must not be NULL");
+        return GP_ERR_INVALID;
+    }
+    char msg[GP_ERRBUF_SIZE] = "";
+    if (gp_config_validate(cfg, msg, sizeof msg) != GP_OK) {
+        size_t n = strlen(msg);
+        while (n && msg[n - 1] == '\n')
+            msg[--n] = 0;
+        set_error(err, GP_ERR_CONFIG, GP_ECLASS_CLIENT, 0, "%s", msg);
+        return GP_ERR_CONFIG;
+    }
+    gp_pool_t *p = calloc(1, sizeof *p);
+    if (!p)
+        goto nomem;
+    p->db = cfg->db;
+    p->db.migration_url = NULL;
+    size_t k = 0;
+    if (!copy_str(p, &k, &p->db.url) || !copy_str(p, &k, &p->db.host) || !copy_str(p, &k, &p->db.name) ||
+        !copy_str(p, &k, &p->db.user) || !copy_str(p, &k, &p->db.password) || !copy_str(p, &k, &p->db.sslmode) ||
+        !copy_str(p, &k, &p->db.application_name))
+        goto nomem_free;
+    if (gp__pg_params(&p->db, false, &p->params, msg, sizeof msg) != GP_OK) {
+        set_error(err, GP_ERR_CONFIG, GP_ECLASS_CLIENT, 0, "%s", msg);
+        pthread_mutex_init(&p->mu, NULL); /* destroy() expects initialised primitives */
+        pthread_condattr_init(&p->cattr);
+        pthread_cond_init(&p->maint_cv, NULL);
+        pthread_cond_init(&p->close_cv, NULL);
+        destroy(p);
+        return GP_ERR_CONFIG;
+    }
+    gp_config_db_display(&p->db, p->display, sizeof p->display);
+    p->min = cfg->db.pool_min;
+    p->max = cfg->db.pool_max;
+    p->acquire_timeout_ms = cfg->db.acquire_timeout_ms;
+    p->idle_timeout_ns = (int64_t)cfg->db.idle_timeout_ms * 1000000LL;
+    p->max_lifetime_ns = (int64_t)cfg->db.max_lifetime_ms * 1000000LL;
+    p->validate_after_ns = (int64_t)cfg->db.validate_after_ms * 1000000LL;
+    p->leak_threshold_ns = (int64_t)cfg->db.leak_threshold_ms * 1000000LL;
+    atomic_init(&p->closing, false);
+    p->wait_hist = gp_hist_new();
+    p->hold_hist = gp_hist_new();
+    p->connect_hist = gp_hist_new();
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_condattr_init(&p->cattr);
+    pthread_condattr_setclock(&p->cattr, CLOCK_MONOTONIC);
+    pthread_cond_init(&p->maint_cv, &p->cattr);
+    pthread_cond_init(&p->close_cv, &p->cattr);
+    if (!p->wait_hist || !p->hold_hist || !p->connect_hist) {
+        destroy(p);
+        goto nomem;
+    }
+    p->maint_running = true;
+    if (pthread_create(&p->maint, NULL, maint_main, p) != 0) {
+        destroy(p);
+        set_error(err, GP_ERR_NOMEM, GP_ECLASS_CLIENT, 0, "cannot start the pool's maintenance thread");
+        return GP_ERR_NOMEM;
+    }
+    gp__log(GP_LOG_DEBUG, "pool", "created for %s (min %d, max %d)", p->display, p->min, p->max);
+    *out = p;
+    return GP_OK;
+nomem_free:
+    for (size_t i = 0; i < k; i++)
+        free(p->strings[i]);
+    free(p);
+nomem:
+    set_error(err, GP_ERR_NOMEM, GP_ECLASS_CLIENT, 0, "out of memory creating the pool");
+    return GP_ERR_NOMEM;
+}
+
+/* ---- acquire --------------------------------------------------------------------- */
+
+static void set_label(pconn_t *c, const char *label)
+{
+    size_t n = label ? strnlen(label, LABEL_MAX - 1) : 0;
+    memcpy(c->label, label ? label : "", n);
+    c->label[n] = 0;
+}
+
+/* Wait for the server's reply to the empty query, until deadline_ns. */
+static bool await_result(PGconn *pg, int64_t deadline_ns)
+{
+    int fd = PQsocket(pg);
+    while (PQisBusy(pg)) {
+        int64_t left = deadline_ns - gp__now_ns();
+        if (left <= 0 || fd < 0)
+            return false;
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        int r = poll(&pfd, 1, (int)((left + 999999) / 1000000));
+        if (r < 0 && errno != EINTR)
+            return false;
+        if (r > 0 && !PQconsumeInput(pg))
+            return false;
+    }
+    return true;
+}
+
+/* Is a connection that sat idle still usable? First a non-blocking look for
+ * anything the server sent while it was idle (a terminated backend leaves a
+ * FATAL message and EOF there), then a round trip with an empty query,
+ * bounded by the caller's deadline. */
+static bool validate(PGconn *pg, int64_t deadline_ns)
+{
+    int fd = PQsocket(pg);
+    if (fd < 0 || PQstatus(pg) != CONNECTION_OK)
+        return false;
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    if (poll(&pfd, 1, 0) > 0) {
+        if (!PQconsumeInput(pg) || PQstatus(pg) != CONNECTION_OK)
+            return false;
+        PGnotify *n;
+        while ((n = PQnotifies(pg)))
+            PQfreemem(n);
+    }
+    if (!PQsendQuery(pg, ""))
+        return false;
+    bool ok = true;
+    for (;;) {
+        if (!await_result(pg, deadline_ns))
+            return false; /* the connection is mid-query: it will be discarded */
+        PGresult *r = PQgetResult(pg);
+        if (!r)
+            break;
+        if (PQresultStatus(r) != PGRES_EMPTY_QUERY)
+            ok = false;
+        PQclear(r);
+    }
+    return ok && PQstatus(pg) == CONNECTION_OK && PQtransactionStatus(pg) == PQTRANS_IDLE;
+}
+
+static void timeout_error(gp_pool_t *p, int timeout_ms, gp_error_t *err)
+{
+    if (!err)
+        return;
+    set_error(err, GP_ERR_TIMEOUT, GP_ECLASS_TIMEOUT, 1,
+              "no connection available within %d ms (pool max %d: %d leased, %d opening, %d waiting)", timeout_ms,
+              p->max, p->leased.n, p->opening.n, p->waiters.n);
+    if (p->last_error.status != GP_OK)
+        gp__bufappend(err->message, sizeof err->message, "; last connection error: %s", p->last_error.message);
+}
+
+gp_status_t gp_pool_acquire(gp_pool_t *p, const char *label, int timeout_ms, gp_conn_t **out, gp_error_t *err)
+{
+    if (out)
+        *out = NULL;
+    if (!p || !out) {
+        set_error(err, GP_ERR_INVALID, GP_ECLASS_CLIENT, 0, "gp_pool_acquire: pool and out must not be NULL");
+        return GP_ERR_INVALID;
+    }
+    if (timeout_ms < 0)
+        timeout_ms = p->acquire_timeout_ms;
+    int64_t t0 = gp__now_ns();
+    int64_t deadline = t0 + (int64_t)timeout_ms * 1000000LL;
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        if (p->closed) {
+            p->acquire_errors++;
+            pthread_mutex_unlock(&p->mu);
+            set_error(err, GP_ERR_CLOSED, GP_ECLASS_CLIENT, 0, "the pool is closed");
+            return GP_ERR_CLOSED;
+        }
+        pconn_t *c = p->idle.head;
+        if (c) {
+            /* Fast path. Waiters exist only while nothing is idle, so taking
+             * the idle head never jumps the queue. */
+            bool expired = c->expires_ns && t0 >= c->expires_ns;
+            bool check = t0 - c->idle_since_ns >= p->validate_after_ns;
+            set_state(p, c, CS_LEASED, t0, -1);
+            set_label(c, label);
+            if (!expired && !check) {
+                p->acquires++;
+                pthread_mutex_unlock(&p->mu);
+                gp_hist_record(p->wait_hist, gp__now_ns() - t0);
+                *out = &c->conn;
+                return GP_OK;
+            }
+            pthread_mutex_unlock(&p->mu);
+            bool ok = !expired && validate(c->conn.pg, deadline);
+            pthread_mutex_lock(&p->mu);
+            if (ok) {
+                p->acquires++;
+                pthread_mutex_unlock(&p->mu);
+                gp_hist_record(p->wait_hist, gp__now_ns() - t0);
+                *out = &c->conn;
+                return GP_OK;
+            }
+            set_state(p, c, CS_GONE, gp__now_ns(), expired ? GP_CLOSE_LIFETIME : GP_CLOSE_VALIDATION);
+            pthread_cond_signal(&p->maint_cv); /* refill */
+            pthread_mutex_unlock(&p->mu);
+            if (!expired)
+                gp__log(GP_LOG_INFO, "pool", "discarded an idle connection that failed validation");
+            finalize(c);
+            pthread_mutex_lock(&p->mu);
+            continue;
+        }
+
+        if (gp__now_ns() >= deadline) {
+            p->acquire_timeouts++;
+            timeout_error(p, timeout_ms, err);
+            pthread_mutex_unlock(&p->mu);
+            return GP_ERR_TIMEOUT;
+        }
+        waiter_t w = {.status = GP_OK};
+        pthread_cond_init(&w.cv, &p->cattr);
+        w.prev = p->waiters.tail;
+        if (p->waiters.tail) p->waiters.tail->next = &w; else p->waiters.head = &w;
+        p->waiters.tail = &w;
+        p->waiters.n++;
+        if (need_open(p))
+            pthread_cond_signal(&p->maint_cv);
+        struct timespec abs = mono_ts(deadline);
+        while (!w.done) {
+            if (pthread_cond_timedwait(&w.cv, &p->mu, &abs) == ETIMEDOUT && !w.done) {
+                waiter_remove(p, &w);
+                w.status = GP_ERR_TIMEOUT;
+                break;
+            }
+        }
+        pthread_cond_destroy(&w.cv);
+        if (w.conn) {
+            c = w.conn;
+            set_label(c, label);
+            p->acquires++;
+            pthread_mutex_unlock(&p->mu);
+            gp_hist_record(p->wait_hist, gp__now_ns() - t0);
+            *out = &c->conn;
+            return GP_OK;
+        }
+        if (w.status == GP_ERR_TIMEOUT) {
+            p->acquire_timeouts++;
+            timeout_error(p, timeout_ms, err);
+        } else {
+            p->acquire_errors++;
+            if (w.status == GP_ERR_CLOSED) {
+                set_error(err, GP_ERR_CLOSED, GP_ECLASS_CLIENT, 0, "the pool was closed while waiting");
+            } else if (err) {
+                *err = p->last_error; /* the open that failed this waiter, or a later one */
+                if (err->status == GP_OK)
+                    set_error(err, w.status, GP_ECLASS_CONNECTION, 1, "cannot connect to %s", p->display);
+            }
+        }
+        pthread_mutex_unlock(&p->mu);
+        return w.status;
+    }
+}
+
+/* ---- release ---------------------------------------------------------------------- */
+
+static bool exec_ok(PGconn *pg, const char *sql)
+{
+    PGresult *r = PQexec(pg, sql);
+    bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    if (!ok) {
+        gp_error_t e;
+        gp__error_from_pg(pg, r, &e);
+        gp__log(GP_LOG_INFO, "pool", "%s on release failed (%s%s%s); discarding the connection", sql, e.message,
+                e.sqlstate[0] ? ", SQLSTATE " : "", e.sqlstate);
+    }
+    PQclear(r);
+    return ok;
+}
+
+/* Make a returned connection fit for the next caller. Returns -1 when it is
+ * clean, or the reason to close it. I/O, without the lock. */
+static int clean(gp_conn_t *conn)
+{
+    PGconn *pg = conn->pg;
+    if (PQpipelineStatus(pg) != PQ_PIPELINE_OFF)
+        return GP_CLOSE_RESET;
+    switch (PQtransactionStatus(pg)) {
+    case PQTRANS_IDLE:
+        break;
+    case PQTRANS_INTRANS:
+    case PQTRANS_INERROR:
+        if (!exec_ok(pg, "ROLLBACK"))
+            return PQstatus(pg) == CONNECTION_OK ? GP_CLOSE_RESET : GP_CLOSE_BROKEN;
+        break;
+    case PQTRANS_ACTIVE: /* a command still running: cheaper to replace than to cancel and drain */
+        return GP_CLOSE_RESET;
+    default:
+        return GP_CLOSE_BROKEN;
+    }
+    if (conn->reset_needed) {
+        if (!exec_ok(pg, "RESET ALL"))
+            return PQstatus(pg) == CONNECTION_OK ? GP_CLOSE_RESET : GP_CLOSE_BROKEN;
+        conn->reset_needed = false;
+    }
+    return PQtransactionStatus(pg) == PQTRANS_IDLE ? -1 : GP_CLOSE_RESET;
+}
+
+void gp_pool_release(gp_conn_t *conn)
+{
+    if (!conn)
+        return;
+    pconn_t *c = conn->priv;
+    gp_pool_t *p = c->pool;
+    int64_t now = gp__now_ns();
+    gp_hist_record(p->hold_hist, now - c->leased_ns);
+    int why;
+    if (conn->discard || PQstatus(conn->pg) != CONNECTION_OK)
+        why = GP_CLOSE_BROKEN;
+    else if (atomic_load_explicit(&p->closing, memory_order_relaxed))
+        why = GP_CLOSE_SHUTDOWN;
+    else if (c->expires_ns && now >= c->expires_ns)
+        why = GP_CLOSE_LIFETIME;
+    else if (PQtransactionStatus(conn->pg) == PQTRANS_IDLE && !conn->reset_needed &&
+             PQpipelineStatus(conn->pg) == PQ_PIPELINE_OFF)
+        why = -1; /* the common case: nothing to clean */
+    else {
+        why = clean(conn);
+        now = gp__now_ns();
+    }
+    pthread_mutex_lock(&p->mu);
+    if (why < 0 && p->closed)
+        why = GP_CLOSE_SHUTDOWN;
+    bool free_pool = false;
+    if (why < 0) {
+        offer(p, c, now);
+    } else {
+        set_state(p, c, CS_GONE, now, why);
+        if (p->closed) {
+            pthread_cond_broadcast(&p->close_cv);
+            free_pool = freeable(p);
+        } else {
+            pthread_cond_signal(&p->maint_cv); /* replace it if min or a waiter needs one */
+        }
+    }
+    pthread_mutex_unlock(&p->mu);
+    if (why >= 0) {
+        if (why != GP_CLOSE_SHUTDOWN)
+            gp__log(GP_LOG_DEBUG, "pool", "closed a released connection (%s)",
+                    gp_close_reason_name((gp_close_reason_t)why));
+        finalize(c);
+    }
+    if (free_pool)
+        destroy(p);
+}
+
+struct pg_conn *gp_conn_pgconn(gp_conn_t *conn) { return conn ? conn->pg : NULL; }
+
+/* ---- the maintenance thread --------------------------------------------------------- */
+
+static int64_t backoff_ns(int failures)
+{
+    int shift = failures > 1 ? failures - 1 : 0;
+    int64_t d = shift >= 6 ? BACKOFF_CAP_NS : BACKOFF_BASE_NS << shift;
+    if (d > BACKOFF_CAP_NS)
+        d = BACKOFF_CAP_NS;
+    return gp__jitter(d, 0.25);
+}
+
+/* Server notices and asynchronous errors (a FATAL from a terminated
+ * backend arrives as one) go to the log, never to stderr. The query layer
+ * may install its own receiver on a leased connection. */
+static void notice_to_log(void *arg, const PGresult *res)
+{
+    (void)arg;
+    const char *sev = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED);
+    const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+    gp_log_level_t level = GP_LOG_DEBUG;
+    if (sev && strcmp(sev, "WARNING") == 0)
+        level = GP_LOG_WARN;
+    else if (sev && (strcmp(sev, "FATAL") == 0 || strcmp(sev, "PANIC") == 0 || strcmp(sev, "ERROR") == 0))
+        level = GP_LOG_INFO;
+    if (gp__log_enabled(level))
+        gp__log(level, "pool", "server %s: %s", sev ? sev : "notice", msg ? msg : "");
+}
+
+typedef struct leak {
+    char label[LABEL_MAX];
+    int64_t held_ns;
+} leak_t;
+
+/* Open one connection in the reserved slot `c` (OPENING), without the lock.
+ * Returns with the lock held again. */
+static void open_one(gp_pool_t *p, pconn_t *c)
+{
+    pthread_mutex_unlock(&p->mu);
+    int64_t t0 = gp__now_ns();
+    PGconn *pg = PQconnectdbParams(p->params.kw, p->params.val, 1);
+    int64_t t1 = gp__now_ns();
+    gp_error_t e;
+    bool ok = pg && PQstatus(pg) == CONNECTION_OK;
+    if (pg)
+        PQsetNoticeReceiver(pg, notice_to_log, NULL);
+    if (!ok) {
+        char raw[sizeof e.message];
+        gp__error_from_connect(pg, &e);
+        snprintf(raw, sizeof raw, "%s", e.message);
+        snprintf(e.message, sizeof e.message, "cannot connect to %s: %s", p->display, raw);
+        PQfinish(pg);
+        pg = NULL;
+    } else {
+        gp_hist_record(p->connect_hist, t1 - t0);
+    }
+    pthread_mutex_lock(&p->mu);
+    if (ok) {
+        c->conn.pg = pg;
+        c->created_ns = t1;
+        c->expires_ns = p->max_lifetime_ns > 0 ? t1 + gp__jitter(p->max_lifetime_ns, LIFETIME_JITTER) : 0;
+        p->opened++;
+        int failed = p->failures;
+        p->failures = 0;
+        p->next_attempt_ns = 0;
+        gp_error_clear(&p->last_error);
+        bool closed = p->closed;
+        if (closed)
+            set_state(p, c, CS_GONE, t1, GP_CLOSE_SHUTDOWN);
+        else
+            offer(p, c, t1);
+        if (closed || failed) {
+            pthread_mutex_unlock(&p->mu);
+            if (closed)
+                finalize(c);
+            if (failed)
+                gp__log(GP_LOG_INFO, "pool", "connected to %s again after %d failed attempts", p->display, failed);
+            pthread_mutex_lock(&p->mu);
+        }
+        return;
+    }
+    set_state(p, c, CS_GONE, t1, -1);
+    p->open_failures++;
+    bool news = p->failures++ == 0 || strcmp(e.message, p->last_error.message) != 0;
+    p->last_error = e;
+    p->next_attempt_ns = t1 + backoff_ns(p->failures);
+    /* With no connection open, nothing will come back to the waiters before
+     * the next attempt: tell them now, with the classified error. */
+    if (p->idle.n + p->leased.n == 0)
+        while (p->waiters.head)
+            waiter_serve(p, p->waiters.head, NULL, e.status);
+    pthread_mutex_unlock(&p->mu);
+    if (news) /* the first failure, or a different one; not every retry */
+        gp__log(GP_LOG_WARN, "pool", "%s (retrying with backoff)", e.message);
+    free(c);
+    pthread_mutex_lock(&p->mu);
+}
+
+static void *maint_main(void *arg)
+{
+    gp_pool_t *p = arg;
+    pthread_mutex_lock(&p->mu);
+    while (!p->closed) {
+        int64_t now = gp__now_ns();
+        pconn_t *dead = NULL;
+
+        /* Retire expired idle connections, then idle ones beyond min. */
+        for (pconn_t *c = p->idle.head, *next; c; c = next) {
+            next = c->next;
+            if (c->expires_ns && now >= c->expires_ns) {
+                set_state(p, c, CS_GONE, now, GP_CLOSE_LIFETIME);
+                chain(&dead, c);
+            }
+        }
+        while (p->idle_timeout_ns > 0 && total(p) > p->min && p->idle.tail &&
+               now - p->idle.tail->idle_since_ns >= p->idle_timeout_ns) {
+            pconn_t *c = p->idle.tail;
+            set_state(p, c, CS_GONE, now, GP_CLOSE_IDLE);
+            chain(&dead, c);
+        }
+
+        /* Leak detection: each lease is reported once. */
+        leak_t leaks[LEAK_BATCH];
+        int nleaks = 0;
+        int64_t next_wake = INT64_MAX;
+        if (p->leak_threshold_ns > 0) {
+            for (pconn_t *c = p->leased.head; c; c = c->next) {
+                if (c->leak_reported)
+                    continue;
+                int64_t due = c->leased_ns + p->leak_threshold_ns;
+                if (now >= due && nleaks < LEAK_BATCH) {
+                    c->leak_reported = true;
+                    p->leaks_reported++;
+                    snprintf(leaks[nleaks].label, LABEL_MAX, "%s", c->label);
+                    leaks[nleaks++].held_ns = now - c->leased_ns;
+                } else if (due < next_wake) {
+                    next_wake = due;
+                }
+            }
+            /* Leases taken after this pass are due no earlier than this. */
+            int64_t cover = now + (p->leak_threshold_ns / 4 > 1000000 ? p->leak_threshold_ns / 4 : 1000000);
+            if (cover < next_wake)
+                next_wake = cover;
+        }
+
+        if (dead || nleaks) {
+            pthread_mutex_unlock(&p->mu);
+            finalize_chain(dead);
+            for (int i = 0; i < nleaks; i++)
+                gp__log(GP_LOG_WARN, "pool", "possible leak: connection leased by '%s' held for %lld ms",
+                        leaks[i].label[0] ? leaks[i].label : "(no label)", (long long)(leaks[i].held_ns / 1000000));
+            pthread_mutex_lock(&p->mu);
+            continue;
+        }
+
+        if (need_open(p)) {
+            if (now >= p->next_attempt_ns) {
+                pconn_t *c = calloc(1, sizeof *c);
+                if (c) {
+                    c->pool = p;
+                    c->conn.priv = c;
+                    set_state(p, c, CS_OPENING, now, -1);
+                    open_one(p, c);
+                    continue;
+                }
+                gp__log(GP_LOG_ERROR, "pool", "out of memory opening a connection");
+                p->next_attempt_ns = now + BACKOFF_CAP_NS;
+            }
+            if (p->next_attempt_ns < next_wake)
+                next_wake = p->next_attempt_ns;
+        }
+
+        /* Sleep until the next thing that is due; on-demand work signals maint_cv. */
+        if (p->idle_timeout_ns > 0 && total(p) > p->min && p->idle.tail) {
+            int64_t due = p->idle.tail->idle_since_ns + p->idle_timeout_ns;
+            if (due < next_wake)
+                next_wake = due;
+        }
+        /* A leased connection may come back before it is reaped or expires:
+         * releases do not wake this thread (that would cost the hot path a
+         * syscall), so plan for them here. */
+        if (p->idle_timeout_ns > 0 && total(p) > p->min && now + p->idle_timeout_ns < next_wake)
+            next_wake = now + p->idle_timeout_ns;
+        for (pconn_t *c = p->idle.head; c; c = c->next)
+            if (c->expires_ns && c->expires_ns < next_wake)
+                next_wake = c->expires_ns;
+        for (pconn_t *c = p->leased.head; c; c = c->next)
+            if (c->expires_ns && c->expires_ns > now && c->expires_ns < next_wake)
+                next_wake = c->expires_ns;
+        if (next_wake == INT64_MAX) {
+            pthread_cond_wait(&p->maint_cv, &p->mu);
+        } else {
+            struct timespec abs = mono_ts(next_wake);
+            pthread_cond_timedwait(&p->maint_cv, &p->mu, &abs);
+        }
+    }
+    p->maint_running = false;
+    pthread_cond_broadcast(&p->close_cv);
+    bool free_pool = freeable(p);
+    pthread_mutex_unlock(&p->mu);
+    if (free_pool)
+        destroy(p);
+    return NULL;
+}
+
+/* ---- close and metrics ------------------------------------------------------------ */
+
+gp_status_t gp_pool_close(gp_pool_t *p, int wait_ms)
+{
+    if (!p)
+        return GP_OK;
+    pconn_t *dead = NULL;
+    pthread_mutex_lock(&p->mu);
+    p->closed = true;
+    atomic_store(&p->closing, true);
+    while (p->waiters.head)
+        waiter_serve(p, p->waiters.head, NULL, GP_ERR_CLOSED);
+    int64_t now = gp__now_ns();
+    while (p->idle.head) {
+        pconn_t *c = p->idle.head;
+        set_state(p, c, CS_GONE, now, GP_CLOSE_SHUTDOWN);
+        chain(&dead, c);
+    }
+    pthread_cond_signal(&p->maint_cv);
+    pthread_mutex_unlock(&p->mu);
+    finalize_chain(dead);
+
+    pthread_mutex_lock(&p->mu);
+    struct timespec abs = mono_ts(gp__now_ns() + (int64_t)(wait_ms > 0 ? wait_ms : 0) * 1000000LL);
+    while ((p->leased.n > 0 || p->maint_running) &&
+           pthread_cond_timedwait(&p->close_cv, &p->mu, &abs) != ETIMEDOUT)
+        ;
+    int left = p->leased.n;
+    bool thread_done = !p->maint_running;
+    pthread_t th = p->maint; /* p may be freed by a release once unlocked */
+    p->handle_dropped = true;
+    bool free_pool = freeable(p);
+    pthread_mutex_unlock(&p->mu);
+    /* A thread still connecting (a slow or blackholed server) finishes on
+     * its own and frees the pool if it is the last user. */
+    if (thread_done)
+        pthread_join(th, NULL);
+    else
+        pthread_detach(th);
+    if (left)
+        gp__log(GP_LOG_WARN, "pool", "closed with %d connection(s) still leased; they are closed when released",
+                left);
+    if (free_pool)
+        destroy(p);
+    return left ? GP_ERR_TIMEOUT : GP_OK;
+}
+
+const char *gp_close_reason_name(gp_close_reason_t r)
+{
+    static const char *const names[] = {"idle", "lifetime", "broken", "validation", "reset", "shutdown"};
+    return (unsigned)r < GP_CLOSE_REASON_COUNT_ ? names[r] : "unknown";
+}
+
+static void latency(const gp_hist_t *h, gp_latency_t *out)
+{
+    out->count = gp_hist_count(h);
+    out->p50_us = (double)gp_hist_quantile(h, 0.50) / 1e3;
+    out->p90_us = (double)gp_hist_quantile(h, 0.90) / 1e3;
+    out->p99_us = (double)gp_hist_quantile(h, 0.99) / 1e3;
+    out->max_us = (double)gp_hist_max(h) / 1e3;
+    out->sum_us = gp_hist_sum(h) / 1e3;
+}
+
+gp_status_t gp_pool_metrics(gp_pool_t *p, gp_pool_metrics_t *out)
+{
+    if (!p || !out)
+        return GP_ERR_INVALID;
+    memset(out, 0, sizeof *out);
+    pthread_mutex_lock(&p->mu);
+    out->idle = p->idle.n;
+    out->leased = p->leased.n;
+    out->opening = p->opening.n;
+    out->total = total(p);
+    out->waiting = p->waiters.n;
+    out->min = p->min;
+    out->max = p->max;
+    out->acquires = p->acquires;
+    out->acquire_timeouts = p->acquire_timeouts;
+    out->acquire_errors = p->acquire_errors;
+    out->opened = p->opened;
+    out->open_failures = p->open_failures;
+    out->leaks_reported = p->leaks_reported;
+    memcpy(out->closed, p->closed_by, sizeof out->closed);
+    pthread_mutex_unlock(&p->mu);
+    latency(p->wait_hist, &out->wait);
+    latency(p->hold_hist, &out->hold);
+    latency(p->connect_hist, &out->connect);
+    return GP_OK;
+}

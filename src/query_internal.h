@@ -1,0 +1,117 @@
+/* query_internal.h — what the query layer's files (values.c, result.c,
+ * query.c, tx.c, pipeline.c) share; never installed. */
+#ifndef GROWPLATE_QUERY_INTERNAL_H
+#define GROWPLATE_QUERY_INTERNAL_H
+
+#include <libpq-fe.h>
+
+#include "growplate/query.h"
+#include "internal.h"
+#include "pool_internal.h"
+
+/* Type OIDs of the built-in types we read and write (pg_type.dat; stable
+ * across PostgreSQL versions). */
+enum {
+    GP__OID_BOOL = 16, GP__OID_BYTEA = 17, GP__OID_CHAR = 18, GP__OID_NAME = 19, GP__OID_INT8 = 20,
+    GP__OID_INT2 = 21, GP__OID_INT4 = 23, GP__OID_TEXT = 25, GP__OID_JSON = 114, GP__OID_FLOAT4 = 700,
+    GP__OID_FLOAT8 = 701, GP__OID_UNKNOWN = 705, GP__OID_BPCHAR = 1042, GP__OID_VARCHAR = 1043,
+    GP__OID_DATE = 1082, GP__OID_TIMESTAMPTZ = 1184, GP__OID_NUMERIC = 1700, GP__OID_UUID = 2950,
+    GP__OID_JSONB = 3802,
+    GP__OID_NAME_ARRAY = 1003, GP__OID_INT2_ARRAY = 1005, GP__OID_INT4_ARRAY = 1007,
+    GP__OID_TEXT_ARRAY = 1009, GP__OID_BPCHAR_ARRAY = 1014, GP__OID_VARCHAR_ARRAY = 1015,
+    GP__OID_INT8_ARRAY = 1016,
+};
+
+/* PostgreSQL's epoch (2000-01-01) relative to the Unix epoch. */
+#define GP__PG_EPOCH_DAYS 10957
+#define GP__PG_EPOCH_US INT64_C(946684800000000)
+
+/* Parameters encoded for PQsendQueryParams/PQexecPrepared: types, values,
+ * lengths and formats, with the binary encodings (and, when copied, the
+ * caller's text) in storage owned by this struct. Small sets live inline;
+ * `copy` (pipelines) forces everything into one heap block so the struct
+ * may be moved. */
+#define GP__INLINE_PARAMS 8
+typedef struct gp__params {
+    int n;
+    Oid *types;
+    const char **values;
+    int *lengths;
+    int *formats;
+    void *heap;
+    Oid types_i[GP__INLINE_PARAMS];
+    const char *values_i[GP__INLINE_PARAMS];
+    int lengths_i[GP__INLINE_PARAMS];
+    int formats_i[GP__INLINE_PARAMS];
+    char scratch_i[256];
+} gp__params_t;
+
+/* Validate and encode params[0..n). Errors: GP_ERR_INVALID with err
+ * naming the parameter ("$2: ..."), class client; GP_ERR_NOMEM. On
+ * failure nothing needs freeing; on success call gp__params_free(). */
+gp_status_t gp__params_encode(gp__params_t *out, int n, const gp_value_t *params, bool copy, gp_error_t *err);
+void gp__params_free(gp__params_t *p);
+
+/* Fill err with a client-side error (class client, not retriable). */
+gp_status_t gp__client_error(gp_error_t *err, gp_status_t status, const char *fmt, ...) GP__PRINTF(3, 4);
+
+/* A result: an immutable libpq result in binary format. */
+struct gp_result {
+    PGresult *pg;
+    int64_t affected;
+};
+/* Wrap a successful PGresult (taken over; cleared on failure). NULL on
+ * out of memory. */
+gp_result_t *gp__result_wrap(PGresult *res);
+
+/* ---- per-connection state (statement cache) -------------------------------- */
+
+typedef struct gp__stmt gp__stmt_t;
+
+/* What a statement does to the session, judged from its text once. */
+enum {
+    GP__EFFECT_SESSION = 1,     /* may change session state: the pool must reset */
+    GP__EFFECT_DROPS_STMTS = 2, /* DISCARD / DEALLOCATE: the server forgets prepared statements */
+    GP__EFFECT_ENDS_TX = 4,     /* COMMIT / ROLLBACK / END / ABORT / PREPARE TRANSACTION */
+};
+unsigned gp__sql_effects(const char *sql);
+
+/* The query layer's state of conn, created on first use (NULL on out of
+ * memory). */
+typedef struct gp__qstate gp__qstate_t;
+gp__qstate_t *gp__qstate(gp_conn_t *conn);
+
+/* The cached, server-side prepared statement for (sql, types), or NULL
+ * when it must be prepared first (then *name receives a fresh name and
+ * *entry the cache entry to confirm or drop). NULL *entry and NULL return
+ * mean "use the unnamed statement" (cache capacity 0) or out of memory
+ * (*nomem set). */
+const char *gp__stmt_lookup(gp__qstate_t *qs, const char *sql, const gp__params_t *p, gp__stmt_t **entry,
+                            bool *nomem);
+const char *gp__stmt_name(const gp__stmt_t *s);
+unsigned gp__stmt_effects(const gp__stmt_t *s);
+/* The server acknowledged the PREPARE of this entry. */
+void gp__stmt_confirm(gp__stmt_t *s);
+/* Drop one entry that the server does not know (a failed PREPARE). */
+void gp__stmt_drop(gp__qstate_t *qs, gp__stmt_t *s);
+/* Forget every entry (the server forgot them, or may have). When
+ * `server_may_keep` the server is told DEALLOCATE ALL at the next chance. */
+void gp__stmt_forget_all(gp__qstate_t *qs, bool server_may_keep);
+/* Evict down to the capacity and deallocate evicted statements on the
+ * server when due; call when no statement is in flight. */
+void gp__stmt_enforce(gp_conn_t *conn, gp__qstate_t *qs);
+
+/* Check the connection is usable for a new statement (not broken, not
+ * mid-protocol); fills err otherwise. */
+gp_status_t gp__check_conn(gp_conn_t *conn, gp_error_t *err);
+
+/* After a failed call: fill err from res/conn, flag the connection for
+ * discard when it is broken or the SQLSTATE is fatal. Returns err's status. */
+gp_status_t gp__fail(gp_conn_t *conn, const PGresult *res, gp_error_t *err);
+
+/* Whether a prepared-statement failure means "the server forgot it":
+ * 26000 invalid_sql_statement_name, or 0A000 "cached plan must not change
+ * result type". */
+bool gp__stmt_gone(const PGresult *res);
+
+#endif

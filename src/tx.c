@@ -1,0 +1,213 @@
+/* tx.c — transactions: BEGIN with options, COMMIT with an honest answer
+ * when its outcome is unknown, savepoints, and the retrying gp_tx_run. */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "query_internal.h"
+
+static gp_status_t need_conn(gp_conn_t *conn, gp_error_t *err)
+{
+    if (!conn || !conn->pg)
+        return gp__client_error(err, GP_ERR_INVALID, "no connection given");
+    return GP_OK;
+}
+
+/* Run SQL we composed ourselves from fixed keywords, validated
+ * identifiers and integers (no caller values). */
+static gp_status_t simple(gp_conn_t *conn, const char *sql, PGresult **keep, gp_error_t *err)
+{
+    PGresult *r = PQexec(conn->pg, sql);
+    gp_status_t st = GP_OK;
+    if (PQresultStatus(r) != PGRES_COMMAND_OK)
+        st = gp__fail(conn, r, err);
+    else if (err)
+        gp_error_clear(err);
+    if (keep && st == GP_OK)
+        *keep = r;
+    else
+        PQclear(r);
+    return st;
+}
+
+gp_status_t gp_tx_begin(gp_conn_t *conn, const gp_tx_opts_t *opts, gp_error_t *err)
+{
+    gp_status_t st = need_conn(conn, err);
+    if (st != GP_OK)
+        return st;
+    gp_tx_opts_t o = {0};
+    if (opts)
+        o = *opts;
+    if (o.isolation < GP_ISOLATION_DEFAULT || o.isolation > GP_ISOLATION_SERIALIZABLE || o.statement_timeout_ms < 0)
+        return gp__client_error(err, GP_ERR_INVALID, "invalid transaction options (isolation %d, timeout %d)",
+                                (int)o.isolation, o.statement_timeout_ms);
+    if (PQtransactionStatus(conn->pg) != PQTRANS_IDLE)
+        return gp__client_error(err, GP_ERR_INVALID, "a transaction is already open on this connection "
+                                "(use gp_tx_savepoint to nest)");
+    static const char *const iso[] = {"", " ISOLATION LEVEL READ COMMITTED", " ISOLATION LEVEL REPEATABLE READ",
+                                      " ISOLATION LEVEL SERIALIZABLE"};
+    char sql[160];
+    snprintf(sql, sizeof sql, "BEGIN%s%s%s", iso[o.isolation], o.read_only ? " READ ONLY" : "",
+             o.deferrable ? " DEFERRABLE" : "");
+    if (o.statement_timeout_ms > 0) /* transaction-local: no session state to reset */
+        gp__bufappend(sql, sizeof sql, "; SET LOCAL statement_timeout = %d", o.statement_timeout_ms);
+    st = simple(conn, sql, NULL, err);
+    if (st != GP_OK && PQtransactionStatus(conn->pg) == PQTRANS_INERROR)
+        simple(conn, "ROLLBACK", NULL, NULL); /* BEGIN ran, SET LOCAL failed */
+    return st;
+}
+
+gp_status_t gp_tx_commit(gp_conn_t *conn, gp_error_t *err)
+{
+    gp_status_t st = need_conn(conn, err);
+    if (st != GP_OK)
+        return st;
+    PGTransactionStatusType ts = PQtransactionStatus(conn->pg);
+    if (ts == PQTRANS_IDLE)
+        return gp__client_error(err, GP_ERR_INVALID, "COMMIT without an open transaction");
+    if (ts == PQTRANS_UNKNOWN) {
+        gp__fail(conn, NULL, err);
+        return err ? err->status : GP_ERR_CONNECT;
+    }
+    PGresult *r = PQexec(conn->pg, "COMMIT");
+    ExecStatusType rs = PQresultStatus(r);
+    if (rs == PGRES_COMMAND_OK) {
+        /* A failed transaction "commits" as ROLLBACK. */
+        bool rolled_back = strcmp(PQcmdStatus(r), "ROLLBACK") == 0;
+        PQclear(r);
+        if (!rolled_back) {
+            if (err)
+                gp_error_clear(err);
+            return GP_OK;
+        }
+        gp__client_error(err, GP_ERR_SERVER, "the transaction had failed; COMMIT rolled it back");
+        if (err)
+            err->klass = GP_ECLASS_TRANSACTION;
+        return GP_ERR_SERVER;
+    }
+    st = gp__fail(conn, r, err);
+    PQclear(r);
+    if (conn->discard) {
+        /* The request may or may not have reached the server and been
+         * applied before the connection broke: nobody can tell. */
+        if (err) {
+            char msg[sizeof err->message];
+            snprintf(msg, sizeof msg, "%s", err->message);
+            snprintf(err->message, sizeof err->message,
+                     "the connection broke during COMMIT; the transaction may or may not have committed (%s)", msg);
+            err->status = GP_ERR_COMMIT_UNKNOWN;
+            err->retriable = 0;
+        }
+        return GP_ERR_COMMIT_UNKNOWN;
+    }
+    return st;
+}
+
+gp_status_t gp_tx_rollback(gp_conn_t *conn, gp_error_t *err)
+{
+    gp_status_t st = need_conn(conn, err);
+    if (st != GP_OK)
+        return st;
+    if (PQtransactionStatus(conn->pg) == PQTRANS_IDLE) {
+        if (err)
+            gp_error_clear(err);
+        return GP_OK;
+    }
+    return simple(conn, "ROLLBACK", NULL, err);
+}
+
+static gp_status_t savepoint_cmd(gp_conn_t *conn, const char *verb, const char *name, gp_error_t *err)
+{
+    gp_status_t st = need_conn(conn, err);
+    if (st != GP_OK)
+        return st;
+    size_t n = name ? strlen(name) : 0;
+    bool ok = n >= 1 && n <= 63 && !(name[0] >= '0' && name[0] <= '9');
+    for (size_t i = 0; ok && i < n; i++) {
+        char c = name[i];
+        ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+    }
+    if (!ok)
+        return gp__client_error(err, GP_ERR_INVALID, "invalid savepoint name: use 1-63 ASCII letters, digits "
+                                "and '_', not starting with a digit");
+    char sql[100];
+    snprintf(sql, sizeof sql, "%s \"%s\"", verb, name);
+    return simple(conn, sql, NULL, err);
+}
+
+gp_status_t gp_tx_savepoint(gp_conn_t *conn, const char *name, gp_error_t *err)
+{
+    return savepoint_cmd(conn, "SAVEPOINT", name, err);
+}
+
+gp_status_t gp_tx_release(gp_conn_t *conn, const char *name, gp_error_t *err)
+{
+    return savepoint_cmd(conn, "RELEASE SAVEPOINT", name, err);
+}
+
+gp_status_t gp_tx_rollback_to(gp_conn_t *conn, const char *name, gp_error_t *err)
+{
+    return savepoint_cmd(conn, "ROLLBACK TO SAVEPOINT", name, err);
+}
+
+static bool retriable_conflict(const gp_error_t *e)
+{
+    return e->klass == GP_ECLASS_SERIALIZATION || e->klass == GP_ECLASS_DEADLOCK;
+}
+
+gp_status_t gp_tx_run(gp_conn_t *conn, const gp_tx_opts_t *opts, gp_tx_fn fn, void *userdata, int *attempts,
+                      gp_error_t *err)
+{
+    gp_error_t e;
+    gp_error_clear(&e);
+    if (attempts)
+        *attempts = 0;
+    gp_status_t st = need_conn(conn, err);
+    if (st != GP_OK)
+        return st;
+    if (!fn)
+        return gp__client_error(err, GP_ERR_INVALID, "no transaction function given");
+    gp_tx_opts_t o = {0};
+    if (opts)
+        o = *opts;
+    int max_attempts = o.max_attempts > 0 ? o.max_attempts : 5;
+    int64_t backoff_ms = o.backoff_ms > 0 ? o.backoff_ms : 5;
+    int64_t max_backoff_ms = o.max_backoff_ms > 0 ? o.max_backoff_ms : 1000;
+    for (int attempt = 1;; attempt++) {
+        if (attempts)
+            *attempts = attempt;
+        st = gp_tx_begin(conn, &o, &e);
+        if (st != GP_OK)
+            break;
+        gp_error_clear(&e);
+        st = fn(conn, userdata, &e);
+        if (st == GP_OK) {
+            st = gp_tx_commit(conn, &e);
+            if (st == GP_OK || st == GP_ERR_COMMIT_UNKNOWN)
+                break;
+        } else {
+            if (e.status == GP_OK) { /* fn failed without saying why */
+                e.status = st;
+                snprintf(e.message, sizeof e.message, "the transaction function returned: %s", gp_strerror(st));
+            }
+            gp_error_t rb;
+            if (gp_tx_rollback(conn, &rb) != GP_OK && conn->discard)
+                break; /* the connection is gone: report fn's failure */
+        }
+        if (!retriable_conflict(&e) || attempt >= max_attempts || conn->discard)
+            break;
+        int64_t shift = attempt - 1 < 20 ? attempt - 1 : 20;
+        int64_t delay = backoff_ms << shift;
+        if (delay > max_backoff_ms)
+            delay = max_backoff_ms;
+        delay = gp__jitter(delay, 0.5);
+        gp__log(GP_LOG_DEBUG, "query", "transaction attempt %d failed (%s, SQLSTATE %s); retrying in %lld ms",
+                attempt, gp_error_class_name(e.klass), e.sqlstate, (long long)delay);
+        struct timespec ts = {(time_t)(delay / 1000), (long)(delay % 1000) * 1000000L};
+        while (nanosleep(&ts, &ts) != 0) /* backoff between attempts, interrupted sleeps resumed */
+            ;
+    }
+    if (err)
+        *err = e;
+    return st;
+}
