@@ -12,5 +12,6 @@
 #include "growplate/query.h"
 #include "growplate/types.h"
 #include "growplate/schema.h"
+#include "growplate/rows.h"
 
 #endif

@@ -1,9 +1,12 @@
 /* growplate/schema.h — GrowPlate's schema: versioned migrations shipped in
  * the library, and the tenant-isolation audit.
  *
- * Both open their own single libpq connection (never the pool): migrations
- * as the schema owner (DATABASE_MIGRATION_URL), the audit as the application
- * role (DATABASE_URL).
+ * Row types: gp_gen_types() generates growplate/rows.h and src/rows.c from
+ * the migrated catalog.
+ *
+ * Each opens its own single libpq connection (never the pool): migrations
+ * as the schema owner (DATABASE_MIGRATION_URL), the audit and gen-types as
+ * the application role (DATABASE_URL).
  *
  * Thread-safety: every function may be called from any thread; calls share
  * no state. Reports are immutable once returned and may cross threads.
@@ -173,6 +176,22 @@ GP_EXPORT void gp_audit_report_free(gp_audit_report_t *report);
 /* A stable lowercase name for a kind ("rls_disabled", "key_without_tenant",
  * ...), as used in `growplate audit --json`. */
 GP_EXPORT const char *gp_audit_kind_name(gp_audit_kind_t kind);
+
+/* ---- gp_gen_types ----------------------------------------------------------------- */
+
+/* Generate the C row types of the migrated schema (what `growplate
+ * gen-types` writes to include/growplate/rows.h and src/rows.c): read, as
+ * the application role (DATABASE_URL; one libpq connection), every enum
+ * type and every table of schema public except GP_MIGRATIONS_TABLE from
+ * pg_catalog. The text depends only on the catalog (no dates, no paths), so
+ * the committed files can be compared byte for byte with a fresh run.
+ *
+ * *header and *source receive malloc'd NUL-terminated text: free() both.
+ * Errors (both NULL then): GP_ERR_TYPE when a column has a type with no C
+ * mapping or a name that is not a C identifier (the message names the
+ * table and column), GP_ERR_CONFIG, GP_ERR_CONNECT, GP_ERR_AUTH,
+ * GP_ERR_SERVER, GP_ERR_NOMEM, GP_ERR_INVALID. */
+GP_EXPORT gp_status_t gp_gen_types(const gp_config_t *cfg, char **header, char **source, gp_error_t *err);
 
 #ifdef __cplusplus
 }

@@ -44,5 +44,7 @@ int cmd_migrate(int argc, char **argv);
 void cmd_migrate_help(FILE *out);
 int cmd_audit(int argc, char **argv);
 void cmd_audit_help(FILE *out);
+int cmd_gen_types(int argc, char **argv);
+void cmd_gen_types_help(FILE *out);
 
 #endif
