@@ -42,6 +42,19 @@ check "our schema audits clean (exit 0, no output)" test $rc -eq 0 -a -z "$out"
 run "$gp" audit --json
 check "audit --json clean" grep -q '"role":"growplate_app","tables_checked":6,"clean":true,"findings":\[\]' <<<"$out"
 
+# gen-types into a temporary directory reproduces the committed files.
+tmp=$(mktemp -d)
+run "$gp" gen-types --header "$tmp/rows.h" --source "$tmp/rows.c"
+check "gen-types exits 0, quietly" test $rc -eq 0 -a -z "$out" -a -z "$err"
+check "gen-types header is the committed one" cmp -s "$tmp/rows.h" "${GP_SOURCE_DIR:?}/include/growplate/rows.h"
+check "gen-types source is the committed one" cmp -s "$tmp/rows.c" "$GP_SOURCE_DIR/src/rows.c"
+run "$gp" gen-types --check --header "$GP_SOURCE_DIR/include/growplate/rows.h" --source "$GP_SOURCE_DIR/src/rows.c"
+check "gen-types --check: up to date" test $rc -eq 0
+echo '/* edited */' >>"$tmp/rows.c"
+run "$gp" gen-types --check --header "$tmp/rows.h" --source "$tmp/rows.c"
+check "gen-types --check: out of date exits 1 naming the file" test $rc -eq 1 -a -n "$(grep "$tmp/rows.c is out of date" <<<"$err")"
+rm -rf "$tmp"
+
 admin_db -c "CREATE TABLE public.leaky (tenant_id uuid NOT NULL, id int PRIMARY KEY); ALTER TABLE public.leaky OWNER TO growplate_owner"
 run "$gp" audit
 check "findings exit 1" test $rc -eq 1
