@@ -4,15 +4,16 @@
  *
  * Transfer format. Results are always requested in BINARY format, and
  * fixed-size parameters are sent in binary. Measured with
- * scripts/format-experiment (BENCHMARKS.md, "Queries"): fetching and
- * decoding 20,000 rows of (bigint, double, timestamptz, uuid, numeric,
- * text, 64-byte bytea) over loopback took 19.6 ms in binary against 27.5 ms
- * in text (median of 7 runs; 1.4x), and a 1 MB bytea travels as 1 MB
- * instead of 2 MB of hex. Binary also makes timestamptz independent of the
- * session's DateStyle/TimeZone and lets bytea and text be borrowed from the
- * result without copying. Its costs: numeric must be converted from base
- * 10000 (result.c) and types without a binary form must be cast to text in
- * SQL.
+ * scripts/format-experiment (bench/format_experiment.c; figures in
+ * BENCHMARKS.md, "Queries"): fetching and decoding 20,000 rows of (bigint,
+ * double, timestamptz, uuid, numeric, text, 64-byte bytea) over loopback
+ * took a median 166 and 173 ms in text against 108 and 95 ms in binary
+ * (two runs of 7, shared 2-core machine: binary 1.5-1.8x faster), with
+ * 2.5 MB of values instead of 4.3 MB. Binary also makes timestamptz
+ * independent of the session's DateStyle/TimeZone and lets bytea and text
+ * be borrowed from the result without copying. Its costs: numeric must be
+ * converted from base 10000 (result.c) and types without a binary form
+ * must be cast to text in SQL.
  */
 #include <stdatomic.h>
 #include <stdio.h>
@@ -220,33 +221,41 @@ static bool run_simple(gp_conn_t *conn, const char *sql)
     return ok;
 }
 
+static bool flush_deallocs(gp_conn_t *conn, gp__qstate_t *qs)
+{
+    char sql[DEALLOC_BATCH * 40] = "";
+    for (int i = 0; i < qs->ndealloc; i++)
+        gp__bufappend(sql, sizeof sql, "DEALLOCATE %s;", qs->dealloc[i]);
+    qs->ndealloc = 0;
+    if (run_simple(conn, sql))
+        return true;
+    qs->dealloc_all = true; /* resynchronise at the next chance */
+    return false;
+}
+
 void gp__stmt_enforce(gp_conn_t *conn, gp__qstate_t *qs)
 {
     int cap = atomic_load_explicit(&cache_capacity, memory_order_relaxed);
     PGTransactionStatusType ts = PQtransactionStatus(conn->pg);
     bool can_talk = ts == PQTRANS_IDLE || ts == PQTRANS_INTRANS; /* not in a failed transaction */
-    if (qs->dealloc_all && can_talk && run_simple(conn, "DEALLOCATE ALL")) {
-        gp__stmt_forget_all(qs, false);
+    if (qs->dealloc_all) {
+        if (can_talk && run_simple(conn, "DEALLOCATE ALL"))
+            gp__stmt_forget_all(qs, false);
         return;
     }
     while (qs->count > cap && qs->lru.prev != &qs->lru) {
         if (qs->ndealloc == DEALLOC_BATCH) {
-            if (!can_talk)
+            if (!can_talk || !flush_deallocs(conn, qs))
                 return; /* over capacity until the transaction ends: bounded by the batch */
-            char sql[DEALLOC_BATCH * 40] = "";
-            for (int i = 0; i < qs->ndealloc; i++)
-                gp__bufappend(sql, sizeof sql, "DEALLOCATE %s;", qs->dealloc[i]);
-            if (!run_simple(conn, sql)) {
-                qs->dealloc_all = true; /* resynchronise at the next chance */
-                return;
-            }
-            qs->ndealloc = 0;
         }
         gp__stmt_t *victim = qs->lru.prev;
         if (victim->confirmed)
             memcpy(qs->dealloc[qs->ndealloc++], victim->name, sizeof victim->name);
         stmt_remove(qs, victim);
     }
+    /* With the cache off (PgBouncer), leave nothing behind on the server. */
+    if (cap == 0 && qs->ndealloc > 0 && can_talk)
+        flush_deallocs(conn, qs);
 }
 
 /* ---- what a statement does to the session ------------------------------------ */

@@ -40,6 +40,10 @@ typedef struct bench_workload {
     void (*teardown)(void *shared);
 } bench_workload_t;
 
+/* The workloads (bench_<layer>.c). */
+extern const bench_workload_t bench_select1, bench_pool_acquire, bench_pool_memory;
+extern const bench_workload_t bench_txn;
+
 int cmd_bench(int argc, char **argv);
 void cmd_bench_help(FILE *out);
 

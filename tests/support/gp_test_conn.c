@@ -40,6 +40,7 @@ static void exec_as(const char *conninfo, const char *sql)
     assert_non_null(conninfo);
     PGconn *pg = PQconnectdb(conninfo);
     assert_int_equal(PQstatus(pg), CONNECTION_OK);
+    PQclear(PQexec(pg, "SET client_min_messages = warning"));
     PGresult *r = PQexec(pg, sql);
     if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
         fprintf(stderr, "fixture SQL failed: %s\n  %s\n", PQresultErrorMessage(r), sql);

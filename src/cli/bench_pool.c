@@ -1,0 +1,337 @@
+/* bench_pool.c — pool workloads for `growplate bench`:
+ *   select1       prepared SELECT 1 through the pool (acquire, execute, release)
+ *   pool-acquire  acquire+release only, in batches: the pool's own cost
+ *   pool-memory   client heap per pooled connection next to bare libpq's
+ * The query layer is not used: statements go through libpq on the leased
+ * connection (gp_conn_pgconn), prepared once per physical connection. */
+#include <malloc.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <libpq-fe.h>
+
+#include "bench.h"
+
+#define STMT "gp_bench_select1"
+#define ACQUIRE_BATCH 1000
+
+typedef struct pool_shared {
+    gp_pool_t *pool;
+    int threads;
+    uint64_t *thread_ops;           /* per thread, for fairness; written once by each thread */
+    _Atomic uint64_t busy_ns, pairs; /* pool-acquire: time spent in batches */
+    /* pool-memory */
+    long bare_bytes, pooled_bytes, pool_fixed_bytes;
+    int memory_conns;
+} pool_shared_t;
+
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* Create a pool of `size` connections (min = max) and wait until it is full,
+ * so the measurement does not include connecting. */
+static gp_pool_t *full_pool(const bench_opts_t *o, int size, const char *who)
+{
+    gp_config_t cfg = *o->cfg;
+    if (size > 0)
+        cfg.db.pool_min = cfg.db.pool_max = size;
+    gp_pool_t *pool = NULL;
+    gp_error_t e;
+    if (gp_pool_create(&cfg, &pool, &e) != GP_OK) {
+        fprintf(stderr, "growplate bench %s: %s\n", who, e.message);
+        return NULL;
+    }
+    int64_t until = mono_ns() + 30 * 1000000000LL;
+    gp_pool_metrics_t m;
+    for (;;) {
+        gp_pool_metrics(pool, &m);
+        if (m.idle >= m.min)
+            return pool;
+        if (mono_ns() > until || m.open_failures > 0) {
+            gp_conn_t *c = NULL;
+            if (gp_pool_acquire(pool, "bench", 100, &c, &e) != GP_OK)
+                fprintf(stderr, "growplate bench %s: the pool did not fill: %s\n", who, e.message);
+            else
+                fprintf(stderr, "growplate bench %s: the pool did not fill to %d connections\n", who, m.min);
+            gp_pool_release(c);
+            gp_pool_close(pool, 1000);
+            return NULL;
+        }
+        struct timespec ts = {0, 2000000}; /* polling the pool's fill level */
+        nanosleep(&ts, NULL);
+    }
+}
+
+static int setup_common(const bench_opts_t *o, void **shared, const char *who)
+{
+    pool_shared_t *s = calloc(1, sizeof *s);
+    if (!s || !(s->thread_ops = calloc((size_t)o->threads, sizeof *s->thread_ops))) {
+        fprintf(stderr, "growplate bench %s: out of memory\n", who);
+        free(s);
+        return 1;
+    }
+    s->threads = o->threads;
+    s->pool = full_pool(o, o->pool_size, who);
+    if (!s->pool) {
+        free(s->thread_ops);
+        free(s);
+        return 1;
+    }
+    *shared = s;
+    return 0;
+}
+
+static void teardown_common(void *shared)
+{
+    pool_shared_t *s = shared;
+    gp_pool_close(s->pool, 5000);
+    free(s->thread_ops);
+    free(s);
+}
+
+/* Fairness across threads and the pool's own wait figures. */
+static void report_pool(pool_shared_t *s, FILE *out, bool json)
+{
+    gp_pool_metrics_t m;
+    gp_pool_metrics(s->pool, &m);
+    uint64_t lo = UINT64_MAX, hi = 0;
+    for (int i = 0; i < s->threads; i++) {
+        if (s->thread_ops[i] < lo) lo = s->thread_ops[i];
+        if (s->thread_ops[i] > hi) hi = s->thread_ops[i];
+    }
+    double fairness = hi ? (double)lo / (double)hi : 0;
+    if (json)
+        fprintf(out, ",\"pool_size\":%d,\"wait_p50_us\":%.1f,\"wait_p99_us\":%.1f,\"wait_max_us\":%.1f,"
+                     "\"acquire_timeouts\":%llu,\"opened\":%llu,\"thread_ops_min\":%llu,\"thread_ops_max\":%llu,"
+                     "\"fairness\":%.3f",
+                m.max, m.wait.p50_us, m.wait.p99_us, m.wait.max_us, (unsigned long long)m.acquire_timeouts,
+                (unsigned long long)m.opened, (unsigned long long)lo, (unsigned long long)hi, fairness);
+    else
+        fprintf(out, "  pool of %d: acquire wait p50 %.1f us, p99 %.1f us, max %.1f us; %llu acquire timeouts; "
+                     "per-thread ops min/max %llu/%llu (fairness %.2f)\n",
+                m.max, m.wait.p50_us, m.wait.p99_us, m.wait.max_us, (unsigned long long)m.acquire_timeouts,
+                (unsigned long long)lo, (unsigned long long)hi, fairness);
+}
+
+/* ---- select1 -------------------------------------------------------------------- */
+
+/* Which physical connections this thread has prepared the statement on:
+ * keyed by the PGconn and its backend pid, so a replaced connection that
+ * reuses an address is prepared again. */
+#define PREPARED_MAX 64
+typedef struct select1_local {
+    struct { PGconn *pg; int pid; } prepared[PREPARED_MAX];
+    int next;
+} select1_local_t;
+
+static int select1_setup(const bench_opts_t *o, void **shared) { return setup_common(o, shared, "select1"); }
+
+static bool is_prepared(select1_local_t *l, PGconn *pg, int pid)
+{
+    for (int i = 0; i < PREPARED_MAX; i++)
+        if (l->prepared[i].pg == pg && l->prepared[i].pid == pid)
+            return true;
+    return false;
+}
+
+static void forget(select1_local_t *l, PGconn *pg)
+{
+    for (int i = 0; i < PREPARED_MAX; i++)
+        if (l->prepared[i].pg == pg)
+            l->prepared[i].pg = NULL;
+}
+
+static int select1_op(void *shared, void **local, int tid)
+{
+    (void)tid;
+    pool_shared_t *s = shared;
+    select1_local_t *l = *local;
+    if (!l && !(l = *local = calloc(1, sizeof *l)))
+        return 0;
+    gp_conn_t *c = NULL;
+    if (gp_pool_acquire(s->pool, "bench", -1, &c, NULL) != GP_OK)
+        return 0;
+    PGconn *pg = gp_conn_pgconn(c);
+    int pid = PQbackendPID(pg);
+    if (!is_prepared(l, pg, pid)) {
+        PGresult *r = PQprepare(pg, STMT, "SELECT 1", 0, NULL);
+        const char *st = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+        bool ok = PQresultStatus(r) == PGRES_COMMAND_OK || (st && strcmp(st, "42P05") == 0); /* another thread did */
+        PQclear(r);
+        if (!ok) {
+            gp_pool_release(c);
+            return 0;
+        }
+        l->prepared[l->next].pg = pg;
+        l->prepared[l->next].pid = pid;
+        l->next = (l->next + 1) % PREPARED_MAX;
+    }
+    PGresult *r = PQexecPrepared(pg, STMT, 0, NULL, NULL, NULL, 0);
+    bool ok = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1;
+    if (!ok)
+        forget(l, pg);
+    PQclear(r);
+    gp_pool_release(c);
+    return ok ? 1 : 0;
+}
+
+static void select1_done(void *shared, void *local)
+{
+    (void)shared;
+    free(local);
+}
+
+/* Per-thread operation counts, for fairness: each slot is written only by
+ * its own thread and read after the threads are joined. */
+static int select1_op_counted(void *shared, void **local, int tid)
+{
+    int n = select1_op(shared, local, tid);
+    if (n)
+        ((pool_shared_t *)shared)->thread_ops[tid]++;
+    return n;
+}
+
+static void select1_report(void *shared, FILE *out, bool json) { report_pool(shared, out, json); }
+
+const bench_workload_t bench_select1 = {
+    .name = "select1",
+    .summary = "prepared SELECT 1 through the pool (acquire, execute, release)",
+    .unit = "queries",
+    .setup = select1_setup,
+    .op = select1_op_counted,
+    .thread_done = select1_done,
+    .report = select1_report,
+    .teardown = teardown_common,
+};
+
+/* ---- pool-acquire ----------------------------------------------------------------- */
+
+static int acquire_setup(const bench_opts_t *o, void **shared) { return setup_common(o, shared, "pool-acquire"); }
+
+static int acquire_op(void *shared, void **local, int tid)
+{
+    (void)local;
+    pool_shared_t *s = shared;
+    int64_t t0 = mono_ns();
+    for (int i = 0; i < ACQUIRE_BATCH; i++) {
+        gp_conn_t *c = NULL;
+        if (gp_pool_acquire(s->pool, "bench", -1, &c, NULL) != GP_OK)
+            return 0;
+        gp_pool_release(c);
+    }
+    atomic_fetch_add_explicit(&s->busy_ns, (uint64_t)(mono_ns() - t0), memory_order_relaxed);
+    atomic_fetch_add_explicit(&s->pairs, ACQUIRE_BATCH, memory_order_relaxed);
+    s->thread_ops[tid] += ACQUIRE_BATCH;
+    return ACQUIRE_BATCH;
+}
+
+static void acquire_report(void *shared, FILE *out, bool json)
+{
+    pool_shared_t *s = shared;
+    uint64_t pairs = atomic_load(&s->pairs);
+    double ns = pairs ? (double)atomic_load(&s->busy_ns) / (double)pairs : 0;
+    if (json)
+        fprintf(out, ",\"ns_per_acquire_release\":%.1f", ns);
+    else
+        fprintf(out, "  %.1f ns per acquire+release (per thread, batches of %d)\n", ns, ACQUIRE_BATCH);
+    report_pool(s, out, json);
+}
+
+const bench_workload_t bench_pool_acquire = {
+    .name = "pool-acquire",
+    .summary = "acquire+release only, no query: the pool's own cost (--threads 1: uncontended)",
+    .unit = "acquire+release",
+    .setup = acquire_setup,
+    .op = acquire_op,
+    .report = acquire_report,
+    .teardown = teardown_common,
+};
+
+/* ---- pool-memory ------------------------------------------------------------------ */
+
+static long heap_in_use(void)
+{
+    malloc_trim(0);
+    struct mallinfo2 mi = mallinfo2();
+    return (long)(mi.uordblks + mi.hblkhd);
+}
+
+static int memory_setup(const bench_opts_t *o, void **shared)
+{
+    int n = o->pool_size > 0 ? o->pool_size : o->threads;
+    if (!o->cfg->db.url) {
+        fprintf(stderr, "growplate bench pool-memory: needs DATABASE_URL (bare libpq connects with it)\n");
+        return 1;
+    }
+    PGconn **bare = calloc((size_t)n, sizeof *bare);
+    if (!bare) {
+        fprintf(stderr, "growplate bench pool-memory: out of memory\n");
+        return 1;
+    }
+    /* Warm libpq's one-time allocations so they are not charged to either side. */
+    PQfinish(PQconnectdb(o->cfg->db.url));
+    long m0 = heap_in_use();
+    for (int i = 0; i < n; i++) {
+        bare[i] = PQconnectdb(o->cfg->db.url);
+        if (PQstatus(bare[i]) != CONNECTION_OK) {
+            fprintf(stderr, "growplate bench pool-memory: %s", PQerrorMessage(bare[i]));
+            for (int j = 0; j <= i; j++)
+                PQfinish(bare[j]);
+            free(bare);
+            return 1;
+        }
+    }
+    long m1 = heap_in_use();
+    for (int i = 0; i < n; i++)
+        PQfinish(bare[i]);
+    free(bare);
+
+    /* The pool's fixed cost (histograms, settings), then per connection. */
+    bench_opts_t empty = *o;
+    gp_config_t cfg0 = *o->cfg;
+    cfg0.db.pool_min = 0;
+    cfg0.db.pool_max = n;
+    empty.cfg = &cfg0;
+    empty.pool_size = 0;
+    long m2 = heap_in_use();
+    gp_pool_t *p0 = full_pool(&empty, 0, "pool-memory");
+    long m3 = heap_in_use();
+    gp_pool_close(p0, 1000);
+    if (setup_common(o, shared, "pool-memory") != 0)
+        return 1;
+    pool_shared_t *s = *shared;
+    long m4 = heap_in_use();
+    s->memory_conns = n;
+    s->bare_bytes = (m1 - m0) / n;
+    s->pool_fixed_bytes = m3 - m2;
+    s->pooled_bytes = (m4 - m2 - s->pool_fixed_bytes) / n;
+    return 0;
+}
+
+static void memory_report(void *shared, FILE *out, bool json)
+{
+    pool_shared_t *s = shared;
+    if (json)
+        fprintf(out, ",\"connections\":%d,\"bare_libpq_bytes_per_conn\":%ld,\"pooled_bytes_per_conn\":%ld,"
+                     "\"pool_fixed_bytes\":%ld",
+                s->memory_conns, s->bare_bytes, s->pooled_bytes, s->pool_fixed_bytes);
+    else
+        fprintf(out, "  client heap per connection over %d: bare libpq %ld B, pooled %ld B (+%ld B per pool)\n",
+                s->memory_conns, s->bare_bytes, s->pooled_bytes, s->pool_fixed_bytes);
+}
+
+const bench_workload_t bench_pool_memory = {
+    .name = "pool-memory",
+    .summary = "client heap per pooled connection vs bare libpq (--pool-size N connections)",
+    .unit = "acquire+release",
+    .setup = memory_setup,
+    .op = acquire_op,
+    .report = memory_report,
+    .teardown = teardown_common,
+};

@@ -1,0 +1,108 @@
+/* bench_query.c — `growplate bench txn`: BEGIN; SELECT 1; COMMIT sent as one
+ * pipeline (one round trip) on a pooled connection per operation; the
+ * twin of pgbench's \startpipeline script in scripts/bench. */
+#include <stdlib.h>
+
+#include "bench.h"
+
+typedef struct txn_shared {
+    gp_pool_t *pool;
+} txn_shared_t;
+
+static int txn_setup(const bench_opts_t *o, void **shared)
+{
+    txn_shared_t *s = calloc(1, sizeof *s);
+    if (!s) {
+        fprintf(stderr, "growplate bench: out of memory\n");
+        return 1;
+    }
+    gp_config_t cfg = *o->cfg;
+    cfg.db.pool_min = cfg.db.pool_max = o->pool_size;
+    gp_error_t e;
+    if (gp_pool_create(&cfg, &s->pool, &e) != GP_OK) {
+        fprintf(stderr, "growplate bench: %s\n", e.message);
+        free(s);
+        return 1;
+    }
+    /* Warm up: every connection opened and every statement prepared
+     * before the clock starts (pgbench connects before measuring too). */
+    gp_conn_t **held = calloc((size_t)o->pool_size, sizeof *held);
+    int n = 0;
+    gp_status_t st = held ? GP_OK : GP_ERR_NOMEM;
+    while (st == GP_OK && n < o->pool_size) {
+        st = gp_pool_acquire(s->pool, "bench", -1, &held[n], &e);
+        if (st == GP_OK)
+            st = gp_exec(held[n++], "SELECT 1", 0, NULL, NULL, &e);
+    }
+    for (int i = 0; i < n; i++)
+        gp_pool_release(held[i]);
+    free(held);
+    if (st != GP_OK) {
+        fprintf(stderr, "growplate bench: %s\n", st == GP_ERR_NOMEM ? "out of memory" : e.message);
+        gp_pool_close(s->pool, 1000);
+        free(s);
+        return 1;
+    }
+    *shared = s;
+    return 0;
+}
+
+static int txn_op(void *shared, void **local, int tid)
+{
+    (void)tid;
+    txn_shared_t *s = shared;
+    gp_pipeline_t *p = *local;
+    if (!p) {
+        p = gp_pipeline_new();
+        if (!p || gp_pipeline_add(p, "BEGIN", 0, NULL, NULL) != GP_OK ||
+            gp_pipeline_add(p, "SELECT 1", 0, NULL, NULL) != GP_OK ||
+            gp_pipeline_add(p, "COMMIT", 0, NULL, NULL) != GP_OK) {
+            gp_pipeline_free(p);
+            return 0;
+        }
+        *local = p;
+    }
+    gp_conn_t *c;
+    if (gp_pool_acquire(s->pool, "bench", -1, &c, NULL) != GP_OK)
+        return 0;
+    gp_status_t st = gp_pipeline_run(c, p, NULL);
+    gp_pool_release(c);
+    return st == GP_OK ? 1 : 0;
+}
+
+static void txn_thread_done(void *shared, void *local)
+{
+    (void)shared;
+    gp_pipeline_free(local);
+}
+
+static void txn_report(void *shared, FILE *out, bool json)
+{
+    txn_shared_t *s = shared;
+    gp_pool_metrics_t m;
+    if (gp_pool_metrics(s->pool, &m) != GP_OK)
+        return;
+    if (json)
+        fprintf(out, ",\"pool_wait_p99_us\":%.1f,\"statement_cache\":%d", m.wait.p99_us, gp_query_statement_cache());
+    else
+        fprintf(out, "  pool wait p99 %.1f us, statement cache %d per connection\n", m.wait.p99_us,
+                gp_query_statement_cache());
+}
+
+static void txn_teardown(void *shared)
+{
+    txn_shared_t *s = shared;
+    gp_pool_close(s->pool, 5000);
+    free(s);
+}
+
+const bench_workload_t bench_txn = {
+    .name = "txn",
+    .summary = "BEGIN; SELECT 1; COMMIT as one pipeline on a pooled connection",
+    .unit = "txns",
+    .setup = txn_setup,
+    .op = txn_op,
+    .thread_done = txn_thread_done,
+    .report = txn_report,
+    .teardown = txn_teardown,
+};
