@@ -48,7 +48,7 @@ typedef struct run {
     PGconn *pg;
     const gp_migrate_opts_t *opts;
     gp_migrate_report_t *rep;
-    gp_error_t *err;
+    gp_error_t *err; /* never NULL */
 } run_t;
 
 static void progress(const run_t *r, const char *fmt, ...) GP__PRINTF(2, 3);
@@ -78,8 +78,7 @@ static gp_status_t exec_ok(run_t *r, const char *sql, int nparams, const char *c
             PQclear(res);
         return GP_OK;
     }
-    gp_error_t local;
-    gp_error_t *e = r->err ? r->err : &local;
+    gp_error_t *e = r->err;
     gp_status_t st = gp__error_from_pg(r->pg, res, e);
     PQclear(res);
     char msg[sizeof e->message];
@@ -110,12 +109,12 @@ static gp_status_t take_lock(run_t *r)
         return st;
     st = exec_ok(r, "SELECT pg_advisory_lock($1::bigint)", 1, params, NULL, "waiting for the migration lock");
     if (st != GP_OK) {
-        if (r->err && strcmp(r->err->sqlstate, "55P03") == 0) {
+        if (strcmp(r->err->sqlstate, "55P03") == 0) {
             snprintf(r->err->message, sizeof r->err->message,
                      "another migrator held the migration lock for more than %d ms", ms);
             r->err->status = GP_ERR_TIMEOUT;
         }
-        return r->err ? r->err->status : GP_ERR_TIMEOUT;
+        return r->err->status;
     }
     return exec_ok(r, "RESET lock_timeout", 0, NULL, NULL, "resetting lock_timeout");
 }
@@ -123,8 +122,6 @@ static gp_status_t take_lock(run_t *r)
 static gp_status_t migration_error(run_t *r, const char *fmt, ...) GP__PRINTF(2, 3);
 static gp_status_t migration_error(run_t *r, const char *fmt, ...)
 {
-    if (!r->err)
-        return GP_ERR_MIGRATION;
     gp_error_clear(r->err);
     r->err->status = GP_ERR_MIGRATION;
     r->err->klass = GP_ECLASS_CLIENT;
@@ -209,10 +206,10 @@ static gp_status_t apply_one(run_t *r, const gp_migration_t *m, gp_migrate_entry
         if (PQtransactionStatus(r->pg) == PQTRANS_INERROR || PQtransactionStatus(r->pg) == PQTRANS_INTRANS)
             PQclear(PQexec(r->pg, "ROLLBACK"));
         e->state = GP_MIGRATION_FAILED;
-        if (r->err && r->err->status != GP_ERR_TIMEOUT && r->err->status != GP_ERR_CONNECT)
+        if (r->err->status != GP_ERR_TIMEOUT && r->err->status != GP_ERR_CONNECT)
             r->err->status = GP_ERR_MIGRATION;
         progress(r, "failed %04d %s", m->version, m->name);
-        return r->err ? r->err->status : GP_ERR_MIGRATION;
+        return r->err->status;
     }
     e->state = GP_MIGRATION_APPLIED_NOW;
     r->rep->applied++;
@@ -268,6 +265,9 @@ gp_status_t gp__migrate_with(const gp_config_t *cfg, const gp_migration_t *set, 
 {
     if (out)
         *out = NULL;
+    gp_error_t local;
+    if (!err)
+        err = &local; /* the steps below always report into an error object */
     gp_error_clear(err);
     if (!cfg || (n && !set))
         return gp__client_error(err, GP_ERR_INVALID, "gp_migrate: no configuration or migrations given");

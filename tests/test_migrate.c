@@ -176,6 +176,8 @@ static void test_failing_migration_rolls_back_alone(void **state)
     assert_int_equal(rep->applied, 1);
     assert_int_equal(rep->pending, 1);
     gp_migrate_report_free(rep);
+    /* The same without an error object or a report: only the status. */
+    assert_int_equal(gp__migrate_with(&cfg, bad, 3, NULL, NULL, NULL), GP_ERR_MIGRATION);
     PGconn *owner = gp_scratch_connect(s.owner_url);
     assert_int_equal(count_rows(owner, "SELECT count(*) FROM pg_class WHERE relname IN ('t1', 't2', 't3')"), 1);
     assert_int_equal(count_rows(owner, "SELECT count(*) FROM " GP_MIGRATIONS_TABLE), 1);
