@@ -14,5 +14,7 @@
 #include "growplate/query.h"
 #include "growplate/types.h"
 #include "growplate/tenant.h"
+#include "growplate/schema.h"
+#include "growplate/rows.h"
 
 #endif

@@ -32,6 +32,9 @@ bool cli_load_config(const char *cmd, gp_config_t *cfg);
 /* True when stderr is a terminal and progress may be shown. */
 bool cli_progress_enabled(void);
 
+/* Write s as a JSON string literal (quoted, escaped). */
+void cli_json_string(FILE *out, const char *s);
+
 /* Subcommands. */
 int cmd_config(int argc, char **argv);
 void cmd_config_help(FILE *out);
@@ -41,5 +44,11 @@ int cmd_metrics(int argc, char **argv);
 void cmd_metrics_help(FILE *out);
 int cmd_demo(int argc, char **argv);
 void cmd_demo_help(FILE *out);
+int cmd_migrate(int argc, char **argv);
+void cmd_migrate_help(FILE *out);
+int cmd_audit(int argc, char **argv);
+void cmd_audit_help(FILE *out);
+int cmd_gen_types(int argc, char **argv);
+void cmd_gen_types_help(FILE *out);
 
 #endif

@@ -16,6 +16,9 @@ static const cli_cmd_t commands[] = {
     {"health", "check both servers: health [--json] [--watch SECONDS] [--deadline MS]", cmd_health, cmd_health_help},
     {"metrics", "every pool and cache metric, Prometheus text format", cmd_metrics, cmd_metrics_help},
     {"demo", "a short tour: servers, tenants, isolation, cache, health", cmd_demo, cmd_demo_help},
+    {"migrate", "apply the schema migrations as the owner role (migrate [--dry-run] [--json])", cmd_migrate, cmd_migrate_help},
+    {"audit", "audit tenant isolation as the application role (audit [--json])", cmd_audit, cmd_audit_help},
+    {"gen-types", "generate C row types from the migrated schema (gen-types [--check])", cmd_gen_types, cmd_gen_types_help},
     {"bench", "benchmarks: bench <workload> [--threads N] [--seconds S] [--json]", cmd_bench, cmd_bench_help},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])

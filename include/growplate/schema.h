@@ -1,0 +1,199 @@
+/* growplate/schema.h — GrowPlate's schema: versioned migrations shipped in
+ * the library, and the tenant-isolation audit.
+ *
+ * Row types: gp_gen_types() generates growplate/rows.h and src/rows.c from
+ * the migrated catalog.
+ *
+ * Each opens its own single libpq connection (never the pool): migrations
+ * as the schema owner (DATABASE_MIGRATION_URL), the audit and gen-types as
+ * the application role (DATABASE_URL).
+ *
+ * Thread-safety: every function may be called from any thread; calls share
+ * no state. Reports are immutable once returned and may cross threads.
+ */
+#ifndef GROWPLATE_SCHEMA_H
+#define GROWPLATE_SCHEMA_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "growplate/common.h"
+#include "growplate/config.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The transaction-local setting that row-level security policies compare
+ * tenant_id with. One name everywhere. */
+#define GP_TENANT_SETTING "app.tenant_id"
+
+/* The session advisory lock key that serialises migrators
+ * (pg_advisory_lock(GP_MIGRATION_LOCK_KEY); "growplat" in ASCII). */
+#define GP_MIGRATION_LOCK_KEY 7454142892029534580LL
+
+/* The table in which applied migrations are recorded (schema public). */
+#define GP_MIGRATIONS_TABLE "growplate_schema_migrations"
+
+/* ---- the migrations compiled into this build ------------------------------ */
+
+typedef struct gp_migration {
+    int version;           /* 1, 2, ... from the file name NNNN_name.sql */
+    const char *name;      /* "core_schema" */
+    const char *sql;       /* the file's text */
+    size_t sql_len;
+    const char *checksum;  /* lowercase hex SHA-256 of the text (64 chars) */
+} gp_migration_t;
+
+/* How many migrations this build ships, and the i-th one in version order
+ * (NULL when i is out of range). Static data: never free it. */
+GP_EXPORT size_t gp_migration_count(void);
+GP_EXPORT const gp_migration_t *gp_migration_get(size_t i);
+
+/* ---- gp_migrate --------------------------------------------------------------- */
+
+typedef void (*gp_progress_fn)(void *userdata, const char *line);
+
+typedef struct gp_migrate_opts {
+    /* Report what would be applied; change nothing (the bookkeeping table
+     * is not even created). Checksums of applied migrations are still
+     * verified. */
+    bool dry_run;
+    /* Longest wait for another migrator's advisory lock; 0 = 60000 ms. On
+     * expiry gp_migrate fails with GP_ERR_TIMEOUT. */
+    int lock_timeout_ms;
+    /* Called with one human-readable line per step ("applying 0001
+     * core_schema", "waiting for another migrator"), from the calling
+     * thread. NULL = silent. */
+    gp_progress_fn progress;
+    void *progress_userdata;
+} gp_migrate_opts_t;
+
+typedef enum gp_migration_state {
+    GP_MIGRATION_APPLIED_BEFORE = 0, /* already recorded, checksum verified */
+    GP_MIGRATION_APPLIED_NOW = 1,    /* applied by this run */
+    GP_MIGRATION_PENDING = 2,        /* would be applied (dry run), or not reached after a failure */
+    GP_MIGRATION_FAILED = 3          /* this run tried it and rolled it back */
+} gp_migration_state_t;
+
+typedef struct gp_migrate_entry {
+    int version;
+    char name[64];
+    char checksum[65];
+    gp_migration_state_t state;
+    int64_t duration_us;             /* for APPLIED_NOW and FAILED */
+} gp_migrate_entry_t;
+
+typedef struct gp_migrate_report {
+    size_t count;                    /* entries, one per migration in this build, in order */
+    gp_migrate_entry_t *entries;
+    size_t applied;                  /* APPLIED_NOW entries */
+    size_t pending;                  /* PENDING entries */
+    bool dry_run;
+    bool waited_for_lock;            /* another migrator held the lock when we started */
+} gp_migrate_report_t;
+
+/* Bring the database up to date: connect as DATABASE_MIGRATION_URL (one
+ * libpq connection), take a session advisory lock (a second migrator waits
+ * for the first, then finds nothing to do), create GP_MIGRATIONS_TABLE if
+ * needed, verify the checksum of every applied migration, then apply each
+ * pending one in its own transaction together with its bookkeeping row.
+ * Idempotent: a second run applies nothing.
+ *
+ * Errors: GP_ERR_CONFIG (no migration URL; err->message says which
+ * variable), GP_ERR_CONNECT / GP_ERR_AUTH, GP_ERR_TIMEOUT (lock wait),
+ * GP_ERR_MIGRATION when an applied migration changed, when the database has
+ * a version this build does not know, or when a migration failed: the
+ * message names the version (and err->sqlstate etc. carry the server's
+ * error); earlier migrations of the run stay applied, the failing one is
+ * rolled back and later ones are not attempted. GP_ERR_NOMEM.
+ *
+ * `opts` may be NULL (defaults). `out` may be NULL; otherwise *out receives
+ * a report (also on GP_ERR_MIGRATION, when it could be built; NULL
+ * otherwise) to free with gp_migrate_report_free(). `err` may be NULL. */
+GP_EXPORT gp_status_t gp_migrate(const gp_config_t *cfg, const gp_migrate_opts_t *opts,
+                                 gp_migrate_report_t **out, gp_error_t *err);
+
+/* Free a report. NULL is accepted. */
+GP_EXPORT void gp_migrate_report_free(gp_migrate_report_t *report);
+
+/* A lowercase name for a state ("applied", "applied_now", "pending", "failed"). */
+GP_EXPORT const char *gp_migration_state_name(gp_migration_state_t state);
+
+/* ---- gp_audit ------------------------------------------------------------------ */
+
+/* Kinds of findings; values are only ever appended. */
+typedef enum gp_audit_kind {
+    GP_AUDIT_RLS_DISABLED = 1,      /* a tenant table without ENABLE ROW LEVEL SECURITY */
+    GP_AUDIT_RLS_NOT_FORCED = 2,    /* ... without FORCE ROW LEVEL SECURITY */
+    GP_AUDIT_NO_TENANT_POLICY = 3,  /* a command (SELECT/INSERT/UPDATE/DELETE) with no policy on the tenant setting */
+    GP_AUDIT_LOOSE_POLICY = 4,      /* a permissive policy for the app that ignores the tenant setting (it ORs away isolation) */
+    GP_AUDIT_TENANT_ID_NULLABLE = 5,/* tenant_id is not NOT NULL */
+    GP_AUDIT_KEY_WITHOUT_TENANT = 6,/* a primary key or unique constraint/index that omits tenant_id */
+    GP_AUDIT_FK_WITHOUT_TENANT = 7, /* a foreign key that omits tenant_id or pairs it with another column */
+    GP_AUDIT_ROLE_SUPERUSER = 8,    /* the application role is a superuser */
+    GP_AUDIT_ROLE_BYPASSRLS = 9,    /* the application role has BYPASSRLS */
+    GP_AUDIT_ROLE_OWNS_TABLE = 10,  /* the application role owns (or is a member of the owner of) a tenant table */
+    GP_AUDIT_VIEW_NOT_INVOKER = 11, /* a view over tenant tables that is not security_invoker, or a materialized view over them */
+    GP_AUDIT_KIND_COUNT_            /* not a kind; keep last */
+} gp_audit_kind_t;
+
+typedef struct gp_audit_finding {
+    gp_audit_kind_t kind;
+    char *object;    /* "public.users", "public.users.users_email_key", or the role's name */
+    char *message;   /* one English sentence saying what is wrong and why it matters */
+} gp_audit_finding_t;
+
+typedef struct gp_audit_report {
+    char role[64];                /* the role audited (current_user of DATABASE_URL) */
+    size_t tables_checked;        /* tables with a tenant_id column */
+    size_t count;                 /* findings */
+    gp_audit_finding_t *findings; /* sorted by kind, then object */
+} gp_audit_report_t;
+
+/* Audit tenant isolation as the application role (DATABASE_URL; one libpq
+ * connection): every table with a tenant_id column, in every schema but the
+ * system ones, must have tenant_id NOT NULL, row-level security ENABLEd and
+ * FORCEd, a policy comparing tenant_id with GP_TENANT_SETTING for every
+ * command and no permissive policy for the application that ignores it;
+ * every primary key, unique constraint/index and foreign key of such a
+ * table must include tenant_id (a foreign key must pair it with the
+ * referenced table's tenant_id); the application role must not be a
+ * superuser, have BYPASSRLS, or own tenant tables; views over tenant tables
+ * must be security_invoker (materialized views over them always leak).
+ * Policies are recognised by their text: an expression that mentions both
+ * tenant_id (id, for the tenants table) and current_setting('app.tenant_id'.
+ *
+ * Returns GP_OK whether or not there are findings (look at (*out)->count);
+ * GP_ERR_CONFIG, GP_ERR_CONNECT, GP_ERR_AUTH, GP_ERR_SERVER, GP_ERR_NOMEM
+ * otherwise (*out is then NULL). Free *out with gp_audit_report_free(). */
+GP_EXPORT gp_status_t gp_audit(const gp_config_t *cfg, gp_audit_report_t **out, gp_error_t *err);
+
+/* Free a report (and every finding's strings). NULL is accepted. */
+GP_EXPORT void gp_audit_report_free(gp_audit_report_t *report);
+
+/* A stable lowercase name for a kind ("rls_disabled", "key_without_tenant",
+ * ...), as used in `growplate audit --json`. */
+GP_EXPORT const char *gp_audit_kind_name(gp_audit_kind_t kind);
+
+/* ---- gp_gen_types ----------------------------------------------------------------- */
+
+/* Generate the C row types of the migrated schema (what `growplate
+ * gen-types` writes to include/growplate/rows.h and src/rows.c): read, as
+ * the application role (DATABASE_URL; one libpq connection), every enum
+ * type and every table of schema public except GP_MIGRATIONS_TABLE from
+ * pg_catalog. The text depends only on the catalog (no dates, no paths), so
+ * the committed files can be compared byte for byte with a fresh run.
+ *
+ * *header and *source receive malloc'd NUL-terminated text: free() both.
+ * Errors (both NULL then): GP_ERR_TYPE when a column has a type with no C
+ * mapping or a name that is not a C identifier (the message names the
+ * table and column), GP_ERR_CONFIG, GP_ERR_CONNECT, GP_ERR_AUTH,
+ * GP_ERR_SERVER, GP_ERR_NOMEM, GP_ERR_INVALID. */
+GP_EXPORT gp_status_t gp_gen_types(const gp_config_t *cfg, char **header, char **source, gp_error_t *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

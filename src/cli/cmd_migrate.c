@@ -1,0 +1,98 @@
+/* cmd_migrate.c — `growplate migrate`: apply the migrations shipped in the
+ * library, as the schema owner (DATABASE_MIGRATION_URL). */
+#include <string.h>
+
+#include "cli.h"
+
+void cmd_migrate_help(FILE *out)
+{
+    fprintf(out,
+            "usage: growplate migrate [--dry-run] [--json]\n"
+            "\n"
+            "Apply the SQL migrations compiled into libgrowplate, as the schema owner\n"
+            "(DATABASE_MIGRATION_URL). Each migration runs in its own transaction and is\n"
+            "recorded with its SHA-256 in " GP_MIGRATIONS_TABLE "; an advisory lock keeps\n"
+            "two migrators from colliding (the second waits, then has nothing to do).\n"
+            "Refuses to run when an applied migration was changed. Idempotent.\n"
+            "\n"
+            "  --dry-run  verify applied migrations and list pending ones on stdout\n"
+            "             (\"pending 0001 core_schema\"); change nothing\n"
+            "  --json     print the outcome as one JSON object on stdout\n"
+            "\n"
+            "Otherwise quiet; progress goes to stderr when it is a terminal.\n"
+            "exit codes: 0 up to date; 2 failure (configuration, connection, a changed or\n"
+            "failed migration: the message names the version) or usage error.\n");
+}
+
+static void show_progress(void *ud, const char *line)
+{
+    (void)ud;
+    fprintf(stderr, "growplate migrate: %s\n", line);
+}
+
+static void print_json(const gp_migrate_report_t *rep, gp_status_t st, const gp_error_t *err)
+{
+    printf("{\"ok\":%s,\"dry_run\":%s,\"applied\":%zu,\"pending\":%zu,\"waited_for_lock\":%s,\"migrations\":[",
+           st == GP_OK ? "true" : "false", rep && rep->dry_run ? "true" : "false", rep ? rep->applied : 0,
+           rep ? rep->pending : 0, rep && rep->waited_for_lock ? "true" : "false");
+    for (size_t i = 0; rep && i < rep->count; i++) {
+        const gp_migrate_entry_t *e = &rep->entries[i];
+        printf("%s{\"version\":%d,\"name\":", i ? "," : "", e->version);
+        cli_json_string(stdout, e->name);
+        printf(",\"checksum\":\"%s\",\"state\":\"%s\",\"duration_ms\":%.3f}", e->checksum,
+               gp_migration_state_name(e->state), (double)e->duration_us / 1000.0);
+    }
+    printf("]");
+    if (st != GP_OK) {
+        printf(",\"error\":");
+        cli_json_string(stdout, err->message);
+    }
+    printf("}\n");
+}
+
+int cmd_migrate(int argc, char **argv)
+{
+    bool json = false;
+    gp_migrate_opts_t opts = {0};
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--json") == 0)
+            json = true;
+        else if (strcmp(argv[i], "--dry-run") == 0)
+            opts.dry_run = true;
+        else {
+            fprintf(stderr, "growplate migrate: unknown option '%s'; see 'growplate migrate --help'\n", argv[i]);
+            return CLI_FAILURE;
+        }
+    }
+    gp_config_t cfg;
+    gp_config_init(&cfg);
+    if (!cli_load_config("migrate", &cfg)) {
+        gp_config_release(&cfg);
+        return CLI_FAILURE;
+    }
+    if (cli_progress_enabled())
+        opts.progress = show_progress;
+    gp_migrate_report_t *rep = NULL;
+    gp_error_t err;
+    gp_status_t st = gp_migrate(&cfg, &opts, &rep, &err);
+    gp_config_release(&cfg);
+    if (st != GP_OK) {
+        if (*err.sqlstate)
+            fprintf(stderr, "growplate migrate: %s (SQLSTATE %s)\n", err.message, err.sqlstate);
+        else
+            fprintf(stderr, "growplate migrate: %s\n", err.message);
+        if (*err.detail)
+            fprintf(stderr, "growplate migrate: detail: %s\n", err.detail);
+        if (*err.hint)
+            fprintf(stderr, "growplate migrate: hint: %s\n", err.hint);
+    }
+    if (!json && st == GP_OK && opts.dry_run) {
+        for (size_t i = 0; i < rep->count; i++)
+            if (rep->entries[i].state == GP_MIGRATION_PENDING)
+                printf("pending %04d %s\n", rep->entries[i].version, rep->entries[i].name);
+    }
+    if (json)
+        print_json(rep, st, &err);
+    gp_migrate_report_free(rep);
+    return st == GP_OK ? CLI_OK : CLI_FAILURE;
+}
