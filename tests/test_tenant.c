@@ -230,7 +230,7 @@ static void test_helpers_inject_tenant_id(void **state)
                                    &e),
                      GP_ERR_INVALID);
     assert_int_equal(gp_tenant_rollback(tx, &e), GP_OK);
-    assert_int_equal(PQtransactionStatus(c->pg), PQTRANS_IDLE);
+    assert_int_equal(PQtransactionStatus(gp_conn_pgconn(c)), PQTRANS_IDLE);
     gp_pool_release(c);
 }
 
@@ -309,7 +309,7 @@ static void test_context_never_survives_a_lease(void **state)
     assert_int_equal(gp_tenant_tx_exec(tx, "SELECT no_such_column FROM menu_categories", 0, NULL, NULL, &e),
                      GP_ERR_SERVER);
     assert_int_equal(e.klass, GP_ECLASS_SYNTAX);
-    assert_int_equal(PQtransactionStatus(c->pg), PQTRANS_IDLE); /* the pipeline rolled back */
+    assert_int_equal(PQtransactionStatus(gp_conn_pgconn(c)), PQTRANS_IDLE); /* the pipeline rolled back */
     assert_int_equal(gp_tenant_rollback(tx, &e), GP_OK);
     gp_pool_release(c);
     assert_next_lease_is_clean();

@@ -15,7 +15,7 @@
 
 #define TENANTS 6
 #define THREADS 8
-#define OPS 60
+#define OPS 120
 
 static gp_scratch_t scratch;
 static gp_config_t cfg;
