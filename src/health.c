@@ -282,7 +282,20 @@ typedef struct redis_job {
 static void *redis_check(void *arg)
 {
     redis_job_t *j = arg;
-    probe_redis_until(j->opts->cfg, j->deadline_ns, j->out);
+    const gp_health_options_t *o = j->opts;
+    int64_t budget_ns = (int64_t)o->cfg->redis.timeout_ms * 1000000LL;
+    if (o->cache && gp__now_ns() + budget_ns <= j->deadline_ns) {
+        gp_error_t e;
+        char target[300];
+        gp_config_redis_display(&o->cfg->redis, target, sizeof target);
+        memset(j->out, 0, sizeof *j->out);
+        if (gp_cache_ping(o->cache, &j->out->latency_ns, &e) == GP_OK)
+            j->out->status = GP_OK;
+        else
+            fail_probe(j->out, e.status, target, e.message, " (is the server running? scripts/services start)");
+    } else {
+        probe_redis_until(o->cfg, j->deadline_ns, j->out);
+    }
     return NULL;
 }
 
@@ -312,6 +325,8 @@ gp_status_t gp_health_check(const gp_health_options_t *opts, gp_health_report_t 
 
     if (opts->pool && gp_pool_metrics(opts->pool, &out->pool) == GP_OK)
         out->have_pool = 1;
+    if (opts->cache && gp_cache_metrics(opts->cache, &out->cache) == GP_OK)
+        out->have_cache = 1;
     out->state = out->postgres.status != GP_OK ? GP_HEALTH_DOWN
                  : out->redis.status != GP_OK  ? GP_HEALTH_DEGRADED
                                                : GP_HEALTH_UP;
@@ -355,6 +370,31 @@ static json_t *pool_json(const gp_pool_metrics_t *m)
                      latency_json(&m->hold), "connect", latency_json(&m->connect));
 }
 
+static json_t *cache_json(const gp_cache_metrics_t *m)
+{
+    json_t *o = json_pack("{s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "circuit",
+                          gp_cache_circuit_name(m->circuit), "circuit_opened", (json_int_t)m->circuit_opened,
+                          "circuit_half_opened", (json_int_t)m->circuit_half_opened, "circuit_closed",
+                          (json_int_t)m->circuit_closed, "hits", (json_int_t)m->hits, "misses", (json_int_t)m->misses,
+                          "invalid_json", (json_int_t)m->invalid_json, "errors", (json_int_t)m->errors, "timeouts",
+                          (json_int_t)m->timeouts, "rejected", (json_int_t)m->rejected, "server_errors",
+                          (json_int_t)m->server_errors, "retries", (json_int_t)m->retries);
+    if (!o)
+        return NULL;
+    json_object_set_new(o, "connections", json_pack("{s:i,s:i,s:i,s:i}", "pool_size", m->pool_size, "connected",
+                                                    m->connected, "leased", m->leased, "waiting", m->waiting));
+    json_object_set_new(o, "connects", json_integer((json_int_t)m->connects));
+    json_object_set_new(o, "connect_failures", json_integer((json_int_t)m->connect_failures));
+    json_object_set_new(o, "disconnects", json_integer((json_int_t)m->disconnects));
+    json_object_set_new(o, "calls", json_integer((json_int_t)m->calls));
+    json_object_set_new(o, "commands", json_integer((json_int_t)m->commands));
+    json_object_set_new(o, "latency", latency_json(&m->latency));
+    json_object_set_new(o, "invalidations", json_integer((json_int_t)m->invalidations));
+    json_object_set_new(o, "loads", json_integer((json_int_t)m->loads));
+    json_object_set_new(o, "load_waits", json_integer((json_int_t)m->load_waits));
+    return o;
+}
+
 gp_status_t gp_health_to_json(const gp_health_report_t *r, char **out)
 {
     if (!r || !out)
@@ -367,6 +407,8 @@ gp_status_t gp_health_to_json(const gp_health_report_t *r, char **out)
     json_object_set_new(root, "redis", probe_json(&r->redis));
     if (r->have_pool)
         json_object_set_new(root, "pool", pool_json(&r->pool));
+    if (r->have_cache)
+        json_object_set_new(root, "cache", cache_json(&r->cache));
     *out = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(root);
     return *out ? GP_OK : GP_ERR_NOMEM;
@@ -399,6 +441,52 @@ static void prom_gauge(gp__sbuf_t *b, const char *name, const char *help, double
 {
     prom_head(b, name, "gauge", help);
     gp__sbuf_add(b, "%s %.9g\n", name, v);
+}
+
+static void prom_cache(gp__sbuf_t *b, const gp_cache_metrics_t *m)
+{
+    prom_head(b, "growplate_cache_circuit_state", "gauge", "Redis circuit breaker state (1 for the current state).");
+    for (int s = 0; s < GP_CACHE_CIRCUIT_COUNT_; s++)
+        gp__sbuf_add(b, "growplate_cache_circuit_state{state=\"%s\"} %d\n", gp_cache_circuit_name((gp_cache_circuit_t)s),
+                     (int)m->circuit == s);
+    prom_head(b, "growplate_cache_circuit_transitions_total", "counter", "Circuit breaker transitions, by new state.");
+    gp__sbuf_add(b, "growplate_cache_circuit_transitions_total{to=\"open\"} %llu\n", (unsigned long long)m->circuit_opened);
+    gp__sbuf_add(b, "growplate_cache_circuit_transitions_total{to=\"half_open\"} %llu\n",
+                 (unsigned long long)m->circuit_half_opened);
+    gp__sbuf_add(b, "growplate_cache_circuit_transitions_total{to=\"closed\"} %llu\n", (unsigned long long)m->circuit_closed);
+    prom_counter(b, "growplate_cache_hits_total", "Cache reads that found a value.", m->hits);
+    prom_counter(b, "growplate_cache_misses_total", "Cache reads that found nothing usable.", m->misses);
+    prom_counter(b, "growplate_cache_invalid_json_total", "Stored values that were not valid JSON (misses).",
+                 m->invalid_json);
+    prom_counter(b, "growplate_cache_errors_total", "Calls that failed (unavailable or server error).", m->errors);
+    prom_counter(b, "growplate_cache_unavailable_total", "Calls that returned cache unavailable.", m->unavailable);
+    prom_counter(b, "growplate_cache_timeouts_total", "Calls whose time budget ran out.", m->timeouts);
+    prom_counter(b, "growplate_cache_rejected_total", "Calls failed fast by the open circuit.", m->rejected);
+    prom_counter(b, "growplate_cache_server_errors_total", "Error replies from Redis.", m->server_errors);
+    prom_counter(b, "growplate_cache_retries_total", "Idempotent commands resent on a fresh connection.", m->retries);
+    prom_head(b, "growplate_cache_connections", "gauge", "Redis connections by state.");
+    gp__sbuf_add(b, "growplate_cache_connections{state=\"open\"} %d\n", m->connected);
+    gp__sbuf_add(b, "growplate_cache_connections{state=\"leased\"} %d\n", m->leased);
+    prom_gauge(b, "growplate_cache_connections_max", "Configured Redis connection pool size.", m->pool_size);
+    prom_gauge(b, "growplate_cache_waiting", "Callers waiting for a Redis connection.", m->waiting);
+    prom_counter(b, "growplate_cache_connects_total", "Redis connections opened.", m->connects);
+    prom_counter(b, "growplate_cache_connect_failures_total", "Redis connection attempts that failed.",
+                 m->connect_failures);
+    prom_counter(b, "growplate_cache_disconnects_total", "Redis connections dropped after an error.", m->disconnects);
+    prom_counter(b, "growplate_cache_calls_total", "Calls that reached Redis (round trips).", m->calls);
+    prom_counter(b, "growplate_cache_commands_total", "Redis commands sent.", m->commands);
+    prom_summary(b, "growplate_cache_call_seconds", "Duration of calls that reached Redis.", &m->latency);
+    prom_counter(b, "growplate_cache_invalidations_total", "Tenant-wide invalidations.", m->invalidations);
+    prom_counter(b, "growplate_cache_generation_fetches_total", "Tenant generations read from Redis.",
+                 m->generation_fetches);
+    prom_counter(b, "growplate_cache_loads_total", "Cache-aside loader runs.", m->loads);
+    prom_counter(b, "growplate_cache_load_failures_total", "Loader runs that failed.", m->load_failures);
+    prom_counter(b, "growplate_cache_load_waits_total", "Callers that waited for another thread's load.",
+                 m->load_waits);
+    prom_counter(b, "growplate_cache_load_wait_timeouts_total", "Waits for another thread's load that timed out.",
+                 m->load_wait_timeouts);
+    prom_counter(b, "growplate_cache_early_refreshes_total", "Values refreshed early (probabilistic).",
+                 m->early_refreshes);
 }
 
 gp_status_t gp_health_to_prometheus(const gp_health_report_t *r, char **out)
@@ -440,6 +528,8 @@ gp_status_t gp_health_to_prometheus(const gp_health_report_t *r, char **out)
         prom_summary(&b, "growplate_pool_hold_seconds", "Time connections were held by callers.", &m->hold);
         prom_summary(&b, "growplate_pool_connect_seconds", "Time to open a connection.", &m->connect);
     }
+    if (r->have_cache)
+        prom_cache(&b, &r->cache);
     if (b.oom || !b.s) {
         free(b.s);
         return GP_ERR_NOMEM;

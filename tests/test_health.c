@@ -21,6 +21,7 @@
 
 static gp_config_t cfg;
 static gp_pool_t *pool;
+static gp_cache_t *cache;
 
 static int setup(void **state)
 {
@@ -32,6 +33,8 @@ static int setup(void **state)
     cfg.redis.connect_timeout_ms = 500;
     cfg.redis.timeout_ms = 500;
     assert_int_equal(gp_pool_create(&cfg, &pool, NULL), GP_OK);
+    gp_cache_options_t co = {.breaker_threshold = 2, .breaker_cooldown_ms = 20, .breaker_max_cooldown_ms = 50};
+    assert_int_equal(gp_cache_create(&cfg, &co, &cache, NULL), GP_OK);
     return 0;
 }
 
@@ -39,6 +42,7 @@ static int teardown(void **state)
 {
     (void)state;
     gp_pool_close(pool, 1000);
+    gp_cache_close(cache);
     gp_config_release(&cfg);
     /* Leave the servers running for the other tests, whatever happened. */
     gp_test_services("start");
@@ -47,7 +51,7 @@ static int teardown(void **state)
 
 static gp_health_report_t check(gp_pool_t *p, int deadline_ms)
 {
-    gp_health_options_t o = {.cfg = &cfg, .pool = p, .deadline_ms = deadline_ms};
+    gp_health_options_t o = {.cfg = &cfg, .pool = p, .cache = p ? cache : NULL, .deadline_ms = deadline_ms};
     gp_health_report_t r;
     assert_int_equal(gp_health_check(&o, &r), GP_OK);
     return r;
@@ -97,6 +101,8 @@ static void test_both_up(void **state)
     assert_int_equal(r.redis.status, GP_OK);
     assert_true(r.have_pool);
     assert_true(r.pool.acquires >= 1);
+    assert_true(r.have_cache);
+    assert_int_equal(r.cache.circuit, GP_CACHE_CIRCUIT_CLOSED);
     char *j = NULL;
     assert_int_equal(gp_health_to_json(&r, &j), GP_OK);
     assert_json_shape(j, "up");
@@ -164,6 +170,8 @@ static void test_exposition_parses(void **state)
     char out[16384];
     assert_int_equal(cli("metrics", out, sizeof out), 0);
     assert_non_null(strstr(out, "# TYPE growplate_pool_connections gauge"));
+    assert_non_null(strstr(out, "growplate_cache_circuit_state{state=\"closed\"} 1"));
+    assert_non_null(strstr(out, "# TYPE growplate_cache_hits_total counter"));
     assert_non_null(strstr(out, "growplate_pool_connections{state=\"idle\"}"));
 }
 
@@ -176,12 +184,26 @@ static void test_redis_down_is_degraded(void **state)
     assert_int_equal(r.postgres.status, GP_OK);
     assert_int_not_equal(r.redis.status, GP_OK);
     assert_non_null(strstr(r.redis.message, "scripts/services start"));
+    /* Checked again, through the cache: its circuit opens and says so. */
+    check(pool, 2000);
+    gp_health_report_t again = check(pool, 2000);
+    assert_int_equal(again.state, GP_HEALTH_DEGRADED);
+    assert_true(again.cache.circuit_opened >= 1);
     char out[8192];
     assert_int_equal(cli("health", out, sizeof out), 1);
     assert_int_equal(cli("health --json", out, sizeof out), 1);
     assert_json_shape(out, "degraded");
     assert_int_equal(gp_test_services("start redis"), 0);
-    assert_int_equal(check(pool, 2000).state, GP_HEALTH_UP);
+    /* Back up within a bounded time (the circuit's cool-down is short). */
+    gp_health_state_t s = GP_HEALTH_DEGRADED;
+    for (int i = 0; i < 100 && s != GP_HEALTH_UP; i++) {
+        s = check(pool, 2000).state;
+        if (s != GP_HEALTH_UP) {
+            struct timespec ts = {0, 20000000}; /* waiting for the breaker's cool-down to pass */
+            nanosleep(&ts, NULL);
+        }
+    }
+    assert_int_equal(s, GP_HEALTH_UP);
 }
 
 static void test_postgres_down_is_down(void **state)

@@ -9,6 +9,7 @@
 
 #include "growplate/common.h"
 #include "growplate/config.h"
+#include "growplate/cache.h"
 #include "growplate/pool.h"
 
 #ifdef __cplusplus
@@ -50,6 +51,11 @@ typedef struct gp_health_options {
      * or cache are checked with fresh connections from this configuration. */
     const gp_config_t *cfg;
     gp_pool_t *pool;   /* optional: check PostgreSQL through it and report its metrics */
+    /* Optional: check Redis through it (gp_cache_ping, subject to its
+     * circuit breaker) and report its metrics. Used only when its
+     * REDIS_TIMEOUT fits in the deadline; otherwise Redis is checked with a
+     * fresh connection and the metrics are still reported. */
+    gp_cache_t *cache;
     int deadline_ms;   /* <= 0: GP_HEALTH_DEFAULT_DEADLINE_MS */
 } gp_health_options_t;
 
@@ -61,6 +67,8 @@ typedef struct gp_health_report {
     gp_probe_t redis;
     int have_pool;            /* nonzero when `pool` holds a snapshot */
     gp_pool_metrics_t pool;
+    int have_cache;           /* nonzero when `cache` holds a snapshot */
+    gp_cache_metrics_t cache;
 } gp_health_report_t;
 
 /* Check both servers concurrently and fill *out. Never takes longer than
@@ -74,7 +82,7 @@ GP_EXPORT gp_status_t gp_health_check(const gp_health_options_t *opts, gp_health
 /* Render a report as one JSON object:
  *   {"status":"up|degraded|down","deadline_ms":..,"elapsed_ms":..,
  *    "postgres":{"ok":true,"latency_ms":..,"version":"..","error":".."},
- *    "redis":{...}, "pool":{...metrics...}}
+ *    "redis":{...}, "pool":{...metrics...}, "cache":{...metrics...}}
  * *out is malloc'd; free() it. */
 GP_EXPORT gp_status_t gp_health_to_json(const gp_health_report_t *r, char **out);
 

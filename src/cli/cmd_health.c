@@ -91,6 +91,14 @@ static gp_pool_t *open_pool(gp_config_t *cfg)
     return pool;
 }
 
+static gp_cache_t *open_cache(const gp_config_t *cfg)
+{
+    gp_cache_t *cache = NULL;
+    if (gp_cache_create(cfg, NULL, &cache, NULL) != GP_OK)
+        return NULL; /* checked with fresh connections instead */
+    return cache;
+}
+
 static void print_table(const gp_health_report_t *r)
 {
     printf("growplate health: %s (checked in %.1f ms, deadline %d ms)\n\n", gp_health_state_name(r->state),
@@ -113,6 +121,13 @@ static void print_table(const gp_health_report_t *r)
                (unsigned long long)m->acquires, (unsigned long long)m->acquire_timeouts,
                (unsigned long long)m->open_failures, m->wait.p50_us / 1e3, m->wait.p99_us / 1e3);
     }
+    if (r->have_cache) {
+        const gp_cache_metrics_t *c = &r->cache;
+        printf("  cache     circuit %s (opened %llu times), %d/%d connections open; %llu hits, %llu misses, "
+               "%llu errors\n",
+               gp_cache_circuit_name(c->circuit), (unsigned long long)c->circuit_opened, c->connected, c->pool_size,
+               (unsigned long long)c->hits, (unsigned long long)c->misses, (unsigned long long)c->errors);
+    }
 }
 
 static int exit_code(gp_health_state_t s)
@@ -132,10 +147,11 @@ int cmd_health(int argc, char **argv)
         return CLI_FAILURE;
     }
     gp_pool_t *pool = open_pool(&cfg);
+    gp_cache_t *cache = open_cache(&cfg);
     signal(SIGINT, on_sigint);
     int rc = CLI_FAILURE;
     for (;;) {
-        gp_health_options_t o = {.cfg = &cfg, .pool = pool, .deadline_ms = a.deadline_ms};
+        gp_health_options_t o = {.cfg = &cfg, .pool = pool, .cache = cache, .deadline_ms = a.deadline_ms};
         gp_health_report_t r;
         if (gp_health_check(&o, &r) != GP_OK) {
             fprintf(stderr, "growplate health: out of memory\n");
@@ -162,6 +178,7 @@ int cmd_health(int argc, char **argv)
             break;
     }
     gp_pool_close(pool, 1000);
+    gp_cache_close(cache);
     gp_config_release(&cfg);
     return rc;
 }
@@ -178,7 +195,8 @@ int cmd_metrics(int argc, char **argv)
         return CLI_FAILURE;
     }
     gp_pool_t *pool = open_pool(&cfg);
-    gp_health_options_t o = {.cfg = &cfg, .pool = pool, .deadline_ms = a.deadline_ms};
+    gp_cache_t *cache = open_cache(&cfg);
+    gp_health_options_t o = {.cfg = &cfg, .pool = pool, .cache = cache, .deadline_ms = a.deadline_ms};
     gp_health_report_t r;
     int rc = CLI_FAILURE;
     char *s = NULL;
@@ -190,6 +208,7 @@ int cmd_metrics(int argc, char **argv)
     }
     free(s);
     gp_pool_close(pool, 1000);
+    gp_cache_close(cache);
     gp_config_release(&cfg);
     return rc;
 }
