@@ -248,23 +248,12 @@ static int cmp_findings(const void *x, const void *y)
 
 static bool is_true(const PGresult *r, int row, int col) { return strcmp(PQgetvalue(r, row, col), "t") == 0; }
 
-static gp_status_t query(PGconn *pg, const char *sql, PGresult **out, gp_error_t *err)
-{
-    *out = PQexec(pg, sql);
-    if (PQresultStatus(*out) == PGRES_TUPLES_OK)
-        return GP_OK;
-    gp_status_t st = gp__error_from_pg(pg, *out, err);
-    PQclear(*out);
-    *out = NULL;
-    return st;
-}
-
 static gp_status_t audit_tables(PGconn *pg, audit_t *a, gp_error_t *err)
 {
     PGresult *t = NULL, *p = NULL;
-    gp_status_t st = query(pg, Q_TABLES, &t, err);
+    gp_status_t st = gp__pg_select(pg, Q_TABLES, &t, err);
     if (st == GP_OK)
-        st = query(pg, Q_POLICIES, &p, err);
+        st = gp__pg_select(pg, Q_POLICIES, &p, err);
     if (st != GP_OK) {
         PQclear(t);
         return st;
@@ -317,9 +306,9 @@ static gp_status_t audit_tables(PGconn *pg, audit_t *a, gp_error_t *err)
 static gp_status_t audit_keys(PGconn *pg, audit_t *a, gp_error_t *err)
 {
     PGresult *k = NULL, *f = NULL;
-    gp_status_t st = query(pg, Q_KEYS, &k, err);
+    gp_status_t st = gp__pg_select(pg, Q_KEYS, &k, err);
     if (st == GP_OK)
-        st = query(pg, Q_FKEYS, &f, err);
+        st = gp__pg_select(pg, Q_FKEYS, &f, err);
     if (st != GP_OK) {
         PQclear(k);
         return st;
@@ -352,9 +341,9 @@ static gp_status_t audit_keys(PGconn *pg, audit_t *a, gp_error_t *err)
 static gp_status_t audit_role_and_views(PGconn *pg, audit_t *a, gp_error_t *err)
 {
     PGresult *r = NULL, *v = NULL;
-    gp_status_t st = query(pg, Q_ROLE, &r, err);
+    gp_status_t st = gp__pg_select(pg, Q_ROLE, &r, err);
     if (st == GP_OK)
-        st = query(pg, Q_VIEWS, &v, err);
+        st = gp__pg_select(pg, Q_VIEWS, &v, err);
     if (st != GP_OK) {
         PQclear(r);
         return st;

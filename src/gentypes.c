@@ -384,17 +384,6 @@ static gp_status_t gen_tables(gen_t *g, const PGresult *r)
     return st;
 }
 
-static gp_status_t run_query(PGconn *pg, const char *sql, PGresult **out, gp_error_t *err)
-{
-    *out = PQexec(pg, sql);
-    if (PQresultStatus(*out) == PGRES_TUPLES_OK)
-        return GP_OK;
-    gp_status_t st = gp__error_from_pg(pg, *out, err);
-    PQclear(*out);
-    *out = NULL;
-    return st;
-}
-
 gp_status_t gp_gen_types(const gp_config_t *cfg, char **header, char **source, gp_error_t *err)
 {
     gp_error_clear(err);
@@ -405,9 +394,9 @@ gp_status_t gp_gen_types(const gp_config_t *cfg, char **header, char **source, g
     PGresult *enums = NULL, *columns = NULL;
     gp_status_t st = gp__pg_connect_single(&cfg->db, false, &pg, err);
     if (st == GP_OK)
-        st = run_query(pg, Q_ENUMS, &enums, err);
+        st = gp__pg_select(pg, Q_ENUMS, &enums, err);
     if (st == GP_OK)
-        st = run_query(pg, Q_COLUMNS, &columns, err);
+        st = gp__pg_select(pg, Q_COLUMNS, &columns, err);
     PQfinish(pg);
     if (st != GP_OK) {
         PQclear(enums);

@@ -62,3 +62,14 @@ void gp__pg_log_notices(PGconn *c, const char *component)
 {
     PQsetNoticeProcessor(c, notice_to_log, (void *)component);
 }
+
+gp_status_t gp__pg_select(PGconn *pg, const char *sql, PGresult **out, gp_error_t *err)
+{
+    *out = PQexec(pg, sql);
+    if (PQresultStatus(*out) == PGRES_TUPLES_OK)
+        return GP_OK;
+    gp_status_t st = gp__error_from_pg(pg, *out, err);
+    PQclear(*out);
+    *out = NULL;
+    return st;
+}

@@ -32,6 +32,10 @@ void gp__sha256_hex(const void *data, size_t len, char hex[65]);
  * the target in err, and *out is NULL. */
 gp_status_t gp__pg_connect_single(const gp_db_config_t *db, bool migration, PGconn **out, gp_error_t *err);
 
+/* Run a query that returns rows (text format); on failure fill err from the
+ * server's report and leave *out NULL. */
+gp_status_t gp__pg_select(PGconn *pg, const char *sql, PGresult **out, gp_error_t *err);
+
 /* Route libpq notices of a tool connection to the log (never stderr). */
 void gp__pg_log_notices(PGconn *c, const char *component);
 
