@@ -20,14 +20,11 @@
 
 #include "growplate/common.h"
 #include "growplate/config.h"
+#include "growplate/tenant_id.h" /* GP_TENANT_SETTING */
 
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-/* The transaction-local setting that row-level security policies compare
- * tenant_id with. One name everywhere. */
-#define GP_TENANT_SETTING "app.tenant_id"
 
 /* The session advisory lock key that serialises migrators
  * (pg_advisory_lock(GP_MIGRATION_LOCK_KEY); "growplat" in ASCII). */

@@ -34,9 +34,6 @@
 extern "C" {
 #endif
 
-/* The transaction-local setting the row-level security policies read. */
-#define GP_TENANT_SETTING "app.tenant_id"
-
 /* ---- one-shot scoped statements --------------------------------------------- */
 
 /* Run one statement for a tenant: lease a connection (labelled with the

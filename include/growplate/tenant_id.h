@@ -23,6 +23,11 @@
 extern "C" {
 #endif
 
+/* The transaction-local setting that the row-level security policies
+ * compare tenant_id with. One name everywhere: the schema's policies, the
+ * tenant layer and the audit. */
+#define GP_TENANT_SETTING "app.tenant_id"
+
 /* The length of a tenant id, without the terminating NUL. */
 #define GP_TENANT_ID_LEN 36
 
