@@ -526,8 +526,11 @@ static void test_real_deadlock_retried(void **state)
     assert_int_equal(l2.st, GP_OK);
     if (l1.attempts + l2.attempts != 3)
         fprintf(stderr, "attempts %d + %d, calls %d + %d\n", l1.attempts, l2.attempts, l1.calls, l2.calls);
-    /* exactly one was chosen as the deadlock victim and ran again */
-    assert_int_equal(l1.attempts + l2.attempts, 3);
+    /* A victim was chosen and ran again (usually once: 3 attempts in all;
+     * on a loaded machine the retry can meet the other transaction again),
+     * and each transaction committed exactly once (the sum below). */
+    assert_true(l1.attempts + l2.attempts >= 3);
+    assert_true(l1.attempts <= 5 && l2.attempts <= 5);
     assert_int_equal(scalar(c, "SELECT sum(balance)::int8 FROM " SCHEMA ".acct", 0, NULL), 204);
     gp_pool_release(c);
 }
