@@ -382,12 +382,20 @@ gp_status_t gp_cache_set_json(gp_cache_t *c, const char *tenant, const char *key
 {
     if (!value)
         return gp__cache_fail(err, GP_ERR_INVALID, GP_ECLASS_CLIENT, "gp_cache_set_json: value is NULL");
-    char *text = json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY);
-    if (!text)
-        return gp__cache_fail(err, GP_ERR_INVALID, GP_ECLASS_CLIENT,
-                              "gp_cache_set_json: jansson cannot encode the value (out of memory?)");
-    gp_status_t st = gp_cache_set(c, tenant, key, text, strlen(text), ttl_ms, err);
-    free(text);
+    /* Small values are encoded on the stack: no allocation on the hot path. */
+    char small[1024], *text = small;
+    size_t n = json_dumpb(value, small, sizeof small, JSON_COMPACT | JSON_ENCODE_ANY);
+    if (n > sizeof small) {
+        text = malloc(n);
+        if (!text)
+            return gp__cache_fail(err, GP_ERR_NOMEM, GP_ECLASS_CLIENT, "out of memory encoding %zu bytes of JSON", n);
+        n = json_dumpb(value, text, n, JSON_COMPACT | JSON_ENCODE_ANY);
+    }
+    gp_status_t st = n ? gp_cache_set(c, tenant, key, text, n, ttl_ms, err)
+                       : gp__cache_fail(err, GP_ERR_INVALID, GP_ECLASS_CLIENT,
+                                        "gp_cache_set_json: jansson cannot encode the value");
+    if (text != small)
+        free(text);
     return st;
 }
 
