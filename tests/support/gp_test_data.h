@@ -20,8 +20,9 @@ void gp_test_data_category(gp_pool_t *pool, const char *tenant, const char *name
 void gp_test_data_item(gp_pool_t *pool, const char *tenant, const char *category, const char *name,
                        int32_t price_cents, bool available, char out[37]);
 
-/* The int64 in row 0, column 0 of a tenant-scoped query with up to one
- * parameter (NULL: none) — counts and sums (a NULL sum is 0). */
+/* The value in row 0, column 0 of a tenant-scoped query with up to one
+ * uuid parameter (NULL: none), read as int64 (smallint, integer or bigint:
+ * cast a sum of bigints, which is numeric, to bigint); SQL NULL reads 0. */
 int64_t gp_test_data_scalar(gp_pool_t *pool, const char *tenant, const char *sql, const char *uuid_param);
 
 #endif
