@@ -1,7 +1,8 @@
 /* growplate/growplate.h — the umbrella header: includes every public layer.
  *
  * Layers, from the bottom: common, config, pool, query, tenant, cache,
- * health. Dependencies point downward only. */
+ * health; data (typed access to the core tables) sits on tenant and rows.
+ * Dependencies point downward only. */
 #ifndef GROWPLATE_H
 #define GROWPLATE_H
 
@@ -16,5 +17,6 @@
 #include "growplate/tenant.h"
 #include "growplate/schema.h"
 #include "growplate/rows.h"
+#include "growplate/data.h"
 
 #endif
