@@ -270,6 +270,46 @@ static gp_status_t decode_items(const gp_result_t *r, gp_row_order_items_t **ite
     return st;
 }
 
+/* An order and its items as one attempt of a transaction produced them:
+ * reset at the start of every attempt, handed to the caller on success. */
+typedef struct order_out {
+    gp_row_orders_t order;
+    gp_row_order_items_t *items;
+    size_t n_items;
+} order_out_t;
+
+static void order_out_reset(order_out_t *o)
+{
+    gp_row_orders_free(&o->order);
+    gp_row_order_items_free_all(o->items, o->n_items);
+    o->items = NULL;
+    o->n_items = 0;
+}
+
+/* Empty the caller's outputs (any may be NULL). */
+static void order_out_clear(gp_row_orders_t *out, gp_row_order_items_t **items, size_t *n_items)
+{
+    if (out)
+        memset(out, 0, sizeof *out);
+    if (items)
+        *items = NULL;
+    if (n_items)
+        *n_items = 0;
+}
+
+/* Move the results to the caller (items only when asked for). */
+static void order_out_give(order_out_t *o, gp_row_orders_t *out, gp_row_order_items_t **items, size_t *n_items)
+{
+    *out = o->order;
+    memset(&o->order, 0, sizeof o->order);
+    if (items) {
+        *items = o->items;
+        *n_items = o->n_items;
+        o->items = NULL;
+        o->n_items = 0;
+    }
+}
+
 typedef struct order_ctx {
     const gp_data_new_order_t *in;
     bool has_customer;
@@ -279,19 +319,8 @@ typedef struct order_ctx {
     const char **item_ptrs;  /* the same, as a text[] parameter */
     int64_t *qty, *price;    /* per line: quantity, stored unit price */
     bool want_items;
-    /* results of the last attempt */
-    gp_row_orders_t order;
-    gp_row_order_items_t *items;
-    size_t n_items;
+    order_out_t res; /* of the last attempt */
 } order_ctx_t;
-
-static void order_ctx_reset(order_ctx_t *c)
-{
-    gp_row_orders_free(&c->order);
-    gp_row_order_items_free_all(c->items, c->n_items);
-    c->items = NULL;
-    c->n_items = 0;
-}
 
 /* Read (and share-lock) the lines' menu items; fill c->price; the total. */
 static gp_status_t price_lines(gp_tenant_tx_t *tx, order_ctx_t *c, int64_t *total, gp_error_t *err)
@@ -335,7 +364,7 @@ static gp_status_t price_lines(gp_tenant_tx_t *tx, order_ctx_t *c, int64_t *tota
 static gp_status_t create_order_fn(gp_tenant_tx_t *tx, void *ud, gp_error_t *err)
 {
     order_ctx_t *c = ud;
-    order_ctx_reset(c); /* a retry starts from nothing */
+    order_out_reset(&c->res); /* a retry starts from nothing */
     int64_t total;
     gp_status_t st = price_lines(tx, c, &total, err);
     if (st != GP_OK)
@@ -349,13 +378,13 @@ static gp_status_t create_order_fn(gp_tenant_tx_t *tx, void *ud, gp_error_t *err
     if (fk_failed(st, err, "orders_customer_fkey"))
         st = gp__client_error(err, GP_ERR_NOT_FOUND, "customer %s not found", c->customer_s);
     if (st == GP_OK)
-        st = decode_one_orders(r, &c->order, err);
+        st = decode_one_orders(r, &c->res.order, err);
     gp_result_free(r);
     if (st != GP_OK)
         return st;
 
     /* All lines in one statement; line_no is the position in the input. */
-    gp_value_t p[] = {gp_uuid_str(gp_tenant_tx_tenant(tx)), gp_uuid(c->order.id),
+    gp_value_t p[] = {gp_uuid_str(gp_tenant_tx_tenant(tx)), gp_uuid(c->res.order.id),
                       gp_text_array(c->item_ptrs, c->in->n_lines), gp_int_array(c->qty, c->in->n_lines),
                       gp_int_array(c->price, c->in->n_lines)};
     static const char items_sql[] =
@@ -369,7 +398,7 @@ static gp_status_t create_order_fn(gp_tenant_tx_t *tx, void *ud, gp_error_t *err
         st = gp__client_error(err, GP_ERR_PROTOCOL, "order items: %lld of %zu lines inserted",
                               (long long)gp_result_affected(r), c->in->n_lines);
     else if (c->want_items)
-        st = decode_items(r, &c->items, &c->n_items, err);
+        st = decode_items(r, &c->res.items, &c->res.n_items, err);
     gp_result_free(r);
     return st;
 }
@@ -414,7 +443,7 @@ static gp_status_t order_ctx_init(order_ctx_t *c, const gp_data_new_order_t *in,
 
 static void order_ctx_free(order_ctx_t *c)
 {
-    order_ctx_reset(c);
+    order_out_reset(&c->res);
     free(c->item_s);
     free(c->item_ptrs);
     free(c->qty);
@@ -425,12 +454,7 @@ gp_status_t gp_data_create_order(gp_pool_t *pool, const char *tenant_id, const g
                                  gp_row_orders_t *out, gp_row_order_items_t **items, size_t *n_items,
                                  gp_error_t *err)
 {
-    if (out)
-        memset(out, 0, sizeof *out);
-    if (items)
-        *items = NULL;
-    if (n_items)
-        *n_items = 0;
+    order_out_clear(out, items, n_items);
     gp_status_t st;
     if ((st = check_tenant(tenant_id, err)) != GP_OK)
         return st;
@@ -445,16 +469,8 @@ gp_status_t gp_data_create_order(gp_pool_t *pool, const char *tenant_id, const g
     gp_error_t e;
     gp_error_clear(&e);
     st = gp_tenant_run(pool, tenant_id, NULL, create_order_fn, &c, NULL, &e);
-    if (st == GP_OK) {
-        *out = c.order;
-        memset(&c.order, 0, sizeof c.order);
-        if (items) {
-            *items = c.items;
-            *n_items = c.n_items;
-            c.items = NULL;
-            c.n_items = 0;
-        }
-    }
+    if (st == GP_OK)
+        order_out_give(&c.res, out, items, n_items);
     order_ctx_free(&c);
     return finish(st, &e, err);
 }
@@ -550,29 +566,19 @@ typedef struct get_ctx {
     gp_uuid_t id;
     char id_s[37];
     bool want_items;
-    gp_row_orders_t order;
-    gp_row_order_items_t *items;
-    size_t n_items;
+    order_out_t res; /* of the last attempt */
 } get_ctx_t;
-
-static void get_ctx_reset(get_ctx_t *c)
-{
-    gp_row_orders_free(&c->order);
-    gp_row_order_items_free_all(c->items, c->n_items);
-    c->items = NULL;
-    c->n_items = 0;
-}
 
 static gp_status_t get_order_fn(gp_tenant_tx_t *tx, void *ud, gp_error_t *err)
 {
     get_ctx_t *c = ud;
-    get_ctx_reset(c);
+    order_out_reset(&c->res);
     gp_result_t *r = NULL;
     gp_status_t st = gp_tenant_get(tx, GP_ORDERS_TABLE, GP_ORDERS_COLUMNS, GP_ORDERS_COL_ID, gp_uuid(c->id), &r, err);
     if (st == GP_OK && gp_result_rows(r) == 0)
         st = gp__client_error(err, GP_ERR_NOT_FOUND, "order %s not found", c->id_s);
     if (st == GP_OK)
-        st = decode_one_orders(r, &c->order, err);
+        st = decode_one_orders(r, &c->res.order, err);
     gp_result_free(r);
     if (st != GP_OK || !c->want_items)
         return st;
@@ -581,7 +587,7 @@ static gp_status_t get_order_fn(gp_tenant_tx_t *tx, void *ud, gp_error_t *err)
                             "AND order_id = $2 ORDER BY line_no",
                             GP_ARGS(gp_uuid_str(gp_tenant_tx_tenant(tx)), gp_uuid(c->id)), &r, err);
     if (st == GP_OK)
-        st = gp_row_order_items_decode_all(r, &c->items, &c->n_items, err);
+        st = gp_row_order_items_decode_all(r, &c->res.items, &c->res.n_items, err);
     gp_result_free(r);
     return st;
 }
@@ -589,12 +595,7 @@ static gp_status_t get_order_fn(gp_tenant_tx_t *tx, void *ud, gp_error_t *err)
 gp_status_t gp_data_get_order(gp_pool_t *pool, const char *tenant_id, const char *order_id, gp_row_orders_t *out,
                               gp_row_order_items_t **items, size_t *n_items, gp_error_t *err)
 {
-    if (out)
-        memset(out, 0, sizeof *out);
-    if (items)
-        *items = NULL;
-    if (n_items)
-        *n_items = 0;
+    order_out_clear(out, items, n_items);
     gp_status_t st;
     if ((st = check_tenant(tenant_id, err)) != GP_OK)
         return st;
@@ -608,16 +609,8 @@ gp_status_t gp_data_get_order(gp_pool_t *pool, const char *tenant_id, const char
     gp_error_t e;
     gp_error_clear(&e);
     st = gp_tenant_run(pool, tenant_id, &opts, get_order_fn, &c, NULL, &e);
-    if (st == GP_OK) {
-        *out = c.order;
-        memset(&c.order, 0, sizeof c.order);
-        if (items) {
-            *items = c.items;
-            *n_items = c.n_items;
-            c.items = NULL;
-            c.n_items = 0;
-        }
-    }
-    get_ctx_reset(&c);
+    if (st == GP_OK)
+        order_out_give(&c.res, out, items, n_items);
+    order_out_reset(&c.res);
     return finish(st, &e, err);
 }
