@@ -125,6 +125,21 @@ bool gp__tx_retriable(const gp_error_t *e);
 int gp__tx_max_attempts(const gp_tx_opts_t *opts);
 /* Sleep before retry number `attempt` + 1: exponential backoff with jitter. */
 void gp__tx_backoff(const gp_tx_opts_t *opts, int attempt, const gp_error_t *e);
+
+/* The steps of one attempt of a retried transaction, on a context. */
+typedef struct gp__tx_steps {
+    gp_status_t (*begin)(void *ctx, gp_error_t *e);
+    gp_status_t (*body)(void *ctx, gp_error_t *e);
+    gp_status_t (*commit)(void *ctx, gp_error_t *e);
+    gp_status_t (*rollback)(void *ctx, gp_error_t *e);
+} gp__tx_steps_t;
+
+/* The retry policy of gp_tx_run and gp_tenant_run, once: begin, body,
+ * commit (or rollback on a failed body); retry on serialization failure or
+ * deadlock with backoff, at most gp__tx_max_attempts(opts) times; never
+ * after GP_ERR_COMMIT_UNKNOWN or once conn is to be discarded. */
+gp_status_t gp__tx_retry(gp_conn_t *conn, const gp_tx_opts_t *opts, const gp__tx_steps_t *steps, void *ctx,
+                         int *attempts, gp_error_t *err);
 /* Take ownership of statement i's result (NULL unless its outcome is OK);
  * the pipeline no longer frees it. */
 gp_result_t *gp__pipeline_take_result(gp_pipeline_t *p, int i);

@@ -75,6 +75,21 @@ static gp_status_t scoped_pipeline(gp_conn_t *conn, const char *tenant, const gp
     return st;
 }
 
+/* On success, give the caller the result (or only its row count). */
+static gp_status_t hand_out(gp_status_t st, gp_result_t *r, gp_result_t **out, int64_t *affected)
+{
+    if (st == GP_OK) {
+        if (affected)
+            *affected = gp_result_affected(r);
+        if (out) {
+            *out = r;
+            return st;
+        }
+    }
+    gp_result_free(r);
+    return st;
+}
+
 static gp_status_t one_shot(gp_pool_t *pool, const char *tenant_id, const char *sql, int nparams,
                             const gp_value_t *params, gp_result_t **out, int64_t *affected, gp_error_t *err)
 {
@@ -90,15 +105,7 @@ static gp_status_t one_shot(gp_pool_t *pool, const char *tenant_id, const char *
     gp_result_t *r = NULL;
     st = scoped_pipeline(conn, tenant_id, NULL, sql, nparams, params, true, &r, err);
     gp_pool_release(conn);
-    if (st == GP_OK) {
-        if (affected)
-            *affected = gp_result_affected(r);
-        if (out)
-            *out = r;
-        else
-            gp_result_free(r);
-    }
-    return st;
+    return hand_out(st, r, out, affected);
 }
 
 gp_status_t gp_tenant_query(gp_pool_t *pool, const char *tenant_id, const char *sql, int nparams,
@@ -187,10 +194,7 @@ gp_status_t gp_tenant_tx_exec(gp_tenant_tx_t *tx, const char *sql, int nparams, 
         *affected = 0;
     gp_result_t *r = NULL;
     gp_status_t st = tx_run(tx, sql, nparams, params, &r, err);
-    if (st == GP_OK && affected)
-        *affected = gp_result_affected(r);
-    gp_result_free(r);
-    return st;
+    return hand_out(st, r, NULL, affected);
 }
 
 gp_status_t gp_tenant_commit(gp_tenant_tx_t *tx, gp_error_t *err)
@@ -219,6 +223,40 @@ gp_status_t gp_tenant_rollback(gp_tenant_tx_t *tx, gp_error_t *err)
     return st;
 }
 
+typedef struct scoped_run {
+    gp_conn_t *conn;
+    const char *tenant;
+    const gp_tx_opts_t *opts;
+    gp_tenant_fn fn;
+    void *userdata;
+    gp_tenant_tx_t *tx; /* the attempt's transaction */
+} scoped_run_t;
+
+static gp_status_t scoped_begin(void *ctx, gp_error_t *e)
+{
+    scoped_run_t *r = ctx;
+    return gp_tenant_begin(r->conn, r->tenant, r->opts, &r->tx, e);
+}
+static gp_status_t scoped_body(void *ctx, gp_error_t *e)
+{
+    scoped_run_t *r = ctx;
+    return r->fn(r->tx, r->userdata, e);
+}
+static gp_status_t scoped_commit(void *ctx, gp_error_t *e)
+{
+    scoped_run_t *r = ctx;
+    gp_tenant_tx_t *tx = r->tx;
+    r->tx = NULL;
+    return gp_tenant_commit(tx, e);
+}
+static gp_status_t scoped_rollback(void *ctx, gp_error_t *e)
+{
+    scoped_run_t *r = ctx;
+    gp_tenant_tx_t *tx = r->tx;
+    r->tx = NULL;
+    return gp_tenant_rollback(tx, e);
+}
+
 gp_status_t gp_tenant_run(gp_pool_t *pool, const char *tenant_id, const gp_tx_opts_t *opts, gp_tenant_fn fn,
                           void *userdata, int *attempts, gp_error_t *err)
 {
@@ -232,35 +270,10 @@ gp_status_t gp_tenant_run(gp_pool_t *pool, const char *tenant_id, const gp_tx_op
     gp_conn_t *conn;
     if ((st = gp_pool_acquire(pool, tenant_id, -1, &conn, err)) != GP_OK)
         return st;
-    gp_error_t e;
-    int max_attempts = gp__tx_max_attempts(opts);
-    for (int attempt = 1;; attempt++) {
-        if (attempts)
-            *attempts = attempt;
-        gp_tenant_tx_t *tx;
-        gp_error_clear(&e);
-        if ((st = gp_tenant_begin(conn, tenant_id, opts, &tx, &e)) != GP_OK)
-            break;
-        st = fn(tx, userdata, &e);
-        if (st == GP_OK) {
-            st = gp_tenant_commit(tx, &e);
-            if (st == GP_OK || st == GP_ERR_COMMIT_UNKNOWN)
-                break;
-        } else {
-            if (e.status == GP_OK) { /* fn failed without saying why */
-                e.status = st;
-                snprintf(e.message, sizeof e.message, "the transaction function returned: %s", gp_strerror(st));
-            }
-            gp_error_t rb;
-            gp_tenant_rollback(tx, &rb);
-        }
-        if (!gp__tx_retriable(&e) || attempt >= max_attempts || conn->discard)
-            break;
-        gp__tx_backoff(opts, attempt, &e);
-    }
+    static const gp__tx_steps_t steps = {scoped_begin, scoped_body, scoped_commit, scoped_rollback};
+    scoped_run_t r = {conn, tenant_id, opts, fn, userdata, NULL};
+    st = gp__tx_retry(conn, opts, &steps, &r, attempts, err);
     gp_pool_release(conn);
-    if (err)
-        *err = e;
     return st;
 }
 
@@ -350,15 +363,7 @@ static gp_status_t run_helper(gp_tenant_tx_t *tx, gp__sbuf_t *b, int nextra, con
     gp_result_t *r = NULL;
     gp_status_t st = tx_run(tx, b->s, nextra + 1, params, &r, err);
     free(b->s);
-    if (st == GP_OK) {
-        if (affected)
-            *affected = gp_result_affected(r);
-        if (out)
-            *out = r;
-        else
-            gp_result_free(r);
-    }
-    return st;
+    return hand_out(st, r, out, affected);
 }
 
 gp_status_t gp_tenant_insert(gp_tenant_tx_t *tx, const char *table, int ncols, const char *const *cols,

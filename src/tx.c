@@ -181,39 +181,33 @@ void gp__tx_backoff(const gp_tx_opts_t *o, int attempt, const gp_error_t *e)
         ;
 }
 
-gp_status_t gp_tx_run(gp_conn_t *conn, const gp_tx_opts_t *opts, gp_tx_fn fn, void *userdata, int *attempts,
-                      gp_error_t *err)
+gp_status_t gp__tx_retry(gp_conn_t *conn, const gp_tx_opts_t *opts, const gp__tx_steps_t *steps, void *ctx,
+                         int *attempts, gp_error_t *err)
 {
     gp_error_t e;
     gp_error_clear(&e);
-    if (attempts)
-        *attempts = 0;
-    gp_status_t st = need_conn(conn, err);
-    if (st != GP_OK)
-        return st;
-    if (!fn)
-        return gp__client_error(err, GP_ERR_INVALID, "no transaction function given");
+    gp_status_t st = GP_OK;
     int max_attempts = gp__tx_max_attempts(opts);
     for (int attempt = 1;; attempt++) {
         if (attempts)
             *attempts = attempt;
-        st = gp_tx_begin(conn, opts, &e);
-        if (st != GP_OK)
+        gp_error_clear(&e);
+        if ((st = steps->begin(ctx, &e)) != GP_OK)
             break;
         gp_error_clear(&e);
-        st = fn(conn, userdata, &e);
+        st = steps->body(ctx, &e);
         if (st == GP_OK) {
-            st = gp_tx_commit(conn, &e);
+            st = steps->commit(ctx, &e);
             if (st == GP_OK || st == GP_ERR_COMMIT_UNKNOWN)
                 break;
         } else {
-            if (e.status == GP_OK) { /* fn failed without saying why */
+            if (e.status == GP_OK) { /* the body failed without saying why */
                 e.status = st;
                 snprintf(e.message, sizeof e.message, "the transaction function returned: %s", gp_strerror(st));
             }
             gp_error_t rb;
-            if (gp_tx_rollback(conn, &rb) != GP_OK && conn->discard)
-                break; /* the connection is gone: report fn's failure */
+            if (steps->rollback(ctx, &rb) != GP_OK && conn->discard)
+                break; /* the connection is gone: report the body's failure */
         }
         if (!gp__tx_retriable(&e) || attempt >= max_attempts || conn->discard)
             break;
@@ -222,4 +216,39 @@ gp_status_t gp_tx_run(gp_conn_t *conn, const gp_tx_opts_t *opts, gp_tx_fn fn, vo
     if (err)
         *err = e;
     return st;
+}
+
+typedef struct plain_tx {
+    gp_conn_t *conn;
+    const gp_tx_opts_t *opts;
+    gp_tx_fn fn;
+    void *userdata;
+} plain_tx_t;
+
+static gp_status_t plain_begin(void *ctx, gp_error_t *e)
+{
+    plain_tx_t *t = ctx;
+    return gp_tx_begin(t->conn, t->opts, e);
+}
+static gp_status_t plain_body(void *ctx, gp_error_t *e)
+{
+    plain_tx_t *t = ctx;
+    return t->fn(t->conn, t->userdata, e);
+}
+static gp_status_t plain_commit(void *ctx, gp_error_t *e) { return gp_tx_commit(((plain_tx_t *)ctx)->conn, e); }
+static gp_status_t plain_rollback(void *ctx, gp_error_t *e) { return gp_tx_rollback(((plain_tx_t *)ctx)->conn, e); }
+
+gp_status_t gp_tx_run(gp_conn_t *conn, const gp_tx_opts_t *opts, gp_tx_fn fn, void *userdata, int *attempts,
+                      gp_error_t *err)
+{
+    if (attempts)
+        *attempts = 0;
+    gp_status_t st = need_conn(conn, err);
+    if (st != GP_OK)
+        return st;
+    if (!fn)
+        return gp__client_error(err, GP_ERR_INVALID, "no transaction function given");
+    static const gp__tx_steps_t steps = {plain_begin, plain_body, plain_commit, plain_rollback};
+    plain_tx_t t = {conn, opts, fn, userdata};
+    return gp__tx_retry(conn, opts, &steps, &t, attempts, err);
 }
