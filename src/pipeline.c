@@ -59,6 +59,12 @@ int gp_pipeline_count(const gp_pipeline_t *p) { return p ? p->n : 0; }
 gp_status_t gp_pipeline_add(gp_pipeline_t *p, const char *sql, int nparams, const gp_value_t *params,
                             gp_error_t *err)
 {
+    return gp__pipeline_add_known(p, sql, nparams, params, sql ? gp__sql_effects(sql) : 0, err);
+}
+
+gp_status_t gp__pipeline_add_known(gp_pipeline_t *p, const char *sql, int nparams, const gp_value_t *params,
+                                   unsigned effects, gp_error_t *err)
+{
     if (!p || !sql)
         return gp__client_error(err, GP_ERR_INVALID, "no pipeline or SQL given");
     if (p->n == p->cap) {
@@ -82,7 +88,7 @@ gp_status_t gp_pipeline_add(gp_pipeline_t *p, const char *sql, int nparams, cons
         gp__params_free(&s->params);
         return gp__client_error(err, GP_ERR_NOMEM, "out of memory");
     }
-    s->effects = gp__sql_effects(sql);
+    s->effects = effects;
     p->n++;
     return GP_OK;
 }

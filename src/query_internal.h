@@ -140,6 +140,10 @@ typedef struct gp__tx_steps {
  * after GP_ERR_COMMIT_UNKNOWN or once conn is to be discarded. */
 gp_status_t gp__tx_retry(gp_conn_t *conn, const gp_tx_opts_t *opts, const gp__tx_steps_t *steps, void *ctx,
                          int *attempts, gp_error_t *err);
+/* gp_pipeline_add for SQL whose effects (GP__EFFECT_*) the caller knows
+ * because it wrote the SQL itself: skips scanning the text. */
+gp_status_t gp__pipeline_add_known(gp_pipeline_t *p, const char *sql, int nparams, const gp_value_t *params,
+                                   unsigned effects, gp_error_t *err);
 /* Take ownership of statement i's result (NULL unless its outcome is OK);
  * the pipeline no longer frees it. */
 gp_result_t *gp__pipeline_take_result(gp_pipeline_t *p, int i);

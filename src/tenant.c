@@ -49,21 +49,20 @@ static gp_status_t scoped_pipeline(gp_conn_t *conn, const char *tenant, const gp
         snprintf(timeout, sizeof timeout, "%d", opts->statement_timeout_ms);
         set[1] = gp_text(timeout);
     }
-    /* Our own set_config is transaction-local: it must not make the pool
-     * reset the session on release. The caller's statement still may. */
-    bool reset_before = conn->reset_needed;
-    if ((st = gp_pipeline_add(p, begin, 0, NULL, err)) != GP_OK ||
-        (st = gp_pipeline_add(p, with_timeout ? SET_TENANT_TIMEOUT : SET_TENANT, with_timeout ? 2 : 1, set, err)) !=
-            GP_OK ||
+    /* Our own statements are known: BEGIN and the transaction-local
+     * set_config change no session state; only the caller's statement is
+     * scanned (it may make the pool reset the session on release). */
+    if ((st = gp__pipeline_add_known(p, begin, 0, NULL, 0, err)) != GP_OK ||
+        (st = gp__pipeline_add_known(p, with_timeout ? SET_TENANT_TIMEOUT : SET_TENANT, with_timeout ? 2 : 1, set, 0,
+                                     err)) != GP_OK ||
         (st = gp_pipeline_add(p, sql, nparams, params, err)) != GP_OK ||
-        (commit && (st = gp_pipeline_add(p, "COMMIT", 0, NULL, err)) != GP_OK)) {
+        (commit && (st = gp__pipeline_add_known(p, "COMMIT", 0, NULL, GP__EFFECT_ENDS_TX, err)) != GP_OK)) {
         if (err && err->statement_index == 2)
             err->statement_index = -1; /* the caller's statement is the only one they know of */
         gp_pipeline_free(p);
         return st;
     }
     st = gp_pipeline_run(conn, p, err);
-    conn->reset_needed = reset_before || (gp__sql_effects(sql) & GP__EFFECT_SESSION);
     if (st == GP_OK) {
         if (res)
             *res = gp__pipeline_take_result(p, 2);

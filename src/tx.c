@@ -38,6 +38,10 @@ gp_status_t gp__tx_begin_text(const gp_tx_opts_t *opts, char *sql, size_t len, g
     if (o.isolation < GP_ISOLATION_DEFAULT || o.isolation > GP_ISOLATION_SERIALIZABLE || o.statement_timeout_ms < 0)
         return gp__client_error(err, GP_ERR_INVALID, "invalid transaction options (isolation %d, timeout %d)",
                                 (int)o.isolation, o.statement_timeout_ms);
+    if (!opts || (o.isolation == GP_ISOLATION_DEFAULT && !o.read_only && !o.deferrable)) {
+        snprintf(sql, len, "BEGIN"); /* the common case, without formatting */
+        return GP_OK;
+    }
     static const char *const iso[] = {"", " ISOLATION LEVEL READ COMMITTED", " ISOLATION LEVEL REPEATABLE READ",
                                       " ISOLATION LEVEL SERIALIZABLE"};
     snprintf(sql, len, "BEGIN%s%s%s", iso[o.isolation], o.read_only ? " READ ONLY" : "",
