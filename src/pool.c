@@ -207,6 +207,32 @@ static void set_state(gp_pool_t *p, pconn_t *c, conn_state_t to, int64_t now, in
     }
 }
 
+/* The connection this thread released last, as a hint only: it is compared
+ * with the members of the idle list, never dereferenced, so a stale hint
+ * (closed connection, another pool) is harmless. */
+static _Thread_local struct {
+    const gp_pool_t *pool;
+    const pconn_t *conn;
+} last_released;
+
+/* How far down the idle list a thread looks for its own last connection. */
+#define AFFINITY_SCAN 8
+
+/* The idle connection to hand out: the calling thread's last one when it is
+ * among the most recently released (so that client threads and server
+ * backends stay paired, which saves the scheduler cross-core wake-ups),
+ * otherwise the most recently released (LIFO). */
+static pconn_t *idle_pick(gp_pool_t *p)
+{
+    if (last_released.pool == p) {
+        int k = 0;
+        for (pconn_t *c = p->idle.head; c && k < AFFINITY_SCAN; c = c->next, k++)
+            if (c == last_released.conn)
+                return c;
+    }
+    return p->idle.head;
+}
+
 static int total(const gp_pool_t *p) { return p->opening.n + p->idle.n + p->leased.n; }
 
 /* Should the maintenance thread open a connection (ignoring backoff)? */
@@ -490,10 +516,10 @@ gp_status_t gp_pool_acquire(gp_pool_t *p, const char *label, int timeout_ms, gp_
             set_error(err, GP_ERR_CLOSED, GP_ECLASS_CLIENT, 0, "the pool is closed");
             return GP_ERR_CLOSED;
         }
-        pconn_t *c = p->idle.head;
+        pconn_t *c = idle_pick(p);
         if (c) {
             /* Fast path. Waiters exist only while nothing is idle, so taking
-             * the idle head never jumps the queue. */
+             * an idle connection never jumps the queue. */
             bool expired = c->expires_ns && t0 >= c->expires_ns;
             bool check = t0 - c->idle_since_ns >= p->validate_after_ns;
             set_state(p, c, CS_LEASED, t0, -1);
@@ -647,6 +673,8 @@ void gp_pool_release(gp_conn_t *conn)
     bool free_pool = false;
     if (why < 0) {
         offer(p, c, now);
+        last_released.pool = p;
+        last_released.conn = c;
     } else {
         set_state(p, c, CS_GONE, now, why);
         if (p->closed) {

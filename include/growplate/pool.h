@@ -2,7 +2,9 @@
  *
  * The pool keeps between pool_min and pool_max connections (connections
  * still being opened count towards max), pre-fills to min in the background,
- * hands connections to waiters in FIFO order, reuses idle ones LIFO, reaps
+ * hands connections to waiters in FIFO order, reuses idle ones LIFO (a
+ * thread first gets back the connection it released last, when that one is
+ * idle and among the 8 most recently released), reaps
  * idle and expired ones, validates long-idle ones before hand-out, discards
  * broken ones, and reconnects with exponential backoff and jitter.
  *
