@@ -178,62 +178,84 @@ static struct timeval tv_ms(int64_t ms)
 }
 
 /* Run one setup command on a new connection. */
-static gp_status_t setup_cmd(gp_cache_t *c, redisContext *ctx, int argc, const char **argv, const char *what,
+static gp_status_t setup_cmd(const char *display, redisContext *ctx, int argc, const char **argv, const char *what,
                              gp_error_class_t reply_class, gp_error_t *err)
 {
     redisReply *r = redisCommandArgv(ctx, argc, argv, NULL);
     if (!r)
         return gp__cache_fail(err, GP_ERR_UNAVAILABLE,
                               is_timeout(ctx, errno) ? GP_ECLASS_TIMEOUT : GP_ECLASS_CONNECTION, "%s: %s: %s",
-                              c->display, what, ctx->errstr);
+                              display, what, ctx->errstr);
     gp_status_t st = GP_OK;
     if (r->type == REDIS_REPLY_ERROR)
-        st = gp__cache_fail(err, GP_ERR_UNAVAILABLE, reply_class, "%s: %s rejected: %.200s%s", c->display, what,
+        st = gp__cache_fail(err, GP_ERR_UNAVAILABLE, reply_class, "%s: %s rejected: %.200s%s", display, what,
                             r->str, reply_class == GP_ECLASS_AUTH ? " (check REDIS_USERNAME/REDIS_PASSWORD)"
                                                                   : " (check REDIS_DB)");
     freeReplyObject(r);
     return st;
 }
 
-/* Open s->ctx within the budget: connect, AUTH, SELECT. */
-static gp_status_t slot_connect(gp_cache_t *c, cache_slot_t *s, int64_t deadline, gp_error_t *err)
+gp_status_t gp__redis_open(const gp__redis_target_t *t, const char *display, int64_t deadline, int connect_timeout_ms,
+                           int command_timeout_ms, redisContext **out, int *tmo_ms, gp_error_t *err)
 {
+    *out = NULL;
     int64_t left = (deadline - gp__now_ns()) / NS_PER_MS;
     if (left < 1)
-        return gp__cache_fail(err, GP_ERR_UNAVAILABLE, GP_ECLASS_TIMEOUT,
-                              "%s: no time left to connect within REDIS_TIMEOUT (%d ms)", c->display, c->timeout_ms);
-    int64_t ct = left < c->connect_timeout_ms ? left : c->connect_timeout_ms;
-    redisContext *ctx = redisConnectWithTimeout(c->target.host, c->target.port, tv_ms(ct));
+        return gp__cache_fail(err, GP_ERR_UNAVAILABLE, GP_ECLASS_TIMEOUT, "%s: no time left to connect", display);
+    int64_t ct = left < connect_timeout_ms ? left : connect_timeout_ms;
+    redisContext *ctx = redisConnectWithTimeout(t->host, t->port, tv_ms(ct));
     if (!ctx)
         return gp__cache_fail(err, GP_ERR_NOMEM, GP_ECLASS_CLIENT, "out of memory creating a Redis connection");
     gp_status_t st = GP_OK;
     if (ctx->err) {
         st = gp__cache_fail(err, GP_ERR_UNAVAILABLE, is_timeout(ctx, errno) ? GP_ECLASS_TIMEOUT : GP_ECLASS_CONNECTION,
-                            "%s: cannot connect: %s", c->display, ctx->errstr);
+                            "%s: cannot connect: %s", display, ctx->errstr);
         goto fail;
     }
     left = (deadline - gp__now_ns()) / NS_PER_MS;
-    int tmo = (int)(left < c->timeout_ms ? left : c->timeout_ms);
+    int tmo = (int)(left < command_timeout_ms ? left : command_timeout_ms);
     if (tmo < 1 || redisSetTimeout(ctx, tv_ms(tmo)) != REDIS_OK) {
         st = gp__cache_fail(err, GP_ERR_UNAVAILABLE, GP_ECLASS_TIMEOUT, "%s: connected, but no time left for setup",
-                            c->display);
+                            display);
         goto fail;
     }
     redisEnableKeepAlive(ctx);
-    if (c->target.password[0]) {
-        const char *a[3] = {"AUTH", c->target.username[0] ? c->target.username : c->target.password,
-                            c->target.password};
-        st = setup_cmd(c, ctx, c->target.username[0] ? 3 : 2, a, "AUTH", GP_ECLASS_AUTH, err);
-        if (st != GP_OK)
+    if (t->password[0]) {
+        const char *a[3] = {"AUTH", t->username[0] ? t->username : t->password, t->password};
+        if ((st = setup_cmd(display, ctx, t->username[0] ? 3 : 2, a, "AUTH", GP_ECLASS_AUTH, err)) != GP_OK)
             goto fail;
     }
-    if (c->target.db) {
+    if (t->db) {
         char db[16];
-        snprintf(db, sizeof db, "%d", c->target.db);
+        snprintf(db, sizeof db, "%d", t->db);
         const char *a[2] = {"SELECT", db};
-        st = setup_cmd(c, ctx, 2, a, "SELECT", GP_ECLASS_CLIENT, err);
-        if (st != GP_OK)
+        if ((st = setup_cmd(display, ctx, 2, a, "SELECT", GP_ECLASS_CLIENT, err)) != GP_OK)
             goto fail;
+    }
+    *out = ctx;
+    if (tmo_ms)
+        *tmo_ms = tmo;
+    return GP_OK;
+fail:
+    redisFree(ctx);
+    return st;
+}
+
+/* Open s->ctx within the budget: connect, AUTH, SELECT. */
+static gp_status_t slot_connect(gp_cache_t *c, cache_slot_t *s, int64_t deadline, gp_error_t *err)
+{
+    if ((deadline - gp__now_ns()) / NS_PER_MS < 1)
+        return gp__cache_fail(err, GP_ERR_UNAVAILABLE, GP_ECLASS_TIMEOUT,
+                              "%s: no time left to connect within REDIS_TIMEOUT (%d ms)", c->display, c->timeout_ms);
+    redisContext *ctx;
+    int tmo;
+    gp_status_t st =
+        gp__redis_open(&c->target, c->display, deadline, c->connect_timeout_ms, c->timeout_ms, &ctx, &tmo, err);
+    if (st != GP_OK) {
+        atomic_fetch_add(&c->n.connect_failures, 1);
+        note_error(c, err->message);
+        gp__log(GP_LOG_DEBUG, "cache", "connect failed: %s", err->message);
+        return st;
     }
     s->ctx = ctx;
     s->timeout_ms = tmo;
@@ -242,12 +264,6 @@ static gp_status_t slot_connect(gp_cache_t *c, cache_slot_t *s, int64_t deadline
     c->connected++;
     pthread_mutex_unlock(&c->mu);
     return GP_OK;
-fail:
-    redisFree(ctx);
-    atomic_fetch_add(&c->n.connect_failures, 1);
-    note_error(c, err->message);
-    gp__log(GP_LOG_DEBUG, "cache", "connect failed: %s", err->message);
-    return st;
 }
 
 static struct timespec abs_mono(int64_t ns)
@@ -327,18 +343,6 @@ static bool unavailable_reply(const redisReply *r)
     return false;
 }
 
-static size_t put_dec(char *p, size_t v)
-{
-    char tmp[24];
-    size_t n = 0;
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    for (size_t i = 0; i < n; i++)
-        p[i] = tmp[n - 1 - i];
-    return n;
-}
 
 /* Encode the whole pipeline in RESP into one buffer and hand it to hiredis
  * in one append. hiredis' own argv formatter goes through sdscatfmt per
@@ -359,12 +363,12 @@ static int append_pipeline(redisContext *ctx, int n, const cache_cmd_t *cmds)
     char *p = buf;
     for (int i = 0; i < n; i++) {
         *p++ = '*';
-        p += put_dec(p, (size_t)cmds[i].argc);
+        p += gp__cache_put_dec(p, (size_t)cmds[i].argc);
         *p++ = '\r', *p++ = '\n';
         for (int a = 0; a < cmds[i].argc; a++) {
             size_t len = cmds[i].argvlen ? cmds[i].argvlen[a] : strlen(cmds[i].argv[a]);
             *p++ = '$';
-            p += put_dec(p, len);
+            p += gp__cache_put_dec(p, len);
             *p++ = '\r', *p++ = '\n';
             memcpy(p, cmds[i].argv[a], len);
             p += len;

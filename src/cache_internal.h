@@ -115,6 +115,20 @@ gp_status_t gp__cache_server_error(gp_cache_t *c, const redisReply *r, gp_error_
 /* Validate tenant and key (GP_ERR_TENANT / GP_ERR_KEY with the reason);
  * key == CACHE_NO_KEY checks the tenant alone. */
 #define CACHE_NO_KEY ((const char *)-1)
+/* Decimal digits of v into p (no NUL); returns how many. */
+size_t gp__cache_put_dec(char *p, uint64_t v);
+
+/* Open a blocking hiredis connection to t, all within `deadline` (monotonic
+ * ns): connect (at most connect_timeout_ms), a socket timeout of
+ * min(command_timeout_ms, what is left) (*tmo_ms, may be NULL), keepalive,
+ * AUTH (with the ACL user when set) and SELECT. Messages start with
+ * `display` (the redacted target). On failure *out is NULL and the status
+ * is GP_ERR_UNAVAILABLE with err->klass TIMEOUT, CONNECTION, AUTH or CLIENT
+ * (SELECT refused), or GP_ERR_NOMEM. Shared by the cache's pool and the
+ * health check. */
+gp_status_t gp__redis_open(const gp__redis_target_t *t, const char *display, int64_t deadline, int connect_timeout_ms,
+                           int command_timeout_ms, redisContext **out, int *tmo_ms, gp_error_t *err);
+
 gp_status_t gp__cache_check(const char *tenant, const char *key, gp_error_t *err);
 
 /* The room a full key needs, NUL included. */

@@ -57,8 +57,7 @@ gp_status_t gp__cache_check(const char *tenant, const char *key, gp_error_t *err
     return GP_OK;
 }
 
-/* Decimal digits of v into p; returns the count. */
-static size_t put_u64(char *p, uint64_t v)
+size_t gp__cache_put_dec(char *p, uint64_t v)
 {
     char tmp[21];
     size_t n = 0;
@@ -88,7 +87,7 @@ size_t gp__cache_key(const gp_cache_t *c, const char *tenant, uint64_t gen, cons
                      char *buf)
 {
     size_t n = put_tenant(c, tenant, buf);
-    n += put_u64(buf + n, gen);
+    n += gp__cache_put_dec(buf + n, gen);
     size_t k = strlen(kind);
     memcpy(buf + n, kind, k);
     n += k;
@@ -176,7 +175,7 @@ static gp_status_t gen_roundtrip(gp_cache_t *c, const char *tenant, const char *
     struct timeval tv;
     gettimeofday(&tv, NULL);
     char now[24];
-    size_t nl = put_u64(now, (uint64_t)tv.tv_sec * 1000000u + (uint64_t)tv.tv_usec);
+    size_t nl = gp__cache_put_dec(now, (uint64_t)tv.tv_sec * 1000000u + (uint64_t)tv.tv_usec);
     const char *a1[4] = {"SET", key, now, "NX"};
     size_t l1[4] = {3, kl, nl, 2};
     const char *a2[2] = {second, key};

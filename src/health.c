@@ -2,6 +2,7 @@
  * pool and cache when given, else with fresh connections), and the JSON and
  * Prometheus renderings of every metric. */
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -13,6 +14,7 @@
 #include <libpq-fe.h>
 
 #include "growplate/health.h"
+#include "cache_internal.h"
 #include "internal.h"
 #include "pool_internal.h"
 
@@ -174,63 +176,35 @@ static gp_status_t probe_redis_until(const gp_config_t *cfg, int64_t deadline_ns
         return out->status = GP_ERR_CONFIG;
     char target[300];
     gp_config_redis_display(&cfg->redis, target, sizeof target);
-    int64_t left = ms_left(deadline_ns);
-    if (left < 1)
-        left = 1;
-    struct timeval tv = {(time_t)(left / 1000), (suseconds_t)((left % 1000) * 1000)};
-    int64_t t0 = gp__now_ns();
-    redisContext *c = redisConnectWithTimeout(t.host, t.port, tv);
-    if (!c) {
-        memset(&t, 0, sizeof t);
-        snprintf(out->message, sizeof out->message, "out of memory creating a Redis connection");
-        return out->status = GP_ERR_NOMEM;
-    }
-    if (c->err) {
-        fail_probe(out, strstr(c->errstr, "timed out") ? GP_ERR_TIMEOUT : GP_ERR_CONNECT, target, c->errstr,
-                   " (is the server running? scripts/services start)");
-        goto done;
-    }
-    left = ms_left(deadline_ns);
-    tv = (struct timeval){(time_t)(left / 1000), (suseconds_t)((left % 1000) * 1000)};
-    if (left < 1)
-        tv.tv_usec = 1000;
-    redisSetTimeout(c, tv);
-    redisReply *rep;
-    if (t.password[0]) {
-        rep = t.username[0] ? redisCommand(c, "AUTH %s %s", t.username, t.password)
-                            : redisCommand(c, "AUTH %s", t.password);
-        if (!rep || rep->type == REDIS_REPLY_ERROR) {
-            fail_probe(out, rep ? GP_ERR_AUTH : GP_ERR_CONNECT, target, rep ? rep->str : c->errstr,
-                       " (check REDIS_PASSWORD / REDIS_USERNAME)");
-            if (rep)
-                freeReplyObject(rep);
-            goto done;
-        }
-        freeReplyObject(rep);
-    }
-    if (t.db) {
-        rep = redisCommand(c, "SELECT %d", t.db);
-        if (!rep || rep->type == REDIS_REPLY_ERROR) {
-            fail_probe(out, rep ? GP_ERR_CONFIG : GP_ERR_CONNECT, target, rep ? rep->str : c->errstr,
-                       " (check REDIS_DB)");
-            if (rep)
-                freeReplyObject(rep);
-            goto done;
-        }
-        freeReplyObject(rep);
+    redisContext *c;
+    gp_error_t e;
+    /* The socket timeout is whatever is left of the deadline. */
+    gp_status_t st = gp__redis_open(&t, target, deadline_ns, cfg->redis.connect_timeout_ms, INT_MAX, &c, NULL, &e);
+    memset(&t, 0, sizeof t);
+    if (st != GP_OK) {
+        out->status = st == GP_ERR_NOMEM              ? GP_ERR_NOMEM
+                      : e.klass == GP_ECLASS_TIMEOUT ? GP_ERR_TIMEOUT
+                      : e.klass == GP_ECLASS_AUTH    ? GP_ERR_AUTH
+                      : e.klass == GP_ECLASS_CLIENT  ? GP_ERR_CONFIG
+                                                     : GP_ERR_CONNECT;
+        snprintf(out->message, sizeof out->message, "%s%s", e.message,
+                 out->status == GP_ERR_CONNECT || out->status == GP_ERR_TIMEOUT
+                     ? " (is the server running? scripts/services start)"
+                     : "");
+        return out->status;
     }
     int64_t t1 = gp__now_ns();
-    rep = redisCommand(c, "PING");
+    redisReply *rep = redisCommand(c, "PING");
     if (!rep || rep->type == REDIS_REPLY_ERROR) {
         fail_probe(out, !rep && c->err == REDIS_ERR_IO ? GP_ERR_TIMEOUT : GP_ERR_CONNECT, target,
                    rep ? rep->str : c->errstr, NULL);
         if (rep)
             freeReplyObject(rep);
-        goto done;
+        redisFree(c);
+        return out->status;
     }
     freeReplyObject(rep);
     out->latency_ns = gp__now_ns() - t1;
-    (void)t0;
     rep = redisCommand(c, "INFO server");
     if (rep && rep->type == REDIS_REPLY_STRING) {
         const char *v = strstr(rep->str, "redis_version:");
@@ -239,11 +213,8 @@ static gp_status_t probe_redis_until(const gp_config_t *cfg, int64_t deadline_ns
     }
     if (rep)
         freeReplyObject(rep);
-    out->status = GP_OK;
-done:
     redisFree(c);
-    memset(&t, 0, sizeof t);
-    return out->status;
+    return out->status = GP_OK;
 }
 
 gp_status_t gp_probe_postgres(const gp_config_t *cfg, gp_probe_t *out)

@@ -331,6 +331,19 @@ static gp_status_t add_columns(gp__sbuf_t *b, const char *list, gp_error_t *err)
     }
 }
 
+/* The transaction, table and (when key_col is not NULL) key column a helper
+ * works on: present and plain identifiers. */
+static gp_status_t check_target(const gp_tenant_tx_t *tx, const char *table, const char *key_col, gp_error_t *err)
+{
+    if (!tx)
+        return gp__client_error(err, GP_ERR_INVALID, "no transaction given");
+    if (!ident_ok(table))
+        return bad_ident(err, "table", table);
+    if (key_col && !ident_ok(key_col))
+        return bad_ident(err, "key column", key_col);
+    return GP_OK;
+}
+
 static gp_status_t check_cols(int ncols, const char *const *cols, const gp_value_t *vals, bool allow_none,
                               gp_error_t *err)
 {
@@ -370,11 +383,9 @@ gp_status_t gp_tenant_insert(gp_tenant_tx_t *tx, const char *table, int ncols, c
 {
     if (out)
         *out = NULL;
-    if (!tx)
-        return gp__client_error(err, GP_ERR_INVALID, "no transaction given");
-    if (!ident_ok(table))
-        return bad_ident(err, "table", table);
-    gp_status_t st = check_cols(ncols, cols, vals, true, err);
+    gp_status_t st = check_target(tx, table, NULL, err);
+    if (st == GP_OK)
+        st = check_cols(ncols, cols, vals, true, err);
     if (st != GP_OK)
         return st;
     gp__sbuf_t b = {0};
@@ -401,15 +412,12 @@ gp_status_t gp_tenant_get(gp_tenant_tx_t *tx, const char *table, const char *col
     if (!out)
         return gp__client_error(err, GP_ERR_INVALID, "no result pointer given");
     *out = NULL;
-    if (!tx)
-        return gp__client_error(err, GP_ERR_INVALID, "no transaction given");
-    if (!ident_ok(table))
-        return bad_ident(err, "table", table);
-    if (!ident_ok(key_col))
-        return bad_ident(err, "key column", key_col);
+    gp_status_t st = check_target(tx, table, key_col, err);
+    if (st != GP_OK)
+        return st;
     gp__sbuf_t b = {0};
     gp__sbuf_add(&b, "SELECT ");
-    gp_status_t st = add_columns(&b, columns ? columns : "*", err);
+    st = add_columns(&b, columns ? columns : "*", err);
     if (st != GP_OK) {
         free(b.s);
         return st;
@@ -423,13 +431,10 @@ gp_status_t gp_tenant_update(gp_tenant_tx_t *tx, const char *table, const char *
 {
     if (affected)
         *affected = 0;
-    if (!tx)
-        return gp__client_error(err, GP_ERR_INVALID, "no transaction given");
-    if (!ident_ok(table))
-        return bad_ident(err, "table", table);
-    if (!ident_ok(key_col))
-        return bad_ident(err, "key column", key_col);
-    gp_status_t st = check_cols(ncols, cols, vals, false, err);
+    gp_status_t st = check_target(tx, table, key_col, err);
+    if (st != GP_OK)
+        return st;
+    st = check_cols(ncols, cols, vals, false, err);
     if (st != GP_OK)
         return st;
     gp_value_t extra[MAX_COLS + 1];
@@ -449,12 +454,9 @@ gp_status_t gp_tenant_delete(gp_tenant_tx_t *tx, const char *table, const char *
 {
     if (affected)
         *affected = 0;
-    if (!tx)
-        return gp__client_error(err, GP_ERR_INVALID, "no transaction given");
-    if (!ident_ok(table))
-        return bad_ident(err, "table", table);
-    if (!ident_ok(key_col))
-        return bad_ident(err, "key column", key_col);
+    gp_status_t st = check_target(tx, table, key_col, err);
+    if (st != GP_OK)
+        return st;
     gp__sbuf_t b = {0};
     gp__sbuf_add(&b, "DELETE FROM \"%s\" WHERE \"tenant_id\" = $1 AND \"%s\" = $2", table, key_col);
     return run_helper(tx, &b, 1, &key, NULL, affected, err);
