@@ -2,10 +2,13 @@
  * contexts, the time budget of every call, the circuit breaker (which is
  * also the reconnect backoff), and the cache object's life cycle. */
 #include <errno.h>
+#include <linux/futex.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "cache_internal.h"
 
@@ -120,12 +123,6 @@ static void record(gp_cache_t *c, bool probe, outcome_t o)
 
 /* ---- slots ------------------------------------------------------------------- */
 
-typedef struct lease {
-    cache_slot_t *slot;
-    bool probe;     /* this call is the half-open probe */
-    bool fresh;     /* the connection was opened by this call */
-} lease_t;
-
 /* The only two functions that move a slot between idle, broken and leased. */
 static cache_slot_t *slot_take(gp_cache_t *c)
 {
@@ -142,7 +139,6 @@ static void slot_put(gp_cache_t *c, cache_slot_t *s)
         c->idle[c->n_idle++] = s->index;
     else
         c->broken[c->n_broken++] = s->index;
-    pthread_cond_signal(&c->cv);
 }
 
 static void note_error(gp_cache_t *c, const char *msg)
@@ -271,63 +267,6 @@ static struct timespec abs_mono(int64_t ns)
     return (struct timespec){(time_t)(ns / 1000000000LL), (long)(ns % 1000000000LL)};
 }
 
-/* Admission, then a slot (connected if possible), then a connection. Never
- * waits past `deadline`. */
-static gp_status_t lease_get(gp_cache_t *c, int64_t deadline, lease_t *l, gp_error_t *err)
-{
-    *l = (lease_t){0};
-    pthread_mutex_lock(&c->mu);
-    for (;;) {
-        int64_t now = gp__now_ns();
-        if (!admit(c, now, &l->probe)) {
-            int64_t wait = c->state == GP_CACHE_CIRCUIT_OPEN ? (c->open_until_ns - now) / NS_PER_MS : 0;
-            pthread_mutex_unlock(&c->mu);
-            atomic_fetch_add(&c->n.rejected, 1);
-            return gp__cache_fail(err, GP_ERR_UNAVAILABLE, GP_ECLASS_CONNECTION,
-                                  "circuit open: %s failed %d times in a row; next probe in %lld ms",
-                                  c->display, c->opt.breaker_threshold, (long long)(wait > 0 ? wait : 0));
-        }
-        if ((l->slot = slot_take(c)))
-            break;
-        if (now >= deadline) {
-            if (l->probe)
-                record(c, true, OUT_NEUTRAL);
-            pthread_mutex_unlock(&c->mu);
-            atomic_fetch_add(&c->n.timeouts, 1);
-            return gp__cache_fail(err, GP_ERR_UNAVAILABLE, GP_ECLASS_TIMEOUT,
-                                  "no free Redis connection within REDIS_TIMEOUT (%d ms; all %d in use)",
-                                  c->timeout_ms, c->pool_size);
-        }
-        struct timespec ts = abs_mono(deadline);
-        c->waiting++;
-        pthread_cond_timedwait(&c->cv, &c->mu, &ts);
-        c->waiting--;
-    }
-    pthread_mutex_unlock(&c->mu);
-    if (l->slot->ctx)
-        return GP_OK;
-    gp_status_t st = slot_connect(c, l->slot, deadline, err);
-    if (st == GP_OK) {
-        l->fresh = true;
-        return GP_OK;
-    }
-    if (err->klass == GP_ECLASS_TIMEOUT)
-        atomic_fetch_add(&c->n.timeouts, 1);
-    pthread_mutex_lock(&c->mu);
-    slot_put(c, l->slot);
-    record(c, l->probe, OUT_FAILURE);
-    pthread_mutex_unlock(&c->mu);
-    return st;
-}
-
-static void lease_put(gp_cache_t *c, lease_t *l, outcome_t o)
-{
-    pthread_mutex_lock(&c->mu);
-    slot_put(c, l->slot);
-    record(c, l->probe, o);
-    pthread_mutex_unlock(&c->mu);
-}
-
 /* Error replies that mean "this server cannot serve now", not "your command
  * was wrong". */
 static bool unavailable_reply(const redisReply *r)
@@ -344,11 +283,74 @@ static bool unavailable_reply(const redisReply *r)
 }
 
 
-/* Encode the whole pipeline in RESP into one buffer and hand it to hiredis
- * in one append. hiredis' own argv formatter goes through sdscatfmt per
- * argument, which profiling showed as the biggest client-side cost of a
- * 16-command batch. */
-static int append_pipeline(redisContext *ctx, int n, const cache_cmd_t *cmds)
+/* ---- calls and automatic pipelining ------------------------------------------
+ *
+ * Every call becomes a job: its commands encoded in RESP, its budget, and
+ * where its replies go. A call that finds a free connection leads: it sends
+ * its own commands, and those of every call queued behind it (up to
+ * BATCH_COMMANDS commands / BATCH_BYTES bytes), in one write, reads all the
+ * replies in one go and hands each caller its own. A call that finds every
+ * connection busy queues (FIFO; one entry per waiting caller, so the queue
+ * never outgrows the callers) and sleeps on its own state word (a futex, so
+ * a woken caller needs no lock): a leader either answers it or, when it
+ * finishes its round trip, hands it the connection so it leads the next
+ * batch. Concurrent callers thus share round
+ * trips — automatic pipelining — and Redis reads and answers many commands
+ * per system call instead of one. */
+
+#define BATCH_COMMANDS 1024
+#define BATCH_BYTES (512 * 1024)
+
+typedef enum job_state {
+    JOB_NEW,    /* not queued: its own thread holds a connection for it */
+    JOB_QUEUED, /* in c->queue, waiting */
+    JOB_LEAD,   /* handed a connection: its thread leads the next batch */
+    JOB_SENT,   /* in another thread's batch */
+    JOB_DONE,   /* finished: st, err, replies final */
+} job_state_t;
+
+struct cache_job {
+    struct cache_job *next;     /* in c->queue, then in a batch */
+    char *buf;                  /* the commands in RESP */
+    size_t len;
+    int n;                      /* replies expected */
+    int got;                    /* replies received in the current attempt */
+    redisReply **replies;
+    int64_t deadline;
+    bool idempotent, probe, timed_out;
+    _Atomic int state;          /* job_state_t: moved under c->mu, except to JOB_DONE by a leader */
+    cache_slot_t *slot;         /* JOB_LEAD: the connection handed over */
+    gp_status_t st;
+    gp_error_t *err;            /* never NULL */
+};
+
+/* Sleep while *state == val, until woken or (abs != NULL) the monotonic time
+ * abs; spurious returns are the caller's to handle. */
+static void state_wait(_Atomic int *state, int val, const struct timespec *abs)
+{
+    syscall(SYS_futex, (int *)state, FUTEX_WAIT_BITSET | FUTEX_PRIVATE_FLAG, val, abs, NULL,
+            FUTEX_BITSET_MATCH_ANY);
+}
+
+/* Publish a job's new state (everything written before it is visible to its
+ * thread) and wake its thread. After JOB_DONE the job may vanish at once:
+ * the wake only uses the address. */
+static void state_set(cache_job_t *j, job_state_t to)
+{
+    atomic_store_explicit(&j->state, (int)to, memory_order_release);
+    syscall(SYS_futex, (int *)&j->state, FUTEX_WAKE | FUTEX_PRIVATE_FLAG, 1, NULL, NULL, 0);
+}
+
+static job_state_t state_get(cache_job_t *j)
+{
+    return (job_state_t)atomic_load_explicit(&j->state, memory_order_acquire);
+}
+
+/* Encode n commands in RESP into one buffer: `stackbuf` when it fits, else
+ * malloc'd. hiredis' own argv formatter goes through sdscatfmt per argument,
+ * which profiling showed as the biggest client-side cost of a 16-command
+ * batch. NULL when out of memory. */
+static char *encode(int n, const cache_cmd_t *cmds, char *stackbuf, size_t stacksize, size_t *len)
 {
     size_t total = 0;
     for (int i = 0; i < n; i++) {
@@ -356,35 +358,152 @@ static int append_pipeline(redisContext *ctx, int n, const cache_cmd_t *cmds)
         for (int a = 0; a < cmds[i].argc; a++)
             total += 1 + 20 + 2 + (cmds[i].argvlen ? cmds[i].argvlen[a] : strlen(cmds[i].argv[a])) + 2;
     }
-    char stackbuf[2048];
-    char *buf = total <= sizeof stackbuf ? stackbuf : malloc(total);
+    char *buf = total <= stacksize ? stackbuf : malloc(total);
     if (!buf)
-        return REDIS_ERR;
+        return NULL;
     char *p = buf;
     for (int i = 0; i < n; i++) {
         *p++ = '*';
         p += gp__cache_put_dec(p, (size_t)cmds[i].argc);
         *p++ = '\r', *p++ = '\n';
         for (int a = 0; a < cmds[i].argc; a++) {
-            size_t len = cmds[i].argvlen ? cmds[i].argvlen[a] : strlen(cmds[i].argv[a]);
+            size_t l = cmds[i].argvlen ? cmds[i].argvlen[a] : strlen(cmds[i].argv[a]);
             *p++ = '$';
-            p += gp__cache_put_dec(p, len);
+            p += gp__cache_put_dec(p, l);
             *p++ = '\r', *p++ = '\n';
-            memcpy(p, cmds[i].argv[a], len);
-            p += len;
+            memcpy(p, cmds[i].argv[a], l);
+            p += l;
             *p++ = '\r', *p++ = '\n';
         }
     }
-    int rc = redisAppendFormattedCommand(ctx, buf, (size_t)(p - buf));
-    if (buf != stackbuf)
-        free(buf);
-    return rc;
+    *len = (size_t)(p - buf);
+    return buf;
 }
 
-/* One round trip on a leased, connected slot. On failure every reply is
- * freed and, when the connection can no longer be trusted, it is dropped. */
-static gp_status_t run(gp_cache_t *c, cache_slot_t *s, int64_t deadline, int n, const cache_cmd_t *cmds,
-                       redisReply **replies, bool *timed_out, gp_error_t *err)
+static void job_free_replies(cache_job_t *j)
+{
+    for (int i = 0; i < j->got; i++) {
+        freeReplyObject(j->replies[i]);
+        j->replies[i] = NULL;
+    }
+    j->got = 0;
+}
+
+/* Finish job j with status st; err (the batch's error) is copied unless it
+ * already is j's. */
+static void job_fail(cache_job_t *j, gp_status_t st, const gp_error_t *err, bool timed_out)
+{
+    job_free_replies(j);
+    j->st = st;
+    j->timed_out = timed_out;
+    if (err != j->err)
+        *j->err = *err;
+}
+
+static cache_job_t *queue_pop(gp_cache_t *c)
+{
+    cache_job_t *j = c->qhead;
+    if (j) {
+        c->qhead = j->next;
+        if (!c->qhead)
+            c->qtail = NULL;
+        j->next = NULL;
+        c->waiting--;
+    }
+    return j;
+}
+
+static void queue_remove(gp_cache_t *c, cache_job_t *j)
+{
+    cache_job_t **pp = &c->qhead, *prev = NULL;
+    while (*pp && *pp != j)
+        prev = *pp, pp = &(*pp)->next;
+    if (!*pp)
+        return;
+    *pp = j->next;
+    if (c->qtail == j)
+        c->qtail = prev;
+    j->next = NULL;
+    c->waiting--;
+}
+
+/* A job whose budget ran out before it could be sent. */
+static void expire(gp_cache_t *c, cache_job_t *j)
+{
+    j->st = gp__cache_fail(j->err, GP_ERR_UNAVAILABLE, GP_ECLASS_TIMEOUT,
+                           "no free Redis connection within REDIS_TIMEOUT (%d ms; all %d in use)", c->timeout_ms,
+                           c->pool_size);
+    j->timed_out = true;
+}
+
+/* Wake the jobs of a finished batch (other than `own`, whose thread is the
+ * leader). */
+static void finish(cache_job_t *list, const cache_job_t *own)
+{
+    while (list) {
+        cache_job_t *next = list->next; /* list may vanish once done */
+        list->next = NULL;
+        if (list != own)
+            state_set(list, JOB_DONE);
+        list = next;
+    }
+}
+
+/* Under mu: the next batch — own (when not NULL) first, then queued jobs in
+ * order while they fit. A job whose budget is spent is finished with a
+ * timeout, and one queued while the circuit opened is failed fast, instead
+ * of being sent; own stays in the list either way, so its thread sees it
+ * finished. *batch is the list; returns its deadline (the earliest of its
+ * live jobs: a batch is only as patient as its oldest call), or 0 when none
+ * is live. *probe tells whether the half-open probe is among the jobs. */
+static int64_t gather(gp_cache_t *c, cache_job_t *own, cache_job_t **batch, bool *probe)
+{
+    int64_t now = gp__now_ns(), deadline = 0;
+    int cmds = 0;
+    size_t bytes = 0;
+    cache_job_t *tail = NULL, *j = own ? own : queue_pop(c);
+    *batch = NULL;
+    while (j) {
+        j->next = NULL;
+        *probe |= j->probe;
+        if (j->deadline - now < NS_PER_MS) {
+            expire(c, j);
+        } else if (c->state != GP_CACHE_CIRCUIT_CLOSED && !j->probe) {
+            atomic_fetch_add(&c->n.rejected, 1);
+            j->st = gp__cache_fail(j->err, GP_ERR_UNAVAILABLE, GP_ECLASS_CONNECTION,
+                                   "circuit open: %s is failing; the call was not sent", c->display);
+        } else {
+            cmds += j->n;
+            bytes += j->len;
+            if (!deadline || j->deadline < deadline)
+                deadline = j->deadline;
+        }
+        if (j == own || j->st == GP_OK) {
+            if (j != own)
+                atomic_store_explicit(&j->state, JOB_SENT, memory_order_relaxed); /* stays asleep */
+            if (tail)
+                tail->next = j;
+            else
+                *batch = j;
+            tail = j;
+        } else {
+            state_set(j, JOB_DONE);
+        }
+        cache_job_t *q = c->qhead;
+        if (!q || cmds + q->n > BATCH_COMMANDS || bytes + q->len > BATCH_BYTES)
+            break;
+        j = queue_pop(c);
+    }
+    return deadline;
+}
+
+/* One attempt: set the socket timeout to what is left of `deadline`, send
+ * every unanswered job of the batch in one write, then wake the previous
+ * batch's callers (*prev; their wake-up overlaps this round trip), then
+ * read all the replies. On an I/O failure the connection is dropped and
+ * jobs keep what they received (got). */
+static gp_status_t send_batch(gp_cache_t *c, cache_slot_t *s, int64_t deadline, cache_job_t *batch,
+                              cache_job_t **prev, bool *timed_out, gp_error_t *err)
 {
     *timed_out = false;
     int64_t left = (deadline - gp__now_ns()) / NS_PER_MS;
@@ -404,101 +523,239 @@ static gp_status_t run(gp_cache_t *c, cache_slot_t *s, int64_t deadline, int n, 
         }
         s->timeout_ms = (int)left;
     }
-    if (append_pipeline(s->ctx, n, cmds) != REDIS_OK) {
-        drop_ctx(c, s); /* a half-written pipeline cannot be reused */
-        return gp__cache_fail(err, GP_ERR_NOMEM, GP_ECLASS_CLIENT, "out of memory formatting a Redis command");
-    }
-    int got = 0;
-    gp_status_t st = GP_OK;
-    for (; got < n; got++) {
-        void *r = NULL;
-        if (redisGetReply(s->ctx, &r) != REDIS_OK || !r) {
-            int e = errno;
-            *timed_out = is_timeout(s->ctx, e);
-            st = gp__cache_fail(err, GP_ERR_UNAVAILABLE, *timed_out ? GP_ECLASS_TIMEOUT : GP_ECLASS_CONNECTION,
-                                "%s: %s%s", c->display, *timed_out ? "no reply within REDIS_TIMEOUT: " : "",
-                                s->ctx->errstr[0] ? s->ctx->errstr : "connection lost");
-            drop_ctx(c, s);
-            break;
+    atomic_fetch_add_explicit(&c->n.round_trips, 1, memory_order_relaxed);
+    for (cache_job_t *j = batch; j; j = j->next) {
+        if (j->st != GP_OK || j->got == j->n)
+            continue; /* failed, or answered before a resend */
+        atomic_fetch_add_explicit(&c->n.calls, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&c->n.commands, (uint64_t)j->n, memory_order_relaxed);
+        if (redisAppendFormattedCommand(s->ctx, j->buf, j->len) != REDIS_OK) {
+            drop_ctx(c, s); /* a half-written pipeline cannot be reused */
+            return gp__cache_fail(err, GP_ERR_NOMEM, GP_ECLASS_CLIENT, "out of memory sending a Redis command");
         }
-        replies[got] = r;
     }
-    if (st == GP_OK) {
-        for (int i = 0; i < n; i++) {
-            if (unavailable_reply(replies[i])) {
-                st = gp__cache_fail(err, GP_ERR_UNAVAILABLE, GP_ECLASS_CONNECTION, "%s: %.200s", c->display,
-                                    replies[i]->str);
-                if (strncmp(replies[i]->str, "NOAUTH", 6) == 0)
-                    drop_ctx(c, s);
-                break;
+    for (int done = 0; !done;) {
+        if (redisBufferWrite(s->ctx, &done) != REDIS_OK) {
+            done = 1;
+            break; /* the error is in ctx: the first read below reports it */
+        }
+    }
+    finish(*prev, NULL);
+    *prev = NULL;
+    for (cache_job_t *j = batch; j; j = j->next) {
+        for (; j->st == GP_OK && j->got < j->n; j->got++) {
+            void *r = NULL;
+            if (redisGetReply(s->ctx, &r) != REDIS_OK || !r) {
+                int e = errno;
+                *timed_out = is_timeout(s->ctx, e);
+                gp__cache_fail(err, GP_ERR_UNAVAILABLE, *timed_out ? GP_ECLASS_TIMEOUT : GP_ECLASS_CONNECTION,
+                               "%s: %s%s", c->display, *timed_out ? "no reply within REDIS_TIMEOUT: " : "",
+                               s->ctx->errstr[0] ? s->ctx->errstr : "connection lost");
+                drop_ctx(c, s);
+                return GP_ERR_UNAVAILABLE;
+            }
+            j->replies[j->got] = r;
+        }
+    }
+    return GP_OK;
+}
+
+/* A job with all its replies: an error reply that means "this server cannot
+ * serve now" (LOADING...) fails it. Returns whether one did. */
+static bool settle(gp_cache_t *c, cache_slot_t *s, cache_job_t *j)
+{
+    for (int i = 0; i < j->n; i++) {
+        if (unavailable_reply(j->replies[i])) {
+            gp__cache_fail(j->err, GP_ERR_UNAVAILABLE, GP_ECLASS_CONNECTION, "%s: %.200s", c->display,
+                           j->replies[i]->str);
+            if (strncmp(j->replies[i]->str, "NOAUTH", 6) == 0)
+                drop_ctx(c, s);
+            job_fail(j, GP_ERR_UNAVAILABLE, j->err, false);
+            return true;
+        }
+    }
+    return false;
+}
+
+/* One batch on connection s, from connecting (when s has no connection) to
+ * every job's status; returns the breaker's outcome. */
+static outcome_t run_batch(gp_cache_t *c, cache_slot_t *s, int64_t deadline, cache_job_t *batch, cache_job_t **prev)
+{
+    gp_error_t e;
+    gp_status_t st = GP_OK;
+    bool timed_out = false, fresh = false;
+    if (!s->ctx) {
+        st = slot_connect(c, s, deadline, &e);
+        fresh = st == GP_OK;
+        timed_out = st != GP_OK && e.klass == GP_ECLASS_TIMEOUT;
+    }
+    for (int attempt = 0; st == GP_OK; attempt++) {
+        st = send_batch(c, s, deadline, batch, prev, &timed_out, &e);
+        if (st == GP_OK || st == GP_ERR_NOMEM)
+            break;
+        if (!s->ctx)
+            atomic_fetch_add(&c->n.disconnects, 1);
+        if (attempt > 0 || fresh || timed_out || s->ctx)
+            break;
+        /* A connection that sat idle may have died with a server restart:
+         * resend once, on a fresh one, the unanswered commands that cannot
+         * double an effect; the others fail. */
+        uint64_t resend = 0;
+        for (cache_job_t *j = batch; j; j = j->next) {
+            if (j->st != GP_OK || j->got == j->n)
+                continue;
+            if (j->idempotent) {
+                job_free_replies(j);
+                resend++;
+            } else {
+                job_fail(j, st, &e, false);
             }
         }
-    }
-    if (st != GP_OK) {
-        for (int i = 0; i < got; i++) {
-            freeReplyObject(replies[i]);
-            replies[i] = NULL;
+        if (!resend)
+            break;
+        gp_error_t e2;
+        if (slot_connect(c, s, deadline, &e2) != GP_OK) {
+            e = e2;
+            timed_out = e2.klass == GP_ECLASS_TIMEOUT;
+            st = GP_ERR_UNAVAILABLE;
+            break;
         }
+        fresh = true;
+        atomic_fetch_add(&c->n.retries, resend);
     }
-    return st;
+    bool unavailable = false;
+    for (cache_job_t *j = batch; j; j = j->next) {
+        if (j->st != GP_OK)
+            continue;
+        if (j->got < j->n)
+            job_fail(j, st, &e, timed_out);
+        else
+            unavailable |= settle(c, s, j);
+    }
+    if (st != GP_OK && st != GP_ERR_NOMEM)
+        note_error(c, e.message);
+    if (st == GP_ERR_NOMEM)
+        return OUT_NEUTRAL;
+    if (st != GP_OK)
+        return timed_out && s->ctx ? OUT_NEUTRAL : OUT_FAILURE;
+    return unavailable ? OUT_FAILURE : OUT_SUCCESS;
+}
+
+/* A leader keeps its connection for at most this many batches in a row
+ * while calls are waiting (its own caller waits for the extra ones), then
+ * hands it to the oldest waiting call. Leading on saves a thread wake-up
+ * between batches. */
+#define LEAD_ROUNDS 4
+
+/* Lead batches on connection s: called with mu held, returns without it;
+ * own is finished on return, and s has been handed to the next queued job
+ * or put back. */
+static void lead(gp_cache_t *c, cache_slot_t *s, cache_job_t *own)
+{
+    cache_job_t *prev = NULL;
+    for (int round = 0;; round++) {
+        cache_job_t *batch;
+        bool probe = false;
+        int64_t deadline = gather(c, round == 0 ? own : NULL, &batch, &probe);
+        pthread_mutex_unlock(&c->mu);
+        outcome_t o = deadline ? run_batch(c, s, deadline, batch, &prev) : OUT_NEUTRAL;
+        finish(prev, own);
+        prev = batch;
+        pthread_mutex_lock(&c->mu);
+        record(c, probe, o);
+        if (round + 1 < LEAD_ROUNDS && c->qhead && s->ctx && c->state == GP_CACHE_CIRCUIT_CLOSED)
+            continue;
+        /* The connection goes on first (to the oldest waiting call, which
+         * leads the next batch), then this batch's callers get their
+         * results. */
+        cache_job_t *h = queue_pop(c);
+        if (h) {
+            h->slot = s;
+            state_set(h, JOB_LEAD);
+        } else {
+            slot_put(c, s);
+        }
+        pthread_mutex_unlock(&c->mu);
+        finish(prev, own);
+        return;
+    }
 }
 
 gp_status_t gp__cache_exec(gp_cache_t *c, int n, const cache_cmd_t *cmds, redisReply **replies, bool idempotent,
                            gp_error_t *err)
 {
     int64_t t0 = gp__now_ns();
-    int64_t deadline = t0 + (int64_t)c->timeout_ms * NS_PER_MS;
     gp_error_t local; /* filled only on failure: the breaker's log wants the reason */
-    if (!err)
-        err = &local;
-    lease_t l;
-    gp_status_t st = lease_get(c, deadline, &l, err);
-    if (st != GP_OK) {
-        atomic_fetch_add(&c->n.errors, 1);
-        if (st == GP_ERR_UNAVAILABLE)
-            atomic_fetch_add(&c->n.unavailable, 1);
-        return st;
+    char stackbuf[2048];
+    cache_job_t j = {.n = n, .replies = replies, .idempotent = idempotent, .err = err ? err : &local,
+                     .deadline = t0 + (int64_t)c->timeout_ms * NS_PER_MS, .st = GP_OK};
+    for (int i = 0; i < n; i++)
+        replies[i] = NULL;
+    if (!(j.buf = encode(n, cmds, stackbuf, sizeof stackbuf, &j.len)))
+        return gp__cache_fail(err, GP_ERR_NOMEM, GP_ECLASS_CLIENT, "out of memory formatting a Redis command");
+
+    pthread_mutex_lock(&c->mu);
+    if (!admit(c, t0, &j.probe)) {
+        int64_t wait = c->state == GP_CACHE_CIRCUIT_OPEN ? (c->open_until_ns - t0) / NS_PER_MS : 0;
+        pthread_mutex_unlock(&c->mu);
+        atomic_fetch_add(&c->n.rejected, 1);
+        j.st = gp__cache_fail(j.err, GP_ERR_UNAVAILABLE, GP_ECLASS_CONNECTION,
+                              "circuit open: %s failed %d times in a row; next probe in %lld ms", c->display,
+                              c->opt.breaker_threshold, (long long)(wait > 0 ? wait : 0));
+        goto out;
     }
-    bool timed_out = false;
-    outcome_t o = OUT_SUCCESS;
-    for (int attempt = 0;; attempt++) {
-        atomic_fetch_add_explicit(&c->n.calls, 1, memory_order_relaxed);
-        atomic_fetch_add_explicit(&c->n.commands, (uint64_t)n, memory_order_relaxed);
-        st = run(c, l.slot, deadline, n, cmds, replies, &timed_out, err);
-        if (st == GP_OK)
-            break;
-        if (st == GP_ERR_NOMEM) {
-            o = OUT_NEUTRAL;
-            break;
-        }
-        if (!l.slot->ctx)
-            atomic_fetch_add(&c->n.disconnects, 1);
-        /* A connection that sat idle may have died with a server restart:
-         * resend once on a fresh one, when that cannot double an effect. */
-        if (attempt == 0 && idempotent && !l.fresh && !timed_out && !l.slot->ctx) {
-            gp_error_t e2;
-            if (slot_connect(c, l.slot, deadline, &e2) == GP_OK) {
-                l.fresh = true;
-                atomic_fetch_add(&c->n.retries, 1);
+    cache_slot_t *s = c->qhead ? NULL : slot_take(c);
+    if (s) {
+        lead(c, s, &j);
+    } else {
+        atomic_store_explicit(&j.state, JOB_QUEUED, memory_order_relaxed);
+        if (c->qtail)
+            c->qtail->next = &j;
+        else
+            c->qhead = &j;
+        c->qtail = &j;
+        c->waiting++;
+        pthread_mutex_unlock(&c->mu);
+        struct timespec ts = abs_mono(j.deadline);
+        job_state_t js;
+        while ((js = state_get(&j)) == JOB_QUEUED) {
+            if (gp__now_ns() < j.deadline) {
+                state_wait(&j.state, JOB_QUEUED, &ts);
                 continue;
             }
-            *err = e2;
-            timed_out = e2.klass == GP_ECLASS_TIMEOUT;
+            pthread_mutex_lock(&c->mu);
+            if (state_get(&j) == JOB_QUEUED) { /* nobody took it: give up */
+                queue_remove(c, &j);
+                if (j.probe)
+                    record(c, true, OUT_NEUTRAL);
+                expire(c, &j);
+                atomic_store_explicit(&j.state, JOB_DONE, memory_order_relaxed);
+            }
+            pthread_mutex_unlock(&c->mu);
         }
-        note_error(c, err->message);
-        o = timed_out && l.slot->ctx ? OUT_NEUTRAL : OUT_FAILURE;
-        break;
+        /* In another thread's batch: that leader's socket timeout is at most
+         * this job's remaining budget. */
+        while (js == JOB_SENT) {
+            state_wait(&j.state, JOB_SENT, NULL);
+            js = state_get(&j);
+        }
+        if (js == JOB_LEAD) {
+            pthread_mutex_lock(&c->mu);
+            lead(c, j.slot, &j);
+        }
     }
-    lease_put(c, &l, o);
     gp_hist_record(c->latency, gp__now_ns() - t0);
-    if (st != GP_OK) {
+out:
+    if (j.buf != stackbuf)
+        free(j.buf);
+    if (j.st != GP_OK) {
         atomic_fetch_add(&c->n.errors, 1);
-        if (st == GP_ERR_UNAVAILABLE)
+        if (j.st == GP_ERR_UNAVAILABLE)
             atomic_fetch_add(&c->n.unavailable, 1);
-        if (timed_out)
+        if (j.timed_out)
             atomic_fetch_add(&c->n.timeouts, 1);
     }
-    return st;
+    return j.st;
 }
 
 /* ---- life cycle ------------------------------------------------------------ */
@@ -553,16 +810,7 @@ gp_status_t gp_cache_create(const gp_config_t *cfg, const gp_cache_options_t *op
     c->idle = calloc((size_t)c->pool_size, sizeof *c->idle);
     c->broken = calloc((size_t)c->pool_size, sizeof *c->broken);
     c->latency = gp_hist_new();
-    pthread_condattr_t ca;
-    bool sync_ok = pthread_condattr_init(&ca) == 0;
-    if (sync_ok) {
-        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-        sync_ok = pthread_cond_init(&c->cv, &ca) == 0;
-        pthread_condattr_destroy(&ca);
-    }
-    if (!c->slots || !c->idle || !c->broken || !c->latency || !sync_ok) {
-        if (sync_ok)
-            pthread_cond_destroy(&c->cv);
+    if (!c->slots || !c->idle || !c->broken || !c->latency) {
         free(c->slots);
         free(c->idle);
         free(c->broken);
@@ -595,7 +843,6 @@ void gp_cache_close(gp_cache_t *c)
     free(c->idle);
     free(c->broken);
     gp_hist_free(c->latency);
-    pthread_cond_destroy(&c->cv);
     pthread_mutex_destroy(&c->mu);
     pthread_mutex_destroy(&c->flight_mu);
     for (int i = 0; i < GEN_STRIPES; i++)
@@ -671,6 +918,7 @@ gp_status_t gp_cache_metrics(gp_cache_t *c, gp_cache_metrics_t *m)
     m->connect_failures = LOAD(connect_failures);
     m->disconnects = LOAD(disconnects);
     m->calls = LOAD(calls);
+    m->round_trips = LOAD(round_trips);
     m->commands = LOAD(commands);
     m->invalidations = LOAD(invalidations);
     m->generation_fetches = LOAD(generation_fetches);

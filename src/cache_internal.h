@@ -34,13 +34,14 @@ typedef struct gen_entry {
 } gen_entry_t;
 
 typedef struct flight flight_t; /* cache_load.c */
+typedef struct cache_job cache_job_t; /* one call in flight (cache_conn.c) */
 #define FLIGHT_BUCKETS 64
 
 typedef struct cache_counters {
     _Atomic uint64_t hits, misses, invalid_json;
     _Atomic uint64_t errors, unavailable, timeouts, rejected, server_errors, retries;
     _Atomic uint64_t connects, connect_failures, disconnects;
-    _Atomic uint64_t calls, commands;
+    _Atomic uint64_t calls, commands, round_trips;
     _Atomic uint64_t invalidations, generation_fetches;
     _Atomic uint64_t loads, load_failures, load_waits, load_wait_timeouts, early_refreshes;
 } cache_counters_t;
@@ -56,11 +57,11 @@ struct gp_cache {
 
     /* ---- guarded by mu ---- */
     pthread_mutex_t mu;
-    pthread_cond_t cv;          /* a slot was put back; CLOCK_MONOTONIC */
     cache_slot_t *slots;
     int *idle, n_idle;          /* stack of connected, unleased slots */
     int *broken, n_broken;      /* stack of disconnected, unleased slots */
-    int waiting, connected;
+    cache_job_t *qhead, *qtail; /* calls waiting for a connection, FIFO (cache_conn.c) */
+    int waiting, connected;     /* waiting = the queue's length */
     /* circuit breaker */
     gp_cache_circuit_t state;
     int consecutive;            /* failures in a row while closed */
@@ -92,8 +93,10 @@ typedef struct cache_cmd {
     const size_t *argvlen;
 } cache_cmd_t;
 
-/* Send n commands in one write and read their n replies (one round trip),
- * within the cache's time budget, through the circuit breaker and the pool.
+/* Send n commands in one write and read their n replies (one round trip,
+ * shared with concurrent calls when every connection is busy: automatic
+ * pipelining), within the cache's time budget, through the circuit breaker
+ * and the pool.
  * On GP_OK every replies[i] is set (the caller frees each with
  * freeReplyObject), error replies included; on failure none is. When
  * `idempotent`, a command that fails on a reused connection (lost while

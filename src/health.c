@@ -359,6 +359,7 @@ static json_t *cache_json(const gp_cache_metrics_t *m)
     json_object_set_new(o, "disconnects", json_integer((json_int_t)m->disconnects));
     json_object_set_new(o, "calls", json_integer((json_int_t)m->calls));
     json_object_set_new(o, "commands", json_integer((json_int_t)m->commands));
+    json_object_set_new(o, "round_trips", json_integer((json_int_t)m->round_trips));
     json_object_set_new(o, "latency", latency_json(&m->latency));
     json_object_set_new(o, "invalidations", json_integer((json_int_t)m->invalidations));
     json_object_set_new(o, "loads", json_integer((json_int_t)m->loads));
@@ -444,8 +445,10 @@ static void prom_cache(gp__sbuf_t *b, const gp_cache_metrics_t *m)
     prom_counter(b, "growplate_cache_connect_failures_total", "Redis connection attempts that failed.",
                  m->connect_failures);
     prom_counter(b, "growplate_cache_disconnects_total", "Redis connections dropped after an error.", m->disconnects);
-    prom_counter(b, "growplate_cache_calls_total", "Calls that reached Redis (round trips).", m->calls);
+    prom_counter(b, "growplate_cache_calls_total", "Calls that reached Redis.", m->calls);
     prom_counter(b, "growplate_cache_commands_total", "Redis commands sent.", m->commands);
+    prom_counter(b, "growplate_cache_round_trips_total", "Writes to Redis answered in one go (calls share them).",
+                 m->round_trips);
     prom_summary(b, "growplate_cache_call_seconds", "Duration of calls that reached Redis.", &m->latency);
     prom_counter(b, "growplate_cache_invalidations_total", "Tenant-wide invalidations.", m->invalidations);
     prom_counter(b, "growplate_cache_generation_fetches_total", "Tenant generations read from Redis.",

@@ -1,7 +1,8 @@
 /* growplate/cache.h — a resilient, tenant-scoped Redis cache on hiredis 0.14.
  *
- * Connections. A small pool of REDIS_POOL_SIZE blocking hiredis connections,
- * each used by one caller at a time. Connects use REDIS_CONNECT_TIMEOUT,
+ * Connections. A small pool of REDIS_POOL_SIZE blocking hiredis connections;
+ * the thread that leads a connection does its I/O (see "Automatic
+ * pipelining"). Connects use REDIS_CONNECT_TIMEOUT,
  * then AUTH (with REDIS_USERNAME when set) and SELECT REDIS_DB. A broken
  * connection is dropped and reopened by the next call that needs it.
  *
@@ -12,8 +13,22 @@
  * what is left, so a hung server costs a caller at most the budget (per
  * socket operation: a reply trickling in byte by byte could take longer).
  * Host name resolution (getaddrinfo) is the only step hiredis cannot bound;
- * use an IP address where that matters. No call ever queues: a caller that
- * cannot get a connection within its budget fails.
+ * use an IP address where that matters. A caller that cannot get a
+ * connection within its budget fails; nothing is queued beyond the callers
+ * themselves.
+ *
+ * Automatic pipelining. A call that finds every connection busy waits in a
+ * FIFO (one entry per waiting caller, gone by the end of its budget). The
+ * next call to lead a connection sends its own commands together with those
+ * of every waiting call (up to 1024 commands or 512 KiB), in one write, and
+ * reads all the replies in one go; each caller gets its own replies and its
+ * own status. Concurrent callers thus share round trips, and Redis answers
+ * many commands per system call: with more threads than REDIS_POOL_SIZE
+ * this is faster than a connection per thread. A batch has the socket
+ * timeout of its oldest call, so no call waits past its budget. Pipelining
+ * changes no result: commands of different calls never interleave, and each
+ * call's commands run in order. A failure of the connection fails the calls
+ * of its batch that got no reply (idempotent ones are resent once, as below).
  *
  * Degradation. A circuit breaker watches the calls' outcomes. After
  * `breaker_threshold` consecutive failures (connection refused or lost, a
@@ -302,8 +317,10 @@ typedef struct gp_cache_metrics {
     uint64_t connect_failures;      /* failed connects (refused, timeout, AUTH, SELECT) */
     uint64_t disconnects;           /* connections dropped after an I/O error or timeout */
     /* commands */
-    uint64_t calls;                 /* calls that reached the network (round trips; a retry counts once more) */
+    uint64_t calls;                 /* calls that reached the network (a retry counts once more) */
     uint64_t commands;              /* Redis commands sent (a 16-key mset is 16) */
+    uint64_t round_trips;           /* writes to Redis, each answered in one go: fewer than calls when
+                                       concurrent calls shared one (automatic pipelining) */
     gp_latency_t latency;           /* duration of the calls that reached the network, wait included */
     /* tenants and cache-aside */
     uint64_t invalidations;         /* gp_cache_invalidate_tenant successes */

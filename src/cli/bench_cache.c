@@ -143,18 +143,20 @@ static void report(void *sp, FILE *out, bool json)
     if (json)
         fprintf(out,
                 ",\"circuit\":\"%s\",\"circuit_opened\":%llu,\"unavailable\":%llu,\"timeouts\":%llu,"
-                "\"rejected\":%llu,\"hits\":%llu,\"misses\":%llu,\"invalid_json\":%llu,\"redis_p99_us\":%.1f",
+                "\"rejected\":%llu,\"hits\":%llu,\"misses\":%llu,\"invalid_json\":%llu,\"redis_p99_us\":%.1f,"
+                "\"calls\":%llu,\"round_trips\":%llu",
                 gp_cache_circuit_name(m.circuit), (unsigned long long)m.circuit_opened,
                 (unsigned long long)m.unavailable, (unsigned long long)m.timeouts, (unsigned long long)m.rejected,
                 (unsigned long long)m.hits, (unsigned long long)m.misses, (unsigned long long)m.invalid_json,
-                m.latency.p99_us);
+                m.latency.p99_us, (unsigned long long)m.calls, (unsigned long long)m.round_trips);
     else
         fprintf(out,
                 "  cache: circuit %s (opened %llu times), unavailable %llu (timeouts %llu, failed fast %llu), "
-                "hits %llu, misses %llu\n",
+                "hits %llu, misses %llu; %llu calls in %llu round trips\n",
                 gp_cache_circuit_name(m.circuit), (unsigned long long)m.circuit_opened,
                 (unsigned long long)m.unavailable, (unsigned long long)m.timeouts, (unsigned long long)m.rejected,
-                (unsigned long long)m.hits, (unsigned long long)m.misses);
+                (unsigned long long)m.hits, (unsigned long long)m.misses, (unsigned long long)m.calls,
+                (unsigned long long)m.round_trips);
 }
 
 static void teardown(void *sp)
