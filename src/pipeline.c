@@ -77,7 +77,13 @@ static gp_status_t add(gp_pipeline_t *p, const char *sql, int nparams, const gp_
         p->cap = cap;
     }
     pstmt_t *s = &p->st[p->n];
-    memset(s, 0, sizeof *s);
+    /* Field by field: zeroing the whole struct would also clear the
+     * parameters' inline storage, which the encoding overwrites. */
+    s->own_sql = NULL;
+    s->outcome = GP_STMT_PENDING;
+    s->result = NULL;
+    s->prepared_now = NULL;
+    s->prepared_ok = false;
     gp_status_t rc = gp__params_encode(&s->params, nparams, params, copy, err);
     if (rc != GP_OK) {
         if (err)
@@ -298,8 +304,6 @@ static gp_status_t run_once(gp_conn_t *conn, gp_pipeline_t *p, gp__qstate_t *qs,
         PQclear(r);
     }
     gp__stmt_enforce(conn, qs);
-    if (st == GP_OK && err)
-        gp_error_clear(err);
     return st;
 }
 
@@ -333,6 +337,8 @@ gp_status_t gp_pipeline_run(gp_conn_t *conn, gp_pipeline_t *p, gp_error_t *err)
             st = run_once(conn, p, qs, &gone, err);
         }
     }
+    if (st == GP_OK && err != &local) /* the caller's: say "no error" (ours is not read) */
+        gp_error_clear(err);
     return st;
 }
 
