@@ -509,10 +509,8 @@ gp_status_t gp_exec(gp_conn_t *conn, const char *sql, int nparams, const gp_valu
     gp_status_t st = run(conn, sql, nparams, params, &res, err);
     if (st != GP_OK)
         return st;
-    if (affected) {
-        const char *t = PQcmdTuples(res);
-        *affected = (t && *t) ? strtoll(t, NULL, 10) : 0;
-    }
+    if (affected)
+        *affected = gp__result_affected(res);
     PQclear(res);
     return GP_OK;
 }

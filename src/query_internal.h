@@ -58,11 +58,12 @@ gp_status_t gp__client_error(gp_error_t *err, gp_status_t status, const char *fm
 /* A result: an immutable libpq result in binary format. */
 struct gp_result {
     PGresult *pg;
-    int64_t affected;
 };
 /* Wrap a successful PGresult (taken over; cleared on failure). NULL on
  * out of memory. */
 gp_result_t *gp__result_wrap(PGresult *res);
+/* The row count of a command's result (0 when it has none). */
+int64_t gp__result_affected(PGresult *res);
 
 /* ---- per-connection state (statement cache) -------------------------------- */
 
