@@ -8,12 +8,15 @@
 #include "query_internal.h"
 
 typedef struct pstmt {
-    char *sql;
-    unsigned effects;
-    gp__params_t params;      /* copied: owns its memory (heap) */
+    const char *sql;
+    char *own_sql;            /* sql when copied (gp_pipeline_add), else NULL: borrowed */
+    unsigned effects;         /* GP__EFFECT_*; GP__EFFECT_UNKNOWN until sent */
+    bool keep_result;         /* build a gp_result_t (else only the outcome is recorded) */
+    gp__params_t params;      /* copied (heap) when the SQL is; else may borrow the caller's text */
     gp_stmt_outcome_t outcome;
     gp_result_t *result;
     gp__stmt_t *prepared_now; /* the cache entry this run sent a PREPARE for */
+    bool prepared_ok;         /* ... and the server acknowledged it */
 } pstmt_t;
 
 struct gp_pipeline {
@@ -30,6 +33,7 @@ static void clear_results(gp_pipeline_t *p)
         p->st[i].result = NULL;
         p->st[i].outcome = GP_STMT_PENDING;
         p->st[i].prepared_now = NULL;
+        p->st[i].prepared_ok = false;
     }
 }
 
@@ -39,7 +43,7 @@ void gp_pipeline_clear(gp_pipeline_t *p)
         return;
     clear_results(p);
     for (int i = 0; i < p->n; i++) {
-        free(p->st[i].sql);
+        free(p->st[i].own_sql);
         gp__params_free(&p->st[i].params);
     }
     p->n = 0;
@@ -56,14 +60,11 @@ void gp_pipeline_free(gp_pipeline_t *p)
 
 int gp_pipeline_count(const gp_pipeline_t *p) { return p ? p->n : 0; }
 
-gp_status_t gp_pipeline_add(gp_pipeline_t *p, const char *sql, int nparams, const gp_value_t *params,
-                            gp_error_t *err)
-{
-    return gp__pipeline_add_known(p, sql, nparams, params, sql ? gp__sql_effects(sql) : 0, err);
-}
-
-gp_status_t gp__pipeline_add_known(gp_pipeline_t *p, const char *sql, int nparams, const gp_value_t *params,
-                                   unsigned effects, gp_error_t *err)
+/* Append a statement; `copy`: the pipeline owns copies of the SQL and the
+ * parameters, else it borrows them (they must outlive the run, and the
+ * statement array must not move: no growth once one is borrowed). */
+static gp_status_t add(gp_pipeline_t *p, const char *sql, int nparams, const gp_value_t *params, unsigned effects,
+                       bool copy, bool keep_result, gp_error_t *err)
 {
     if (!p || !sql)
         return gp__client_error(err, GP_ERR_INVALID, "no pipeline or SQL given");
@@ -76,21 +77,36 @@ gp_status_t gp__pipeline_add_known(gp_pipeline_t *p, const char *sql, int nparam
         p->cap = cap;
     }
     pstmt_t *s = &p->st[p->n];
-    memset(s, 0, sizeof *s);
-    gp_status_t rc = gp__params_encode(&s->params, nparams, params, true, err);
+    /* Field by field: zeroing the whole struct would also clear the
+     * parameters' inline storage, which the encoding overwrites. */
+    s->own_sql = NULL;
+    s->outcome = GP_STMT_PENDING;
+    s->result = NULL;
+    s->prepared_now = NULL;
+    s->prepared_ok = false;
+    gp_status_t rc = gp__params_encode(&s->params, nparams, params, copy, err);
     if (rc != GP_OK) {
         if (err)
             err->statement_index = p->n;
         return rc;
     }
-    s->sql = strdup(sql);
-    if (!s->sql) {
+    s->sql = sql;
+    if (copy && !(s->sql = s->own_sql = strdup(sql))) {
         gp__params_free(&s->params);
         return gp__client_error(err, GP_ERR_NOMEM, "out of memory");
     }
     s->effects = effects;
+    s->keep_result = keep_result;
     p->n++;
     return GP_OK;
+}
+
+gp_status_t gp_pipeline_add(gp_pipeline_t *p, const char *sql, int nparams, const gp_value_t *params,
+                            gp_error_t *err)
+{
+    /* What the statement does to the session is judged when it is sent,
+     * from the statement cache when it is there (judged once per entry). */
+    return add(p, sql, nparams, params, GP__EFFECT_UNKNOWN, true, true, err);
 }
 
 gp_stmt_outcome_t gp_pipeline_outcome(const gp_pipeline_t *p, int i)
@@ -101,15 +117,6 @@ gp_stmt_outcome_t gp_pipeline_outcome(const gp_pipeline_t *p, int i)
 const gp_result_t *gp_pipeline_result(const gp_pipeline_t *p, int i)
 {
     return p && i >= 0 && i < p->n ? p->st[i].result : NULL;
-}
-
-gp_result_t *gp__pipeline_take_result(gp_pipeline_t *p, int i)
-{
-    if (!p || i < 0 || i >= p->n)
-        return NULL;
-    gp_result_t *r = p->st[i].result;
-    p->st[i].result = NULL;
-    return r;
 }
 
 /* Leave pipeline mode, or give the connection up. */
@@ -150,8 +157,6 @@ static gp_status_t run_once(gp_conn_t *conn, gp_pipeline_t *p, gp__qstate_t *qs,
     bool sent_ok = true;
     for (int i = 0; i < p->n && sent_ok; i++) {
         pstmt_t *s = &p->st[i];
-        if (s->effects & GP__EFFECT_SESSION)
-            conn->reset_needed = true;
         gp__stmt_t *entry;
         bool nomem;
         const char *name = gp__stmt_lookup(qs, s->sql, &s->params, &entry, &nomem);
@@ -159,6 +164,10 @@ static gp_status_t run_once(gp_conn_t *conn, gp_pipeline_t *p, gp__qstate_t *qs,
             sent_ok = false;
             break;
         }
+        if (s->effects & GP__EFFECT_UNKNOWN)
+            s->effects = entry ? gp__stmt_effects(entry) : gp__sql_effects(s->sql);
+        if (s->effects & GP__EFFECT_SESSION)
+            conn->reset_needed = true;
         const gp__params_t *pp = &s->params;
         if (!entry) {
             sent_ok = PQsendQueryParams(conn->pg, s->sql, pp->n, pp->types, pp->values, pp->lengths, pp->formats, 1);
@@ -195,7 +204,6 @@ static gp_status_t run_once(gp_conn_t *conn, gp_pipeline_t *p, gp__qstate_t *qs,
     gp_status_t st = GP_OK;
     bool protocol_ok = true;
     bool forget = false, forget_server_may_keep = false;
-    bool *prep_ok = calloc((size_t)p->n, sizeof *prep_ok); /* NULL on OOM: then nothing is confirmed */
     int failed = -1;
     for (int i = 0; i < p->n && protocol_ok; i++) {
         pstmt_t *s = &p->st[i];
@@ -203,8 +211,7 @@ static gp_status_t run_once(gp_conn_t *conn, gp_pipeline_t *p, gp__qstate_t *qs,
         if (s->prepared_now) {
             PGresult *r = next_result(conn, &protocol_ok);
             if (PQresultStatus(r) == PGRES_COMMAND_OK) {
-                if (prep_ok)
-                    prep_ok[i] = true;
+                s->prepared_ok = true;
                 PQclear(r);
             } else {
                 prep_err = r; /* failed or skipped: the server does not know the name */
@@ -229,8 +236,9 @@ static gp_status_t run_once(gp_conn_t *conn, gp_pipeline_t *p, gp__qstate_t *qs,
             PQclear(prep_err);
         }
         if (rs == PGRES_TUPLES_OK || rs == PGRES_COMMAND_OK || rs == PGRES_EMPTY_QUERY) {
-            s->result = gp__result_wrap(r);
-            if (!s->result) {
+            if (!s->keep_result)
+                PQclear(r);
+            else if (!(s->result = gp__result_wrap(r))) {
                 if (failed < 0) {
                     failed = i;
                     st = gp__client_error(err, GP_ERR_NOMEM, "out of memory");
@@ -267,13 +275,13 @@ static gp_status_t run_once(gp_conn_t *conn, gp_pipeline_t *p, gp__qstate_t *qs,
     /* Confirm what the server prepared, forget what it did not. */
     for (int i = 0; i < p->n; i++) {
         gp__stmt_t *e = p->st[i].prepared_now;
-        if (e && prep_ok && prep_ok[i])
+        if (e && p->st[i].prepared_ok)
             gp__stmt_confirm(e);
         else if (e)
             gp__stmt_drop(qs, e);
         p->st[i].prepared_now = NULL;
+        p->st[i].prepared_ok = false;
     }
-    free(prep_ok);
     if (forget)
         gp__stmt_forget_all(qs, forget_server_may_keep);
     if (!protocol_ok) {
@@ -296,8 +304,6 @@ static gp_status_t run_once(gp_conn_t *conn, gp_pipeline_t *p, gp__qstate_t *qs,
         PQclear(r);
     }
     gp__stmt_enforce(conn, qs);
-    if (st == GP_OK && err)
-        gp_error_clear(err);
     return st;
 }
 
@@ -331,5 +337,31 @@ gp_status_t gp_pipeline_run(gp_conn_t *conn, gp_pipeline_t *p, gp_error_t *err)
             st = run_once(conn, p, qs, &gone, err);
         }
     }
+    if (st == GP_OK && err != &local) /* the caller's: say "no error" (ours is not read) */
+        gp_error_clear(err);
     return st;
+}
+
+gp_status_t gp__pipeline_run_items(gp_conn_t *conn, int n, const gp__pipeline_item_t *items, gp_error_t *err)
+{
+    if (n < 1 || n > GP__PIPELINE_ITEMS_MAX || !items)
+        return gp__client_error(err, GP_ERR_INVALID, "between 1 and %d statements are required",
+                                GP__PIPELINE_ITEMS_MAX);
+    pstmt_t st[GP__PIPELINE_ITEMS_MAX];
+    gp_pipeline_t p = {st, 0, GP__PIPELINE_ITEMS_MAX}; /* full capacity: never grows, never moves */
+    gp_status_t rc = GP_OK;
+    for (int i = 0; i < n && rc == GP_OK; i++)
+        rc = add(&p, items[i].sql, items[i].nparams, items[i].params, items[i].effects, false,
+                 items[i].result != NULL, err);
+    if (rc == GP_OK)
+        rc = gp_pipeline_run(conn, &p, err);
+    for (int i = 0; i < n; i++) {
+        if (items[i].result) { /* taken over: the clear below no longer frees it */
+            *items[i].result = rc == GP_OK ? st[i].result : NULL;
+            if (rc == GP_OK)
+                st[i].result = NULL;
+        }
+    }
+    gp_pipeline_clear(&p);
+    return rc;
 }

@@ -135,14 +135,29 @@ gp__qstate_t *gp__qstate(gp_conn_t *conn)
     return qs;
 }
 
-static uint64_t key_hash(const char *sql, int n, const Oid *types)
+/* FNV-1a steps over eight bytes at a time, then murmur3's finaliser so that the
+ * bucket (low) bits depend on every byte. */
+static uint64_t key_hash(const char *sql, size_t len, int n, const Oid *types)
 {
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-    for (const unsigned char *p = (const unsigned char *)sql; *p; p++)
-        h = (h ^ *p) * 1099511628211ULL;
-    for (int i = 0; i < n; i++)
-        h = (h ^ types[i]) * 1099511628211ULL;
-    return h;
+    const uint64_t prime = 1099511628211ULL;
+    uint64_t h = 1469598103934665603ULL, w;
+    size_t i = 0;
+    for (; len - i >= 8; i += 8) {
+        memcpy(&w, sql + i, 8);
+        h = (h ^ w) * prime;
+    }
+    if (i < len) {
+        w = 0;
+        memcpy(&w, sql + i, len - i);
+        h = (h ^ w) * prime;
+    }
+    for (int k = 0; k < n; k++)
+        h = (h ^ types[k]) * prime;
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ULL;
+    return h ^ (h >> 33);
 }
 
 const char *gp__stmt_lookup(gp__qstate_t *qs, const char *sql, const gp__params_t *p, gp__stmt_t **entry,
@@ -152,7 +167,8 @@ const char *gp__stmt_lookup(gp__qstate_t *qs, const char *sql, const gp__params_
     *nomem = false;
     if (atomic_load_explicit(&cache_capacity, memory_order_relaxed) == 0)
         return NULL;
-    uint64_t h = key_hash(sql, p->n, p->types);
+    size_t len = strlen(sql);
+    uint64_t h = key_hash(sql, len, p->n, p->types);
     for (gp__stmt_t *s = qs->buckets[h & (qs->nbuckets - 1)]; s; s = s->hnext) {
         if (s->hash == h && s->nparams == p->n && strcmp(s->sql, sql) == 0 &&
             (p->n == 0 || memcmp(s->types, p->types, (size_t)p->n * sizeof(Oid)) == 0)) {
@@ -164,7 +180,6 @@ const char *gp__stmt_lookup(gp__qstate_t *qs, const char *sql, const gp__params_
             return s->confirmed ? s->name : NULL;
         }
     }
-    size_t len = strlen(sql);
     gp__stmt_t *s = malloc(sizeof *s + len + 1 + sizeof(Oid) * (size_t)p->n + sizeof(Oid));
     if (!s) {
         *nomem = true;
@@ -494,10 +509,8 @@ gp_status_t gp_exec(gp_conn_t *conn, const char *sql, int nparams, const gp_valu
     gp_status_t st = run(conn, sql, nparams, params, &res, err);
     if (st != GP_OK)
         return st;
-    if (affected) {
-        const char *t = PQcmdTuples(res);
-        *affected = (t && *t) ? strtoll(t, NULL, 10) : 0;
-    }
+    if (affected)
+        *affected = gp__result_affected(res);
     PQclear(res);
     return GP_OK;
 }

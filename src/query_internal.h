@@ -58,11 +58,12 @@ gp_status_t gp__client_error(gp_error_t *err, gp_status_t status, const char *fm
 /* A result: an immutable libpq result in binary format. */
 struct gp_result {
     PGresult *pg;
-    int64_t affected;
 };
 /* Wrap a successful PGresult (taken over; cleared on failure). NULL on
  * out of memory. */
 gp_result_t *gp__result_wrap(PGresult *res);
+/* The row count of a command's result (0 when it has none). */
+int64_t gp__result_affected(PGresult *res);
 
 /* ---- per-connection state (statement cache) -------------------------------- */
 
@@ -73,6 +74,7 @@ enum {
     GP__EFFECT_SESSION = 1,     /* may change session state: the pool must reset */
     GP__EFFECT_DROPS_STMTS = 2, /* DISCARD / DEALLOCATE: the server forgets prepared statements */
     GP__EFFECT_ENDS_TX = 4,     /* COMMIT / ROLLBACK / END / ABORT / PREPARE TRANSACTION */
+    GP__EFFECT_UNKNOWN = 8,     /* not judged yet: the pipeline judges it when it sends the statement */
 };
 unsigned gp__sql_effects(const char *sql);
 
@@ -140,12 +142,25 @@ typedef struct gp__tx_steps {
  * after GP_ERR_COMMIT_UNKNOWN or once conn is to be discarded. */
 gp_status_t gp__tx_retry(gp_conn_t *conn, const gp_tx_opts_t *opts, const gp__tx_steps_t *steps, void *ctx,
                          int *attempts, gp_error_t *err);
-/* gp_pipeline_add for SQL whose effects (GP__EFFECT_*) the caller knows
- * because it wrote the SQL itself: skips scanning the text. */
-gp_status_t gp__pipeline_add_known(gp_pipeline_t *p, const char *sql, int nparams, const gp_value_t *params,
-                                   unsigned effects, gp_error_t *err);
-/* Take ownership of statement i's result (NULL unless its outcome is OK);
- * the pipeline no longer frees it. */
-gp_result_t *gp__pipeline_take_result(gp_pipeline_t *p, int i);
+/* One statement of gp__pipeline_run_items(). */
+typedef struct gp__pipeline_item {
+    const char *sql;          /* borrowed: must live for the call */
+    int nparams;
+    const gp_value_t *params; /* borrowed likewise (not copied) */
+    unsigned effects;         /* GP__EFFECT_* when the caller wrote the SQL itself, else GP__EFFECT_UNKNOWN */
+    gp_result_t **result;     /* receives the result (NULL on failure); NULL: no result is built */
+} gp__pipeline_item_t;
+
+#define GP__PIPELINE_ITEMS_MAX 4
+
+/* Run items[0..n) (1 <= n <= GP__PIPELINE_ITEMS_MAX) as one pipeline,
+ * exactly as gp_pipeline_add for each then gp_pipeline_run would, but with
+ * no pipeline object: nothing is copied and nothing allocated besides the
+ * results asked for (the statements live on the stack for the call). For
+ * statements run once whose SQL and parameters outlive the call. Errors:
+ * as gp_pipeline_add (err->statement_index names the item whose parameters
+ * are invalid) and gp_pipeline_run. Thread-safety: as gp_pipeline_run (the
+ * connection is the caller's lease). */
+gp_status_t gp__pipeline_run_items(gp_conn_t *conn, int n, const gp__pipeline_item_t *items, gp_error_t *err);
 
 #endif

@@ -19,9 +19,13 @@ gp_result_t *gp__result_wrap(PGresult *res)
         return NULL;
     }
     r->pg = res;
-    const char *t = PQcmdTuples(res);
-    r->affected = (t && *t) ? strtoll(t, NULL, 10) : 0;
     return r;
+}
+
+int64_t gp__result_affected(PGresult *res)
+{
+    const char *t = PQcmdTuples(res);
+    return (t && *t) ? strtoll(t, NULL, 10) : 0;
 }
 
 void gp_result_free(gp_result_t *r)
@@ -34,7 +38,8 @@ void gp_result_free(gp_result_t *r)
 
 int gp_result_rows(const gp_result_t *r) { return r ? PQntuples(r->pg) : 0; }
 int gp_result_columns(const gp_result_t *r) { return r ? PQnfields(r->pg) : 0; }
-int64_t gp_result_affected(const gp_result_t *r) { return r ? r->affected : 0; }
+/* Parsed when asked: most results are read for their rows only. */
+int64_t gp_result_affected(const gp_result_t *r) { return r ? gp__result_affected(r->pg) : 0; }
 
 const char *gp_result_column_name(const gp_result_t *r, int col)
 {

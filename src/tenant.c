@@ -31,18 +31,20 @@ static const char SET_TENANT_TIMEOUT[] = "SELECT pg_catalog.set_config('" GP_TEN
                                          "pg_catalog.set_config('statement_timeout', $2, true)";
 
 /* Send [BEGIN; set tenant; sql; (COMMIT)] as one pipeline. On success the
- * statement's result is moved to *res (if res is not NULL). */
+ * statement's result is stored in *res (if res is not NULL). Nothing is
+ * copied: the statements and parameters live for the call. */
 static gp_status_t scoped_pipeline(gp_conn_t *conn, const char *tenant, const gp_tx_opts_t *opts, const char *sql,
                                    int nparams, const gp_value_t *params, bool commit, gp_result_t **res,
                                    gp_error_t *err)
 {
-    char begin[160], timeout[16];
-    gp_status_t st = gp__tx_begin_text(opts, begin, sizeof begin, err);
-    if (st != GP_OK)
-        return st;
-    gp_pipeline_t *p = gp_pipeline_new();
-    if (!p)
-        return gp__client_error(err, GP_ERR_NOMEM, "out of memory");
+    char begin_opts[160], timeout[16];
+    const char *begin = "BEGIN"; /* what gp__tx_begin_text gives for no options */
+    if (opts) {
+        gp_status_t st = gp__tx_begin_text(opts, begin_opts, sizeof begin_opts, err);
+        if (st != GP_OK)
+            return st;
+        begin = begin_opts;
+    }
     gp_value_t set[2] = {gp_text(tenant), gp_null()};
     bool with_timeout = opts && opts->statement_timeout_ms > 0;
     if (with_timeout) {
@@ -51,26 +53,17 @@ static gp_status_t scoped_pipeline(gp_conn_t *conn, const char *tenant, const gp
     }
     /* Our own statements are known: BEGIN and the transaction-local
      * set_config change no session state; only the caller's statement is
-     * scanned (it may make the pool reset the session on release). */
-    if ((st = gp__pipeline_add_known(p, begin, 0, NULL, 0, err)) != GP_OK ||
-        (st = gp__pipeline_add_known(p, with_timeout ? SET_TENANT_TIMEOUT : SET_TENANT, with_timeout ? 2 : 1, set, 0,
-                                     err)) != GP_OK ||
-        (st = gp_pipeline_add(p, sql, nparams, params, err)) != GP_OK ||
-        (commit && (st = gp__pipeline_add_known(p, "COMMIT", 0, NULL, GP__EFFECT_ENDS_TX, err)) != GP_OK)) {
-        if (err && err->statement_index == 2)
-            err->statement_index = -1; /* the caller's statement is the only one they know of */
-        gp_pipeline_free(p);
-        return st;
-    }
-    st = gp_pipeline_run(conn, p, err);
-    if (st == GP_OK) {
-        if (res)
-            *res = gp__pipeline_take_result(p, 2);
-    } else if (err) {
-        if (err->statement_index == 2)
-            err->statement_index = -1;
-    }
-    gp_pipeline_free(p);
+     * judged (it may make the pool reset the session on release). Only its
+     * result is built: nobody reads the others'. */
+    const gp__pipeline_item_t items[] = {
+        {begin, 0, NULL, 0, NULL},
+        {with_timeout ? SET_TENANT_TIMEOUT : SET_TENANT, with_timeout ? 2 : 1, set, 0, NULL},
+        {sql, nparams, params, GP__EFFECT_UNKNOWN, res},
+        {"COMMIT", 0, NULL, GP__EFFECT_ENDS_TX, NULL},
+    };
+    gp_status_t st = gp__pipeline_run_items(conn, commit ? 4 : 3, items, err);
+    if (st != GP_OK && err && err->statement_index == 2)
+        err->statement_index = -1; /* the caller's statement is the only one they know of */
     return st;
 }
 

@@ -130,6 +130,14 @@ static long utf8_invalid_at(const unsigned char *s, size_t len)
 {
     size_t i = 0;
     while (i < len) {
+        if (len - i >= 8) { /* eight ASCII bytes without NUL at once (each byte in 1..0x7F) */
+            uint64_t w;
+            memcpy(&w, s + i, 8);
+            if (!((w | (w - 0x0101010101010101ULL)) & 0x8080808080808080ULL)) {
+                i += 8;
+                continue;
+            }
+        }
         unsigned c = s[i];
         if (c == 0)
             return (long)i;

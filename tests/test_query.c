@@ -343,6 +343,16 @@ static void test_parameter_validation(void **state)
     assert_non_null(strstr(e.message, "invalid UTF-8 at byte 3"));
     assert_int_equal(gp_exec(conn, "SELECT $1", GP_ARGS(gp_textn("a\0b", 3)), NULL, &e), GP_ERR_INVALID);
     assert_non_null(strstr(e.message, "$1: embedded NUL at byte 1"));
+    /* Past the first eight bytes (the check reads ASCII a word at a time). */
+    assert_int_equal(gp_exec(conn, "SELECT $1", GP_ARGS(gp_text("0123456789abcdef\xFFxyz")), NULL, &e),
+                     GP_ERR_INVALID);
+    assert_non_null(strstr(e.message, "invalid UTF-8 at byte 16"));
+    assert_int_equal(gp_exec(conn, "SELECT $1", GP_ARGS(gp_textn("0123456789a\0bcdefgh", 19)), NULL, &e),
+                     GP_ERR_INVALID);
+    assert_non_null(strstr(e.message, "embedded NUL at byte 11"));
+    assert_int_equal(gp_exec(conn, "SELECT $1", GP_ARGS(gp_text("01234567\xC3\xA9" "89abcdef\xC3\x28")), NULL, &e),
+                     GP_ERR_INVALID);
+    assert_non_null(strstr(e.message, "invalid UTF-8 at byte 18"));
     assert_int_equal(gp_exec(conn, "SELECT $1", GP_ARGS(gp_text("\xED\xA0\x80")), NULL, &e), GP_ERR_INVALID);
     assert_int_equal(gp_exec(conn, "SELECT $1", GP_ARGS(gp_text("\xC0\xAF")), NULL, &e), GP_ERR_INVALID);
     assert_int_equal(gp_exec(conn, "SELECT $1", GP_ARGS(gp_uuid_str("not-a-uuid")), NULL, &e), GP_ERR_INVALID);

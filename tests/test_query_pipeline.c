@@ -203,6 +203,30 @@ static void test_reuse_and_vanished_statements(void **state)
     gp_pipeline_free(p);
 }
 
+/* What a statement does to the session is judged when it is sent: from
+ * the text (cache off), when preparing it, and from the cache entry. */
+static void test_session_state_flag(void **state)
+{
+    (void)state;
+    gp_error_t e;
+    for (int cache = 0; cache < 2; cache++) {
+        assert_int_equal(gp_query_set_statement_cache(cache ? GP_STATEMENT_CACHE_DEFAULT : 0), GP_OK);
+        for (int i = 0; i < 2; i++) {
+            gp_pipeline_t *p = gp_pipeline_new();
+            assert_non_null(p);
+            add(p, "SELECT 1", 0, NULL);
+            conn->reset_needed = false;
+            assert_int_equal(gp_pipeline_run(conn, p, &e), GP_OK);
+            assert_false(conn->reset_needed);
+            add(p, "SELECT set_config('application_name', $1, false)", GP_ARGS(gp_text("pipelined")));
+            assert_int_equal(gp_pipeline_run(conn, p, &e), GP_OK);
+            assert_true(conn->reset_needed);
+            conn->reset_needed = false;
+            gp_pipeline_free(p);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -210,6 +234,7 @@ int main(void)
         cmocka_unit_test(test_failure_in_the_middle_implicit),
         cmocka_unit_test(test_failure_in_explicit_transaction),
         cmocka_unit_test(test_reuse_and_vanished_statements),
+        cmocka_unit_test(test_session_state_flag),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

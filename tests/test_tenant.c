@@ -315,6 +315,49 @@ static void test_context_never_survives_a_lease(void **state)
     assert_next_lease_is_clean();
 }
 
+/* The one-shot path borrows the caller's SQL and parameters for the call:
+ * what it sends must still be judged, reported and retried like any
+ * pipeline's. */
+static void test_one_shot_judges_reports_and_retries(void **state)
+{
+    (void)state;
+    gp_error_t e;
+    /* A session-level setting by the caller's statement: the pool resets
+     * it, the first time (statement prepared) and the next (from the
+     * statement cache). */
+    for (int i = 0; i < 2; i++) {
+        gp_value_t t = gp_text(tenant_a);
+        assert_int_equal(gp_tenant_exec(pool, tenant_a, "SELECT set_config('app.tenant_id', $1, false)", 1, &t,
+                                        NULL, &e), GP_OK);
+        assert_next_lease_is_clean();
+    }
+    /* An invalid parameter of the caller's statement: reported as theirs,
+     * nothing sent. */
+    gp_result_t *r = (gp_result_t *)1;
+    gp_value_t bad = gp_text("0123456789\xFF");
+    assert_int_equal(gp_tenant_query(pool, tenant_a, "SELECT $1", 1, &bad, &r, &e), GP_ERR_INVALID);
+    assert_null(r);
+    assert_int_equal(e.statement_index, -1);
+    assert_non_null(strstr(e.message, "$1: invalid UTF-8 at byte 10"));
+    assert_next_lease_is_clean();
+    /* The server forgot the prepared statements: the pipeline runs again. */
+    gp_conn_t *c;
+    assert_int_equal(gp_pool_acquire(pool, "t", -1, &c, &e), GP_OK);
+    PQclear(PQexec(gp_conn_pgconn(c), "DEALLOCATE ALL"));
+    gp_pool_release(c);
+    gp_value_t v = gp_int64(41);
+    assert_int_equal(gp_tenant_query(pool, tenant_b, "SELECT $1::int8 + 1, current_setting('app.tenant_id')", 1, &v,
+                                     &r, &e), GP_OK);
+    int64_t n;
+    const char *s;
+    assert_int_equal(gp_get_int64(r, 0, 0, &n), GP_OK);
+    assert_int_equal(n, 42);
+    assert_int_equal(gp_get_text(r, 0, 1, &s, NULL), GP_OK);
+    assert_string_equal(s, tenant_b);
+    gp_result_free(r);
+    assert_next_lease_is_clean();
+}
+
 static void test_statement_sees_its_tenant(void **state)
 {
     (void)state;
@@ -337,6 +380,7 @@ int main(void)
         cmocka_unit_test(test_helpers_inject_tenant_id),
         cmocka_unit_test(test_context_never_survives_a_lease),
         cmocka_unit_test(test_statement_sees_its_tenant),
+        cmocka_unit_test(test_one_shot_judges_reports_and_retries),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -53,6 +53,14 @@ void gp_test_capture_logs(gp_log_level_t min_level) { gp_log_set_handler(capture
 
 const char *gp_test_logs(void) { return log_buf; }
 
+bool gp_test_logs_contain(const char *needle)
+{
+    pthread_mutex_lock(&log_mu);
+    bool found = strstr(log_buf, needle) != NULL;
+    pthread_mutex_unlock(&log_mu);
+    return found;
+}
+
 void gp_test_clear_logs(void)
 {
     pthread_mutex_lock(&log_mu);

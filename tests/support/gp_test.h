@@ -25,6 +25,9 @@ int gp_test_services(const char *args);
  * buffer (thread-safe). gp_test_logs() returns the text so far. */
 void gp_test_capture_logs(gp_log_level_t min_level);
 const char *gp_test_logs(void);
+/* Whether the captured text contains needle, read under the buffer's lock
+ * (use it while another thread may still be logging). */
+bool gp_test_logs_contain(const char *needle);
 void gp_test_clear_logs(void);
 
 #endif
