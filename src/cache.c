@@ -79,6 +79,21 @@ static char *copy_bytes(const char *p, size_t n)
     return v;
 }
 
+/* A string reply's bytes for the caller to free(): hiredis 0.14 allocates
+ * each string reply's buffer (NUL-terminated) with malloc() and frees it
+ * with free(), so it is handed over instead of copied (the reply keeps
+ * NULL). Other hiredis versions may use another allocator: copy there. */
+static char *take_bytes(redisReply *e)
+{
+#if HIREDIS_MAJOR == 0 && HIREDIS_MINOR == 14
+    char *p = e->str;
+    e->str = NULL;
+    return p;
+#else
+    return copy_bytes(e->str, e->len);
+#endif
+}
+
 gp_status_t gp_cache_get(gp_cache_t *c, const char *tenant, const char *key, char **value, size_t *len,
                          gp_error_t *err)
 {
@@ -249,22 +264,32 @@ static gp_status_t batch_keys(gp_cache_t *c, const char *tenant, size_t n, const
         return st;
     size_t total = 0;
     for (size_t i = 0; i < n; i++) {
-        char why[256];
-        if (!gp_cache_key_valid(keys[i], why, sizeof why))
+        /* fkls holds each key's own length until the full keys are built */
+        if (!(fkls[i] = keys[i] ? gp__cache_key_len(keys[i]) : 0)) {
+            char why[256];
+            gp_cache_key_valid(keys[i], why, sizeof why);
             return gp__cache_fail(err, GP_ERR_KEY, GP_ECLASS_CLIENT, "key %zu of the batch: %s", i, why);
-        total += CACHE_FULLKEY_MAX - GP_CACHE_KEY_MAX + strlen(keys[i]);
+        }
+        total += fkls[i];
     }
     uint64_t gen;
     st = gp__cache_generation(c, tenant, &gen, err);
     if (st != GP_OK)
         return st;
-    char *buf = malloc(total);
+    /* Every key of the batch shares prefix, tenant and generation: the
+     * prefix is written once and copied. */
+    char prefix[CACHE_FULLKEY_MAX];
+    size_t pl = gp__cache_key_prefix(c, tenant, gen, "", prefix);
+    char *buf = malloc(total + n * (pl + 1));
     if (!buf)
         return gp__cache_fail(err, GP_ERR_NOMEM, GP_ECLASS_CLIENT, "out of memory building %zu keys", n);
     char *p = buf;
     for (size_t i = 0; i < n; i++) {
         fks[i] = p;
-        fkls[i] = gp__cache_key(c, tenant, gen, "", keys[i], p);
+        memcpy(p, prefix, pl);
+        memcpy(p + pl, keys[i], fkls[i]);
+        p[pl + fkls[i]] = 0;
+        fkls[i] += pl;
         p += fkls[i] + 1;
     }
     *keybuf = buf;
@@ -312,7 +337,7 @@ gp_status_t gp_cache_mget(gp_cache_t *c, const char *tenant, size_t n, const cha
             break;
         }
         COUNT(hits);
-        values[i].data = copy_bytes(e->str, e->len);
+        values[i].data = take_bytes(e);
         values[i].len = e->len;
         if (!values[i].data)
             st = gp__cache_fail(err, GP_ERR_NOMEM, GP_ECLASS_CLIENT, "out of memory copying values");

@@ -134,8 +134,17 @@ gp_status_t gp__redis_open(const gp__redis_target_t *t, const char *display, int
 
 gp_status_t gp__cache_check(const char *tenant, const char *key, gp_error_t *err);
 
+/* The length of a valid key (1..GP_CACHE_KEY_MAX), or 0 when it is not
+ * valid (gp_cache_key_valid says why): the hot path's check. */
+size_t gp__cache_key_len(const char *key);
+
 /* The room a full key needs, NUL included. */
 #define CACHE_FULLKEY_MAX (80 + 3 + GP_TENANT_ID_LEN + 2 + 21 + 1 + GP_CACHE_KEY_MAX + 1)
+
+/* Write prefix "t:{" tenant "}:" gen kind ":" into buf (the part every key of
+ * a batch shares); returns its length, less than CACHE_FULLKEY_MAX -
+ * GP_CACHE_KEY_MAX. */
+size_t gp__cache_key_prefix(const gp_cache_t *c, const char *tenant, uint64_t gen, const char *kind, char *buf);
 
 /* Write prefix "t:{" tenant "}:" gen kind ":" key into buf (CACHE_FULLKEY_MAX
  * bytes); `kind` is "" for values and "x" for the XFetch metadata. Returns

@@ -7,6 +7,30 @@
 
 #include "cache_internal.h"
 
+/* The bytes a key may hold: printable ASCII other than space and
+ * { } * ? [ ]. Braces would open a hash tag of their own; glob characters
+ * make keys ambiguous in KEYS/SCAN patterns an operator might use. */
+#define BIT(b) (1ULL << (b))
+static const uint64_t key_ok[2] = {
+    (~0ULL << 0x21) & ~BIT('*') & ~BIT('?'),                                   /* 0x21..0x3f */
+    (~0ULL >> 1) & ~BIT('[' - 64) & ~BIT(']' - 64) & ~BIT('{' - 64) & ~BIT('}' - 64), /* 0x40..0x7e */
+};
+#undef BIT
+
+static bool key_byte_ok(unsigned char ch)
+{
+    return ch < 0x80 && (key_ok[ch >> 6] >> (ch & 63)) & 1;
+}
+
+size_t gp__cache_key_len(const char *key)
+{
+    size_t n = 0;
+    for (const unsigned char *p = (const unsigned char *)key; *p; p++, n++)
+        if (n == GP_CACHE_KEY_MAX || !key_byte_ok(*p))
+            return 0;
+    return n;
+}
+
 bool gp_cache_key_valid(const char *key, char *why, size_t whylen)
 {
     if (!why)
@@ -27,9 +51,7 @@ bool gp_cache_key_valid(const char *key, char *why, size_t whylen)
     }
     for (size_t i = 0; i < n; i++) {
         unsigned char ch = (unsigned char)key[i];
-        /* Braces would open a hash tag of their own; glob characters make
-         * keys ambiguous in KEYS/SCAN patterns an operator might use. */
-        if (ch <= 0x20 || ch >= 0x7f || ch == '{' || ch == '}' || ch == '*' || ch == '?' || ch == '[' || ch == ']') {
+        if (!key_byte_ok(ch)) {
             if (whylen) {
                 if (ch > 0x20 && ch < 0x7f)
                     snprintf(why, whylen,
@@ -52,7 +74,7 @@ gp_status_t gp__cache_check(const char *tenant, const char *key, gp_error_t *err
     char why[256];
     if (!gp_tenant_id_valid(tenant, why, sizeof why))
         return gp__cache_fail(err, GP_ERR_TENANT, GP_ECLASS_CLIENT, "%s", why);
-    if (key != CACHE_NO_KEY && !gp_cache_key_valid(key, why, sizeof why))
+    if (key != CACHE_NO_KEY && !(key && gp__cache_key_len(key)) && !gp_cache_key_valid(key, why, sizeof why))
         return gp__cache_fail(err, GP_ERR_KEY, GP_ECLASS_CLIENT, "%s", why);
     return GP_OK;
 }
@@ -83,8 +105,7 @@ static size_t put_tenant(const gp_cache_t *c, const char *tenant, char *buf)
     return n + 2;
 }
 
-size_t gp__cache_key(const gp_cache_t *c, const char *tenant, uint64_t gen, const char *kind, const char *key,
-                     char *buf)
+size_t gp__cache_key_prefix(const gp_cache_t *c, const char *tenant, uint64_t gen, const char *kind, char *buf)
 {
     size_t n = put_tenant(c, tenant, buf);
     n += gp__cache_put_dec(buf + n, gen);
@@ -92,6 +113,13 @@ size_t gp__cache_key(const gp_cache_t *c, const char *tenant, uint64_t gen, cons
     memcpy(buf + n, kind, k);
     n += k;
     buf[n++] = ':';
+    return n;
+}
+
+size_t gp__cache_key(const gp_cache_t *c, const char *tenant, uint64_t gen, const char *kind, const char *key,
+                     char *buf)
+{
+    size_t n = gp__cache_key_prefix(c, tenant, gen, kind, buf);
     size_t kl = strlen(key);
     memcpy(buf + n, key, kl + 1);
     return n + kl;

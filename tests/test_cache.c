@@ -282,6 +282,21 @@ static void test_validation_reaches_nothing(void **state)
     longkey[GP_CACHE_KEY_MAX] = 0; /* exactly 512: fine */
     assert_true(gp_cache_key_valid(longkey, NULL, 0));
     assert_true(gp_cache_key_valid("menu:42/items|~!@#$%^&()_+=-,.<>;'\"`\\", NULL, 0));
+    /* Every byte value, through the single-key and the batch paths: exactly
+     * printable ASCII without space and { } * ? [ ] is accepted. */
+    for (int b = 1; b < 256; b++) {
+        char key[4] = {'a', (char)b, 'z', 0};
+        bool want = b > 0x20 && b < 0x7f && !strchr("{}*?[]", b);
+        if (gp_cache_key_valid(key, NULL, 0) != want)
+            fail_msg("byte 0x%02x: expected %s", b, want ? "valid" : "invalid");
+        if (!want) {
+            const char *keys[2] = {"fine", key};
+            gp_cache_value_t vals[2];
+            assert_int_equal(gp_cache_exists(c, t, key, &err), GP_ERR_KEY);
+            assert_int_equal(gp_cache_mget(c, t, 2, keys, vals, &err), GP_ERR_KEY);
+            assert_non_null(strstr(err.message, "key 1 of the batch"));
+        }
+    }
     /* Nothing above reached Redis. */
     assert_int_equal(metrics(c).commands, 0);
     assert_int_equal(gp_cache_get(c, t, "k", NULL, NULL, &err), GP_ERR_INVALID);
