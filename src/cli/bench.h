@@ -46,7 +46,7 @@ extern const bench_workload_t bench_select1, bench_pool_acquire, bench_pool_memo
 extern const bench_workload_t bench_txn;
 extern const bench_workload_t bench_scoped;
 /* The workloads (each in its bench_<layer>.c). */
-extern const bench_workload_t bench_cache, bench_cache_batch;
+extern const bench_workload_t bench_cache, bench_cache_bytes, bench_cache_batch;
 
 /* Monotonic clock in nanoseconds. */
 int64_t bench_now_ns(void);

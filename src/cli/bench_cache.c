@@ -1,6 +1,8 @@
 /* bench_cache.c — cache workloads for `growplate bench`:
  *   cache        SET with TTL + GET of a ~100-byte JSON object (set_json +
  *                get_json), tenant-scoped keys; units = Redis requests (2 per op)
+ *   cache-bytes  the same with gp_cache_set + gp_cache_get of the object's
+ *                JSON text: no encode/decode, what redis-benchmark does
  *   cache-batch  mset (16 pipelined SET ... PX) + mget (one MGET) of 16 keys;
  *                units = keys (32 per op)
  * Errors (e.g. "cache unavailable" while Redis restarts) are counted by the
@@ -112,6 +114,22 @@ static int op_cache(void *sp, void **lp, int tid)
     return st == GP_OK ? 2 : 0;
 }
 
+static int op_bytes(void *sp, void **lp, int tid)
+{
+    shared_t *s = sp;
+    local_t *l = local_get(lp, tid);
+    if (!l)
+        return 0;
+    const char *key = l->names[l->next++ % KEYS_PER_THREAD];
+    const char *tenant = s->tenants[tid % TENANTS];
+    if (gp_cache_set(s->cache, tenant, key, l->value, l->value_len, 60000, NULL) != GP_OK)
+        return 0;
+    char *v = NULL;
+    gp_status_t st = gp_cache_get(s->cache, tenant, key, &v, NULL, NULL);
+    free(v);
+    return st == GP_OK ? 2 : 0;
+}
+
 static int op_batch(void *sp, void **lp, int tid)
 {
     shared_t *s = sp;
@@ -175,6 +193,17 @@ const bench_workload_t bench_cache = {
     .unit = "requests",
     .setup = setup,
     .op = op_cache,
+    .thread_done = thread_done,
+    .report = report,
+    .teardown = teardown,
+};
+
+const bench_workload_t bench_cache_bytes = {
+    .name = "cache-bytes",
+    .summary = "set + get of the same ~100 bytes of JSON text, no encode/decode (units: requests)",
+    .unit = "requests",
+    .setup = setup,
+    .op = op_bytes,
     .thread_done = thread_done,
     .report = report,
     .teardown = teardown,
