@@ -9,13 +9,6 @@
 
 #include "gp_test_cache.h"
 
-static gp_cache_metrics_t metrics(gp_cache_t *c)
-{
-    gp_cache_metrics_t m;
-    assert_int_equal(gp_cache_metrics(c, &m), GP_OK);
-    return m;
-}
-
 static void test_single_key_operations(void **state)
 {
     (void)state;
@@ -79,7 +72,7 @@ static void test_single_key_operations(void **state)
     assert_int_equal(gp_cache_set(c, t, "text", "abc", 3, 0, &err), GP_OK);
     assert_int_equal(gp_cache_incr(c, t, "text", 1, 0, &n, &err), GP_ERR_SERVER);
     assert_non_null(strstr(err.message, "not an integer"));
-    gp_cache_metrics_t m = metrics(c);
+    gp_cache_metrics_t m = gp_test_cache_metrics(c);
     assert_int_equal(m.server_errors, 1);
     assert_int_equal(m.circuit, GP_CACHE_CIRCUIT_CLOSED); /* the server works: no breaker failure */
 
@@ -125,13 +118,13 @@ static void test_batches_one_round_trip(void **state)
     }
     gp_error_t err;
     assert_int_equal(gp_cache_exists(c, t, "warm", &err), GP_ERR_MISS); /* caches the generation */
-    gp_cache_metrics_t m0 = metrics(c);
+    gp_cache_metrics_t m0 = gp_test_cache_metrics(c);
     assert_int_equal(gp_cache_mset(c, t, N, keys, in, 10000, &err), GP_OK);
-    gp_cache_metrics_t m1 = metrics(c);
+    gp_cache_metrics_t m1 = gp_test_cache_metrics(c);
     assert_int_equal(m1.calls - m0.calls, 1);        /* one round trip ... */
     assert_int_equal(m1.commands - m0.commands, N);  /* ... of N pipelined SETs */
     assert_int_equal(gp_cache_mget(c, t, N + 1, keys, out, &err), GP_OK);
-    gp_cache_metrics_t m2 = metrics(c);
+    gp_cache_metrics_t m2 = gp_test_cache_metrics(c);
     assert_int_equal(m2.calls - m1.calls, 1);
     assert_int_equal(m2.hits - m1.hits, N);
     assert_int_equal(m2.misses - m1.misses, 1);
@@ -147,14 +140,14 @@ static void test_batches_one_round_trip(void **state)
     assert_true(ttl > 0 && ttl <= 10000);
 
     /* one bad key fails the whole batch, before anything is sent */
-    m2 = metrics(c);
+    m2 = gp_test_cache_metrics(c);
     const char *bad[2] = {"ok", "b{ad"};
     assert_int_equal(gp_cache_mget(c, t, 2, bad, out, &err), GP_ERR_KEY);
     assert_non_null(strstr(err.message, "key 1 of the batch"));
     assert_int_equal(gp_cache_mset(c, t, 2, bad, in, 0, &err), GP_ERR_KEY);
     assert_int_equal(gp_cache_mget(c, t, 0, keys, out, &err), GP_ERR_INVALID);
     assert_int_equal(gp_cache_mset(c, t, GP_CACHE_BATCH_MAX + 1, keys, in, 0, &err), GP_ERR_INVALID);
-    assert_int_equal(metrics(c).commands, m2.commands);
+    assert_int_equal(gp_test_cache_metrics(c).commands, m2.commands);
     gp_cache_close(c);
     gp_config_release(&cfg);
 }
@@ -228,7 +221,7 @@ static void test_invalid_json_from_someone_else(void **state)
         assert_int_equal(gp_cache_get_json(c, t, "profile", &out, &err), GP_ERR_MISS);
         assert_null(out);
     }
-    gp_cache_metrics_t m = metrics(c);
+    gp_cache_metrics_t m = gp_test_cache_metrics(c);
     assert_int_equal(m.invalid_json, 4);
     assert_true(m.misses >= 4);
     assert_int_equal(m.errors, 0);
@@ -298,7 +291,7 @@ static void test_validation_reaches_nothing(void **state)
         }
     }
     /* Nothing above reached Redis. */
-    assert_int_equal(metrics(c).commands, 0);
+    assert_int_equal(gp_test_cache_metrics(c).commands, 0);
     assert_int_equal(gp_cache_get(c, t, "k", NULL, NULL, &err), GP_ERR_INVALID);
     assert_int_equal(gp_cache_get(NULL, t, "k", &v, NULL, &err), GP_ERR_INVALID);
     gp_cache_close(c);
@@ -393,9 +386,9 @@ static void test_tenant_invalidation(void **state)
     assert_int_equal(gp_cache_set(c, t, "a", "1", 1, 60000, &err), GP_OK);
     assert_int_equal(gp_cache_set(c, u, "a", "1", 1, 60000, &err), GP_OK);
     assert_int_equal(gp_cache_exists(other, t, "a", &err), GP_OK);
-    uint64_t calls = metrics(c).calls;
+    uint64_t calls = gp_test_cache_metrics(c).calls;
     assert_int_equal(gp_cache_invalidate_tenant(c, t, &err), GP_OK);
-    assert_int_equal(metrics(c).calls - calls, 1); /* O(1): one round trip */
+    assert_int_equal(gp_test_cache_metrics(c).calls - calls, 1); /* O(1): one round trip */
     /* this process: at once */
     assert_int_equal(gp_cache_get(c, t, "a", &v, NULL, &err), GP_ERR_MISS);
     assert_int_equal(gp_cache_exists(c, u, "a", &err), GP_OK); /* other tenants untouched */
@@ -492,7 +485,7 @@ static void test_get_or_load(void **state)
     assert_int_equal(l.calls, before + 1);
     assert_int_equal(json_integer_value(json_object_get(v, "n")), before + 1);
     json_decref(v);
-    assert_true(metrics(c).early_refreshes >= 1);
+    assert_true(gp_test_cache_metrics(c).early_refreshes >= 1);
     /* with beta 0 the same hit is just a hit */
     x.early_beta = 0;
     assert_int_equal(gp_cache_get_or_load(c, t, "hot", &x, loader, &l, &v, &err), GP_OK);
@@ -521,7 +514,7 @@ static void test_ping_metrics_auth_select(void **state)
     gp_error_t err;
     assert_int_equal(gp_cache_ping(c, &lat, &err), GP_OK);
     assert_true(lat > 0);
-    gp_cache_metrics_t m = metrics(c);
+    gp_cache_metrics_t m = gp_test_cache_metrics(c);
     assert_int_equal(m.circuit, GP_CACHE_CIRCUIT_CLOSED);
     assert_int_equal(m.pool_size, 2);
     assert_int_equal(m.connected, 1);
@@ -565,7 +558,7 @@ static void test_ping_metrics_auth_select(void **state)
     assert_int_equal(err.klass, GP_ECLASS_AUTH);
     assert_non_null(strstr(err.message, "AUTH"));
     assert_null(strstr(err.message, "S3cretPassw0rd"));
-    assert_int_equal(metrics(c).connect_failures, 1);
+    assert_int_equal(gp_test_cache_metrics(c).connect_failures, 1);
     gp_cache_close(c);
     gp_config_release(&cfg);
 }

@@ -24,13 +24,6 @@ typedef struct sf {
     gp_status_t status[THREADS];
 } sf_t;
 
-static gp_cache_metrics_t metrics(gp_cache_t *c)
-{
-    gp_cache_metrics_t m;
-    assert_int_equal(gp_cache_metrics(c, &m), GP_OK);
-    return m;
-}
-
 /* The loader holds its flight open until every other thread is waiting on
  * it (polled through the metrics, bounded), so no thread can arrive late. */
 static gp_status_t slow_loader(void *ud, const char *tenant, const char *key, json_t **value, int64_t *ttl_ms)
@@ -39,7 +32,7 @@ static gp_status_t slow_loader(void *ud, const char *tenant, const char *key, js
     (void)tenant, (void)ttl_ms;
     int run = atomic_fetch_add(&s->loader_runs, 1) + 1;
     int64_t t0 = gp__now_ns();
-    while (metrics(s->c).load_waits < THREADS - 1 && gp__now_ns() - t0 < 20000000000LL)
+    while (gp_test_cache_metrics(s->c).load_waits < THREADS - 1 && gp__now_ns() - t0 < 20000000000LL)
         gp_test_poll_pause();
     *value = json_pack("{s:s, s:i}", "key", key, "run", run);
     return GP_OK;
@@ -86,7 +79,7 @@ static void test_single_flight_16_threads(void **state)
     }
     for (int i = 0; i < THREADS; i++)
         json_decref(s.results[i]);
-    gp_cache_metrics_t m = metrics(s.c);
+    gp_cache_metrics_t m = gp_test_cache_metrics(s.c);
     assert_int_equal(m.loads, 1);
     assert_int_equal(m.load_waits, THREADS - 1);
     /* and the value is cached for everyone after */
@@ -152,7 +145,7 @@ static void test_small_pool_many_threads(void **state)
     atomic_store(&h.stop, true);
     pthread_join(inv, NULL);
     assert_int_equal(atomic_load(&h.failures), 0);
-    gp_cache_metrics_t m = metrics(h.c);
+    gp_cache_metrics_t m = gp_test_cache_metrics(h.c);
     assert_true(m.connected <= 2);
     assert_int_equal(m.leased, 0);
     assert_int_equal(m.waiting, 0);

@@ -57,13 +57,6 @@ static void *worker(void *arg)
     return NULL;
 }
 
-static gp_cache_metrics_t metrics(gp_cache_t *c)
-{
-    gp_cache_metrics_t m;
-    assert_int_equal(gp_cache_metrics(c, &m), GP_OK);
-    return m;
-}
-
 /* Poll until the cache answers again; returns the time it took (ns). */
 static int64_t time_to_recover(gp_cache_t *c, int64_t limit_ns)
 {
@@ -101,15 +94,15 @@ static void test_stop_in_the_middle_of_a_load(void **state)
     atomic_store(&l.slowest_ns, 0);
     /* The circuit opens within a few failures; calls then fail fast. */
     int64_t t0 = gp__now_ns();
-    while (metrics(l.c).circuit == GP_CACHE_CIRCUIT_CLOSED && gp__now_ns() - t0 < 5000000000LL)
+    while (gp_test_cache_metrics(l.c).circuit == GP_CACHE_CIRCUIT_CLOSED && gp__now_ns() - t0 < 5000000000LL)
         gp_test_poll_pause();
-    gp_cache_metrics_t m = metrics(l.c);
+    gp_cache_metrics_t m = gp_test_cache_metrics(l.c);
     assert_int_not_equal(m.circuit, GP_CACHE_CIRCUIT_CLOSED);
     assert_true(m.circuit_opened >= 1);
     uint64_t rejected0 = m.rejected, unavailable0 = atomic_load(&l.unavailable);
     while (atomic_load(&l.unavailable) < unavailable0 + 200 && gp__now_ns() - t0 < 10000000000LL)
         gp_test_poll_pause();
-    m = metrics(l.c);
+    m = gp_test_cache_metrics(l.c);
     assert_true(m.rejected > rejected0);              /* failed fast, without network I/O */
     assert_true(m.circuit_half_opened >= 1);          /* and probed in between */
     assert_int_equal(atomic_load(&l.other), 0);       /* only "unavailable", never another status */
@@ -133,7 +126,7 @@ static void test_stop_in_the_middle_of_a_load(void **state)
     while (atomic_load(&l.ok) < (uint64_t)before + 100 && gp__now_ns() - t0 < 5000000000LL)
         gp_test_poll_pause();
     assert_true(atomic_load(&l.ok) >= (uint64_t)before + 100);
-    m = metrics(l.c);
+    m = gp_test_cache_metrics(l.c);
     assert_int_equal(m.circuit, GP_CACHE_CIRCUIT_CLOSED);
     assert_true(m.circuit_closed >= 1);
     assert_non_null(strstr(gp_test_logs(), "-> open"));

@@ -19,13 +19,6 @@
 
 #define CALLERS 16
 
-static gp_cache_metrics_t metrics(gp_cache_t *c)
-{
-    gp_cache_metrics_t m;
-    assert_int_equal(gp_cache_metrics(c, &m), GP_OK);
-    return m;
-}
-
 /* Pause writes on the whole server for ms milliseconds (they wait in Redis;
  * the pause ends by itself). */
 static void pause_writes(int ms)
@@ -42,7 +35,7 @@ static bool wait_for_queue(gp_cache_t *c, int n, int64_t ms)
 {
     int64_t until = gp__now_ns() + ms * 1000000LL;
     while (gp__now_ns() < until) {
-        if (metrics(c).waiting >= n)
+        if (gp_test_cache_metrics(c).waiting >= n)
             return true;
         gp_test_poll_pause();
     }
@@ -124,7 +117,7 @@ static void test_waiting_calls_share_one_round_trip(void **state)
     gp_test_tenant(s.tenant);
     /* the tenant's generation is fetched (and cached) before the pause */
     assert_int_equal(gp_cache_exists(s.c, s.tenant, "warm-up", NULL), GP_ERR_MISS);
-    gp_cache_metrics_t before = metrics(s.c);
+    gp_cache_metrics_t before = gp_test_cache_metrics(s.c);
 
     pause_writes(3000);
     caller_t a[CALLERS];
@@ -132,15 +125,15 @@ static void test_waiting_calls_share_one_round_trip(void **state)
     start_writers(&s, a, th, 0, 1);
     /* caller 0 holds the only connection: its write waits in Redis */
     int64_t until = gp__now_ns() + 2000000000LL;
-    while (metrics(s.c).leased < 1 && gp__now_ns() < until)
+    while (gp_test_cache_metrics(s.c).leased < 1 && gp__now_ns() < until)
         gp_test_poll_pause();
-    assert_int_equal(metrics(s.c).leased, 1);
+    assert_int_equal(gp_test_cache_metrics(s.c).leased, 1);
     start_writers(&s, a, th, 1, CALLERS);
     assert_true(wait_for_queue(s.c, CALLERS - 1, 2500));
     for (int i = 0; i < CALLERS; i++)
         pthread_join(th[i], NULL);
 
-    gp_cache_metrics_t m = metrics(s.c);
+    gp_cache_metrics_t m = gp_test_cache_metrics(s.c);
     assert_int_equal(m.calls - before.calls, CALLERS);
     assert_int_equal(m.round_trips - before.round_trips, 2);
     assert_int_equal(m.waiting, 0);
@@ -199,7 +192,7 @@ static void test_queued_calls_keep_their_budget(void **state)
             fail_msg("caller %d took %lld ms with a budget of %d ms", i, (long long)(a[i].took_ns / 1000000),
                      budget_ms);
     }
-    gp_cache_metrics_t m = metrics(s.c);
+    gp_cache_metrics_t m = gp_test_cache_metrics(s.c);
     assert_int_equal(m.waiting, 0);
     assert_int_equal(m.leased, 0);
     assert_true(m.timeouts >= 1);

@@ -75,6 +75,13 @@ void gp_test_full_key(redisContext *r, const char *tenant, const char *key, char
     freeReplyObject(g);
 }
 
+gp_cache_metrics_t gp_test_cache_metrics(gp_cache_t *c)
+{
+    gp_cache_metrics_t m;
+    assert_int_equal(gp_cache_metrics(c, &m), GP_OK);
+    return m;
+}
+
 void gp_test_poll_pause(void)
 {
     struct timespec ts = {0, 5 * 1000 * 1000};

@@ -16,6 +16,9 @@ void gp_test_tenant(char out[37]);
  * *cfg is filled and must be released by the caller. */
 gp_cache_t *gp_test_cache(gp_config_t *cfg, const gp_cache_options_t *opts, int timeout_ms, int pool_size);
 
+/* A snapshot of the cache's metrics; fails the test when it cannot be taken. */
+gp_cache_metrics_t gp_test_cache_metrics(gp_cache_t *c);
+
 /* A raw connection to the private Redis (REDIS_URL), or fail. */
 redisContext *gp_test_redis(void);
 
