@@ -534,12 +534,10 @@ static gp_status_t send_batch(gp_cache_t *c, cache_slot_t *s, int64_t deadline, 
             return gp__cache_fail(err, GP_ERR_NOMEM, GP_ECLASS_CLIENT, "out of memory sending a Redis command");
         }
     }
-    for (int done = 0; !done;) {
-        if (redisBufferWrite(s->ctx, &done) != REDIS_OK) {
-            done = 1;
-            break; /* the error is in ctx: the first read below reports it */
-        }
-    }
+    /* On a write error ctx->err is set, and the first read below reports it. */
+    int written = 0;
+    while (!written && redisBufferWrite(s->ctx, &written) == REDIS_OK)
+        ;
     finish(*prev, NULL);
     *prev = NULL;
     for (cache_job_t *j = batch; j; j = j->next) {
