@@ -31,23 +31,24 @@ static gp_status_t unexpected(const char *cmd, gp_error_t *err)
     return gp__cache_fail(err, GP_ERR_PROTOCOL, GP_ECLASS_INTERNAL, "unexpected reply type to %s", cmd);
 }
 
-/* One command on one key; *out is the reply (caller frees) unless it is an
- * error reply, which becomes GP_ERR_SERVER. */
+/* One command on one key; *out is the reply (in `arena`, which the caller
+ * initialised and frees) unless it is an error reply, which becomes
+ * GP_ERR_SERVER. */
 static gp_status_t one(gp_cache_t *c, int argc, const char **argv, const size_t *lens, bool idempotent,
-                       redisReply **out, gp_error_t *err)
+                       cache_arena_t *arena, redisReply **out, gp_error_t *err)
 {
     cache_cmd_t cmd = {argc, argv, lens};
-    gp_status_t st = gp__cache_exec(c, 1, &cmd, out, idempotent, err);
+    gp_status_t st = gp__cache_exec(c, 1, &cmd, out, arena, idempotent, err);
     if (st == GP_OK && (*out)->type == REDIS_REPLY_ERROR) {
         st = gp__cache_server_error(c, *out, err);
-        freeReplyObject(*out);
         *out = NULL;
     }
     return st;
 }
 
-/* GET: GP_OK with a string reply (caller frees), or GP_ERR_MISS (counted). */
-static gp_status_t fetch(gp_cache_t *c, const char *tenant, const char *key, redisReply **out, gp_error_t *err)
+/* GET: GP_OK with a string reply (in `arena`), or GP_ERR_MISS (counted). */
+static gp_status_t fetch(gp_cache_t *c, const char *tenant, const char *key, cache_arena_t *arena, redisReply **out,
+                         gp_error_t *err)
 {
     char fk[CACHE_FULLKEY_MAX];
     size_t fkl;
@@ -56,7 +57,7 @@ static gp_status_t fetch(gp_cache_t *c, const char *tenant, const char *key, red
         return st;
     const char *argv[2] = {"GET", fk};
     size_t lens[2] = {3, fkl};
-    st = one(c, 2, argv, lens, true, out, err);
+    st = one(c, 2, argv, lens, true, arena, out, err);
     if (st != GP_OK)
         return st;
     if ((*out)->type == REDIS_REPLY_STRING)
@@ -64,7 +65,6 @@ static gp_status_t fetch(gp_cache_t *c, const char *tenant, const char *key, red
     st = (*out)->type == REDIS_REPLY_NIL ? GP_ERR_MISS : unexpected("GET", err);
     if (st == GP_ERR_MISS)
         COUNT(misses);
-    freeReplyObject(*out);
     *out = NULL;
     return st;
 }
@@ -79,21 +79,6 @@ static char *copy_bytes(const char *p, size_t n)
     return v;
 }
 
-/* A string reply's bytes for the caller to free(): hiredis 0.14 allocates
- * each string reply's buffer (NUL-terminated) with malloc() and frees it
- * with free(), so it is handed over instead of copied (the reply keeps
- * NULL). Other hiredis versions may use another allocator: copy there. */
-static char *take_bytes(redisReply *e)
-{
-#if HIREDIS_MAJOR == 0 && HIREDIS_MINOR == 14
-    char *p = e->str;
-    e->str = NULL;
-    return p;
-#else
-    return copy_bytes(e->str, e->len);
-#endif
-}
-
 gp_status_t gp_cache_get(gp_cache_t *c, const char *tenant, const char *key, char **value, size_t *len,
                          gp_error_t *err)
 {
@@ -103,16 +88,18 @@ gp_status_t gp_cache_get(gp_cache_t *c, const char *tenant, const char *key, cha
         return gp__cache_fail(err, GP_ERR_INVALID, GP_ECLASS_CLIENT, "gp_cache_get: value is NULL");
     *value = NULL;
     redisReply *r;
-    gp_status_t st = fetch(c, tenant, key, &r, err);
-    if (st != GP_OK)
-        return st;
-    COUNT(hits);
-    *value = copy_bytes(r->str, r->len);
-    if (!*value)
-        st = gp__cache_fail(err, GP_ERR_NOMEM, GP_ECLASS_CLIENT, "out of memory copying a %zu-byte value", r->len);
-    else if (len)
-        *len = r->len;
-    freeReplyObject(r);
+    cache_arena_t arena;
+    gp__cache_arena_init(&arena);
+    gp_status_t st = fetch(c, tenant, key, &arena, &r, err);
+    if (st == GP_OK) {
+        COUNT(hits);
+        *value = copy_bytes(r->str, r->len);
+        if (!*value)
+            st = gp__cache_fail(err, GP_ERR_NOMEM, GP_ECLASS_CLIENT, "out of memory copying a %zu-byte value", r->len);
+        else if (len)
+            *len = r->len;
+    }
+    gp__cache_arena_free(&arena);
     return st;
 }
 
@@ -121,8 +108,16 @@ static int64_t ttl_or_default(const gp_cache_t *c, int64_t ttl_ms)
     return ttl_ms > 0 ? ttl_ms : c->opt.default_ttl_ms;
 }
 
-/* Decimal text of v (may be negative). */
-static size_t fmt_i64(char *buf, size_t size, int64_t v) { return (size_t)snprintf(buf, size, "%lld", (long long)v); }
+/* Decimal text of v (may be negative) into buf (24 bytes), NUL-terminated. */
+static size_t fmt_i64(char *buf, int64_t v)
+{
+    size_t n = 0;
+    if (v < 0)
+        buf[n++] = '-';
+    n += gp__cache_put_dec(buf + n, v < 0 ? 0 - (uint64_t)v : (uint64_t)v);
+    buf[n] = 0;
+    return n;
+}
 
 gp_status_t gp_cache_set(gp_cache_t *c, const char *tenant, const char *key, const void *value, size_t len,
                          int64_t ttl_ms, gp_error_t *err)
@@ -134,16 +129,16 @@ gp_status_t gp_cache_set(gp_cache_t *c, const char *tenant, const char *key, con
     gp_status_t st = begin(c, tenant, key, fk, &fkl, err);
     if (st != GP_OK)
         return st;
-    size_t tl = fmt_i64(ttl, sizeof ttl, ttl_or_default(c, ttl_ms));
+    size_t tl = fmt_i64(ttl, ttl_or_default(c, ttl_ms));
     const char *argv[5] = {"SET", fk, value ? value : "", "PX", ttl};
     size_t lens[5] = {3, fkl, len, 2, tl};
     redisReply *r;
-    st = one(c, 5, argv, lens, true, &r, err);
-    if (st == GP_OK) {
-        if (r->type != REDIS_REPLY_STATUS)
-            st = unexpected("SET", err);
-        freeReplyObject(r);
-    }
+    cache_arena_t arena;
+    gp__cache_arena_init(&arena);
+    st = one(c, 5, argv, lens, true, &arena, &r, err);
+    if (st == GP_OK && r->type != REDIS_REPLY_STATUS)
+        st = unexpected("SET", err);
+    gp__cache_arena_free(&arena);
     return st;
 }
 
@@ -159,14 +154,16 @@ static gp_status_t int_cmd(gp_cache_t *c, const char *cmd, const char *tenant, c
     const char *argv[3] = {cmd, fk, arg};
     size_t lens[3] = {strlen(cmd), fkl, arg ? strlen(arg) : 0};
     redisReply *r;
-    st = one(c, arg ? 3 : 2, argv, lens, true, &r, err);
-    if (st != GP_OK)
-        return st;
-    if (r->type == REDIS_REPLY_INTEGER)
-        *out = r->integer;
-    else
-        st = unexpected(cmd, err);
-    freeReplyObject(r);
+    cache_arena_t arena;
+    gp__cache_arena_init(&arena);
+    st = one(c, arg ? 3 : 2, argv, lens, true, &arena, &r, err);
+    if (st == GP_OK) {
+        if (r->type == REDIS_REPLY_INTEGER)
+            *out = r->integer;
+        else
+            st = unexpected(cmd, err);
+    }
+    gp__cache_arena_free(&arena);
     return st;
 }
 
@@ -191,7 +188,7 @@ gp_status_t gp_cache_expire(gp_cache_t *c, const char *tenant, const char *key, 
                               "gp_cache_expire: ttl_ms is %lld; expected > 0 (use gp_cache_del to remove a key)",
                               (long long)ttl_ms);
     char ttl[24];
-    fmt_i64(ttl, sizeof ttl, ttl_ms);
+    fmt_i64(ttl, ttl_ms);
     long long n = 0;
     gp_status_t st = int_cmd(c, "PEXPIRE", tenant, key, ttl, &n, err);
     return st == GP_OK && n == 0 ? GP_ERR_MISS : st;
@@ -228,37 +225,50 @@ gp_status_t gp_cache_incr(gp_cache_t *c, const char *tenant, const char *key, in
     gp_status_t st = begin(c, tenant, key, fk, &fkl, err);
     if (st != GP_OK)
         return st;
-    size_t dl = fmt_i64(d, sizeof d, delta), tl = fmt_i64(ttl, sizeof ttl, ttl_or_default(c, ttl_ms));
+    size_t dl = fmt_i64(d, delta), tl = fmt_i64(ttl, ttl_or_default(c, ttl_ms));
     const char *argv[6] = {"EVAL", INCR_LUA, "1", fk, d, ttl};
     size_t lens[6] = {4, sizeof INCR_LUA - 1, 1, fkl, dl, tl};
     redisReply *r;
-    st = one(c, 6, argv, lens, false, &r, err);
-    if (st != GP_OK)
-        return st;
-    if (r->type == REDIS_REPLY_INTEGER) {
-        if (value)
+    cache_arena_t arena;
+    gp__cache_arena_init(&arena);
+    st = one(c, 6, argv, lens, false, &arena, &r, err);
+    if (st == GP_OK) {
+        if (r->type != REDIS_REPLY_INTEGER)
+            st = unexpected("INCRBY", err);
+        else if (value)
             *value = r->integer;
-    } else {
-        st = unexpected("INCRBY", err);
     }
-    freeReplyObject(r);
+    gp__cache_arena_free(&arena);
     return st;
 }
 
 /* ---- batches ------------------------------------------------------------------ */
 
-/* Validate a batch and build its full keys into one allocation: *keybuf
- * (free it) holds them, fks[i]/fkls[i] point into it. */
-static gp_status_t batch_keys(gp_cache_t *c, const char *tenant, size_t n, const char *const *keys, char **keybuf,
-                              const char **fks, size_t *fkls, gp_error_t *err)
+/* Batches of up to BATCH_INLINE keys keep their scratch arrays, and keys of
+ * up to BATCH_KEYBUF bytes in all, on the stack: no allocation but the
+ * values' own. */
+#define BATCH_INLINE 32
+#define BATCH_KEYBUF 2048
+
+static gp_status_t batch_size(size_t n, gp_error_t *err)
 {
-    *keybuf = NULL;
+    gp_error_clear(err);
+    return gp__cache_fail(err, GP_ERR_INVALID, GP_ECLASS_CLIENT, "batch of %zu keys; expected 1 to %d", n,
+                          GP_CACHE_BATCH_MAX);
+}
+
+/* Validate a batch and build its full keys into `keybuf` (BATCH_KEYBUF bytes
+ * on the caller's stack) or, when they do not fit, into a malloc'd buffer
+ * (*heap: free it); fks[i]/fkls[i] point into it. */
+static gp_status_t batch_keys(gp_cache_t *c, const char *tenant, size_t n, const char *const *keys, char *keybuf,
+                              char **heap, const char **fks, size_t *fkls, gp_error_t *err)
+{
+    *heap = NULL;
     gp_error_clear(err);
     if (!c)
         return gp__cache_fail(err, GP_ERR_INVALID, GP_ECLASS_CLIENT, "cache is NULL");
-    if (n < 1 || n > GP_CACHE_BATCH_MAX || !keys)
-        return gp__cache_fail(err, GP_ERR_INVALID, GP_ECLASS_CLIENT, "batch of %zu keys; expected 1 to %d", n,
-                              GP_CACHE_BATCH_MAX);
+    if (!keys)
+        return gp__cache_fail(err, GP_ERR_INVALID, GP_ECLASS_CLIENT, "batch: keys is NULL");
     gp_status_t st = gp__cache_check(tenant, CACHE_NO_KEY, err);
     if (st != GP_OK)
         return st;
@@ -280,19 +290,17 @@ static gp_status_t batch_keys(gp_cache_t *c, const char *tenant, size_t n, const
      * prefix is written once and copied. */
     char prefix[CACHE_FULLKEY_MAX];
     size_t pl = gp__cache_key_prefix(c, tenant, gen, "", prefix);
-    char *buf = malloc(total + n * (pl + 1));
-    if (!buf)
+    char *buf = keybuf;
+    if (total + n * (pl + 1) > BATCH_KEYBUF && !(buf = *heap = malloc(total + n * (pl + 1))))
         return gp__cache_fail(err, GP_ERR_NOMEM, GP_ECLASS_CLIENT, "out of memory building %zu keys", n);
-    char *p = buf;
     for (size_t i = 0; i < n; i++) {
-        fks[i] = p;
-        memcpy(p, prefix, pl);
-        memcpy(p + pl, keys[i], fkls[i]);
-        p[pl + fkls[i]] = 0;
+        fks[i] = buf;
+        memcpy(buf, prefix, pl);
+        memcpy(buf + pl, keys[i], fkls[i]);
+        buf[pl + fkls[i]] = 0;
         fkls[i] += pl;
-        p += fkls[i] + 1;
+        buf += fkls[i] + 1;
     }
-    *keybuf = buf;
     return GP_OK;
 }
 
@@ -311,23 +319,30 @@ gp_status_t gp_cache_mget(gp_cache_t *c, const char *tenant, size_t n, const cha
 {
     if (!values)
         return gp__cache_fail(err, GP_ERR_INVALID, GP_ECLASS_CLIENT, "gp_cache_mget: values is NULL");
-    for (size_t i = 0; i < n && n <= GP_CACHE_BATCH_MAX; i++)
+    if (n < 1 || n > GP_CACHE_BATCH_MAX)
+        return batch_size(n, err);
+    for (size_t i = 0; i < n; i++)
         values[i] = (gp_cache_value_t){NULL, 0};
-    const char **argv = malloc((n + 1) * sizeof *argv);
-    size_t *lens = malloc((n + 1) * sizeof *lens);
-    char *keybuf = NULL;
-    gp_status_t st = argv && lens ? batch_keys(c, tenant, n, keys, &keybuf, argv + 1, lens + 1, err)
+    const char *argv_s[BATCH_INLINE + 1];
+    size_t lens_s[BATCH_INLINE + 1];
+    char keybuf[BATCH_KEYBUF], *heap = NULL;
+    bool inline_ = n <= BATCH_INLINE;
+    const char **argv = inline_ ? argv_s : malloc((n + 1) * sizeof *argv);
+    size_t *lens = inline_ ? lens_s : malloc((n + 1) * sizeof *lens);
+    gp_status_t st = argv && lens ? batch_keys(c, tenant, n, keys, keybuf, &heap, argv + 1, lens + 1, err)
                                   : gp__cache_fail(err, GP_ERR_NOMEM, GP_ECLASS_CLIENT, "out of memory");
     redisReply *r = NULL;
+    cache_arena_t arena;
+    gp__cache_arena_init(&arena);
     if (st == GP_OK) {
         argv[0] = "MGET";
         lens[0] = 4;
-        st = one(c, (int)n + 1, argv, lens, true, &r, err);
+        st = one(c, (int)n + 1, argv, lens, true, &arena, &r, err);
     }
     if (st == GP_OK && (r->type != REDIS_REPLY_ARRAY || r->elements != n))
         st = unexpected("MGET", err);
     for (size_t i = 0; st == GP_OK && i < n; i++) {
-        redisReply *e = r->element[i];
+        const redisReply *e = r->element[i];
         if (e->type == REDIS_REPLY_NIL) {
             COUNT(misses);
             continue;
@@ -337,18 +352,18 @@ gp_status_t gp_cache_mget(gp_cache_t *c, const char *tenant, size_t n, const cha
             break;
         }
         COUNT(hits);
-        values[i].data = take_bytes(e);
-        values[i].len = e->len;
-        if (!values[i].data)
+        if (!(values[i].data = copy_bytes(e->str, e->len)))
             st = gp__cache_fail(err, GP_ERR_NOMEM, GP_ECLASS_CLIENT, "out of memory copying values");
+        values[i].len = e->len;
     }
     if (st != GP_OK)
-        gp_cache_values_free(values, n <= GP_CACHE_BATCH_MAX ? n : 0);
-    if (r)
-        freeReplyObject(r);
-    free(keybuf);
-    free(argv);
-    free(lens);
+        gp_cache_values_free(values, n);
+    gp__cache_arena_free(&arena);
+    free(heap);
+    if (!inline_) {
+        free(argv);
+        free(lens);
+    }
     return st;
 }
 
@@ -357,21 +372,31 @@ gp_status_t gp_cache_mset(gp_cache_t *c, const char *tenant, size_t n, const cha
 {
     if (!values)
         return gp__cache_fail(err, GP_ERR_INVALID, GP_ECLASS_CLIENT, "gp_cache_mset: values is NULL");
-    for (size_t i = 0; i < n && n <= GP_CACHE_BATCH_MAX; i++)
+    if (n < 1 || n > GP_CACHE_BATCH_MAX)
+        return batch_size(n, err);
+    for (size_t i = 0; i < n; i++)
         if (!values[i].data && values[i].len)
             return gp__cache_fail(err, GP_ERR_INVALID, GP_ECLASS_CLIENT, "gp_cache_mset: values[%zu].data is NULL",
                                   i);
-    const char **fks = malloc(n * 6 * sizeof *fks);
-    size_t *fkls = malloc(n * 6 * sizeof *fkls);
-    cache_cmd_t *cmds = malloc(n * sizeof *cmds);
-    redisReply **replies = calloc(n ? n : 1, sizeof *replies);
-    char *keybuf = NULL, ttl[24];
+    /* argv of the n SETs (5 each) and, after them, the n full keys */
+    const char *fks_s[6 * BATCH_INLINE];
+    size_t fkls_s[6 * BATCH_INLINE];
+    cache_cmd_t cmds_s[BATCH_INLINE];
+    redisReply *replies_s[BATCH_INLINE];
+    char keybuf[BATCH_KEYBUF], *heap = NULL, ttl[24];
+    bool inline_ = n <= BATCH_INLINE;
+    const char **fks = inline_ ? fks_s : malloc(n * 6 * sizeof *fks);
+    size_t *fkls = inline_ ? fkls_s : malloc(n * 6 * sizeof *fkls);
+    cache_cmd_t *cmds = inline_ ? cmds_s : malloc(n * sizeof *cmds);
+    redisReply **replies = inline_ ? replies_s : malloc(n * sizeof *replies);
     gp_status_t st = fks && fkls && cmds && replies
-                         ? batch_keys(c, tenant, n, keys, &keybuf, fks + 5 * n, fkls + 5 * n, err)
+                         ? batch_keys(c, tenant, n, keys, keybuf, &heap, fks + 5 * n, fkls + 5 * n, err)
                          : gp__cache_fail(err, GP_ERR_NOMEM, GP_ECLASS_CLIENT, "out of memory");
+    cache_arena_t arena;
+    gp__cache_arena_init(&arena);
     if (st == GP_OK) {
         /* n pipelined SET key value PX ttl: one write, one round trip. */
-        size_t tl = fmt_i64(ttl, sizeof ttl, ttl_or_default(c, ttl_ms));
+        size_t tl = fmt_i64(ttl, ttl_or_default(c, ttl_ms));
         for (size_t i = 0; i < n; i++) {
             const char **a = fks + 5 * i;
             size_t *l = fkls + 5 * i;
@@ -382,21 +407,21 @@ gp_status_t gp_cache_mset(gp_cache_t *c, const char *tenant, size_t n, const cha
             a[4] = ttl, l[4] = tl;
             cmds[i] = (cache_cmd_t){5, a, l};
         }
-        st = gp__cache_exec(c, (int)n, cmds, replies, true, err);
+        st = gp__cache_exec(c, (int)n, cmds, replies, &arena, true, err);
         for (size_t i = 0; st == GP_OK && i < n; i++)
             if (replies[i]->type == REDIS_REPLY_ERROR)
                 st = gp__cache_server_error(c, replies[i], err);
             else if (replies[i]->type != REDIS_REPLY_STATUS)
                 st = unexpected("SET", err);
-        for (size_t i = 0; i < n; i++)
-            if (replies[i])
-                freeReplyObject(replies[i]);
     }
-    free(keybuf);
-    free(fks);
-    free(fkls);
-    free(cmds);
-    free(replies);
+    gp__cache_arena_free(&arena);
+    free(heap);
+    if (!inline_) {
+        free(fks);
+        free(fkls);
+        free(cmds);
+        free(replies);
+    }
     return st;
 }
 
@@ -451,10 +476,11 @@ gp_status_t gp_cache_get_json(gp_cache_t *c, const char *tenant, const char *key
         return gp__cache_fail(err, GP_ERR_INVALID, GP_ECLASS_CLIENT, "gp_cache_get_json: value is NULL");
     *value = NULL;
     redisReply *r;
-    gp_status_t st = fetch(c, tenant, key, &r, err);
-    if (st != GP_OK)
-        return st;
-    st = gp__cache_parse_json(c, tenant, key, r->str, r->len, true, value);
-    freeReplyObject(r);
+    cache_arena_t arena;
+    gp__cache_arena_init(&arena);
+    gp_status_t st = fetch(c, tenant, key, &arena, &r, err);
+    if (st == GP_OK)
+        st = gp__cache_parse_json(c, tenant, key, r->str, r->len, true, value);
+    gp__cache_arena_free(&arena);
     return st;
 }

@@ -2,6 +2,7 @@
  * contexts, the time budget of every call, the circuit breaker (which is
  * also the reconnect backoff), and the cache object's life cycle. */
 #include <errno.h>
+#include <stdint.h>
 #include <linux/futex.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -237,6 +238,127 @@ fail:
     return st;
 }
 
+/* ---- replies in the caller's arena ------------------------------------------
+ *
+ * The cache's connections build their replies with these functions instead
+ * of hiredis' defaults: a reply object and its bytes are carved from the
+ * arena of the call they answer (the reader's privdata, set by the leader
+ * before it reads that call's replies), so a reply costs no malloc() and a
+ * call's replies are freed at once. Objects never outlive their arena: a
+ * reply half-read when a read fails stays in the reader only until the
+ * connection is dropped, which happens at once (freeObject is then a
+ * no-op: the arena's owner frees the memory). */
+
+struct cache_arena_block {
+    cache_arena_block_t *next;
+    _Alignas(16) char data[];
+};
+
+#define ARENA_BLOCK 4096
+
+void gp__cache_arena_init(cache_arena_t *a)
+{
+    a->p = a->first;
+    a->left = sizeof a->first;
+    a->blocks = NULL;
+}
+
+void gp__cache_arena_free(cache_arena_t *a)
+{
+    while (a->blocks) {
+        cache_arena_block_t *b = a->blocks;
+        a->blocks = b->next;
+        free(b);
+    }
+    gp__cache_arena_init(a);
+}
+
+/* n bytes, 8-aligned, or NULL when out of memory. */
+static void *arena_alloc(cache_arena_t *a, size_t n)
+{
+    if (n > SIZE_MAX / 2)
+        return NULL;
+    n = (n + 7) & ~(size_t)7;
+    if (n > a->left) {
+        size_t room = n > ARENA_BLOCK ? n : ARENA_BLOCK;
+        cache_arena_block_t *b = malloc(sizeof *b + room);
+        if (!b)
+            return NULL;
+        b->next = a->blocks;
+        a->blocks = b;
+        a->p = b->data;
+        a->left = room;
+    }
+    void *p = a->p;
+    a->p += n;
+    a->left -= n;
+    return p;
+}
+
+/* The most elements an array reply may announce: more than any command of
+ * the cache can be answered with (GP_CACHE_BATCH_MAX keys). */
+#define REPLY_MAX_ELEMENTS (1 << 20)
+
+static redisReply *reply_new(const redisReadTask *t, int type, size_t extra, char **extra_out)
+{
+    cache_arena_t *a = t->privdata;
+    redisReply *r = a ? arena_alloc(a, sizeof *r + extra) : NULL;
+    if (!r)
+        return NULL;
+    memset(r, 0, sizeof *r);
+    r->type = type;
+    if (extra_out)
+        *extra_out = (char *)(r + 1);
+    if (t->parent) {
+        redisReply *parent = t->parent->obj;
+        parent->element[t->idx] = r;
+    }
+    return r;
+}
+
+static void *reply_string(const redisReadTask *t, char *str, size_t len)
+{
+    char *buf;
+    redisReply *r = len < SIZE_MAX / 2 ? reply_new(t, t->type, len + 1, &buf) : NULL;
+    if (!r)
+        return NULL;
+    memcpy(buf, str, len);
+    buf[len] = 0;
+    r->str = buf;
+    r->len = len;
+    return r;
+}
+
+static void *reply_array(const redisReadTask *t, int elements)
+{
+    if (elements < 0 || elements > REPLY_MAX_ELEMENTS)
+        return NULL;
+    char *buf;
+    redisReply *r = reply_new(t, REDIS_REPLY_ARRAY, (size_t)elements * sizeof(redisReply *), &buf);
+    if (!r)
+        return NULL;
+    r->elements = (size_t)elements;
+    if (elements) {
+        r->element = (redisReply **)(void *)buf;
+        memset(r->element, 0, (size_t)elements * sizeof *r->element);
+    }
+    return r;
+}
+
+static void *reply_integer(const redisReadTask *t, long long v)
+{
+    redisReply *r = reply_new(t, REDIS_REPLY_INTEGER, 0, NULL);
+    if (r)
+        r->integer = v;
+    return r;
+}
+
+static void *reply_nil(const redisReadTask *t) { return reply_new(t, REDIS_REPLY_NIL, 0, NULL); }
+
+static void reply_free(void *r) { (void)r; /* the arena's owner frees it */ }
+
+static redisReplyObjectFunctions arena_replies = {reply_string, reply_array, reply_integer, reply_nil, reply_free};
+
 /* Open s->ctx within the budget: connect, AUTH, SELECT. */
 static gp_status_t slot_connect(gp_cache_t *c, cache_slot_t *s, int64_t deadline, gp_error_t *err)
 {
@@ -253,6 +375,8 @@ static gp_status_t slot_connect(gp_cache_t *c, cache_slot_t *s, int64_t deadline
         gp__log(GP_LOG_DEBUG, "cache", "connect failed: %s", err->message);
         return st;
     }
+    ctx->reader->fn = &arena_replies; /* set up: from now on replies go to the arenas */
+    ctx->reader->privdata = NULL;
     s->ctx = ctx;
     s->timeout_ms = tmo;
     atomic_fetch_add(&c->n.connects, 1);
@@ -316,6 +440,7 @@ struct cache_job {
     int n;                      /* replies expected */
     int got;                    /* replies received in the current attempt */
     redisReply **replies;
+    cache_arena_t *arena;       /* where its replies are built */
     int64_t deadline;
     bool idempotent, probe, timed_out;
     _Atomic int state;          /* job_state_t: moved under c->mu, except to JOB_DONE by a leader */
@@ -380,12 +505,12 @@ static char *encode(int n, const cache_cmd_t *cmds, char *stackbuf, size_t stack
     return buf;
 }
 
+/* Forget the replies received (they stay in the arena until its owner
+ * frees it). */
 static void job_free_replies(cache_job_t *j)
 {
-    for (int i = 0; i < j->got; i++) {
-        freeReplyObject(j->replies[i]);
+    for (int i = 0; i < j->got; i++)
         j->replies[i] = NULL;
-    }
     j->got = 0;
 }
 
@@ -541,10 +666,16 @@ static gp_status_t send_batch(gp_cache_t *c, cache_slot_t *s, int64_t deadline, 
     finish(*prev, NULL);
     *prev = NULL;
     for (cache_job_t *j = batch; j; j = j->next) {
+        s->ctx->reader->privdata = j->arena;
         for (; j->st == GP_OK && j->got < j->n; j->got++) {
             void *r = NULL;
             if (redisGetReply(s->ctx, &r) != REDIS_OK || !r) {
                 int e = errno;
+                if (s->ctx->err == REDIS_ERR_OOM) {
+                    gp__cache_fail(err, GP_ERR_NOMEM, GP_ECLASS_CLIENT, "out of memory reading a Redis reply");
+                    drop_ctx(c, s); /* the rest of the reply is still on the socket */
+                    return GP_ERR_NOMEM;
+                }
                 *timed_out = is_timeout(s->ctx, e);
                 gp__cache_fail(err, GP_ERR_UNAVAILABLE, *timed_out ? GP_ECLASS_TIMEOUT : GP_ECLASS_CONNECTION,
                                "%s: %s%s", c->display, *timed_out ? "no reply within REDIS_TIMEOUT: " : "",
@@ -679,13 +810,13 @@ static void lead(gp_cache_t *c, cache_slot_t *s, cache_job_t *own)
     }
 }
 
-gp_status_t gp__cache_exec(gp_cache_t *c, int n, const cache_cmd_t *cmds, redisReply **replies, bool idempotent,
-                           gp_error_t *err)
+gp_status_t gp__cache_exec(gp_cache_t *c, int n, const cache_cmd_t *cmds, redisReply **replies, cache_arena_t *arena,
+                           bool idempotent, gp_error_t *err)
 {
     int64_t t0 = gp__now_ns();
     gp_error_t local; /* filled only on failure: the breaker's log wants the reason */
-    char stackbuf[2048];
-    cache_job_t j = {.n = n, .replies = replies, .idempotent = idempotent, .err = err ? err : &local,
+    char stackbuf[4096];
+    cache_job_t j = {.n = n, .replies = replies, .arena = arena, .idempotent = idempotent, .err = err ? err : &local,
                      .deadline = t0 + (int64_t)c->timeout_ms * NS_PER_MS, .st = GP_OK};
     for (int i = 0; i < n; i++)
         replies[i] = NULL;
@@ -871,17 +1002,21 @@ gp_status_t gp_cache_ping(gp_cache_t *c, int64_t *latency_ns, gp_error_t *err)
     const char *argv[1] = {"PING"};
     cache_cmd_t cmd = {1, argv, NULL};
     redisReply *r;
+    cache_arena_t arena;
+    gp__cache_arena_init(&arena);
     int64_t t0 = gp__now_ns();
-    gp_status_t st = gp__cache_exec(c, 1, &cmd, &r, true, err);
-    if (st != GP_OK)
+    gp_status_t st = gp__cache_exec(c, 1, &cmd, &r, &arena, true, err);
+    if (st != GP_OK) {
+        gp__cache_arena_free(&arena);
         return st;
+    }
     if (r->type != REDIS_REPLY_STATUS || strcmp(r->str, "PONG") != 0)
         st = r->type == REDIS_REPLY_ERROR ? gp__cache_server_error(c, r, err)
                                           : gp__cache_fail(err, GP_ERR_PROTOCOL, GP_ECLASS_INTERNAL,
                                                            "unexpected reply to PING");
     else if (latency_ns)
         *latency_ns = gp__now_ns() - t0;
-    freeReplyObject(r);
+    gp__cache_arena_free(&arena);
     return st;
 }
 

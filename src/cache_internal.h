@@ -93,18 +93,38 @@ typedef struct cache_cmd {
     const size_t *argvlen;
 } cache_cmd_t;
 
+/* Where a call's replies live. hiredis builds reply objects through
+ * functions a reader may replace (redisReplyObjectFunctions); the cache's
+ * connections build theirs in the calling thread's arena instead of two
+ * malloc()s per reply (the object and its string), so a call's replies are
+ * freed at once, with the arena. The first block sits in the struct (on the
+ * caller's stack); bigger replies get malloc'd blocks. */
+typedef struct cache_arena_block cache_arena_block_t;
+typedef struct cache_arena {
+    char *p;                     /* free room in the current block */
+    size_t left;
+    cache_arena_block_t *blocks; /* malloc'd blocks, newest first */
+    _Alignas(16) char first[1024];
+} cache_arena_t;
+
+void gp__cache_arena_init(cache_arena_t *a);
+/* Frees the malloc'd blocks: every reply built in the arena is gone. */
+void gp__cache_arena_free(cache_arena_t *a);
+
 /* Send n commands in one write and read their n replies (one round trip,
  * shared with concurrent calls when every connection is busy: automatic
  * pipelining), within the cache's time budget, through the circuit breaker
  * and the pool.
- * On GP_OK every replies[i] is set (the caller frees each with
- * freeReplyObject), error replies included; on failure none is. When
+ * On GP_OK every replies[i] is set, error replies included, built in
+ * `arena` (initialised by the caller, which frees it with
+ * gp__cache_arena_free after using the replies, whatever the status); on
+ * failure none is. When
  * `idempotent`, a command that fails on a reused connection (lost while
  * idle, e.g. after a server restart) is resent once on a fresh connection
  * if the budget allows. Counts calls, commands, errors and latency; fills
  * err. */
-gp_status_t gp__cache_exec(gp_cache_t *c, int n, const cache_cmd_t *cmds, redisReply **replies, bool idempotent,
-                           gp_error_t *err);
+gp_status_t gp__cache_exec(gp_cache_t *c, int n, const cache_cmd_t *cmds, redisReply **replies, cache_arena_t *arena,
+                           bool idempotent, gp_error_t *err);
 
 /* Fill err (may be NULL) and return st. */
 gp_status_t gp__cache_fail(gp_error_t *err, gp_status_t st, gp_error_class_t klass, const char *fmt, ...)

@@ -11,24 +11,28 @@
  * { } * ? [ ]. Braces would open a hash tag of their own; glob characters
  * make keys ambiguous in KEYS/SCAN patterns an operator might use. */
 #define BIT(b) (1ULL << (b))
-static const uint64_t key_ok[2] = {
+static const uint64_t key_ok[4] = {
     (~0ULL << 0x21) & ~BIT('*') & ~BIT('?'),                                   /* 0x21..0x3f */
     (~0ULL >> 1) & ~BIT('[' - 64) & ~BIT(']' - 64) & ~BIT('{' - 64) & ~BIT('}' - 64), /* 0x40..0x7e */
+    0, 0,                                                                     /* 0x80..0xff */
 };
 #undef BIT
 
 static bool key_byte_ok(unsigned char ch)
 {
-    return ch < 0x80 && (key_ok[ch >> 6] >> (ch & 63)) & 1;
+    return (key_ok[ch >> 6] >> (ch & 63)) & 1;
 }
 
 size_t gp__cache_key_len(const char *key)
 {
-    size_t n = 0;
-    for (const unsigned char *p = (const unsigned char *)key; *p; p++, n++)
-        if (n == GP_CACHE_KEY_MAX || !key_byte_ok(*p))
-            return 0;
-    return n;
+    size_t n = strnlen(key, GP_CACHE_KEY_MAX + 1);
+    if (n > GP_CACHE_KEY_MAX)
+        return 0;
+    /* branch-free: one bad byte anywhere clears bit 0 */
+    uint64_t ok = 1;
+    for (const unsigned char *p = (const unsigned char *)key, *e = p + n; p < e; p++)
+        ok &= key_ok[*p >> 6] >> (*p & 63);
+    return ok & 1 ? n : 0;
 }
 
 bool gp_cache_key_valid(const char *key, char *why, size_t whylen)
@@ -79,17 +83,29 @@ gp_status_t gp__cache_check(const char *tenant, const char *key, gp_error_t *err
     return GP_OK;
 }
 
+static const char digit_pairs[201] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+                                      "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+                                      "8081828384858687888990919293949596979899";
+
 size_t gp__cache_put_dec(char *p, uint64_t v)
 {
-    char tmp[21];
-    size_t n = 0;
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    for (size_t i = 0; i < n; i++)
-        p[i] = tmp[n - 1 - i];
-    return n;
+    if (v < 10) {
+        p[0] = (char)('0' + v);
+        return 1;
+    }
+    char tmp[20], *e = tmp + sizeof tmp, *q = e;
+    for (; v >= 100; v /= 100) {
+        q -= 2;
+        memcpy(q, digit_pairs + 2 * (v % 100), 2);
+    }
+    if (v >= 10) {
+        q -= 2;
+        memcpy(q, digit_pairs + 2 * v, 2);
+    } else {
+        *--q = (char)('0' + v);
+    }
+    memcpy(p, q, (size_t)(e - q));
+    return (size_t)(e - q);
 }
 
 /* prefix "t:{" tenant "}:" -- the part every key of a tenant shares. */
@@ -210,16 +226,15 @@ static gp_status_t gen_roundtrip(gp_cache_t *c, const char *tenant, const char *
     size_t l2[2] = {strlen(second), kl};
     cache_cmd_t cmds[2] = {{4, a1, l1}, {2, a2, l2}};
     redisReply *r[2];
-    gp_status_t st = gp__cache_exec(c, 2, cmds, r, strcmp(second, "GET") == 0, err);
-    if (st != GP_OK)
-        return st;
-    if (r[1]->type == REDIS_REPLY_ERROR)
+    cache_arena_t arena;
+    gp__cache_arena_init(&arena);
+    gp_status_t st = gp__cache_exec(c, 2, cmds, r, &arena, strcmp(second, "GET") == 0, err);
+    if (st == GP_OK && r[1]->type == REDIS_REPLY_ERROR)
         st = gp__cache_server_error(c, r[1], err);
-    else if (!parse_u64(r[1], gen))
+    else if (st == GP_OK && !parse_u64(r[1], gen))
         st = gp__cache_fail(err, GP_ERR_PROTOCOL, GP_ECLASS_INTERNAL,
                             "the generation key of tenant %s holds something else than a counter", tenant);
-    freeReplyObject(r[0]);
-    freeReplyObject(r[1]);
+    gp__cache_arena_free(&arena);
     return st;
 }
 

@@ -147,6 +147,8 @@ static gp_status_t lookup(gp_cache_t *c, const char *tenant, uint64_t gen, const
     char dk[CACHE_FULLKEY_MAX], mk[CACHE_FULLKEY_MAX];
     size_t dl = gp__cache_key(c, tenant, gen, "", key, dk);
     redisReply *r[2] = {NULL, NULL};
+    cache_arena_t arena;
+    gp__cache_arena_init(&arena);
     gp_status_t st;
     const redisReply *v;
     if (beta > 0) {
@@ -154,17 +156,17 @@ static gp_status_t lookup(gp_cache_t *c, const char *tenant, uint64_t gen, const
         const char *a1[3] = {"MGET", dk, mk}, *a2[2] = {"PTTL", dk};
         size_t l1[3] = {4, dl, ml}, l2[2] = {4, dl};
         cache_cmd_t cmds[2] = {{3, a1, l1}, {2, a2, l2}};
-        st = gp__cache_exec(c, 2, cmds, r, true, NULL);
+        st = gp__cache_exec(c, 2, cmds, r, &arena, true, NULL);
         if (st != GP_OK)
-            return st;
+            goto out;
         v = r[0]->type == REDIS_REPLY_ARRAY && r[0]->elements == 2 ? r[0]->element[0] : r[0];
     } else {
         const char *a[2] = {"GET", dk};
         size_t l[2] = {3, dl};
         cache_cmd_t cmd = {2, a, l};
-        st = gp__cache_exec(c, 1, &cmd, r, true, NULL);
+        st = gp__cache_exec(c, 1, &cmd, r, &arena, true, NULL);
         if (st != GP_OK)
-            return st;
+            goto out;
         v = r[0];
     }
     if (v->type == REDIS_REPLY_STRING) {
@@ -180,9 +182,8 @@ static gp_status_t lookup(gp_cache_t *c, const char *tenant, uint64_t gen, const
         double u = (double)((gp__rand64() >> 11) + 1) / (double)(1ULL << 53); /* (0, 1] */
         *early = delta > 0 && pttl > 0 && (double)delta * beta * neg_ln(u) >= (double)pttl;
     }
-    freeReplyObject(r[0]);
-    if (r[1])
-        freeReplyObject(r[1]);
+out:
+    gp__cache_arena_free(&arena);
     return st;
 }
 
@@ -201,14 +202,13 @@ static void store(gp_cache_t *c, const char *tenant, uint64_t gen, const char *k
     size_t l1[5] = {3, dl, strlen(text), 2, tl}, l2[5] = {3, ml, nl, 2, tl};
     cache_cmd_t cmds[2] = {{5, a1, l1}, {5, a2, l2}};
     redisReply *r[2];
+    cache_arena_t arena;
+    gp__cache_arena_init(&arena);
     int n = delta_ms >= 0 ? 2 : 1;
     gp_error_t e;
-    if (gp__cache_exec(c, n, cmds, r, true, &e) != GP_OK) {
+    if (gp__cache_exec(c, n, cmds, r, &arena, true, &e) != GP_OK)
         gp__log(GP_LOG_DEBUG, "cache", "tenant %s key %s: loaded value not stored: %s", tenant, key, e.message);
-        return;
-    }
-    for (int i = 0; i < n; i++)
-        freeReplyObject(r[i]);
+    gp__cache_arena_free(&arena);
 }
 
 /* Wait for another thread's load of the same key (flight_mu held on entry

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cache_internal.h"
 #include "gp_test_cache.h"
 
 static void test_single_key_operations(void **state)
@@ -148,6 +149,72 @@ static void test_batches_one_round_trip(void **state)
     assert_int_equal(gp_cache_mget(c, t, 0, keys, out, &err), GP_ERR_INVALID);
     assert_int_equal(gp_cache_mset(c, t, GP_CACHE_BATCH_MAX + 1, keys, in, 0, &err), GP_ERR_INVALID);
     assert_int_equal(gp_test_cache_metrics(c).commands, m2.commands);
+    gp_cache_close(c);
+    gp_config_release(&cfg);
+}
+
+/* The RESP lengths and generations are written by a digit-pair formatter:
+ * it must agree with printf at every length boundary. */
+static void test_decimal_formatting(void **state)
+{
+    (void)state;
+    char want[32], got[32];
+    uint64_t v = 0;
+    for (int i = 0; i < 200000; i++, v = i < 100000 ? (uint64_t)i : v * 3 + 7) {
+        uint64_t x = i < 100000 ? (uint64_t)i : v;
+        size_t n = gp__cache_put_dec(got, x);
+        snprintf(want, sizeof want, "%llu", (unsigned long long)x);
+        assert_int_equal(n, strlen(want));
+        assert_memory_equal(got, want, n);
+    }
+    uint64_t edges[] = {9, 10, 99, 100, 999, 1000, 9999999999ULL, 10000000000ULL, UINT64_MAX / 10, UINT64_MAX - 1,
+                        UINT64_MAX};
+    for (size_t i = 0; i < sizeof edges / sizeof edges[0]; i++) {
+        size_t n = gp__cache_put_dec(got, edges[i]);
+        snprintf(want, sizeof want, "%llu", (unsigned long long)edges[i]);
+        assert_int_equal(n, strlen(want));
+        assert_memory_equal(got, want, n);
+    }
+}
+
+/* The largest batch, with long keys and values from empty to larger than
+ * the reply arena's blocks: the paths beyond the small-batch stack space. */
+static void test_largest_batch(void **state)
+{
+    (void)state;
+    gp_config_t cfg;
+    gp_cache_t *c = gp_test_cache(&cfg, NULL, 0, 0);
+    char t[37];
+    gp_test_tenant(t);
+    enum { N = GP_CACHE_BATCH_MAX, KEYLEN = 200 };
+    char(*names)[KEYLEN + 1] = calloc(N, sizeof *names);
+    const char **keys = calloc(N, sizeof *keys);
+    gp_cache_value_t *in = calloc(N, sizeof *in), *out = calloc(N, sizeof *out);
+    char *blob = malloc(9000 + 17);
+    assert_non_null(names && keys && in && out && blob);
+    for (int i = 0; i < 9000 + 17; i++)
+        blob[i] = (char)(i % 251); /* every byte value but a few, NUL included */
+    for (int i = 0; i < N; i++) {
+        int n = snprintf(names[i], KEYLEN + 1, "long:%d:", i);
+        memset(names[i] + n, 'k', (size_t)(KEYLEN - n));
+        keys[i] = names[i];
+        in[i] = (gp_cache_value_t){blob + i % 17, i % 3 == 0 ? 0 : (size_t)(i * 37) % 9000};
+    }
+    gp_error_t err;
+    assert_int_equal(gp_cache_mset(c, t, N, keys, in, 10000, &err), GP_OK);
+    assert_int_equal(gp_cache_mget(c, t, N, keys, out, &err), GP_OK);
+    for (int i = 0; i < N; i++) {
+        assert_non_null(out[i].data);
+        assert_int_equal(out[i].len, in[i].len);
+        assert_memory_equal(out[i].data, in[i].data, in[i].len);
+        assert_int_equal(out[i].data[out[i].len], 0);
+    }
+    gp_cache_values_free(out, N);
+    free(blob);
+    free(out);
+    free(in);
+    free(keys);
+    free(names);
     gp_cache_close(c);
     gp_config_release(&cfg);
 }
@@ -569,6 +636,8 @@ int main(void)
         cmocka_unit_test(test_single_key_operations),
         cmocka_unit_test(test_ttl_expires),
         cmocka_unit_test(test_batches_one_round_trip),
+        cmocka_unit_test(test_largest_batch),
+        cmocka_unit_test(test_decimal_formatting),
         cmocka_unit_test(test_json_round_trips),
         cmocka_unit_test(test_invalid_json_from_someone_else),
         cmocka_unit_test(test_validation_reaches_nothing),
