@@ -300,10 +300,9 @@ static void test_log_redaction(void **state)
     gp_test_clear_logs();
     gp__log(GP_LOG_WARN, "test", "cannot reach postgresql://u:topsecret@h/db\nsecond line");
     gp__log(GP_LOG_DEBUG, "test", "password=alsosecret");
-    const char *logs = gp_test_logs();
-    assert_null(strstr(logs, "topsecret"));
-    assert_null(strstr(logs, "alsosecret"));
-    assert_non_null(strstr(logs, "[test] warn: cannot reach postgresql://u:********@h/db second line"));
+    assert_false(gp_test_logs_contain("topsecret"));
+    assert_false(gp_test_logs_contain("alsosecret"));
+    assert_true(gp_test_logs_contain("[test] warn: cannot reach postgresql://u:********@h/db second line"));
     gp_log_set_handler(NULL, NULL, GP_LOG_WARN);
     assert_int_equal(gp_log_get_level(), GP_LOG_WARN);
 }

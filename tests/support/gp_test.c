@@ -51,8 +51,6 @@ static void capture(void *ud, gp_log_level_t level, const char *component, const
 
 void gp_test_capture_logs(gp_log_level_t min_level) { gp_log_set_handler(capture, NULL, min_level); }
 
-const char *gp_test_logs(void) { return log_buf; }
-
 bool gp_test_logs_contain(const char *needle)
 {
     pthread_mutex_lock(&log_mu);

@@ -22,11 +22,10 @@ void gp_test_require_env(void);
 int gp_test_services(const char *args);
 
 /* Capture log lines: installs a handler that appends every message to a
- * buffer (thread-safe). gp_test_logs() returns the text so far. */
+ * buffer (thread-safe). */
 void gp_test_capture_logs(gp_log_level_t min_level);
-const char *gp_test_logs(void);
 /* Whether the captured text contains needle, read under the buffer's lock
- * (use it while another thread may still be logging). */
+ * (the only way to read it: another thread may still be logging). */
 bool gp_test_logs_contain(const char *needle);
 void gp_test_clear_logs(void);
 
