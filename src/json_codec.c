@@ -231,12 +231,12 @@ static gp__json_rc_t put_raw(gp__jbuf_t *b, const char *s, size_t n)
     return GP__JSON_OK;
 }
 
-/* jansson's own formatting of one real, straight into the buffer. */
-static gp__json_rc_t put_real(gp__jbuf_t *b, const json_t *v)
+/* json_dumpb's encoding of v, straight into the buffer (grown when it does
+ * not fit): reals, and the fallback of gp__json_dump. GP__JSON_FALLBACK
+ * when jansson cannot encode it either. */
+static gp__json_rc_t put_jansson(gp__jbuf_t *b, const json_t *v)
 {
-    if (!room(b, 32))
-        return GP__JSON_NOMEM;
-    size_t avail = b->cap - b->len, n = json_dumpb(v, b->data + b->len, avail, FLAGS_DUMP);
+    size_t avail = b->cap - b->len, n = json_dumpb(v, avail ? b->data + b->len : NULL, avail, FLAGS_DUMP);
     if (n > avail) {
         if (!room(b, n))
             return GP__JSON_NOMEM;
@@ -284,8 +284,8 @@ static gp__json_rc_t encode(const json_t *v, gp__jbuf_t *b, int depth)
         return put_string(b, json_string_value(v), json_string_length(v));
     case JSON_INTEGER:
         return put_int(b, json_integer_value(v));
-    case JSON_REAL:
-        return put_real(b, v);
+    case JSON_REAL: /* jansson's own formatting */
+        return put_jansson(b, v);
     case JSON_TRUE:
         return put_raw(b, "true", 4);
     case JSON_FALSE:
@@ -310,19 +310,9 @@ gp__json_rc_t gp__json_encode(const json_t *v, gp__jbuf_t *out)
 gp__json_rc_t gp__json_dump(const json_t *v, gp__jbuf_t *out)
 {
     gp__json_rc_t rc = gp__json_encode(v, out);
-    if (rc != GP__JSON_FALLBACK)
-        return rc;
-    size_t avail = out->cap - out->len;
-    size_t n = json_dumpb(v, avail ? out->data + out->len : NULL, avail, FLAGS_DUMP);
-    if (n > avail) {
-        if (!room(out, n))
-            return GP__JSON_NOMEM;
-        n = json_dumpb(v, out->data + out->len, n, FLAGS_DUMP);
-    }
-    if (n == 0)
-        return GP__JSON_INVALID;
-    out->len += n;
-    return GP__JSON_OK;
+    if (rc == GP__JSON_FALLBACK)
+        rc = put_jansson(out, v);
+    return rc == GP__JSON_FALLBACK ? GP__JSON_INVALID : rc;
 }
 
 char *gp__json_dumps(const json_t *v, size_t *len)
@@ -649,91 +639,58 @@ static bool word(dec_t *d, const char *w, size_t n)
 
 static json_t *parse_value(dec_t *d);
 
-static json_t *parse_object(dec_t *d)
+static inline bool eat(dec_t *d, unsigned char c)
 {
-    json_t *obj = json_object();
-    if (!obj)
-        return stop(d, GP__JSON_NOMEM);
-    skip_ws(d);
-    if (d->p < d->end && *d->p == '}') {
+    if (d->p < d->end && *d->p == c) {
         d->p++;
-        return obj;
+        return true;
     }
-    for (;;) {
-        if (d->p >= d->end || *d->p != '"')
-            break;
-        d->p++;
-        str_t k;
-        if (!scan_string(d, &k))
-            goto fail;
-        if (k.nul) /* jansson: "NUL byte in object key not supported" */
-            break;
+    return false;
+}
+
+/* An object or an array; d->p just after its '{' or '['. */
+static json_t *parse_container(dec_t *d, bool object)
+{
+    json_t *c = object ? json_object() : json_array();
+    if (!c)
+        return stop(d, GP__JSON_NOMEM);
+    unsigned char close = object ? '}' : ']';
+    skip_ws(d);
+    if (eat(d, close))
+        return c;
+    do {
         skip_ws(d);
-        if (d->p >= d->end || *d->p != ':')
-            break;
-        d->p++;
-        skip_ws(d);
+        str_t k = {0};
+        if (object) {
+            if (!eat(d, '"'))
+                break;
+            if (!scan_string(d, &k))
+                goto fail;
+            if (k.nul) /* jansson: "NUL byte in object key not supported" */
+                break;
+            skip_ws(d);
+            if (!eat(d, ':'))
+                break;
+            skip_ws(d);
+        }
         json_t *val = parse_value(d);
         if (!val)
             goto fail;
-        /* Like jansson: the last of duplicate keys wins. Steals val. */
-        if (json_object_setn_new_nocheck(obj, k.in_arena ? d->arena + k.mark : k.s, k.n, val)) {
+        /* Both steal val. Like jansson, the last of duplicate keys wins. */
+        if (object ? json_object_setn_new_nocheck(c, k.in_arena ? d->arena + k.mark : k.s, k.n, val)
+                   : json_array_append_new(c, val)) {
             d->rc = GP__JSON_NOMEM;
             goto fail;
         }
         if (k.in_arena)
             d->alen = k.mark;
         skip_ws(d);
-        if (d->p < d->end && *d->p == ',') {
-            d->p++;
-            skip_ws(d);
-            continue;
-        }
-        if (d->p < d->end && *d->p == '}') {
-            d->p++;
-            return obj;
-        }
-        break;
-    }
+        if (eat(d, close))
+            return c;
+    } while (eat(d, ','));
     d->rc = GP__JSON_FALLBACK;
 fail:
-    json_decref(obj);
-    return NULL;
-}
-
-static json_t *parse_array(dec_t *d)
-{
-    json_t *arr = json_array();
-    if (!arr)
-        return stop(d, GP__JSON_NOMEM);
-    skip_ws(d);
-    if (d->p < d->end && *d->p == ']') {
-        d->p++;
-        return arr;
-    }
-    for (;;) {
-        json_t *val = parse_value(d);
-        if (!val)
-            goto fail;
-        if (json_array_append_new(arr, val)) { /* steals val */
-            d->rc = GP__JSON_NOMEM;
-            goto fail;
-        }
-        skip_ws(d);
-        if (d->p < d->end && *d->p == ',') {
-            d->p++;
-            skip_ws(d);
-            continue;
-        }
-        if (d->p < d->end && *d->p == ']') {
-            d->p++;
-            return arr;
-        }
-        break;
-    }
-    d->rc = GP__JSON_FALLBACK;
-fail:
-    json_decref(arr);
+    json_decref(c);
     return NULL;
 }
 
@@ -759,7 +716,7 @@ static json_t *parse_value(dec_t *d)
         if (d->depth >= GP__JSON_MAX_DEPTH)
             return stop(d, GP__JSON_FALLBACK);
         d->depth++;
-        v = *d->p++ == '{' ? parse_object(d) : parse_array(d);
+        v = parse_container(d, *d->p++ == '{');
         d->depth--;
         return v;
     case 't':
