@@ -660,7 +660,8 @@ static json_t *parse_container(dec_t *d, bool object)
         return c;
     do {
         skip_ws(d);
-        str_t k = {0};
+        str_t k;
+        k.in_arena = false;
         if (object) {
             if (!eat(d, '"'))
                 break;
