@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cache_internal.h"
+#include "json_codec.h"
 
 #define COUNT(field) atomic_fetch_add_explicit(&c->n.field, 1, memory_order_relaxed)
 
@@ -433,32 +434,34 @@ gp_status_t gp_cache_set_json(gp_cache_t *c, const char *tenant, const char *key
     if (!value)
         return gp__cache_fail(err, GP_ERR_INVALID, GP_ECLASS_CLIENT, "gp_cache_set_json: value is NULL");
     /* Small values are encoded on the stack: no allocation on the hot path. */
-    char small[1024], *text = small;
-    size_t n = json_dumpb(value, small, sizeof small, JSON_COMPACT | JSON_ENCODE_ANY);
-    if (n > sizeof small) {
-        text = malloc(n);
-        if (!text)
-            return gp__cache_fail(err, GP_ERR_NOMEM, GP_ECLASS_CLIENT, "out of memory encoding %zu bytes of JSON", n);
-        n = json_dumpb(value, text, n, JSON_COMPACT | JSON_ENCODE_ANY);
-    }
-    gp_status_t st = n ? gp_cache_set(c, tenant, key, text, n, ttl_ms, err)
-                       : gp__cache_fail(err, GP_ERR_INVALID, GP_ECLASS_CLIENT,
-                                        "gp_cache_set_json: jansson cannot encode the value");
-    if (text != small)
-        free(text);
+    char small[1024];
+    gp__jbuf_t b;
+    gp__jbuf_init(&b, small, sizeof small);
+    gp__json_rc_t rc = gp__json_dump(value, &b);
+    gp_status_t st;
+    if (rc == GP__JSON_OK)
+        st = gp_cache_set(c, tenant, key, b.data, b.len, ttl_ms, err);
+    else if (rc == GP__JSON_NOMEM)
+        st = gp__cache_fail(err, GP_ERR_NOMEM, GP_ECLASS_CLIENT, "out of memory encoding JSON");
+    else
+        st = gp__cache_fail(err, GP_ERR_INVALID, GP_ECLASS_CLIENT, "gp_cache_set_json: jansson cannot encode the value");
+    gp__jbuf_free(&b);
     return st;
 }
 
 gp_status_t gp__cache_parse_json(gp_cache_t *c, const char *tenant, const char *key, const char *text, size_t len,
-                                 bool count, json_t **out)
+                                 bool count, json_t **out, gp_error_t *err)
 {
     json_error_t je;
-    *out = json_loadb(text, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &je);
-    if (*out) {
+    gp__json_rc_t rc = gp__json_load(text, len, out, &je);
+    if (rc == GP__JSON_OK) {
         if (count)
             COUNT(hits);
         return GP_OK;
     }
+    if (rc == GP__JSON_NOMEM)
+        return gp__cache_fail(err, GP_ERR_NOMEM, GP_ECLASS_CLIENT,
+                              "tenant %s key %s: out of memory parsing %zu bytes of JSON", tenant, key, len);
     if (!count)
         return GP_ERR_MISS; /* a second look at a value already reported */
     COUNT(invalid_json);
@@ -480,7 +483,7 @@ gp_status_t gp_cache_get_json(gp_cache_t *c, const char *tenant, const char *key
     gp__cache_arena_init(&arena);
     gp_status_t st = fetch(c, tenant, key, &arena, &r, err);
     if (st == GP_OK)
-        st = gp__cache_parse_json(c, tenant, key, r->str, r->len, true, value);
+        st = gp__cache_parse_json(c, tenant, key, r->str, r->len, true, value, err);
     gp__cache_arena_free(&arena);
     return st;
 }

@@ -178,12 +178,13 @@ gp_status_t gp__cache_generation(gp_cache_t *c, const char *tenant, uint64_t *ge
 
 /* ---- cache.c ------------------------------------------------------------- */
 
-/* Parse a stored value as JSON: GP_OK (a hit) with *out, or GP_ERR_MISS.
- * When `count`, hits and misses are counted and an invalid value is counted
- * as invalid JSON and logged (count = false: a second look at the same
+/* Parse a stored value as JSON (the fast codec, jansson when it declines):
+ * GP_OK (a hit) with *out, GP_ERR_MISS, or GP_ERR_NOMEM (in err). When
+ * `count`, hits and misses are counted and an invalid value is counted as
+ * invalid JSON and logged (count = false: a second look at the same
  * value). */
 gp_status_t gp__cache_parse_json(gp_cache_t *c, const char *tenant, const char *key, const char *text, size_t len,
-                                 bool count, json_t **out);
+                                 bool count, json_t **out, gp_error_t *err);
 
 /* ---- cache_load.c -------------------------------------------------------- */
 void gp__cache_flights_free(gp_cache_t *c);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cache_internal.h"
+#include "json_codec.h"
 
 #define COUNT(field) atomic_fetch_add_explicit(&c->n.field, 1, memory_order_relaxed)
 
@@ -170,7 +171,7 @@ static gp_status_t lookup(gp_cache_t *c, const char *tenant, uint64_t gen, const
         v = r[0];
     }
     if (v->type == REDIS_REPLY_STRING) {
-        st = gp__cache_parse_json(c, tenant, key, v->str, v->len, count, val);
+        st = gp__cache_parse_json(c, tenant, key, v->str, v->len, count, val, NULL);
     } else {
         st = v->type == REDIS_REPLY_ERROR ? gp__cache_server_error(c, v, NULL) : GP_ERR_MISS;
         if (st == GP_ERR_MISS && count)
@@ -233,9 +234,12 @@ static gp_status_t wait_for(gp_cache_t *c, flight_t *f, int wait_ms, const char 
     } else {
         /* text is immutable once done, and our reference keeps it alive. */
         pthread_mutex_unlock(&c->flight_mu);
-        *value = json_loadb(f->text, f->len, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+        /* Our own encoding of a value: it fails only when out of memory (or
+         * when jansson cannot read it back: a NUL byte in an object key). */
+        gp__json_rc_t rc = gp__json_load(f->text, f->len, value, NULL);
         pthread_mutex_lock(&c->flight_mu);
-        st = *value ? GP_OK : gp__cache_fail(err, GP_ERR_NOMEM, GP_ECLASS_CLIENT, "out of memory parsing a value");
+        st = rc == GP__JSON_OK ? GP_OK
+                               : gp__cache_fail(err, GP_ERR_NOMEM, GP_ECLASS_CLIENT, "out of memory parsing a value");
     }
     flight_unref(f);
     return st;
@@ -300,7 +304,7 @@ gp_status_t gp_cache_get_or_load(gp_cache_t *c, const char *tenant, const char *
     json_t *result = NULL;
     bool again = false;
     if (!cached && have_gen && lookup(c, tenant, gen, key, 0, false, &result, &again) == GP_OK) {
-        char *text = json_dumps(result, JSON_COMPACT | JSON_ENCODE_ANY);
+        char *text = gp__json_dumps(result, NULL);
         flight_finish(c, f, GP_OK, text);
         *value = result;
         return GP_OK;
@@ -317,7 +321,7 @@ gp_status_t gp_cache_get_or_load(gp_cache_t *c, const char *tenant, const char *
         json_decref(result);
         result = NULL;
         if (cached) { /* a failed early refresh: the cached value is still valid */
-            flight_finish(c, f, GP_OK, json_dumps(cached, JSON_COMPACT | JSON_ENCODE_ANY));
+            flight_finish(c, f, GP_OK, gp__json_dumps(cached, NULL));
             gp_error_clear(err);
             *value = cached;
             return GP_OK;
@@ -332,7 +336,7 @@ gp_status_t gp_cache_get_or_load(gp_cache_t *c, const char *tenant, const char *
         COUNT(early_refreshes);
         json_decref(cached);
     }
-    char *text = json_dumps(result, JSON_COMPACT | JSON_ENCODE_ANY);
+    char *text = gp__json_dumps(result, NULL);
     if (text && have_gen)
         store(c, tenant, gen, key, text, lttl > 0 ? lttl : ttl, beta > 0 ? took_ms : -1);
     flight_finish(c, f, GP_OK, text);

@@ -1,6 +1,6 @@
 /* test_cache.c — the cache's operations on the private Redis: every call,
  * TTLs, batches in one round trip, JSON (unicode, 1 MB, invalid JSON written
- * by someone else), validation, cross-tenant attacks, tenant invalidation,
+ * by someone else, out of memory while decoding), validation, cross-tenant attacks, tenant invalidation,
  * cache-aside, AUTH/SELECT, health and metrics. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -219,6 +219,12 @@ static void test_largest_batch(void **state)
     gp_config_release(&cfg);
 }
 
+static void *no_malloc(size_t n)
+{
+    (void)n;
+    return NULL;
+}
+
 static void test_json_round_trips(void **state)
 {
     (void)state;
@@ -263,6 +269,20 @@ static void test_json_round_trips(void **state)
     assert_int_equal(gp_cache_get_json(c, t, "absent", &out, &err), GP_ERR_MISS);
     assert_null(out);
     assert_int_equal(gp_cache_set_json(c, t, "x", NULL, 0, &err), GP_ERR_INVALID);
+
+    /* Out of memory while decoding a valid value: GP_ERR_NOMEM with the
+     * reason, neither an invalid value nor a miss. */
+    gp_cache_metrics_t m0 = gp_test_cache_metrics(c);
+    json_set_alloc_funcs(no_malloc, free);
+    gp_status_t st = gp_cache_get_json(c, t, "dish:1", &out, &err);
+    json_set_alloc_funcs(malloc, free);
+    assert_int_equal(st, GP_ERR_NOMEM);
+    assert_int_equal(err.status, GP_ERR_NOMEM);
+    assert_non_null(strstr(err.message, "out of memory"));
+    assert_null(out);
+    gp_cache_metrics_t m1 = gp_test_cache_metrics(c);
+    assert_int_equal(m1.invalid_json, m0.invalid_json);
+    assert_int_equal(m1.misses, m0.misses);
     gp_cache_close(c);
     gp_config_release(&cfg);
 }
