@@ -14,8 +14,8 @@
  * The gp__json_dump / gp__json_dumps / gp__json_load wrappers run the fast
  * path and fall back to jansson themselves: call those.
  *
- * Thread-safety: every function is reentrant (no shared state besides a C
- * locale object created once, thread-safely). */
+ * Thread-safety: every function is reentrant (no shared state; the decoder
+ * reads the calling thread's locale, as jansson's strtod does). */
 #ifndef GROWPLATE_JSON_CODEC_H
 #define GROWPLATE_JSON_CODEC_H
 
