@@ -444,7 +444,9 @@ gp_status_t gp_cache_set_json(gp_cache_t *c, const char *tenant, const char *key
     else if (rc == GP__JSON_NOMEM)
         st = gp__cache_fail(err, GP_ERR_NOMEM, GP_ECLASS_CLIENT, "out of memory encoding JSON");
     else
-        st = gp__cache_fail(err, GP_ERR_INVALID, GP_ECLASS_CLIENT, "gp_cache_set_json: jansson cannot encode the value");
+        st = gp__cache_fail(err, GP_ERR_INVALID, GP_ECLASS_CLIENT,
+                            "gp_cache_set_json: the value cannot be encoded as JSON (a string or key that is not "
+                            "valid UTF-8, or a value that contains itself)");
     gp__jbuf_free(&b);
     return st;
 }

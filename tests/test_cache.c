@@ -269,6 +269,21 @@ static void test_json_round_trips(void **state)
     assert_int_equal(gp_cache_get_json(c, t, "absent", &out, &err), GP_ERR_MISS);
     assert_null(out);
     assert_int_equal(gp_cache_set_json(c, t, "x", NULL, 0, &err), GP_ERR_INVALID);
+    /* a string that is not UTF-8 (json_string_nocheck skips the check) and
+     * an object that contains itself: refused, with the reason, nothing stored */
+    json_t *bad = json_pack("{s:o}", "name", json_string_nocheck("caf\xe9"));
+    assert_int_equal(gp_cache_set_json(c, t, "bad", bad, 0, &err), GP_ERR_INVALID);
+    assert_non_null(strstr(err.message, "not valid UTF-8"));
+    json_decref(bad);
+    json_t *loop = json_object(), *inner = json_array();
+    assert_int_equal(json_object_set(loop, "inner", inner), 0);
+    assert_int_equal(json_array_append(inner, loop), 0); /* loop -> inner -> loop */
+    assert_int_equal(gp_cache_set_json(c, t, "loop", loop, 0, &err), GP_ERR_INVALID);
+    json_array_clear(inner);
+    json_decref(inner);
+    json_decref(loop);
+    assert_int_equal(gp_cache_exists(c, t, "bad", &err), GP_ERR_MISS);
+    assert_int_equal(gp_cache_exists(c, t, "loop", &err), GP_ERR_MISS);
 
     /* Out of memory while decoding a valid value: GP_ERR_NOMEM with the
      * reason, neither an invalid value nor a miss. */

@@ -214,14 +214,19 @@ GP_EXPORT void gp_cache_values_free(gp_cache_value_t *values, size_t n);
 
 /* ---- JSON ---------------------------------------------------------------------- */
 
-/* Store any JSON value (object, array, scalar), compact, UTF-8. */
+/* Store any JSON value (object, array, scalar), compact, UTF-8: the bytes
+ * json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY) would give.
+ * GP_ERR_INVALID when jansson cannot encode it either (a string that is not
+ * UTF-8, a value that contains itself). */
 GP_EXPORT gp_status_t gp_cache_set_json(gp_cache_t *cache, const char *tenant, const char *key,
                                         const json_t *value, int64_t ttl_ms, gp_error_t *err);
 
 /* Read a JSON value: on GP_OK *value is a new reference (json_decref() it).
  * A stored value that is not valid JSON (written by someone else) is a
  * miss: GP_ERR_MISS, counted in metrics.invalid_json and logged (warn,
- * with the tenant, the key and jansson's reason, never the value). */
+ * with the tenant, the key and jansson's reason, never the value). What
+ * is valid is exactly what json_loadb(JSON_DECODE_ANY | JSON_ALLOW_NUL)
+ * accepts. GP_ERR_NOMEM when memory runs out while decoding (not a miss). */
 GP_EXPORT gp_status_t gp_cache_get_json(gp_cache_t *cache, const char *tenant, const char *key,
                                         json_t **value, gp_error_t *err);
 
