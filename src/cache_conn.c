@@ -4,11 +4,14 @@
 #include <errno.h>
 #include <stdint.h>
 #include <linux/futex.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "cache_internal.h"
@@ -174,11 +177,27 @@ static struct timeval tv_ms(int64_t ms)
     return (struct timeval){(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
 }
 
+redisReply *gp__redis_command(redisContext *ctx, int argc, const char **argv)
+{
+    sigset_t pipe_set, old, pending;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+    bool was_pending = sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE);
+    redisReply *r = redisCommandArgv(ctx, argc, argv, NULL);
+    if (!was_pending && sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE)) {
+        const struct timespec zero = {0, 0};
+        sigtimedwait(&pipe_set, NULL, &zero);
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return r;
+}
+
 /* Run one setup command on a new connection. */
 static gp_status_t setup_cmd(const char *display, redisContext *ctx, int argc, const char **argv, const char *what,
                              gp_error_class_t reply_class, gp_error_t *err)
 {
-    redisReply *r = redisCommandArgv(ctx, argc, argv, NULL);
+    redisReply *r = gp__redis_command(ctx, argc, argv);
     if (!r)
         return gp__cache_fail(err, GP_ERR_UNAVAILABLE,
                               is_timeout(ctx, errno) ? GP_ECLASS_TIMEOUT : GP_ECLASS_CONNECTION, "%s: %s: %s",
@@ -622,6 +641,54 @@ static int64_t gather(gp_cache_t *c, cache_job_t *own, cache_job_t **batch, bool
     return deadline;
 }
 
+/* A job of the batch still to be sent: not failed, not answered before a
+ * resend. */
+static bool unsent(const cache_job_t *j) { return j->st == GP_OK && j->got < j->n; }
+
+static cache_job_t *next_unsent(cache_job_t *j)
+{
+    while (j && !unsent(j))
+        j = j->next;
+    return j;
+}
+
+/* Write the commands of every unsent job of the batch to fd, straight from
+ * the jobs' buffers (sendmsg, up to SEND_IOV jobs per call), with
+ * MSG_NOSIGNAL: hiredis' own write() would raise SIGPIPE on a connection
+ * the server has closed. Blocks within the socket's send timeout. Returns
+ * 0, or the errno of the failure (EAGAIN: the timeout). */
+#define SEND_IOV 64
+static int send_jobs(int fd, cache_job_t *batch)
+{
+    cache_job_t *j = next_unsent(batch);
+    size_t off = 0; /* bytes of j already sent */
+    while (j) {
+        struct iovec iov[SEND_IOV];
+        int n = 0;
+        for (cache_job_t *k = j; k && n < SEND_IOV; k = next_unsent(k->next)) {
+            size_t skip = k == j ? off : 0;
+            iov[n++] = (struct iovec){k->buf + skip, k->len - skip};
+        }
+        struct msghdr msg = {.msg_iov = iov, .msg_iovlen = (size_t)n};
+        ssize_t w = sendmsg(fd, &msg, MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return w < 0 && errno ? errno : EIO;
+        for (size_t left = (size_t)w; j && left;) {
+            size_t rest = j->len - off;
+            if (left < rest) {
+                off += left;
+                break;
+            }
+            left -= rest;
+            off = 0;
+            j = next_unsent(j->next);
+        }
+    }
+    return 0;
+}
+
 /* One attempt: set the socket timeout to what is left of `deadline`, send
  * every unanswered job of the batch in one write, then wake the previous
  * batch's callers (*prev; their wake-up overlaps this round trip), then
@@ -650,19 +717,21 @@ static gp_status_t send_batch(gp_cache_t *c, cache_slot_t *s, int64_t deadline, 
     }
     atomic_fetch_add_explicit(&c->n.round_trips, 1, memory_order_relaxed);
     for (cache_job_t *j = batch; j; j = j->next) {
-        if (j->st != GP_OK || j->got == j->n)
-            continue; /* failed, or answered before a resend */
+        if (!unsent(j))
+            continue;
         atomic_fetch_add_explicit(&c->n.calls, 1, memory_order_relaxed);
         atomic_fetch_add_explicit(&c->n.commands, (uint64_t)j->n, memory_order_relaxed);
-        if (redisAppendFormattedCommand(s->ctx, j->buf, j->len) != REDIS_OK) {
-            drop_ctx(c, s); /* a half-written pipeline cannot be reused */
-            return gp__cache_fail(err, GP_ERR_NOMEM, GP_ECLASS_CLIENT, "out of memory sending a Redis command");
-        }
     }
-    /* On a write error ctx->err is set, and the first read below reports it. */
-    int written = 0;
-    while (!written && redisBufferWrite(s->ctx, &written) == REDIS_OK)
-        ;
+    int send_err = send_jobs(s->ctx->fd, batch);
+    if (send_err) {
+        *timed_out = send_err == EAGAIN || send_err == EWOULDBLOCK;
+        char why[128];
+        gp__cache_fail(err, GP_ERR_UNAVAILABLE, *timed_out ? GP_ECLASS_TIMEOUT : GP_ECLASS_CONNECTION,
+                       "%s: cannot send%s: %s", c->display, *timed_out ? " within REDIS_TIMEOUT" : "",
+                       strerror_r(send_err, why, sizeof why));
+        drop_ctx(c, s); /* a half-written pipeline cannot be reused */
+        return GP_ERR_UNAVAILABLE;
+    }
     finish(*prev, NULL);
     *prev = NULL;
     for (cache_job_t *j = batch; j; j = j->next) {

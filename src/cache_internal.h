@@ -152,6 +152,14 @@ size_t gp__cache_put_dec(char *p, uint64_t v);
 gp_status_t gp__redis_open(const gp__redis_target_t *t, const char *display, int64_t deadline, int connect_timeout_ms,
                            int command_timeout_ms, redisContext **out, int *tmo_ms, gp_error_t *err);
 
+/* redisCommandArgv with SIGPIPE held off in the calling thread. hiredis
+ * writes with write(): on a connection the server has closed, a write
+ * raises SIGPIPE, which ends a process that does not ignore it. A SIGPIPE
+ * this call raises is consumed; one pending before it stays pending. For
+ * the commands run outside the cache's own send path (AUTH, SELECT, the
+ * health probe). */
+redisReply *gp__redis_command(redisContext *ctx, int argc, const char **argv);
+
 gp_status_t gp__cache_check(const char *tenant, const char *key, gp_error_t *err);
 
 /* The length of a valid key (1..GP_CACHE_KEY_MAX), or 0 when it is not

@@ -194,7 +194,7 @@ static gp_status_t probe_redis_until(const gp_config_t *cfg, int64_t deadline_ns
         return out->status;
     }
     int64_t t1 = gp__now_ns();
-    redisReply *rep = redisCommand(c, "PING");
+    redisReply *rep = gp__redis_command(c, 1, (const char *[]){"PING"});
     if (!rep || rep->type == REDIS_REPLY_ERROR) {
         fail_probe(out, !rep && c->err == REDIS_ERR_IO ? GP_ERR_TIMEOUT : GP_ERR_CONNECT, target,
                    rep ? rep->str : c->errstr, NULL);
@@ -205,7 +205,7 @@ static gp_status_t probe_redis_until(const gp_config_t *cfg, int64_t deadline_ns
     }
     freeReplyObject(rep);
     out->latency_ns = gp__now_ns() - t1;
-    rep = redisCommand(c, "INFO server");
+    rep = gp__redis_command(c, 2, (const char *[]){"INFO", "server"});
     if (rep && rep->type == REDIS_REPLY_STRING) {
         const char *v = strstr(rep->str, "redis_version:");
         if (v)

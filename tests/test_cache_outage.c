@@ -213,11 +213,55 @@ static void test_hung_server_bounded(void **state)
     gp_config_release(&cfg);
 }
 
+/* A connection the server has closed: writing to it fails with EPIPE, and
+ * a plain write() then raises SIGPIPE, which kills a process that does not
+ * ignore it (this one does not). A large batch on a killed connection makes
+ * it happen: the first write runs into the server's reset, the next one
+ * gets EPIPE. The call must end in a status (resent on a fresh connection,
+ * or unavailable) and the process must live on; a few rounds, as the
+ * kernel decides where the reset lands. */
+static void test_server_closed_connection_no_sigpipe(void **state)
+{
+    (void)state;
+    gp_config_t cfg;
+    gp_cache_t *c = gp_test_cache(&cfg, NULL, 2000, 1);
+    char t[37];
+    gp_test_tenant(t);
+    enum { N = 64, SIZE = 64 * 1024 };
+    char *blob = malloc(SIZE), names[N][16];
+    const char *keys[N];
+    gp_cache_value_t vals[N];
+    assert_non_null(blob);
+    memset(blob, 'v', SIZE);
+    for (int i = 0; i < N; i++) {
+        snprintf(names[i], sizeof names[i], "big:%d", i);
+        keys[i] = names[i];
+        vals[i] = (gp_cache_value_t){blob, SIZE};
+    }
+    gp_error_t err;
+    redisContext *r = gp_test_redis();
+    for (int round = 0; round < 5; round++) {
+        assert_int_equal(gp_cache_set(c, t, "warm", "1", 1, 0, &err), GP_OK); /* the connection is open */
+        redisReply *k = gp_test_redis_cmd(r, "CLIENT KILL TYPE normal SKIPME yes");
+        assert_int_equal(k->type, REDIS_REPLY_INTEGER);
+        assert_true(k->integer >= 1);
+        freeReplyObject(k);
+        gp_status_t st = gp_cache_mset(c, t, N, keys, vals, 10000, &err);
+        assert_true(st == GP_OK || st == GP_ERR_UNAVAILABLE);
+    }
+    redisFree(r);
+    assert_int_equal(gp_cache_set(c, t, "after", "1", 1, 0, &err), GP_OK);
+    free(blob);
+    gp_cache_close(c);
+    gp_config_release(&cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_stop_in_the_middle_of_a_load),
         cmocka_unit_test_teardown(test_hung_server_bounded, resume_server),
+        cmocka_unit_test(test_server_closed_connection_no_sigpipe),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
