@@ -690,10 +690,10 @@ static int send_jobs(int fd, cache_job_t *batch)
 }
 
 /* One attempt: set the socket timeout to what is left of `deadline`, send
- * every unanswered job of the batch in one write, then wake the previous
- * batch's callers (*prev; their wake-up overlaps this round trip), then
- * read all the replies. On an I/O failure the connection is dropped and
- * jobs keep what they received (got). */
+ * every unanswered job of the batch (one sendmsg per SEND_IOV calls), then
+ * wake the previous batch's callers (*prev; their wake-up overlaps this
+ * round trip), then read all the replies. On an I/O failure the connection
+ * is dropped and jobs keep what they received (got). */
 static gp_status_t send_batch(gp_cache_t *c, cache_slot_t *s, int64_t deadline, cache_job_t *batch,
                               cache_job_t **prev, bool *timed_out, gp_error_t *err)
 {
