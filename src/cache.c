@@ -253,7 +253,6 @@ gp_status_t gp_cache_incr(gp_cache_t *c, const char *tenant, const char *key, in
 
 static gp_status_t batch_size(size_t n, gp_error_t *err)
 {
-    gp_error_clear(err);
     return gp__cache_fail(err, GP_ERR_INVALID, GP_ECLASS_CLIENT, "batch of %zu keys; expected 1 to %d", n,
                           GP_CACHE_BATCH_MAX);
 }

@@ -2,10 +2,10 @@
  * contexts, the time budget of every call, the circuit breaker (which is
  * also the reconnect backoff), and the cache object's life cycle. */
 #include <errno.h>
-#include <stdint.h>
 #include <linux/futex.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -526,7 +526,7 @@ static char *encode(int n, const cache_cmd_t *cmds, char *stackbuf, size_t stack
 
 /* Forget the replies received (they stay in the arena until its owner
  * frees it). */
-static void job_free_replies(cache_job_t *j)
+static void job_forget_replies(cache_job_t *j)
 {
     for (int i = 0; i < j->got; i++)
         j->replies[i] = NULL;
@@ -537,7 +537,7 @@ static void job_free_replies(cache_job_t *j)
  * already is j's. */
 static void job_fail(cache_job_t *j, gp_status_t st, const gp_error_t *err, bool timed_out)
 {
-    job_free_replies(j);
+    job_forget_replies(j);
     j->st = st;
     j->timed_out = timed_out;
     if (err != j->err)
@@ -803,7 +803,7 @@ static outcome_t run_batch(gp_cache_t *c, cache_slot_t *s, int64_t deadline, cac
             if (j->st != GP_OK || j->got == j->n)
                 continue;
             if (j->idempotent) {
-                job_free_replies(j);
+                job_forget_replies(j);
                 resend++;
             } else {
                 job_fail(j, st, &e, false);

@@ -234,12 +234,17 @@ static gp_status_t wait_for(gp_cache_t *c, flight_t *f, int wait_ms, const char 
     } else {
         /* text is immutable once done, and our reference keeps it alive. */
         pthread_mutex_unlock(&c->flight_mu);
-        /* Our own encoding of a value: it fails only when out of memory (or
-         * when jansson cannot read it back: a NUL byte in an object key). */
+        /* Our own encoding of the loaded value: it fails when out of memory,
+         * or when jansson cannot read it back (a NUL byte in an object key). */
         gp__json_rc_t rc = gp__json_load(f->text, f->len, value, NULL);
         pthread_mutex_lock(&c->flight_mu);
         st = rc == GP__JSON_OK ? GP_OK
-                               : gp__cache_fail(err, GP_ERR_NOMEM, GP_ECLASS_CLIENT, "out of memory parsing a value");
+             : rc == GP__JSON_NOMEM
+                 ? gp__cache_fail(err, GP_ERR_NOMEM, GP_ECLASS_CLIENT, "out of memory parsing a value")
+                 : gp__cache_fail(err, GP_ERR_INVALID, GP_ECLASS_CLIENT,
+                                  "tenant %s key %s: the value loaded by another thread cannot be read back from "
+                                  "its JSON text (an object key with a NUL byte?)",
+                                  tenant, key);
     }
     flight_unref(f);
     return st;

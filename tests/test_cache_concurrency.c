@@ -91,6 +91,69 @@ static void test_single_flight_16_threads(void **state)
     gp_config_release(&cfg);
 }
 
+/* A loader whose value has an object key with a NUL byte: the loading
+ * thread gets its value, but a waiting thread, which reads the value back
+ * from its JSON text, cannot (jansson rejects such a key): it gets
+ * GP_ERR_INVALID naming the cause, not "out of memory". */
+static gp_status_t nul_key_loader(void *ud, const char *tenant, const char *key, json_t **value, int64_t *ttl_ms)
+{
+    sf_t *s = ud;
+    (void)tenant, (void)key, (void)ttl_ms;
+    atomic_fetch_add(&s->loader_runs, 1);
+    int64_t t0 = gp__now_ns();
+    while (gp_test_cache_metrics(s->c).load_waits < 1 && gp__now_ns() - t0 < 20000000000LL)
+        gp_test_poll_pause();
+    *value = json_object();
+    json_object_setn_new(*value, "a\0b", 3, json_true());
+    return GP_OK;
+}
+
+static _Atomic int nul_reason_named;
+
+static void *nul_key_thread(void *p)
+{
+    arg_t *a = p;
+    pthread_barrier_wait(&a->s->start);
+    gp_cache_load_opts_t o = {.ttl_ms = 60000, .wait_ms = 30000};
+    gp_error_t err;
+    a->s->status[a->i] = gp_cache_get_or_load(a->s->c, a->s->tenant, "nul", &o, nul_key_loader, a->s,
+                                              &a->s->results[a->i], &err);
+    if (a->s->status[a->i] == GP_ERR_INVALID && strstr(err.message, "NUL byte"))
+        atomic_fetch_add(&nul_reason_named, 1);
+    return NULL;
+}
+
+static void test_waiter_cannot_read_back(void **state)
+{
+    (void)state;
+    gp_config_t cfg;
+    sf_t s = {0};
+    s.c = gp_test_cache(&cfg, NULL, 0, 2);
+    gp_test_tenant(s.tenant);
+    pthread_barrier_init(&s.start, NULL, 2);
+    pthread_t th[2];
+    arg_t args[2];
+    for (int i = 0; i < 2; i++) {
+        args[i] = (arg_t){&s, i};
+        assert_int_equal(pthread_create(&th[i], NULL, nul_key_thread, &args[i]), 0);
+    }
+    for (int i = 0; i < 2; i++)
+        pthread_join(th[i], NULL);
+    assert_int_equal(atomic_load(&s.loader_runs), 1);
+    int ok = 0, invalid = 0;
+    for (int i = 0; i < 2; i++) {
+        ok += s.status[i] == GP_OK;
+        invalid += s.status[i] == GP_ERR_INVALID;
+        json_decref(s.results[i]);
+    }
+    assert_int_equal(ok, 1);
+    assert_int_equal(invalid, 1);
+    assert_int_equal(atomic_load(&nul_reason_named), 1);
+    pthread_barrier_destroy(&s.start);
+    gp_cache_close(s.c);
+    gp_config_release(&cfg);
+}
+
 typedef struct hammer {
     gp_cache_t *c;
     char tenant[37];
@@ -163,6 +226,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_single_flight_16_threads),
+        cmocka_unit_test(test_waiter_cannot_read_back),
         cmocka_unit_test(test_small_pool_many_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
