@@ -264,7 +264,9 @@ typedef struct gp_cache_load_opts {
  * flight still applies) and its value is returned, not stored.
  * On GP_OK *value is a new reference (json_decref() it). Errors: the
  * loader's status; GP_ERR_TIMEOUT when another thread's load took longer
- * than wait_ms; the common errors above, except GP_ERR_UNAVAILABLE.
+ * than wait_ms; GP_ERR_INVALID for a waiting caller when the loaded value
+ * cannot be read back from its JSON text (an object key with a NUL byte:
+ * jansson rejects it); the common errors above, except GP_ERR_UNAVAILABLE.
  * opts may be NULL. */
 GP_EXPORT gp_status_t gp_cache_get_or_load(gp_cache_t *cache, const char *tenant, const char *key,
                                            const gp_cache_load_opts_t *opts, gp_cache_loader_fn loader,
