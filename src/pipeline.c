@@ -10,7 +10,8 @@
 typedef struct pstmt {
     const char *sql;
     char *own_sql;            /* sql when copied (gp_pipeline_add), else NULL: borrowed */
-    unsigned effects;         /* GP__EFFECT_*; GP__EFFECT_UNKNOWN until sent */
+    bool caller;              /* caller SQL (judged by its tag), not the library's own */
+    unsigned effects;         /* GP__EFFECT_*: the library's own, or what the tag said in the last run */
     bool keep_result;         /* build a gp_result_t (else only the outcome is recorded) */
     gp__params_t params;      /* copied (heap) when the SQL is; else may borrow the caller's text */
     gp_stmt_outcome_t outcome;
@@ -95,7 +96,8 @@ static gp_status_t add(gp_pipeline_t *p, const char *sql, int nparams, const gp_
         gp__params_free(&s->params);
         return gp__client_error(err, GP_ERR_NOMEM, "out of memory");
     }
-    s->effects = effects;
+    s->caller = (effects & GP__EFFECT_UNKNOWN) != 0;
+    s->effects = s->caller ? 0 : effects;
     s->keep_result = keep_result;
     p->n++;
     return GP_OK;
@@ -104,8 +106,8 @@ static gp_status_t add(gp_pipeline_t *p, const char *sql, int nparams, const gp_
 gp_status_t gp_pipeline_add(gp_pipeline_t *p, const char *sql, int nparams, const gp_value_t *params,
                             gp_error_t *err)
 {
-    /* What the statement does to the session is judged when it is sent,
-     * from the statement cache when it is there (judged once per entry). */
+    /* Caller SQL: what it did to the session is judged from the command
+     * tag the server reports for it. */
     return add(p, sql, nparams, params, GP__EFFECT_UNKNOWN, true, true, err);
 }
 
@@ -164,10 +166,10 @@ static gp_status_t run_once(gp_conn_t *conn, gp_pipeline_t *p, gp__qstate_t *qs,
             sent_ok = false;
             break;
         }
-        if (s->effects & GP__EFFECT_UNKNOWN)
-            s->effects = entry ? gp__stmt_effects(entry) : gp__sql_effects(s->sql);
-        if (s->effects & GP__EFFECT_SESSION)
-            conn->reset_needed = true;
+        if (s->caller) {
+            gp__taint(conn);
+            s->effects = 0; /* until its tag arrives */
+        }
         const gp__params_t *pp = &s->params;
         if (!entry) {
             sent_ok = PQsendQueryParams(conn->pg, s->sql, pp->n, pp->types, pp->values, pp->lengths, pp->formats, 1);
@@ -215,6 +217,7 @@ static gp_status_t run_once(gp_conn_t *conn, gp_pipeline_t *p, gp__qstate_t *qs,
                 PQclear(r);
             } else {
                 prep_err = r; /* failed or skipped: the server does not know the name */
+                gp__stmt_squatted(conn, r);
             }
             if (!protocol_ok) {
                 PQclear(prep_err);
@@ -236,6 +239,13 @@ static gp_status_t run_once(gp_conn_t *conn, gp_pipeline_t *p, gp__qstate_t *qs,
             PQclear(prep_err);
         }
         if (rs == PGRES_TUPLES_OK || rs == PGRES_COMMAND_OK || rs == PGRES_EMPTY_QUERY) {
+            if (s->caller) { /* what the server says it ran */
+                s->effects = gp__tag_effects(PQcmdStatus(r));
+                if (s->effects & GP__EFFECT_SESSION)
+                    conn->reset_needed = true;
+                if (s->effects & GP__EFFECT_DROPS_STMTS)
+                    forget = forget_server_may_keep = true;
+            }
             if (!s->keep_result)
                 PQclear(r);
             else if (!(s->result = gp__result_wrap(r))) {
@@ -248,8 +258,6 @@ static gp_status_t run_once(gp_conn_t *conn, gp_pipeline_t *p, gp__qstate_t *qs,
                 continue;
             }
             s->outcome = GP_STMT_OK;
-            if (s->effects & GP__EFFECT_DROPS_STMTS)
-                forget = true;
         } else if (rs == PGRES_PIPELINE_ABORTED) {
             s->outcome = GP_STMT_SKIPPED;
             PQclear(r);

@@ -617,6 +617,63 @@ static bool exec_ok(PGconn *pg, const char *sql)
     return ok;
 }
 
+/* ---- session hygiene ------------------------------------------------------------- */
+
+#define SWEEP_CLEAN_ROLE_AND_TEMP                                                                            \
+    "CURRENT_USER OPERATOR(pg_catalog.=) SESSION_USER"                                                       \
+    " AND (pg_catalog.pg_my_temp_schema() OPERATOR(pg_catalog.=) 0::pg_catalog.oid"                          \
+    "      OR NOT EXISTS (SELECT FROM pg_catalog.pg_depend"                                                  \
+    "        WHERE refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_namespace'::pg_catalog.regclass"         \
+    "          AND refobjid OPERATOR(pg_catalog.=) pg_catalog.pg_my_temp_schema()))"
+
+const char *const gp__sweep[GP__SWEEP_COUNT] = {
+    "RESET ALL",
+    "CLOSE ALL",
+    "UNLISTEN *",
+    "SELECT " SWEEP_CLEAN_ROLE_AND_TEMP ", pg_catalog.pg_advisory_unlock_all()",
+};
+
+const char gp__sweep_deep[] =
+    "RESET ALL; CLOSE ALL; UNLISTEN *; "
+    "SELECT " SWEEP_CLEAN_ROLE_AND_TEMP
+    " AND NOT EXISTS (SELECT FROM pg_catalog.pg_prepared_statements WHERE from_sql)"
+    " AND NOT EXISTS (SELECT FROM pg_catalog.pg_cursors WHERE name OPERATOR(pg_catalog.<>) ''), "
+    "pg_catalog.pg_advisory_unlock_all()";
+
+bool gp__sweep_clean(const PGresult *verdict)
+{
+    return PQresultStatus(verdict) == PGRES_TUPLES_OK && PQntuples(verdict) == 1 && PQnfields(verdict) >= 1 &&
+           !PQgetisnull(verdict, 0, 0) && PQgetlength(verdict, 0, 0) >= 1 &&
+           (PQfformat(verdict, 0) == 1 ? PQgetvalue(verdict, 0, 0)[0] == 1 : PQgetvalue(verdict, 0, 0)[0] == 't');
+}
+
+/* Drop the query layer's per-connection state (its statement cache): after
+ * DISCARD ALL the server has forgotten every prepared statement. */
+static void forget_query_state(gp_conn_t *conn)
+{
+    if (conn->query_state && conn->query_state_free)
+        conn->query_state_free(conn->query_state);
+    conn->query_state = NULL;
+}
+
+/* Sweep a tainted session (one round trip); false when the verdict is not
+ * clean or the sweep failed. */
+static bool sweep(PGconn *pg)
+{
+    PGresult *r = PQexec(pg, gp__sweep_deep);
+    bool clean = gp__sweep_clean(r);
+    if (!clean && PQresultStatus(r) != PGRES_TUPLES_OK) {
+        gp_error_t e;
+        gp__error_from_pg(pg, r, &e);
+        gp__log(GP_LOG_INFO, "pool", "session sweep on release failed (%s%s%s); resetting the session", e.message,
+                e.sqlstate[0] ? ", SQLSTATE " : "", e.sqlstate);
+    } else if (!clean) {
+        gp__log(GP_LOG_DEBUG, "pool", "the released session holds state a sweep does not undo; resetting it");
+    }
+    PQclear(r);
+    return clean;
+}
+
 /* Make a returned connection fit for the next caller. Returns -1 when it is
  * clean, or the reason to close it. I/O, without the lock. */
 static int clean(gp_conn_t *conn)
@@ -637,11 +694,27 @@ static int clean(gp_conn_t *conn)
     default:
         return GP_CLOSE_BROKEN;
     }
-    if (conn->reset_needed) {
-        if (!exec_ok(pg, "RESET ALL"))
-            return PQstatus(pg) == CONNECTION_OK ? GP_CLOSE_RESET : GP_CLOSE_BROKEN;
-        conn->reset_needed = false;
+    if (conn->tainted && !conn->reset_needed && !sweep(pg)) {
+        if (PQstatus(pg) != CONNECTION_OK)
+            return GP_CLOSE_BROKEN;
+        if (PQtransactionStatus(pg) != PQTRANS_IDLE && !exec_ok(pg, "ROLLBACK"))
+            return GP_CLOSE_RESET;
+        conn->reset_needed = true;
     }
+    if (conn->reset_needed) {
+        /* The reference reset (PgBouncer's server_reset_query): settings,
+         * role, session authorization, cursors, prepared statements,
+         * listens, advisory locks, temporary objects, cached plans,
+         * sequence state. The statement cache goes with it. */
+        forget_query_state(conn);
+        if (!exec_ok(pg, "DISCARD ALL"))
+            return PQstatus(pg) == CONNECTION_OK ? GP_CLOSE_RESET : GP_CLOSE_BROKEN;
+    }
+    conn->tainted = conn->reset_needed = false;
+    /* Whatever arrived for a LISTEN that is gone now is nobody's. */
+    PGnotify *n;
+    while ((n = PQnotifies(pg)))
+        PQfreemem(n);
     return PQtransactionStatus(pg) == PQTRANS_IDLE ? -1 : GP_CLOSE_RESET;
 }
 
@@ -660,7 +733,7 @@ void gp_pool_release(gp_conn_t *conn)
         why = GP_CLOSE_SHUTDOWN;
     else if (c->expires_ns && now >= c->expires_ns)
         why = GP_CLOSE_LIFETIME;
-    else if (PQtransactionStatus(conn->pg) == PQTRANS_IDLE && !conn->reset_needed &&
+    else if (PQtransactionStatus(conn->pg) == PQTRANS_IDLE && !conn->tainted && !conn->reset_needed &&
              PQpipelineStatus(conn->pg) == PQ_PIPELINE_OFF)
         why = -1; /* the common case: nothing to clean */
     else {
@@ -695,7 +768,14 @@ void gp_pool_release(gp_conn_t *conn)
         destroy(p);
 }
 
-struct pg_conn *gp_conn_pgconn(gp_conn_t *conn) { return conn ? conn->pg : NULL; }
+struct pg_conn *gp_conn_pgconn(gp_conn_t *conn)
+{
+    if (!conn)
+        return NULL;
+    /* Nothing the library can see tells what raw libpq did: reset fully. */
+    conn->tainted = conn->reset_needed = true;
+    return conn->pg;
+}
 
 /* ---- the maintenance thread --------------------------------------------------------- */
 

@@ -29,16 +29,52 @@ struct gp_conn {
      * layer cannot recover from). The pool closes it on release. */
     bool discard;
 
-    /* Set by any layer when the caller may have changed session state
-     * (SET, RESET, set_config(..., false), LISTEN, temporary objects...).
-     * On release the pool runs RESET ALL (and clears the flag), or discards
-     * the connection if that fails. Transaction-local state needs no flag:
-     * the pool rolls back any open transaction on release. */
+    /* Session hygiene. A connection goes back to the pool indistinguishable
+     * from a fresh one (apart from the query layer's verified prepared
+     * statements and the connect-time settings); what the caller's SQL did
+     * is judged by what the server reports, never by reading the SQL.
+     *
+     * `tainted`: SQL the library did not write (caller SQL, raw libpq) ran
+     * since the session was last known clean. The query layer sets it
+     * before sending such SQL and may clear it only when a sweep
+     * (gp__sweep) ran after the last such statement, the connection is
+     * outside any transaction, and the sweep's verdict was clean. On release the
+     * pool sweeps a tainted connection itself (gp__sweep_deep, one round
+     * trip), and resets it fully when the verdict is not clean.
+     *
+     * `reset_needed`: the session may hold state a sweep does not undo (a
+     * command outside the allow-list of gp__tag_effects, raw libpq access,
+     * a sweep verdict that was not clean). On release the pool runs
+     * DISCARD ALL and drops the query layer's state (its statement cache),
+     * or discards the connection if that fails. */
+    bool tainted;
     bool reset_needed;
 
     /* The pool's own fields follow; other layers must not touch them. */
     struct gp__pool_conn_priv *priv;
 };
+
+/* The sweep: what undoes the session state that SQL of the library's
+ * callers may leave behind and that a plain statement (SELECT, INSERT,
+ * UPDATE, DELETE...) can create through the functions it calls:
+ * settings (set_config(..., false), including placeholders such as
+ * app.tenant_id, which pg_settings does not list), cursors WITH HOLD,
+ * LISTEN registrations and session advisory locks; then a verdict that
+ * the role was not switched (set_config('role', ...)) and that no
+ * temporary object exists. The statements run in order, as the last ones
+ * of a unit of work (the query layer pipelines them with the caller's
+ * statement), and the verdict's first column is true when the session is
+ * clean. gp__sweep_deep is the same as one simple-query string whose
+ * verdict also requires that no SQL-level prepared statement (PREPARE,
+ * possibly replacing one of the library's) and no cursor exists: the
+ * pool's release-time sweep. Every name is qualified: these run after
+ * arbitrary SQL. */
+#define GP__SWEEP_COUNT 4
+extern const char *const gp__sweep[GP__SWEEP_COUNT];
+extern const char gp__sweep_deep[];
+
+/* True when a verdict result (the last statement of a sweep) says clean. */
+bool gp__sweep_clean(const PGresult *verdict);
 
 /* Classify a server error by SQLSTATE (NULL or "" = none): fills klass and
  * retriable in *err. Shared by the pool and the query layer. */

@@ -20,15 +20,36 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/random.h>
 
 #include "query_internal.h"
 
+/* 64 unpredictable bits for a statement name. getrandom() does not fail
+ * for 8 bytes once the pool is initialised; should it, the fallback still
+ * never repeats on a connection (a counter mixed with the address and the
+ * clock), so only unpredictability is lost, and a squatter only makes the
+ * PREPARE fail (the connection is then discarded). */
+static uint64_t name_bits(void)
+{
+    uint64_t v;
+    if (getrandom(&v, sizeof v, 0) == (ssize_t)sizeof v)
+        return v;
+    static _Atomic uint64_t fallback;
+    return gp__rand64() ^ (atomic_fetch_add(&fallback, 1) * 0x9e3779b97f4a7c15ULL);
+}
+
 /* ---- statement cache -----------------------------------------------------
  * A hash table (chained) over an LRU list of prepared statements, keyed by
- * the SQL text and the parameter type OIDs. Names are "gp_<n>" with n never
- * reused on a connection, so a stale name can never run another statement.
- * Evicted names wait in `dealloc` and are deallocated in one round trip
- * once DEALLOC_BATCH accumulate. */
+ * the SQL text and the parameter type OIDs. Names are "gp_" and 64 random
+ * bits from the kernel's CSPRNG: never reused, so a stale name can never
+ * run another statement, and never predictable, so SQL on the connection
+ * cannot claim the next name before the library does (a squatted name
+ * makes the PREPARE fail with 42P05: the connection is discarded). SQL
+ * that replaces one of these statements (DEALLOCATE, then PREPARE under
+ * the same name) makes the server report DEALLOCATE, PREPARE or DO, which
+ * the library answers with a full reset before anyone else leases the
+ * connection (gp__tag_effects). Evicted names wait in `dealloc` and are
+ * deallocated in one round trip once DEALLOC_BATCH accumulate. */
 
 #define DEALLOC_BATCH 16
 
@@ -37,7 +58,6 @@ struct gp__stmt {
     gp__stmt_t *prev, *next;   /* LRU list, most recent first */
     uint64_t hash;
     int nparams;
-    unsigned effects;
     bool confirmed;            /* the server acknowledged the PREPARE */
     char name[24];
     Oid *types;
@@ -50,7 +70,6 @@ struct gp__qstate {
     size_t nbuckets;
     gp__stmt_t lru;            /* sentinel */
     int count;
-    uint64_t next_id;
     bool dealloc_all;          /* the server may hold statements we forgot */
     int ndealloc;
     char dealloc[DEALLOC_BATCH][24];
@@ -187,9 +206,8 @@ const char *gp__stmt_lookup(gp__qstate_t *qs, const char *sql, const gp__params_
     }
     s->hash = h;
     s->nparams = p->n;
-    s->effects = gp__sql_effects(sql);
     s->confirmed = false;
-    snprintf(s->name, sizeof s->name, "gp_%llx", (unsigned long long)++qs->next_id);
+    snprintf(s->name, sizeof s->name, "gp_%016llx", (unsigned long long)name_bits());
     memcpy(s->sql, sql, len + 1);
     /* the types follow the text, aligned */
     size_t off = (len + 1 + sizeof(Oid) - 1) / sizeof(Oid) * sizeof(Oid);
@@ -206,7 +224,6 @@ const char *gp__stmt_lookup(gp__qstate_t *qs, const char *sql, const gp__params_
 
 const char *gp__stmt_name(const gp__stmt_t *s) { return s->name; }
 void gp__stmt_confirm(gp__stmt_t *s) { s->confirmed = true; }
-unsigned gp__stmt_effects(const gp__stmt_t *s) { return s->effects; }
 
 void gp__stmt_drop(gp__qstate_t *qs, gp__stmt_t *s)
 {
@@ -273,71 +290,42 @@ void gp__stmt_enforce(gp_conn_t *conn, gp__qstate_t *qs)
         flush_deallocs(conn, qs);
 }
 
-/* ---- what a statement does to the session ------------------------------------ */
+/* ---- what a statement did to the session ------------------------------------- */
 
-static const char *skip_space_and_comments(const char *p)
+static bool tag_is(const char *tag, const char *word)
 {
-    for (;;) {
-        while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r' || *p == '(')
-            p++;
-        if (p[0] == '-' && p[1] == '-') {
-            while (*p && *p != '\n')
-                p++;
-        } else if (p[0] == '/' && p[1] == '*') {
-            int depth = 0; /* PostgreSQL block comments nest */
-            do {
-                if (p[0] == '/' && p[1] == '*') depth++, p += 2;
-                else if (p[0] == '*' && p[1] == '/') depth--, p += 2;
-                else if (*p) p++;
-                else break;
-            } while (depth > 0);
-        } else {
-            return p;
-        }
-    }
+    size_t n = strlen(word);
+    return strncmp(tag, word, n) == 0 && (tag[n] == 0 || tag[n] == ' ');
 }
 
-/* Copy the next word, upper-cased, into w; return the position after it. */
-static const char *word(const char *p, char *w, size_t wl)
+unsigned gp__tag_effects(const char *tag)
 {
-    p = skip_space_and_comments(p);
-    size_t n = 0;
-    while ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || *p == '_') {
-        if (n + 1 < wl)
-            w[n++] = (char)(*p >= 'a' ? *p - 32 : *p);
-        p++;
-    }
-    w[n] = 0;
-    return p;
-}
-
-unsigned gp__sql_effects(const char *sql)
-{
-    char w1[16], w2[16], w3[16];
-    const char *p = word(sql, w1, sizeof w1);
-    p = word(p, w2, sizeof w2);
-    word(p, w3, sizeof w3);
-    unsigned e = 0;
-    if (strcmp(w1, "SET") == 0)
-        e |= strcmp(w2, "LOCAL") == 0 || strcmp(w2, "TRANSACTION") == 0 || strcmp(w2, "CONSTRAINTS") == 0
-                 ? 0 : GP__EFFECT_SESSION;
-    else if (strcmp(w1, "RESET") == 0 || strcmp(w1, "LISTEN") == 0 || strcmp(w1, "UNLISTEN") == 0 ||
-             strcmp(w1, "LOAD") == 0 || strcmp(w1, "PREPARE") == 0 || strcmp(w1, "DECLARE") == 0)
-        e |= GP__EFFECT_SESSION;
-    else if (strcmp(w1, "DISCARD") == 0 || strcmp(w1, "DEALLOCATE") == 0)
-        e |= GP__EFFECT_SESSION | GP__EFFECT_DROPS_STMTS;
-    else if (strcmp(w1, "CREATE") == 0 &&
-             (strcmp(w2, "TEMP") == 0 || strcmp(w2, "TEMPORARY") == 0 ||
-              (strcmp(w2, "LOCAL") == 0 && (strcmp(w3, "TEMP") == 0 || strcmp(w3, "TEMPORARY") == 0)) ||
-              (strcmp(w2, "UNLOGGED") != 0 && strstr(w2, "TEMP") != NULL)))
-        e |= GP__EFFECT_SESSION;
-    if (strcmp(w1, "COMMIT") == 0 || strcmp(w1, "END") == 0 || strcmp(w1, "ROLLBACK") == 0 ||
-        strcmp(w1, "ABORT") == 0 || (strcmp(w1, "PREPARE") == 0 && strcmp(w2, "TRANSACTION") == 0))
+    if (!tag || !*tag) /* the empty query */
+        return 0;
+    /* Commands that leave nothing in the session by themselves. */
+    static const char *const plain[] = {"SELECT", "INSERT", "UPDATE", "DELETE", "MERGE", "SHOW", "EXPLAIN",
+                                        "FETCH", "MOVE", "BEGIN", "START TRANSACTION", "SAVEPOINT", "RELEASE",
+                                        "LOCK TABLE"};
+    for (size_t i = 0; i < sizeof plain / sizeof *plain; i++)
+        if (tag_is(tag, plain[i]))
+            return 0;
+    if (strcmp(tag, "COMMIT") == 0 || strcmp(tag, "ROLLBACK") == 0)
+        return GP__EFFECT_ENDS_TX;
+    unsigned e = GP__EFFECT_SESSION;
+    if (tag_is(tag, "DEALLOCATE") || strcmp(tag, "DISCARD ALL") == 0)
+        e |= GP__EFFECT_DROPS_STMTS;
+    if (tag_is(tag, "PREPARE TRANSACTION") || tag_is(tag, "COMMIT") || tag_is(tag, "ROLLBACK"))
         e |= GP__EFFECT_ENDS_TX;
-    /* Session-level functions anywhere in the text. */
-    if (strcasestr(sql, "set_config") || strcasestr(sql, "pg_advisory_lock") ||
-        strcasestr(sql, "pg_try_advisory_lock") || strcasestr(sql, "dblink_connect"))
-        e |= GP__EFFECT_SESSION;
+    return e;
+}
+
+unsigned gp__caller_done(gp_conn_t *conn, gp__qstate_t *qs, const PGresult *res)
+{
+    unsigned e = gp__tag_effects(PQcmdStatus((PGresult *)res));
+    if (e & GP__EFFECT_SESSION)
+        conn->reset_needed = true;
+    if ((e & GP__EFFECT_DROPS_STMTS) && qs)
+        gp__stmt_forget_all(qs, true); /* which ones is unknown: DEALLOCATE ALL at the next chance */
     return e;
 }
 
@@ -352,6 +340,18 @@ gp_status_t gp__fail(gp_conn_t *conn, const PGresult *res, gp_error_t *err)
     if (conn && (!conn->pg || PQstatus(conn->pg) == CONNECTION_BAD || gp__sqlstate_is_fatal(err->sqlstate)))
         conn->discard = true;
     return st;
+}
+
+void gp__stmt_squatted(gp_conn_t *conn, const PGresult *res)
+{
+    const char *s = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    if (s && strcmp(s, "42P05") == 0) {
+        /* Someone prepared a statement under a name only this library can
+         * have chosen: never trust this session again. */
+        conn->discard = true;
+        gp__log(GP_LOG_WARN, "query", "a statement name of the library's was taken on the connection; "
+                "discarding the connection");
+    }
 }
 
 bool gp__stmt_gone(const PGresult *res)
@@ -392,8 +392,10 @@ static bool prepare(gp_conn_t *conn, const char *name, const char *sql, const gp
 {
     PGresult *r = PQprepare(conn->pg, name, sql, p->n, p->types);
     bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
-    if (!ok)
+    if (!ok) {
         gp__fail(conn, r, err);
+        gp__stmt_squatted(conn, r);
+    }
     PQclear(r);
     return ok;
 }
@@ -417,7 +419,7 @@ static gp_status_t run(gp_conn_t *conn, const char *sql, int nparams, const gp_v
         return gp__client_error(err, GP_ERR_NOMEM, "out of memory");
     }
     PGresult *res = NULL;
-    unsigned effects = 0;
+    gp__taint(conn);
     for (int attempt = 0; attempt < 2; attempt++) {
         gp__stmt_t *entry;
         bool nomem;
@@ -427,15 +429,9 @@ static gp_status_t run(gp_conn_t *conn, const char *sql, int nparams, const gp_v
             return gp__client_error(err, GP_ERR_NOMEM, "out of memory");
         }
         if (!entry) { /* unnamed statements only */
-            effects = gp__sql_effects(sql);
-            if (effects & GP__EFFECT_SESSION)
-                conn->reset_needed = true;
             res = PQexecParams(conn->pg, sql, p.n, p.types, p.values, p.lengths, p.formats, 1);
             break;
         }
-        effects = gp__stmt_effects(entry);
-        if (effects & GP__EFFECT_SESSION)
-            conn->reset_needed = true;
         if (!name) {
             if (!prepare(conn, gp__stmt_name(entry), sql, &p, err)) {
                 gp__stmt_drop(qs, entry);
@@ -477,8 +473,7 @@ static gp_status_t run(gp_conn_t *conn, const char *sql, int nparams, const gp_v
         gp__stmt_enforce(conn, qs);
         return st;
     }
-    if (effects & GP__EFFECT_DROPS_STMTS)
-        gp__stmt_forget_all(qs, false);
+    gp__caller_done(conn, qs, res);
     gp__stmt_enforce(conn, qs);
     if (err)
         gp_error_clear(err);
@@ -513,6 +508,73 @@ gp_status_t gp_exec(gp_conn_t *conn, const char *sql, int nparams, const gp_valu
         *affected = gp__result_affected(res);
     PQclear(res);
     return GP_OK;
+}
+
+/* ---- one-shot statements -------------------------------------------------------------- */
+
+gp_status_t gp__one_shot_swept(gp_conn_t *conn, const gp__pipeline_item_t *head, int nhead, gp_error_t *err)
+{
+    gp_result_t *verdict = NULL;
+    gp__pipeline_item_t items[GP__PIPELINE_ITEMS_MAX];
+    if (nhead < 1 || nhead + GP__SWEEP_COUNT > GP__PIPELINE_ITEMS_MAX)
+        return gp__client_error(err, GP_ERR_INVALID, "internal: too many statements for a one-shot call");
+    memcpy(items, head, (size_t)nhead * sizeof *items);
+    int n = nhead;
+    for (int i = 0; i < GP__SWEEP_COUNT; i++)
+        items[n++] = (gp__pipeline_item_t){gp__sweep[i], 0, NULL, 0, i == GP__SWEEP_COUNT - 1 ? &verdict : NULL};
+    gp_status_t st = gp__pipeline_run_items(conn, n, items, err);
+    if (st == GP_OK) {
+        if (!gp__sweep_clean(verdict->pg))
+            conn->reset_needed = true;
+        else if (PQtransactionStatus(conn->pg) == PQTRANS_IDLE)
+            conn->tainted = false; /* swept after the caller's statement, outside any transaction */
+    }
+    gp_result_free(verdict);
+    return st;
+}
+
+static gp_status_t pool_one_shot(gp_pool_t *pool, const char *sql, int nparams, const gp_value_t *params,
+                                 gp_result_t **out, int64_t *affected, gp_error_t *err)
+{
+    if (!pool || !sql)
+        return gp__client_error(err, GP_ERR_INVALID, "no pool or SQL given");
+    gp_conn_t *conn;
+    gp_status_t st = gp_pool_acquire(pool, "gp_pool_query", -1, &conn, err);
+    if (st != GP_OK)
+        return st;
+    gp_result_t *r = NULL;
+    const gp__pipeline_item_t item = {sql, nparams, params, GP__EFFECT_UNKNOWN, &r};
+    st = gp__one_shot_swept(conn, &item, 1, err);
+    gp_pool_release(conn);
+    if (st != GP_OK && err && err->statement_index == 0)
+        err->statement_index = -1; /* the caller's statement is the only one they know of */
+    if (st == GP_OK) {
+        if (affected)
+            *affected = gp_result_affected(r);
+        if (out) {
+            *out = r;
+            return GP_OK;
+        }
+    }
+    gp_result_free(r);
+    return st;
+}
+
+gp_status_t gp_pool_query(gp_pool_t *pool, const char *sql, int nparams, const gp_value_t *params,
+                          gp_result_t **out, gp_error_t *err)
+{
+    if (!out)
+        return gp__client_error(err, GP_ERR_INVALID, "no result pointer given (use gp_pool_exec to discard rows)");
+    *out = NULL;
+    return pool_one_shot(pool, sql, nparams, params, out, NULL, err);
+}
+
+gp_status_t gp_pool_exec(gp_pool_t *pool, const char *sql, int nparams, const gp_value_t *params,
+                         int64_t *affected, gp_error_t *err)
+{
+    if (affected)
+        *affected = 0;
+    return pool_one_shot(pool, sql, nparams, params, NULL, affected, err);
 }
 
 /* ---- cancellation ------------------------------------------------------------------ */

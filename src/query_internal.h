@@ -68,19 +68,36 @@ int64_t gp__result_affected(PGresult *res);
 /* ---- per-connection state (statement cache) -------------------------------- */
 
 typedef struct gp__stmt gp__stmt_t;
+typedef struct gp__qstate gp__qstate_t;
 
-/* What a statement does to the session, judged from its text once. */
+/* What a statement did, judged from the command tag the server reported
+ * for it (PQcmdStatus), never from its text: a spelling of SQL cannot
+ * change the tag of the command the server ran. */
 enum {
-    GP__EFFECT_SESSION = 1,     /* may change session state: the pool must reset */
-    GP__EFFECT_DROPS_STMTS = 2, /* DISCARD / DEALLOCATE: the server forgets prepared statements */
-    GP__EFFECT_ENDS_TX = 4,     /* COMMIT / ROLLBACK / END / ABORT / PREPARE TRANSACTION */
-    GP__EFFECT_UNKNOWN = 8,     /* not judged yet: the pipeline judges it when it sends the statement */
+    GP__EFFECT_SESSION = 1,     /* a command outside the allow-list: may have left session state the sweep
+                                 * does not undo (SET ROLE, PREPARE, DECLARE, DO, CREATE TEMP...): full reset */
+    GP__EFFECT_DROPS_STMTS = 2, /* DEALLOCATE / DISCARD ALL: the server forgot prepared statements */
+    GP__EFFECT_ENDS_TX = 4,     /* COMMIT or ROLLBACK (also AND CHAIN and TO SAVEPOINT), PREPARE TRANSACTION */
+    GP__EFFECT_UNKNOWN = 8,     /* caller SQL: judged by its tag when it completes */
 };
-unsigned gp__sql_effects(const char *sql);
+/* The effects of a completed command from its tag ("SELECT 1", "SET",
+ * "DEALLOCATE ALL"...). The allow-list (no GP__EFFECT_SESSION): SELECT,
+ * INSERT, UPDATE, DELETE, MERGE, SHOW, EXPLAIN, FETCH, MOVE, BEGIN, START
+ * TRANSACTION, COMMIT, ROLLBACK, SAVEPOINT, RELEASE, LOCK TABLE and the
+ * empty query; what such a command can still leave through the functions
+ * it calls is undone by the sweep (pool_internal.h). */
+unsigned gp__tag_effects(const char *tag);
+
+/* Before sending SQL the library did not write on conn: the session is no
+ * longer known clean (conn->tainted). */
+static inline void gp__taint(gp_conn_t *conn) { conn->tainted = true; }
+
+/* After caller SQL completed with `res`: apply what its tag says (full
+ * reset needed, statements forgotten) and return its effects. */
+unsigned gp__caller_done(gp_conn_t *conn, gp__qstate_t *qs, const PGresult *res);
 
 /* The query layer's state of conn, created on first use (NULL on out of
  * memory). */
-typedef struct gp__qstate gp__qstate_t;
 gp__qstate_t *gp__qstate(gp_conn_t *conn);
 
 /* The cached, server-side prepared statement for (sql, types), or NULL
@@ -91,7 +108,6 @@ gp__qstate_t *gp__qstate(gp_conn_t *conn);
 const char *gp__stmt_lookup(gp__qstate_t *qs, const char *sql, const gp__params_t *p, gp__stmt_t **entry,
                             bool *nomem);
 const char *gp__stmt_name(const gp__stmt_t *s);
-unsigned gp__stmt_effects(const gp__stmt_t *s);
 /* The server acknowledged the PREPARE of this entry. */
 void gp__stmt_confirm(gp__stmt_t *s);
 /* Drop one entry that the server does not know (a failed PREPARE). */
@@ -116,11 +132,20 @@ gp_status_t gp__fail(gp_conn_t *conn, const PGresult *res, gp_error_t *err);
  * result type". */
 bool gp__stmt_gone(const PGresult *res);
 
+/* After a failed PREPARE of one of the library's names: when the name was
+ * taken (42P05, only SQL on the connection can have done it), the
+ * connection is discarded. */
+void gp__stmt_squatted(gp_conn_t *conn, const PGresult *res);
+
 /* ---- shared with the tenant layer ------------------------------------------- */
 
 /* The BEGIN statement for opts (without the statement timeout); validates
  * opts (GP_ERR_INVALID). */
 gp_status_t gp__tx_begin_text(const gp_tx_opts_t *opts, char *sql, size_t len, gp_error_t *err);
+/* COMMIT for a lease that ends with the transaction (gp_tenant_run): when
+ * the connection is tainted, the sweep runs inside the transaction and the
+ * COMMIT follows in the same round trip. Errors as gp_tx_commit. */
+gp_status_t gp__tx_commit_swept(gp_conn_t *conn, gp_error_t *err);
 /* Whether a failed attempt may be retried (serialization failure, deadlock). */
 bool gp__tx_retriable(const gp_error_t *e);
 /* The total number of attempts opts allows. */
@@ -147,11 +172,11 @@ typedef struct gp__pipeline_item {
     const char *sql;          /* borrowed: must live for the call */
     int nparams;
     const gp_value_t *params; /* borrowed likewise (not copied) */
-    unsigned effects;         /* GP__EFFECT_* when the caller wrote the SQL itself, else GP__EFFECT_UNKNOWN */
+    unsigned effects;         /* GP__EFFECT_* when the library wrote the SQL itself, else GP__EFFECT_UNKNOWN */
     gp_result_t **result;     /* receives the result (NULL on failure); NULL: no result is built */
 } gp__pipeline_item_t;
 
-#define GP__PIPELINE_ITEMS_MAX 4
+#define GP__PIPELINE_ITEMS_MAX 8
 
 /* Run items[0..n) (1 <= n <= GP__PIPELINE_ITEMS_MAX) as one pipeline,
  * exactly as gp_pipeline_add for each then gp_pipeline_run would, but with
@@ -162,5 +187,13 @@ typedef struct gp__pipeline_item {
  * are invalid) and gp_pipeline_run. Thread-safety: as gp_pipeline_run (the
  * connection is the caller's lease). */
 gp_status_t gp__pipeline_run_items(gp_conn_t *conn, int n, const gp__pipeline_item_t *items, gp_error_t *err);
+
+/* A one-shot call's round trip: head[0..nhead) (the caller's statement and
+ * what scopes it), then the session sweep (pool_internal.h), as one
+ * pipeline in one implicit transaction. On success the sweep's verdict
+ * clears conn->tainted (clean, outside any transaction) or sets
+ * conn->reset_needed; on failure the connection stays tainted and the pool
+ * sweeps it on release. Errors as gp__pipeline_run_items. */
+gp_status_t gp__one_shot_swept(gp_conn_t *conn, const gp__pipeline_item_t *head, int nhead, gp_error_t *err);
 
 #endif

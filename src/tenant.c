@@ -12,6 +12,8 @@ struct gp_tenant_tx {
     gp_conn_t *conn;
     gp_tx_opts_t opts;
     bool started; /* BEGIN and the setting were sent */
+    bool ended;   /* a statement of the caller's committed or rolled back: the scope is gone */
+    bool owns_lease; /* gp_tenant_run's: the lease ends with the transaction (the sweep rides on COMMIT) */
     char tenant[GP_TENANT_ID_LEN + 1];
 };
 
@@ -30,21 +32,27 @@ static const char SET_TENANT[] = "SELECT pg_catalog.set_config('" GP_TENANT_SETT
 static const char SET_TENANT_TIMEOUT[] = "SELECT pg_catalog.set_config('" GP_TENANT_SETTING "', $1, true), "
                                          "pg_catalog.set_config('statement_timeout', $2, true)";
 
-/* Send [BEGIN; set tenant; sql; (COMMIT)] as one pipeline. On success the
- * statement's result is stored in *res (if res is not NULL). Nothing is
- * copied: the statements and parameters live for the call. */
+/* The tenant-scoped statements, the caller's SQL in the middle:
+ *  - a transaction's first round trip: [BEGIN; set tenant; sql];
+ *  - a one-shot call (gp_tenant_query/exec), which is a whole lease:
+ *    [set tenant; sql; sweep...] in one implicit transaction (the
+ *    extended protocol commits at the Sync; an error rolls everything
+ *    back, the sweep included, and then the pool sweeps on release). The
+ *    sweep (pool_internal.h) undoes whatever session state the caller's
+ *    statement left through the functions it called, in the same round
+ *    trip; what it cannot undo, the tag of the caller's command reveals
+ *    (gp__tag_effects) and the pool resets fully on release.
+ * On success the statement's result is stored in *res (if res is not
+ * NULL). Nothing is copied: the statements and parameters live for the
+ * call. */
 static gp_status_t scoped_pipeline(gp_conn_t *conn, const char *tenant, const gp_tx_opts_t *opts, const char *sql,
-                                   int nparams, const gp_value_t *params, bool commit, gp_result_t **res,
+                                   int nparams, const gp_value_t *params, bool one_shot, gp_result_t **res,
                                    gp_error_t *err)
 {
-    char begin_opts[160], timeout[16];
-    const char *begin = "BEGIN"; /* what gp__tx_begin_text gives for no options */
-    if (opts) {
-        gp_status_t st = gp__tx_begin_text(opts, begin_opts, sizeof begin_opts, err);
-        if (st != GP_OK)
-            return st;
-        begin = begin_opts;
-    }
+    char begin[160], timeout[16];
+    gp_status_t st = gp__tx_begin_text(opts, begin, sizeof begin, err);
+    if (st != GP_OK)
+        return st;
     gp_value_t set[2] = {gp_text(tenant), gp_null()};
     bool with_timeout = opts && opts->statement_timeout_ms > 0;
     if (with_timeout) {
@@ -53,16 +61,17 @@ static gp_status_t scoped_pipeline(gp_conn_t *conn, const char *tenant, const gp
     }
     /* Our own statements are known: BEGIN and the transaction-local
      * set_config change no session state; only the caller's statement is
-     * judged (it may make the pool reset the session on release). Only its
-     * result is built: nobody reads the others'. */
-    const gp__pipeline_item_t items[] = {
-        {begin, 0, NULL, 0, NULL},
-        {with_timeout ? SET_TENANT_TIMEOUT : SET_TENANT, with_timeout ? 2 : 1, set, 0, NULL},
-        {sql, nparams, params, GP__EFFECT_UNKNOWN, res},
-        {"COMMIT", 0, NULL, GP__EFFECT_ENDS_TX, NULL},
-    };
-    gp_status_t st = gp__pipeline_run_items(conn, commit ? 4 : 3, items, err);
-    if (st != GP_OK && err && err->statement_index == 2)
+     * judged. Only its result (and the sweep's verdict) is built. */
+    gp__pipeline_item_t items[3];
+    int n = 0;
+    if (!one_shot)
+        items[n++] = (gp__pipeline_item_t){begin, 0, NULL, 0, NULL};
+    items[n++] = (gp__pipeline_item_t){with_timeout ? SET_TENANT_TIMEOUT : SET_TENANT, with_timeout ? 2 : 1, set, 0,
+                                       NULL};
+    int caller = n;
+    items[n++] = (gp__pipeline_item_t){sql, nparams, params, GP__EFFECT_UNKNOWN, res};
+    st = one_shot ? gp__one_shot_swept(conn, items, n, err) : gp__pipeline_run_items(conn, n, items, err);
+    if (st != GP_OK && err && err->statement_index == caller)
         err->statement_index = -1; /* the caller's statement is the only one they know of */
     return st;
 }
@@ -151,6 +160,16 @@ gp_status_t gp_tenant_begin(gp_conn_t *conn, const char *tenant_id, const gp_tx_
 
 const char *gp_tenant_tx_tenant(const gp_tenant_tx_t *tx) { return tx ? tx->tenant : NULL; }
 
+/* Whether the caller's statement ended the transaction (COMMIT, ROLLBACK,
+ * also AND CHAIN, which opens a new transaction without the tenant
+ * setting, and ROLLBACK TO SAVEPOINT, whose tag is the same: use
+ * gp_tx_savepoint/gp_tx_rollback_to in a tenant-scoped transaction). */
+static void note_end(gp_tenant_tx_t *tx, const gp_result_t *r)
+{
+    if (r && (gp__tag_effects(PQcmdStatus(r->pg)) & GP__EFFECT_ENDS_TX))
+        tx->ended = true;
+}
+
 static gp_status_t tx_run(gp_tenant_tx_t *tx, const char *sql, int nparams, const gp_value_t *params,
                           gp_result_t **res, gp_error_t *err)
 {
@@ -158,16 +177,21 @@ static gp_status_t tx_run(gp_tenant_tx_t *tx, const char *sql, int nparams, cons
         return gp__client_error(err, GP_ERR_INVALID, "no transaction given");
     if (!sql)
         return gp__client_error(err, GP_ERR_INVALID, "no SQL given");
+    if (!res)
+        return gp__client_error(err, GP_ERR_INVALID, "no result pointer given");
+    gp_status_t st;
     if (!tx->started) {
         tx->started = true; /* whatever happens now, something may have reached the server */
-        return scoped_pipeline(tx->conn, tx->tenant, &tx->opts, sql, nparams, params, false, res, err);
+        st = scoped_pipeline(tx->conn, tx->tenant, &tx->opts, sql, nparams, params, false, res, err);
+    } else {
+        if (tx->ended || PQtransactionStatus(tx->conn->pg) == PQTRANS_IDLE)
+            return gp__client_error(err, GP_ERR_INVALID, "the tenant-scoped transaction has ended (a statement "
+                                    "committed or rolled it back); start a new one");
+        st = gp_query(tx->conn, sql, nparams, params, res, err);
     }
-    if (PQtransactionStatus(tx->conn->pg) == PQTRANS_IDLE)
-        return gp__client_error(err, GP_ERR_INVALID, "the tenant-scoped transaction has ended (a statement "
-                                "committed or rolled it back); start a new one");
-    if (res)
-        return gp_query(tx->conn, sql, nparams, params, res, err);
-    return gp_exec(tx->conn, sql, nparams, params, NULL, err);
+    if (st == GP_OK)
+        note_end(tx, *res);
+    return st;
 }
 
 gp_status_t gp_tenant_tx_query(gp_tenant_tx_t *tx, const char *sql, int nparams, const gp_value_t *params,
@@ -195,7 +219,7 @@ gp_status_t gp_tenant_commit(gp_tenant_tx_t *tx, gp_error_t *err)
         return gp__client_error(err, GP_ERR_INVALID, "no transaction given");
     gp_status_t st = GP_OK;
     if (tx->started)
-        st = gp_tx_commit(tx->conn, err);
+        st = tx->owns_lease ? gp__tx_commit_swept(tx->conn, err) : gp_tx_commit(tx->conn, err);
     else if (err)
         gp_error_clear(err);
     free(tx);
@@ -227,7 +251,10 @@ typedef struct scoped_run {
 static gp_status_t scoped_begin(void *ctx, gp_error_t *e)
 {
     scoped_run_t *r = ctx;
-    return gp_tenant_begin(r->conn, r->tenant, r->opts, &r->tx, e);
+    gp_status_t st = gp_tenant_begin(r->conn, r->tenant, r->opts, &r->tx, e);
+    if (st == GP_OK)
+        r->tx->owns_lease = true;
+    return st;
 }
 static gp_status_t scoped_body(void *ctx, gp_error_t *e)
 {

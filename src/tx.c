@@ -115,6 +115,50 @@ gp_status_t gp_tx_commit(gp_conn_t *conn, gp_error_t *err)
     return st;
 }
 
+gp_status_t gp__tx_commit_swept(gp_conn_t *conn, gp_error_t *err)
+{
+    if (!conn || !conn->pg || !conn->tainted || PQtransactionStatus(conn->pg) != PQTRANS_INTRANS)
+        return gp_tx_commit(conn, err);
+    /* The sweep inside the transaction, then COMMIT: if the transaction
+     * rolls back instead, so does the sweep, and the session is back to
+     * where it was at BEGIN (clean, or the pool sweeps on release). */
+    gp__pipeline_item_t items[GP__SWEEP_COUNT + 1];
+    gp_result_t *verdict = NULL, *commit = NULL;
+    for (int i = 0; i < GP__SWEEP_COUNT; i++)
+        items[i] = (gp__pipeline_item_t){gp__sweep[i], 0, NULL, 0, i == GP__SWEEP_COUNT - 1 ? &verdict : NULL};
+    items[GP__SWEEP_COUNT] = (gp__pipeline_item_t){"COMMIT", 0, NULL, GP__EFFECT_ENDS_TX, &commit};
+    gp_status_t st = gp__pipeline_run_items(conn, GP__SWEEP_COUNT + 1, items, err);
+    if (st != GP_OK) {
+        if (conn->discard && err && err->klass == GP_ECLASS_CONNECTION) {
+            /* Everything was sent in one flight: the COMMIT may have run. */
+            char msg[sizeof err->message];
+            snprintf(msg, sizeof msg, "%s", err->message);
+            snprintf(err->message, sizeof err->message,
+                     "the connection broke during COMMIT; the transaction may or may not have committed (%s)", msg);
+            err->status = GP_ERR_COMMIT_UNKNOWN;
+            err->retriable = 0;
+            st = GP_ERR_COMMIT_UNKNOWN;
+        }
+        return st;
+    }
+    bool rolled_back = strcmp(PQcmdStatus(commit->pg), "ROLLBACK") == 0;
+    if (!gp__sweep_clean(verdict->pg))
+        conn->reset_needed = true;
+    else if (!rolled_back && PQtransactionStatus(conn->pg) == PQTRANS_IDLE)
+        conn->tainted = false;
+    gp_result_free(verdict);
+    gp_result_free(commit);
+    if (rolled_back) {
+        gp__client_error(err, GP_ERR_SERVER, "the transaction had failed; COMMIT rolled it back");
+        if (err)
+            err->klass = GP_ECLASS_TRANSACTION;
+        return GP_ERR_SERVER;
+    }
+    if (err)
+        gp_error_clear(err);
+    return GP_OK;
+}
+
 gp_status_t gp_tx_rollback(gp_conn_t *conn, gp_error_t *err)
 {
     gp_status_t st = need_conn(conn, err);

@@ -10,6 +10,7 @@
 
 #include "gp_test_conn.h"
 #include "pool_internal.h"
+#include "query_internal.h"
 
 static gp_conn_t *conn;
 
@@ -461,22 +462,35 @@ static void test_session_state_flag(void **state)
 {
     (void)state;
     gp_error_t e;
-    conn->reset_needed = false;
+    /* Caller SQL taints the session; what the server says it ran decides
+     * whether a sweep is enough (plain commands) or a full reset is due. */
+    conn->tainted = conn->reset_needed = false;
     assert_int_equal(gp_exec(conn, "SELECT 1", 0, NULL, NULL, &e), GP_OK);
+    assert_true(conn->tainted);
     assert_false(conn->reset_needed);
-    assert_int_equal(gp_exec(conn, "  /* c */ set application_name = 'q'", 0, NULL, NULL, &e), GP_OK);
-    assert_true(conn->reset_needed);
-    conn->reset_needed = false;
+    /* A session-level set_config in a SELECT: the sweep's RESET ALL undoes it. */
     assert_int_equal(gp_exec(conn, "SELECT set_config('application_name', $1, false)", GP_ARGS(gp_text("z")), NULL,
                              &e), GP_OK);
-    assert_true(conn->reset_needed);
+    assert_false(conn->reset_needed);
+    /* Any spelling of SET is a SET to the server. */
+    const char *sets[] = {"  /* c */ set application_name = 'q'", "\fSET application_name = 'q'",
+                          "SET LOCAL work_mem = '8MB'", "RESET ALL", "DO $$BEGIN EXECUTE 'SET work_mem = 1024'; END$$",
+                          "PREPARE gp_x AS SELECT 1", "DEALLOCATE gp_x", "LISTEN gp_test_flag",
+                          "UNLISTEN gp_test_flag"};
+    for (size_t i = 0; i < sizeof sets / sizeof *sets; i++) {
+        conn->reset_needed = false;
+        gp_status_t st = gp_exec(conn, sets[i], 0, NULL, NULL, &e);
+        if (st != GP_OK)
+            fprintf(stderr, "%s: %s\n", sets[i], e.message);
+        assert_int_equal(st, GP_OK);
+        if (!conn->reset_needed)
+            fprintf(stderr, "not flagged: %s\n", sets[i]);
+        assert_true(conn->reset_needed);
+    }
+    /* Transaction control needs no reset by itself. */
     conn->reset_needed = false;
-    assert_int_equal(gp_exec(conn, "CREATE TEMP TABLE IF NOT EXISTS tmp_flag (x int)", 0, NULL, NULL, &e), GP_OK);
-    assert_true(conn->reset_needed);
-    conn->reset_needed = false;
-    /* SET LOCAL is transaction-scoped: no reset needed. */
     assert_int_equal(gp_tx_begin(conn, NULL, &e), GP_OK);
-    assert_int_equal(gp_exec(conn, "SET LOCAL work_mem = '8MB'", 0, NULL, NULL, &e), GP_OK);
+    assert_int_equal(gp_exec(conn, "SAVEPOINT a", 0, NULL, NULL, &e), GP_OK);
     assert_int_equal(gp_tx_rollback(conn, &e), GP_OK);
     assert_false(conn->reset_needed);
     /* DISCARD ALL drops prepared statements: the cache follows. */
@@ -484,6 +498,23 @@ static void test_session_state_flag(void **state)
     assert_true(conn->reset_needed);
     gp_result_t *r = q("SELECT $1::int8 + 1", GP_ARGS(gp_int64(1)));
     gp_result_free(r);
+    conn->tainted = conn->reset_needed = false;
+}
+
+static void test_tag_effects(void **state)
+{
+    (void)state;
+    assert_int_equal(gp__tag_effects("SELECT 1"), 0);
+    assert_int_equal(gp__tag_effects("INSERT 0 3"), 0);
+    assert_int_equal(gp__tag_effects(""), 0);
+    assert_int_equal(gp__tag_effects("COMMIT"), GP__EFFECT_ENDS_TX);
+    assert_int_equal(gp__tag_effects("ROLLBACK"), GP__EFFECT_ENDS_TX);
+    assert_int_equal(gp__tag_effects("SET"), GP__EFFECT_SESSION);
+    assert_int_equal(gp__tag_effects("DO"), GP__EFFECT_SESSION);
+    assert_int_equal(gp__tag_effects("SELECTX"), GP__EFFECT_SESSION); /* whole words only */
+    assert_int_equal(gp__tag_effects("DEALLOCATE ALL"), GP__EFFECT_SESSION | GP__EFFECT_DROPS_STMTS);
+    assert_int_equal(gp__tag_effects("DISCARD ALL"), GP__EFFECT_SESSION | GP__EFFECT_DROPS_STMTS);
+    assert_int_equal(gp__tag_effects("PREPARE TRANSACTION"), GP__EFFECT_SESSION | GP__EFFECT_ENDS_TX);
 }
 
 int main(void)
@@ -499,6 +530,7 @@ int main(void)
         cmocka_unit_test(test_statement_cache),
         cmocka_unit_test(test_statement_vanishes),
         cmocka_unit_test(test_session_state_flag),
+        cmocka_unit_test(test_tag_effects),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

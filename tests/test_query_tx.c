@@ -117,13 +117,15 @@ static void test_error_classes(void **state)
     (void)state;
     gp_conn_t *c = acquire();
     gp_error_t e;
-    exec_ok(c, "CREATE TEMP TABLE parent (id int PRIMARY KEY)", 0, NULL);
-    exec_ok(c, "CREATE TEMP TABLE child (id int PRIMARY KEY, parent_id int REFERENCES parent(id), "
-               "qty int CONSTRAINT qty_positive CHECK (qty > 0), name text NOT NULL, "
-               "slot int, CONSTRAINT one_slot EXCLUDE USING btree (slot WITH =))", 0, NULL);
-    exec_ok(c, "INSERT INTO parent VALUES (1)", 0, NULL);
-    exec_ok(c, "INSERT INTO child VALUES (1, 1, 1, 'a', 1)", 0, NULL);
-    const char *ins = "INSERT INTO child VALUES ($1, $2, $3, $4, $5)";
+    /* The application may not create temporary tables: the owner's. */
+    gp_test_owner_exec("CREATE TABLE " SCHEMA ".parent (id int PRIMARY KEY);"
+                       "CREATE TABLE " SCHEMA ".child (id int PRIMARY KEY, parent_id int REFERENCES " SCHEMA
+                       ".parent(id), qty int CONSTRAINT qty_positive CHECK (qty > 0), name text NOT NULL, "
+                       "slot int, CONSTRAINT one_slot EXCLUDE USING btree (slot WITH =));"
+                       "GRANT SELECT, INSERT ON " SCHEMA ".parent, " SCHEMA ".child TO growplate_app;");
+    exec_ok(c, "INSERT INTO " SCHEMA ".parent VALUES (1)", 0, NULL);
+    exec_ok(c, "INSERT INTO " SCHEMA ".child VALUES (1, 1, 1, 'a', 1)", 0, NULL);
+    const char *ins = "INSERT INTO " SCHEMA ".child VALUES ($1, $2, $3, $4, $5)";
 
     expect_error(c, ins, GP_ARGS(gp_int32(1), gp_int32(1), gp_int32(1), gp_text("b"), gp_null()), GP_ERR_SERVER,
                  GP_ECLASS_UNIQUE, "23505", &e);
@@ -187,8 +189,8 @@ static void test_error_classes(void **state)
     assert_true(e.retriable);
     gp__classify_sqlstate("28P01", &e);
     assert_int_equal(e.klass, GP_ECLASS_AUTH);
-    exec_ok(c, "DROP TABLE child, parent", 0, NULL);
     gp_pool_release(c);
+    gp_test_owner_exec("DROP TABLE " SCHEMA ".child, " SCHEMA ".parent");
 }
 
 static void test_connection_lost(void **state)

@@ -23,10 +23,24 @@
  * concurrently. A gp_pipeline_t is not synchronised (one thread at a time).
  * gp_cancel() is safe from any thread.
  *
- * Session state: SQL that changes the session (SET, RESET, DISCARD, LISTEN,
- * CREATE TEMP, set_config(...)) marks the connection so that the pool
- * resets it on release. A transaction left open is rolled back by the pool
- * on release.
+ * Session state: a connection goes back to the pool indistinguishable from
+ * a fresh one (apart from the library's own prepared statements and the
+ * connect-time settings), whatever SQL ran on it. The library never reads
+ * the SQL to decide this. After SQL of the caller's, the session is swept:
+ * RESET ALL, CLOSE ALL, UNLISTEN *, pg_advisory_unlock_all(), and a check
+ * that the role was not switched, that no temporary object and (on
+ * release) no SQL-level prepared statement or cursor exists. The one-shot
+ * calls (gp_pool_query/gp_pool_exec here, gp_tenant_query/gp_tenant_exec
+ * and gp_tenant_run in tenant.h) send the sweep in the same round trip as
+ * the caller's statement; a lease of the caller's own is swept when it is
+ * released (one round trip). When the server reports a command the sweep
+ * does not undo (any command tag other than SELECT, INSERT, UPDATE,
+ * DELETE, MERGE, SHOW, EXPLAIN, FETCH, MOVE, BEGIN, START TRANSACTION,
+ * COMMIT, ROLLBACK, SAVEPOINT, RELEASE, LOCK TABLE), when the check fails,
+ * or after gp_conn_pgconn(), the pool runs DISCARD ALL on release and the
+ * statement cache starts afresh. So session state (SET, a temporary
+ * table...) lives at most until the lease ends; within a lease it behaves
+ * as PostgreSQL says. A transaction left open is rolled back on release.
  */
 #ifndef GROWPLATE_QUERY_H
 #define GROWPLATE_QUERY_H
@@ -55,6 +69,20 @@ GP_EXPORT gp_status_t gp_query(gp_conn_t *conn, const char *sql, int nparams, co
  * number of rows inserted/updated/deleted/selected (0 for other commands). */
 GP_EXPORT gp_status_t gp_exec(gp_conn_t *conn, const char *sql, int nparams, const gp_value_t *params,
                               int64_t *affected, gp_error_t *err);
+
+/* One-shot statements for work that needs no transaction of its own and no
+ * tenant (system work; tenant work goes through gp_tenant_query): acquire
+ * a connection from `pool` (label "gp_pool_query", the pool's acquire
+ * timeout), run `sql` as its own implicit transaction followed by the
+ * session sweep in the same round trip, release. Results and errors as
+ * gp_query()/gp_exec(), plus the pool's acquire errors (GP_ERR_TIMEOUT,
+ * GP_ERR_CONNECT, GP_ERR_CLOSED). The statement cannot affect any later
+ * caller of the connection (see "Session state" above). Safe from any
+ * thread. */
+GP_EXPORT gp_status_t gp_pool_query(gp_pool_t *pool, const char *sql, int nparams, const gp_value_t *params,
+                                    gp_result_t **out, gp_error_t *err);
+GP_EXPORT gp_status_t gp_pool_exec(gp_pool_t *pool, const char *sql, int nparams, const gp_value_t *params,
+                                   int64_t *affected, gp_error_t *err);
 
 /* The process-wide capacity of each connection's prepared-statement cache:
  * the number of distinct statements (SQL text + parameter types) kept

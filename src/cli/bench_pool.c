@@ -1,9 +1,8 @@
 /* bench_pool.c — pool workloads for `growplate bench`:
- *   select1       prepared SELECT 1 through the pool (acquire, execute, release)
+ *   select1       prepared SELECT 1 through the pool: gp_pool_exec (acquire, the
+ *                 statement and the session sweep in one round trip, release)
  *   pool-acquire  acquire+release only, in batches: the pool's own cost
- *   pool-memory   client heap per pooled connection next to bare libpq's
- * The query layer is not used: statements go through libpq on the leased
- * connection (gp_conn_pgconn), prepared once per physical connection. */
+ *   pool-memory   client heap per pooled connection next to bare libpq's */
 #include <malloc.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -14,7 +13,6 @@
 
 #include "bench.h"
 
-#define STMT "gp_bench_select1"
 #define ACQUIRE_BATCH 1000
 
 typedef struct pool_shared {
@@ -80,64 +78,14 @@ static void report_pool(pool_shared_t *s, FILE *out, bool json)
 
 /* ---- select1 -------------------------------------------------------------------- */
 
-/* Which physical connections this thread has prepared the statement on:
- * keyed by the PGconn and its backend pid, so a replaced connection that
- * reuses an address is prepared again. */
-#define PREPARED_MAX 64
-typedef struct select1_local {
-    struct { PGconn *pg; int pid; } prepared[PREPARED_MAX];
-    int next;
-} select1_local_t;
-
 static int select1_setup(const bench_opts_t *o, void **shared) { return setup_common(o, shared, "select1"); }
-
-static bool is_prepared(select1_local_t *l, PGconn *pg, int pid)
-{
-    for (int i = 0; i < PREPARED_MAX; i++)
-        if (l->prepared[i].pg == pg && l->prepared[i].pid == pid)
-            return true;
-    return false;
-}
-
-static void forget(select1_local_t *l, PGconn *pg)
-{
-    for (int i = 0; i < PREPARED_MAX; i++)
-        if (l->prepared[i].pg == pg)
-            l->prepared[i].pg = NULL;
-}
 
 static int select1_op(void *shared, void **local, int tid)
 {
     (void)tid;
+    (void)local;
     pool_shared_t *s = shared;
-    select1_local_t *l = *local;
-    if (!l && !(l = *local = calloc(1, sizeof *l)))
-        return 0;
-    gp_conn_t *c = NULL;
-    if (gp_pool_acquire(s->pool, "bench", -1, &c, NULL) != GP_OK)
-        return 0;
-    PGconn *pg = gp_conn_pgconn(c);
-    int pid = PQbackendPID(pg);
-    if (!is_prepared(l, pg, pid)) {
-        PGresult *r = PQprepare(pg, STMT, "SELECT 1", 0, NULL);
-        const char *st = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-        bool ok = PQresultStatus(r) == PGRES_COMMAND_OK || (st && strcmp(st, "42P05") == 0); /* another thread did */
-        PQclear(r);
-        if (!ok) {
-            gp_pool_release(c);
-            return 0;
-        }
-        l->prepared[l->next].pg = pg;
-        l->prepared[l->next].pid = pid;
-        l->next = (l->next + 1) % PREPARED_MAX;
-    }
-    PGresult *r = PQexecPrepared(pg, STMT, 0, NULL, NULL, NULL, 0);
-    bool ok = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1;
-    if (!ok)
-        forget(l, pg);
-    PQclear(r);
-    gp_pool_release(c);
-    return ok ? 1 : 0;
+    return gp_pool_exec(s->pool, "SELECT 1", 0, NULL, NULL, NULL) == GP_OK ? 1 : 0;
 }
 
 static void select1_done(void *shared, void *local)

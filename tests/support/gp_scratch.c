@@ -92,7 +92,7 @@ void gp_scratch_create(gp_scratch_t *s, const char *tag)
     /* As scripts/services provisions growplate_dev. */
     c = gp_scratch_connect(s->admin);
     snprintf(sql, sizeof sql,
-             "REVOKE ALL ON DATABASE %s FROM PUBLIC; GRANT CONNECT, TEMPORARY ON DATABASE %s TO growplate_app;"
+             "REVOKE ALL ON DATABASE %s FROM PUBLIC; GRANT CONNECT ON DATABASE %s TO growplate_app;"
              "REVOKE CREATE ON SCHEMA public FROM PUBLIC; ALTER SCHEMA public OWNER TO growplate_owner;",
              s->db, s->db);
     gp_scratch_exec(c, sql);
