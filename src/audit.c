@@ -1,9 +1,18 @@
 /* audit.c — the tenant-isolation audit: what the application role can see
- * in pg_catalog about tenant tables, their row-level security, keys and
- * views, and about itself. */
+ * in pg_catalog about tenant tables, their row-level security, keys,
+ * privileges and views, about SECURITY DEFINER functions and tables without
+ * row-level security it can reach, and about itself and the roles it
+ * belongs to.
+ *
+ * Every catalog relation, function and type in the SQL below is qualified
+ * with pg_catalog: the connection's search_path puts public first and
+ * pg_temp is searched before everything, so an unqualified pg_class could
+ * be someone's table (or a temporary table left on a pooled server
+ * connection). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "internal.h"
 #include "pool_internal.h"
@@ -21,7 +30,16 @@ static const char *const kind_names[GP_AUDIT_KIND_COUNT_] = {
     [GP_AUDIT_ROLE_BYPASSRLS] = "role_bypassrls",
     [GP_AUDIT_ROLE_OWNS_TABLE] = "role_owns_table",
     [GP_AUDIT_VIEW_NOT_INVOKER] = "view_not_invoker",
+    [GP_AUDIT_ROLE_MEMBER_BYPASS] = "role_member_bypass",
+    [GP_AUDIT_DEFINER_WITHOUT_TENANT] = "definer_without_tenant",
+    [GP_AUDIT_UNSAFE_TABLE_PRIVILEGE] = "unsafe_table_privilege",
+    [GP_AUDIT_TABLE_WITHOUT_RLS] = "table_without_rls",
+    [GP_AUDIT_TEMPORARY_GRANTED] = "temporary_granted",
 };
+
+/* The declarations, in an object's COMMENT, each followed by a reason. */
+#define MARK_CROSS_TENANT "growplate:cross-tenant"
+#define MARK_SHARED "growplate:shared"
 
 const char *gp_audit_kind_name(gp_audit_kind_t kind)
 {
@@ -42,6 +60,18 @@ void gp_audit_report_free(gp_audit_report_t *report)
     free(report);
 }
 
+/* The roles whose privileges the application role has or can take with
+ * SET ROLE: itself and every role it is a member of, directly or through a
+ * chain, whether or not the memberships INHERIT. (Privileges of PUBLIC are
+ * included by the has_*_privilege functions.) A superuser role on the way
+ * is left out, and so is what lies beyond it: it holds every privilege, and
+ * the membership is reported once, as role_member_bypass. */
+#define APP_ROLES                                                                                           \
+    "app(oid) AS ("                                                                                         \
+    " SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = current_user"                              \
+    " UNION SELECT m.roleid FROM pg_catalog.pg_auth_members m JOIN app ON m.member = app.oid"              \
+    "   JOIN pg_catalog.pg_roles g ON g.oid = m.roleid WHERE NOT g.rolsuper)"
+
 /* Tenant tables: every ordinary or partitioned table outside the system
  * schemas with a tenant_id column (key column tenant_id), and a table named
  * tenants without one (key column id: its id is the tenant id). */
@@ -49,14 +79,16 @@ void gp_audit_report_free(gp_audit_report_t *report)
     "tt AS ("                                                                                               \
     " SELECT c.oid, n.nspname, c.relname, a.attnum, a.attname, a.attnotnull,"                              \
     "        c.relrowsecurity, c.relforcerowsecurity, a.attname = 'id' AS is_tenants,"                       \
-    "        pg_has_role(current_user, c.relowner, 'MEMBER') AS owned, pg_get_userbyid(c.relowner) AS owner" \
-    " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"                                        \
-    " JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped"                    \
+    "        pg_catalog.pg_has_role(current_user, c.relowner, 'MEMBER') AS owned,"                           \
+    "        pg_catalog.pg_get_userbyid(c.relowner) AS owner, c.relowner"                                    \
+    " FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"                  \
+    " JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped"         \
     " WHERE c.relkind IN ('r', 'p')"                                                                        \
     "   AND n.nspname NOT IN ('pg_catalog', 'information_schema')"                                          \
     "   AND n.nspname !~ '^pg_(toast|temp_|toast_temp_)'"                                                   \
     "   AND (a.attname = 'tenant_id'"                                                                       \
-    "        OR (c.relname = 'tenants' AND a.attname = 'id' AND NOT EXISTS (SELECT 1 FROM pg_attribute t"   \
+    "        OR (c.relname = 'tenants' AND a.attname = 'id' AND NOT EXISTS (SELECT 1"                       \
+    "            FROM pg_catalog.pg_attribute t"                                                            \
     "            WHERE t.attrelid = c.oid AND t.attname = 'tenant_id' AND NOT t.attisdropped))))"
 
 static const char Q_TABLES[] =
@@ -69,21 +101,23 @@ static const char Q_TABLES[] =
 static const char Q_POLICIES[] =
     "WITH " TENANT_TABLES
     " SELECT p.polrelid, p.polname, p.polcmd, p.polpermissive,"
-    "        (0::oid = ANY (p.polroles) OR EXISTS (SELECT 1 FROM unnest(p.polroles) r"
-    "            WHERE pg_has_role(current_user, r, 'MEMBER'))) AS applies,"
-    "        coalesce(pg_get_expr(p.polqual, p.polrelid), ''),"
-    "        coalesce(pg_get_expr(p.polwithcheck, p.polrelid), '')"
-    " FROM pg_policy p JOIN tt ON tt.oid = p.polrelid ORDER BY p.polrelid, p.polname";
+    "        (0::pg_catalog.oid = ANY (p.polroles) OR EXISTS (SELECT 1 FROM pg_catalog.unnest(p.polroles) r"
+    "            WHERE pg_catalog.pg_has_role(current_user, r, 'MEMBER'))) AS applies,"
+    "        coalesce(pg_catalog.pg_get_expr(p.polqual, p.polrelid), ''),"
+    "        coalesce(pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid), '')"
+    " FROM pg_catalog.pg_policy p JOIN tt ON tt.oid = p.polrelid ORDER BY p.polrelid, p.polname";
 
 /* Primary keys and unique constraints/indexes whose key columns omit the
  * tenant column. */
 static const char Q_KEYS[] =
     "WITH " TENANT_TABLES
     " SELECT tt.nspname, tt.relname, ic.relname, i.indisprimary,"
-    "        EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid AND k.contype IN ('p', 'u'))"
-    " FROM tt JOIN pg_index i ON i.indrelid = tt.oid JOIN pg_class ic ON ic.oid = i.indexrelid"
+    "        EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k"
+    "            WHERE k.conindid = i.indexrelid AND k.contype IN ('p', 'u'))"
+    " FROM tt JOIN pg_catalog.pg_index i ON i.indrelid = tt.oid"
+    " JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid"
     " WHERE NOT tt.is_tenants AND (i.indisunique OR i.indisprimary)"
-    "   AND NOT (tt.attnum = ANY ((i.indkey::int2[])[0:i.indnkeyatts - 1]))"
+    "   AND NOT (tt.attnum = ANY ((i.indkey::pg_catalog.int2[])[0:i.indnkeyatts - 1]))"
     " ORDER BY 1, 2, 3";
 
 /* Foreign keys of tenant tables: whether tenant_id is in the key, and
@@ -91,32 +125,157 @@ static const char Q_KEYS[] =
  * column of a referenced table that has none, such as tenants). */
 static const char Q_FKEYS[] =
     "WITH " TENANT_TABLES
-    " SELECT tt.nspname, tt.relname, k.conname, k.confrelid::regclass::text,"
-    "        EXISTS (SELECT 1 FROM unnest(k.conkey) a WHERE a = tt.attnum) AS has_tenant,"
-    "        EXISTS (SELECT 1 FROM unnest(k.conkey, k.confkey) AS u(a, f)"
-    "            JOIN pg_attribute fa ON fa.attrelid = k.confrelid AND fa.attnum = u.f"
-    "            WHERE u.a = tt.attnum AND (fa.attname = 'tenant_id' OR NOT EXISTS (SELECT 1 FROM pg_attribute x"
+    " SELECT tt.nspname, tt.relname, k.conname, k.confrelid::pg_catalog.regclass::pg_catalog.text,"
+    "        EXISTS (SELECT 1 FROM pg_catalog.unnest(k.conkey) a WHERE a = tt.attnum) AS has_tenant,"
+    "        EXISTS (SELECT 1 FROM ROWS FROM (pg_catalog.unnest(k.conkey), pg_catalog.unnest(k.confkey)) AS u(a, f)"
+    "            JOIN pg_catalog.pg_attribute fa ON fa.attrelid = k.confrelid AND fa.attnum = u.f"
+    "            WHERE u.a = tt.attnum AND (fa.attname = 'tenant_id' OR NOT EXISTS (SELECT 1"
+    "                FROM pg_catalog.pg_attribute x"
     "                WHERE x.attrelid = k.confrelid AND x.attname = 'tenant_id' AND NOT x.attisdropped))) AS paired"
-    " FROM tt JOIN pg_constraint k ON k.conrelid = tt.oid AND k.contype = 'f'"
+    " FROM tt JOIN pg_catalog.pg_constraint k ON k.conrelid = tt.oid AND k.contype = 'f'"
     " WHERE NOT tt.is_tenants ORDER BY 1, 2, 3";
 
 /* Views (and materialized views) over tenant tables, directly or through
  * other views, that do not run with the invoker's rights. */
 static const char Q_VIEWS[] =
     "WITH RECURSIVE " TENANT_TABLES ","
-    " dep AS (SELECT DISTINCT r.ev_class AS view, d.refobjid AS base FROM pg_rewrite r"
-    "         JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid"
-    "              AND d.refclassid = 'pg_class'::regclass AND d.refobjid <> r.ev_class),"
+    " dep AS (SELECT DISTINCT r.ev_class AS view, d.refobjid AS base FROM pg_catalog.pg_rewrite r"
+    "         JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass"
+    "              AND d.objid = r.oid AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass"
+    "              AND d.refobjid <> r.ev_class),"
     " over AS (SELECT dep.view FROM dep JOIN tt ON tt.oid = dep.base"
     "          UNION SELECT dep.view FROM dep JOIN over ON over.view = dep.base)"
-    " SELECT n.nspname, c.relname, c.relkind = 'm' FROM over JOIN pg_class c ON c.oid = over.view"
-    " JOIN pg_namespace n ON n.oid = c.relnamespace"
-    " WHERE c.relkind = 'm' OR (c.relkind = 'v' AND NOT EXISTS (SELECT 1 FROM pg_options_to_table(c.reloptions) o"
-    "     WHERE o.option_name = 'security_invoker' AND lower(o.option_value) IN ('true', 'on', 'yes', '1', 't', 'y')))"
+    " SELECT n.nspname, c.relname, c.relkind = 'm' FROM over JOIN pg_catalog.pg_class c ON c.oid = over.view"
+    " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+    " WHERE c.relkind = 'm' OR (c.relkind = 'v' AND NOT EXISTS (SELECT 1"
+    "     FROM pg_catalog.pg_options_to_table(c.reloptions) o"
+    "     WHERE o.option_name = 'security_invoker'"
+    "       AND pg_catalog.lower(o.option_value) IN ('true', 'on', 'yes', '1', 't', 'y')))"
     " ORDER BY 1, 2";
 
 static const char Q_ROLE[] =
-    "SELECT current_user, r.rolsuper, r.rolbypassrls FROM pg_roles r WHERE r.rolname = current_user";
+    "SELECT current_user, r.rolsuper, r.rolbypassrls FROM pg_catalog.pg_roles r WHERE r.rolname = current_user";
+
+/* Superuser and BYPASSRLS roles the current user is a member of (through
+ * any chain of memberships: each one allows SET ROLE), with the shortest
+ * chain: the role, the chain "a -> b -> c", and the first role granted. */
+static const char Q_MEMBERSHIPS[] =
+    "WITH RECURSIVE m(oid, path) AS ("
+    " SELECT a.roleid, ARRAY[a.member, a.roleid] FROM pg_catalog.pg_auth_members a"
+    " JOIN pg_catalog.pg_roles u ON u.oid = a.member WHERE u.rolname = current_user"
+    " UNION ALL SELECT a.roleid, m.path || a.roleid FROM pg_catalog.pg_auth_members a JOIN m ON a.member = m.oid"
+    " WHERE a.roleid <> ALL (m.path))"
+    " SELECT DISTINCT ON (r.rolname) r.rolname, r.rolsuper, r.rolbypassrls,"
+    "        (SELECT pg_catalog.string_agg(pg_catalog.pg_get_userbyid(u.x), ' -> ' ORDER BY u.i)"
+    "         FROM pg_catalog.unnest(m.path) WITH ORDINALITY AS u(x, i)),"
+    "        pg_catalog.pg_get_userbyid(m.path[2])"
+    " FROM m JOIN pg_catalog.pg_roles r ON r.oid = m.oid WHERE r.rolsuper OR r.rolbypassrls"
+    " ORDER BY r.rolname, pg_catalog.array_length(m.path, 1)";
+
+/* SECURITY DEFINER functions and procedures outside the system schemas
+ * that one of the application's roles (or PUBLIC) may EXECUTE. */
+#define DEFINERS                                                                                            \
+    "f AS (SELECT p.oid, p.proowner,"                                                                      \
+    "        pg_catalog.format('%I.%I(%s)', n.nspname, p.proname, pg_catalog.oidvectortypes(p.proargtypes))" \
+    "            AS sig,"                                                                                   \
+    "        CASE WHEN p.prosqlbody IS NULL THEN p.prosrc ELSE pg_catalog.pg_get_function_sqlbody(p.oid) END" \
+    "            AS body,"                                                                                  \
+    "        d.description"                                                                                 \
+    " FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace"                  \
+    " LEFT JOIN pg_catalog.pg_description d ON d.objoid = p.oid"                                           \
+    "      AND d.classoid = 'pg_catalog.pg_proc'::pg_catalog.regclass AND d.objsubid = 0"                    \
+    " WHERE p.prosecdef AND n.nspname NOT IN ('pg_catalog', 'information_schema')"                         \
+    "   AND EXISTS (SELECT 1 FROM app WHERE pg_catalog.has_function_privilege(app.oid, p.oid, 'EXECUTE')))"
+
+/* Each such function against each tenant table, and whether its owner
+ * escapes row-level security on the table altogether: a superuser, a
+ * BYPASSRLS role, the table's owner without FORCE, or no RLS at all. */
+static const char Q_DEFINERS[] =
+    "WITH RECURSIVE " APP_ROLES ", " TENANT_TABLES ", " DEFINERS
+    " SELECT f.oid, f.sig, pg_catalog.pg_get_userbyid(f.proowner), f.proowner, coalesce(f.body, ''),"
+    "        coalesce(f.description, ''), tt.oid, tt.nspname, tt.relname,"
+    "        o.rolsuper OR o.rolbypassrls OR NOT tt.relrowsecurity"
+    "          OR (NOT tt.relforcerowsecurity AND pg_catalog.pg_has_role(f.proowner, tt.relowner, 'USAGE')),"
+    "        tt.attname"
+    " FROM f JOIN pg_catalog.pg_roles o ON o.oid = f.proowner CROSS JOIN tt"
+    " ORDER BY f.sig, f.oid, tt.nspname, tt.relname";
+
+/* The policies of tenant tables that apply to the owners of those
+ * functions (PUBLIC, or a role whose privileges the owner has). */
+static const char Q_OWNER_POLICIES[] =
+    "WITH RECURSIVE " APP_ROLES ", " TENANT_TABLES ", " DEFINERS ","
+    " o AS (SELECT DISTINCT f.proowner AS oid FROM f)"
+    " SELECT o.oid, p.polrelid, p.polcmd, p.polpermissive,"
+    "        coalesce(pg_catalog.pg_get_expr(p.polqual, p.polrelid), ''),"
+    "        coalesce(pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid), ''), p.polname"
+    " FROM o CROSS JOIN pg_catalog.pg_policy p JOIN tt ON tt.oid = p.polrelid"
+    " WHERE 0::pg_catalog.oid = ANY (p.polroles) OR EXISTS (SELECT 1 FROM pg_catalog.unnest(p.polroles) r"
+    "     WHERE pg_catalog.pg_has_role(o.oid, r, 'USAGE'))"
+    " ORDER BY 1, 2";
+
+/* Who in `app` or PUBLIC holds one of `privs` in the ACL rows `acl`
+ * (grantee, privilege_type): "PUBLIC, growplate_app", or NULL. */
+#define GRANTEES(acl, privs)                                                                                \
+    "(SELECT pg_catalog.string_agg(DISTINCT CASE WHEN g.grantee = 0::pg_catalog.oid THEN 'PUBLIC'"         \
+    "     ELSE pg_catalog.pg_get_userbyid(g.grantee) END, ', ') FROM (" acl ") g"                           \
+    "  WHERE g.privilege_type IN (" privs ")"                                                               \
+    "    AND (g.grantee = 0::pg_catalog.oid OR g.grantee IN (SELECT app.oid FROM app)))"
+
+/* TRUNCATE, TRIGGER and REFERENCES on tenant tables held by the
+ * application's roles or PUBLIC (REFERENCES also on a column); not on the
+ * tables the application role owns (role_owns_table: it holds them all). */
+static const char Q_TABLE_PRIVS[] =
+    "WITH RECURSIVE " APP_ROLES ", " TENANT_TABLES
+    " SELECT tt.nspname, tt.relname, pr.privs, coalesce(pr.via, '') FROM tt CROSS JOIN LATERAL (SELECT"
+    "   pg_catalog.array_to_string(ARRAY(SELECT u.x"
+    "     FROM pg_catalog.unnest(ARRAY['TRUNCATE', 'TRIGGER', 'REFERENCES']::pg_catalog.text[])"
+    "          WITH ORDINALITY AS u(x, i)"
+    "     WHERE EXISTS (SELECT 1 FROM app WHERE CASE WHEN u.x = 'REFERENCES'"
+    "         THEN pg_catalog.has_any_column_privilege(app.oid, tt.oid, u.x)"
+    "         ELSE pg_catalog.has_table_privilege(app.oid, tt.oid, u.x) END)"
+    "     ORDER BY u.i), ', ') AS privs, "
+    GRANTEES("SELECT x.grantee, x.privilege_type FROM pg_catalog.pg_class c,"
+             " pg_catalog.aclexplode(coalesce(c.relacl, pg_catalog.acldefault('r', c.relowner))) x"
+             " WHERE c.oid = tt.oid"
+             " UNION ALL SELECT x.grantee, x.privilege_type FROM pg_catalog.pg_attribute a,"
+             " pg_catalog.aclexplode(a.attacl) x WHERE a.attrelid = tt.oid",
+             "'TRUNCATE', 'TRIGGER', 'REFERENCES'") " AS via) pr"
+    " WHERE pr.privs <> '' AND NOT tt.owned ORDER BY 1, 2";
+
+/* Ordinary and partitioned tables other than tenant tables that the
+ * application's roles (or PUBLIC) can read or write, without row-level
+ * security (or with RLS not forced while the application role owns them). */
+static const char Q_UNPROTECTED[] =
+    "WITH RECURSIVE " APP_ROLES ", " TENANT_TABLES
+    " SELECT n.nspname, c.relname, pr.privs, c.relrowsecurity, coalesce(d.description, '')"
+    " FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+    " LEFT JOIN pg_catalog.pg_description d ON d.objoid = c.oid"
+    "      AND d.classoid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.objsubid = 0"
+    " CROSS JOIN LATERAL (SELECT pg_catalog.array_to_string(ARRAY(SELECT u.x"
+    "     FROM pg_catalog.unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE']::pg_catalog.text[])"
+    "          WITH ORDINALITY AS u(x, i)"
+    "     WHERE EXISTS (SELECT 1 FROM app WHERE CASE WHEN u.x = 'DELETE'"
+    "         THEN pg_catalog.has_table_privilege(app.oid, c.oid, u.x)"
+    "         ELSE pg_catalog.has_any_column_privilege(app.oid, c.oid, u.x) END)"
+    "     ORDER BY u.i), ', ') AS privs) pr"
+    " WHERE c.relkind IN ('r', 'p')"
+    "   AND n.nspname NOT IN ('pg_catalog', 'information_schema')"
+    "   AND n.nspname !~ '^pg_(toast|temp_|toast_temp_)'"
+    "   AND NOT EXISTS (SELECT 1 FROM tt WHERE tt.oid = c.oid)"
+    "   AND (NOT c.relrowsecurity"
+    "        OR (NOT c.relforcerowsecurity AND pg_catalog.pg_has_role(current_user, c.relowner, 'MEMBER')))"
+    "   AND pr.privs <> '' ORDER BY 1, 2";
+
+/* TEMPORARY on the current database, held by the application's roles or
+ * PUBLIC; with the grantees of the ACL (empty for a superuser). */
+static const char Q_TEMPORARY[] =
+    "WITH RECURSIVE " APP_ROLES
+    " SELECT d.datname, coalesce("
+    GRANTEES("SELECT x.grantee, x.privilege_type"
+             " FROM pg_catalog.aclexplode(coalesce(d.datacl, pg_catalog.acldefault('d', d.datdba))) x",
+             "'TEMPORARY'") ", '')"
+    " FROM pg_catalog.pg_database d WHERE d.datname = pg_catalog.current_database()"
+    "   AND EXISTS (SELECT 1 FROM app WHERE pg_catalog.has_database_privilege(app.oid, d.oid, 'TEMPORARY'))";
 
 typedef struct audit {
     gp_audit_report_t *rep;
@@ -139,7 +298,7 @@ static void add(audit_t *a, gp_audit_kind_t kind, const char *object, const char
         a->rep->findings = f;
         a->cap = cap;
     }
-    char msg[1024];
+    char msg[1536];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
@@ -156,21 +315,82 @@ static void add(audit_t *a, gp_audit_kind_t kind, const char *object, const char
 
 static bool is_word_char(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || (c >= 'A' && c <= 'Z'); }
 
-/* Does the policy expression compare `column` with the tenant setting?
- * Recognised by text, as rendered by pg_get_expr: the setting read through
- * current_setting('app.tenant_id'...) and the column named as a word. */
-static bool mentions_tenant(const char *expr, const char *column)
+/* The policy expression our migrations write, for messages: a format
+ * taking the tenant column and the setting's name. */
+#define TENANT_PREDICATE "%s = (SELECT NULLIF(current_setting('%s', true), '')::uuid)"
+
+/* Is the policy expression (as rendered by pg_get_expr) the tenant
+ * predicate on `column`? Exactly one shape is accepted: the one our
+ * migrations write, `column = (SELECT NULLIF(current_setting('app.tenant_id',
+ * true), '')::uuid)`, which pg_get_expr renders as
+ *   (column = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif"))
+ * Anything else — `<>`, an OR, another column, the setting without the
+ * fail-closed NULLIF — is not tenant scoping. This is the one place that
+ * decides; a new accepted form (a verified token function, say) goes here. */
+static bool is_tenant_predicate(const char *expr, const char *column)
 {
-    if (!strstr(expr, "current_setting('" GP_TENANT_SETTING "'"))
-        return false;
+    static const char rhs[] = " = ( SELECT (NULLIF(current_setting('" GP_TENANT_SETTING
+                              "'::text, true), ''::text))::uuid AS \"nullif\"))";
     size_t n = strlen(column);
-    for (const char *p = strstr(expr, column); p; p = strstr(p + 1, column)) {
-        bool before = p > expr && is_word_char(p[-1]);
-        bool after = is_word_char(p[n]);
-        if (!before && !after)
+    return expr[0] == '(' && strncmp(expr + 1, column, n) == 0 && strcmp(expr + 1 + n, rhs) == 0;
+}
+
+/* Does `text` contain `word` (case-insensitively) not inside a longer
+ * identifier? */
+static bool mentions_word(const char *text, const char *word)
+{
+    size_t n = strlen(word);
+    if (!n)
+        return false;
+    for (const char *p = text; *p; p++) {
+        if (strncasecmp(p, word, n) != 0)
+            continue;
+        if ((p > text && is_word_char(p[-1])) || is_word_char(p[n]))
+            continue;
+        return true;
+    }
+    return false;
+}
+
+/* Does a function body read the tenant setting: current_setting, then
+ * '(' and the quoted setting name, spaces allowed, any case? */
+static bool reads_tenant_setting(const char *body)
+{
+    static const char name[] = "current_setting", setting[] = "'" GP_TENANT_SETTING "'";
+    for (const char *p = body; *p; p++) {
+        if (strncasecmp(p, name, sizeof name - 1) != 0 || (p > body && is_word_char(p[-1])))
+            continue;
+        const char *q = p + sizeof name - 1;
+        while (*q == ' ' || *q == '\t' || *q == '\n' || *q == '\r')
+            q++;
+        if (*q++ != '(')
+            continue;
+        while (*q == ' ' || *q == '\t' || *q == '\n' || *q == '\r')
+            q++;
+        if (strncmp(q, setting, sizeof setting - 1) == 0)
             return true;
     }
     return false;
+}
+
+typedef enum declared { UNDECLARED, DECLARED, DECLARED_WITHOUT_REASON } declared_t;
+
+/* A COMMENT declaring an object: the marker at the start of the comment or
+ * after white space, then white space and a reason (any non-space text). */
+static declared_t declaration(const char *comment, const char *marker)
+{
+    size_t n = strlen(marker);
+    for (const char *p = strstr(comment, marker); p; p = strstr(p + 1, marker)) {
+        if (p > comment && p[-1] != ' ' && p[-1] != '\t' && p[-1] != '\n' && p[-1] != '\r')
+            continue;
+        const char *q = p + n;
+        if (*q && *q != ' ' && *q != '\t' && *q != '\n' && *q != '\r')
+            continue; /* a longer word */
+        while (*q == ' ' || *q == '\t' || *q == '\n' || *q == '\r')
+            q++;
+        return *q ? DECLARED : DECLARED_WITHOUT_REASON;
+    }
+    return UNDECLARED;
 }
 
 typedef struct policy {
@@ -191,32 +411,54 @@ static bool policy_covers(const policy_t *p, size_t c)
     return (!COMMANDS[c].using || p->scoped_using) && (!COMMANDS[c].check || p->scoped_check);
 }
 
+static void policy_from_row(policy_t *q, const PGresult *r, int row, int first_expr, const char *column)
+{
+    const char *qual = PQgetvalue(r, row, first_expr), *check = PQgetvalue(r, row, first_expr + 1);
+    q->scoped_using = is_tenant_predicate(qual, column);
+    /* Without WITH CHECK, USING serves as the check (ALL, UPDATE). */
+    q->scoped_check = is_tenant_predicate(*check ? check : qual, column);
+}
+
+/* How the policies that apply to a role treat one command. */
+typedef struct tally {
+    bool restrictive_ok;  /* a restrictive policy scopes it: nothing else matters */
+    bool any_perm;        /* some permissive policy lets rows through at all */
+    bool all_perm_ok;     /* every permissive policy scopes it (true when there are none) */
+    bool some_perm_ok;    /* at least one does */
+} tally_t;
+
+static tally_t tally(const policy_t *pol, size_t npol, size_t c)
+{
+    tally_t t = {false, false, true, false};
+    for (size_t i = 0; i < npol; i++) {
+        const policy_t *p = &pol[i];
+        if (!p->applies || (p->cmd != '*' && p->cmd != COMMANDS[c].cmd))
+            continue;
+        bool ok = policy_covers(p, c);
+        if (!p->permissive) {
+            t.restrictive_ok |= ok;
+            continue;
+        }
+        t.any_perm = true;
+        t.all_perm_ok &= ok;
+        t.some_perm_ok |= ok;
+    }
+    return t;
+}
+
 /* One table's policies against the four commands. */
 static void check_policies(audit_t *a, const char *object, const char *column, const policy_t *pol, size_t npol)
 {
     char missing[64] = "";
     bool loose_reported[64] = {false};
     for (size_t c = 0; c < 4; c++) {
-        bool restrictive_ok = false, any_perm = false, all_perm_ok = true, some_perm_ok = false;
-        for (size_t i = 0; i < npol; i++) {
-            const policy_t *p = &pol[i];
-            if (!p->applies || (p->cmd != '*' && p->cmd != COMMANDS[c].cmd))
-                continue;
-            bool ok = policy_covers(p, c);
-            if (!p->permissive) {
-                restrictive_ok |= ok;
-                continue;
-            }
-            any_perm = true;
-            all_perm_ok &= ok;
-            some_perm_ok |= ok;
-        }
-        if (!any_perm || (!restrictive_ok && !some_perm_ok)) {
+        tally_t t = tally(pol, npol, c);
+        if (!t.any_perm || (!t.restrictive_ok && !t.some_perm_ok)) {
             gp__bufappend(missing, sizeof missing, "%s%s", *missing ? ", " : "", COMMANDS[c].name);
-            if (!any_perm)
+            if (!t.any_perm)
                 continue;
         }
-        if (restrictive_ok || all_perm_ok)
+        if (t.restrictive_ok || t.all_perm_ok)
             continue;
         for (size_t i = 0; i < npol && i < 64; i++) {
             const policy_t *p = &pol[i];
@@ -227,15 +469,18 @@ static void check_policies(audit_t *a, const char *object, const char *column, c
             char obj[256];
             snprintf(obj, sizeof obj, "%s.%s", object, p->name);
             add(a, GP_AUDIT_LOOSE_POLICY, obj,
-                "permissive policy %s on %s applies to the application role but does not compare %s with "
-                "%s (for %s); permissive policies are ORed, so it lets rows of other tenants through",
-                p->name, object, column, GP_TENANT_SETTING, COMMANDS[c].name);
+                "permissive policy %s on %s applies to the application role but its %s is not the tenant "
+                "comparison (for %s); permissive policies are ORed, so it lets rows of other tenants through: "
+                "write it as USING (" TENANT_PREDICATE ") WITH CHECK (the same), or restrict it TO another role",
+                p->name, object, COMMANDS[c].using && !p->scoped_using ? "USING" : "WITH CHECK",
+                COMMANDS[c].name, column, GP_TENANT_SETTING);
         }
     }
     if (*missing)
         add(a, GP_AUDIT_NO_TENANT_POLICY, object,
-            "%s has no row-level security policy comparing %s with %s for %s", object, column, GP_TENANT_SETTING,
-            missing);
+            "%s has no row-level security policy for the application role comparing %s with %s for %s "
+            "(CREATE POLICY ... USING (" TENANT_PREDICATE "))",
+            object, column, GP_TENANT_SETTING, missing, column, GP_TENANT_SETTING);
 }
 
 static int cmp_findings(const void *x, const void *y)
@@ -290,10 +535,7 @@ static gp_status_t audit_tables(PGconn *pg, audit_t *a, gp_error_t *err)
             q->cmd = PQgetvalue(p, j, 2)[0];
             q->permissive = is_true(p, j, 3);
             q->applies = is_true(p, j, 4);
-            const char *qual = PQgetvalue(p, j, 5), *check = PQgetvalue(p, j, 6);
-            q->scoped_using = mentions_tenant(qual, column);
-            /* Without WITH CHECK, USING serves as the check (ALL, UPDATE). */
-            q->scoped_check = mentions_tenant(*check ? check : qual, column);
+            policy_from_row(q, p, j, 5, column);
         }
         check_policies(a, object, column, pol, npol);
     }
@@ -340,16 +582,20 @@ static gp_status_t audit_keys(PGconn *pg, audit_t *a, gp_error_t *err)
 
 static gp_status_t audit_role_and_views(PGconn *pg, audit_t *a, gp_error_t *err)
 {
-    PGresult *r = NULL, *v = NULL;
+    PGresult *r = NULL, *m = NULL, *v = NULL;
     gp_status_t st = gp__pg_select(pg, Q_ROLE, &r, err);
+    if (st == GP_OK)
+        st = gp__pg_select(pg, Q_MEMBERSHIPS, &m, err);
     if (st == GP_OK)
         st = gp__pg_select(pg, Q_VIEWS, &v, err);
     if (st != GP_OK) {
         PQclear(r);
+        PQclear(m);
         return st;
     }
+    const char *role = "the application role";
     if (PQntuples(r) == 1) {
-        const char *role = PQgetvalue(r, 0, 0);
+        role = PQgetvalue(r, 0, 0);
         snprintf(a->rep->role, sizeof a->rep->role, "%s", role);
         if (is_true(r, 0, 1))
             add(a, GP_AUDIT_ROLE_SUPERUSER, role, "the application role %s is a superuser: row-level security never "
@@ -357,6 +603,17 @@ static gp_status_t audit_role_and_views(PGconn *pg, audit_t *a, gp_error_t *err)
         if (is_true(r, 0, 2))
             add(a, GP_AUDIT_ROLE_BYPASSRLS, role, "the application role %s has BYPASSRLS: row-level security never "
                 "applies to it", role);
+    }
+    for (int i = 0; i < PQntuples(m); i++) {
+        const char *target = PQgetvalue(m, i, 0);
+        add(a, GP_AUDIT_ROLE_MEMBER_BYPASS, target,
+            "the application role %s is a member of %s (%s), which %s: any SQL it runs can SET ROLE %s and escape "
+            "row-level security; remove the membership (REVOKE %s FROM %s, or a later link of the chain)",
+            role, target, PQgetvalue(m, i, 3),
+            is_true(m, i, 1) && is_true(m, i, 2) ? "is a superuser with BYPASSRLS"
+            : is_true(m, i, 1)                    ? "is a superuser"
+                                                  : "has BYPASSRLS",
+            target, PQgetvalue(m, i, 4), role);
     }
     for (int i = 0; i < PQntuples(v); i++) {
         char object[200];
@@ -369,8 +626,162 @@ static gp_status_t audit_role_and_views(PGconn *pg, audit_t *a, gp_error_t *err)
                 "create it WITH (security_invoker = true)", object);
     }
     PQclear(r);
+    PQclear(m);
     PQclear(v);
     return GP_OK;
+}
+
+/* Are all four commands on table `relid` tenant-scoped for `owner`, given
+ * the policies that apply to it (rows of Q_OWNER_POLICIES)? */
+static bool owner_scoped(const PGresult *op, policy_t *pol, const char *owner, const char *relid, const char *column)
+{
+    size_t npol = 0;
+    for (int j = 0; j < PQntuples(op); j++) {
+        if (strcmp(PQgetvalue(op, j, 0), owner) != 0 || strcmp(PQgetvalue(op, j, 1), relid) != 0)
+            continue;
+        policy_t *q = &pol[npol++];
+        q->name = PQgetvalue(op, j, 6);
+        q->cmd = PQgetvalue(op, j, 2)[0];
+        q->permissive = is_true(op, j, 3);
+        q->applies = true;
+        policy_from_row(q, op, j, 4, column);
+    }
+    for (size_t c = 0; c < 4; c++) {
+        tally_t t = tally(pol, npol, c);
+        if (!t.restrictive_ok && !t.all_perm_ok)
+            return false;
+    }
+    return true;
+}
+
+static void report_definer(audit_t *a, const PGresult *d, int row, const char *tables, declared_t decl)
+{
+    const char *sig = PQgetvalue(d, row, 1), *owner = PQgetvalue(d, row, 2);
+    add(a, GP_AUDIT_DEFINER_WITHOUT_TENANT, sig,
+        "the SECURITY DEFINER function %s, which the application role may EXECUTE, reads %s as %s, whom "
+        "row-level security does not confine to one tenant there, and its body never reads "
+        "current_setting('%s'): filter by the setting, REVOKE EXECUTE ON FUNCTION %s FROM the application "
+        "role and PUBLIC, or, if it is cross-tenant by design, declare it with COMMENT ON FUNCTION %s IS "
+        "'" MARK_CROSS_TENANT " <reason>'%s",
+        sig, tables, owner, GP_TENANT_SETTING, sig, sig,
+        decl == DECLARED_WITHOUT_REASON ? " (its " MARK_CROSS_TENANT " declaration gives no reason)" : "");
+}
+
+static gp_status_t audit_definers(PGconn *pg, audit_t *a, gp_error_t *err)
+{
+    PGresult *d = NULL, *op = NULL;
+    gp_status_t st = gp__pg_select(pg, Q_DEFINERS, &d, err);
+    if (st == GP_OK)
+        st = gp__pg_select(pg, Q_OWNER_POLICIES, &op, err);
+    if (st != GP_OK) {
+        PQclear(d);
+        return st;
+    }
+    policy_t *pol = calloc((size_t)PQntuples(op) + 1, sizeof *pol);
+    if (!pol) {
+        PQclear(d);
+        PQclear(op);
+        return gp__client_error(err, GP_ERR_NOMEM, "audit: out of memory");
+    }
+    /* Rows come grouped by function: collect the unconfined tables each one
+     * mentions, report when the group ends. */
+    char tables[512] = "";
+    for (int i = 0; i < PQntuples(d); i++) {
+        const char *body = PQgetvalue(d, i, 4), *relid = PQgetvalue(d, i, 6);
+        declared_t decl = declaration(PQgetvalue(d, i, 5), MARK_CROSS_TENANT);
+        if (decl != DECLARED && !reads_tenant_setting(body) && mentions_word(body, PQgetvalue(d, i, 8)) &&
+            (is_true(d, i, 9) ||
+             !owner_scoped(op, pol, PQgetvalue(d, i, 3), relid, PQgetvalue(d, i, 10))))
+            gp__bufappend(tables, sizeof tables, "%s%s.%s", *tables ? ", " : "", PQgetvalue(d, i, 7),
+                          PQgetvalue(d, i, 8));
+        bool last = i + 1 == PQntuples(d) || strcmp(PQgetvalue(d, i + 1, 0), PQgetvalue(d, i, 0)) != 0;
+        if (last && *tables) {
+            report_definer(a, d, i, tables, decl);
+            tables[0] = 0;
+        }
+    }
+    free(pol);
+    PQclear(d);
+    PQclear(op);
+    return GP_OK;
+}
+
+static gp_status_t audit_privileges(PGconn *pg, audit_t *a, gp_error_t *err)
+{
+    PGresult *p = NULL, *u = NULL, *tmp = NULL;
+    gp_status_t st = gp__pg_select(pg, Q_TABLE_PRIVS, &p, err);
+    if (st == GP_OK)
+        st = gp__pg_select(pg, Q_UNPROTECTED, &u, err);
+    if (st == GP_OK)
+        st = gp__pg_select(pg, Q_TEMPORARY, &tmp, err);
+    if (st != GP_OK) {
+        PQclear(p);
+        PQclear(u);
+        return st;
+    }
+    const char *role = a->rep->role[0] ? a->rep->role : "the application role";
+    for (int i = 0; i < PQntuples(p); i++) {
+        char object[200], via[300] = "";
+        snprintf(object, sizeof object, "%s.%s", PQgetvalue(p, i, 0), PQgetvalue(p, i, 1));
+        const char *privs = PQgetvalue(p, i, 2), *grantees = PQgetvalue(p, i, 3);
+        if (*grantees)
+            snprintf(via, sizeof via, " (granted to %s)", grantees);
+        add(a, GP_AUDIT_UNSAFE_TABLE_PRIVILEGE, object,
+            "the application role %s holds %s on the tenant table %s%s: TRUNCATE empties every tenant's rows "
+            "regardless of row-level security, TRIGGER attaches code to every tenant's writes, REFERENCES lets "
+            "a foreign key probe other tenants' keys; REVOKE %s ON %s FROM %s",
+            role, privs, object, via, privs, object, *grantees ? grantees : role);
+    }
+    for (int i = 0; i < PQntuples(u); i++) {
+        char object[200];
+        snprintf(object, sizeof object, "%s.%s", PQgetvalue(u, i, 0), PQgetvalue(u, i, 1));
+        declared_t decl = declaration(PQgetvalue(u, i, 4), MARK_SHARED);
+        if (decl == DECLARED)
+            continue;
+        add(a, GP_AUDIT_TABLE_WITHOUT_RLS, object,
+            "the application role %s can %s %s, which %s and has no tenant_id column: if it holds tenants' rows "
+            "under another column (restaurant_id, say), every tenant sees them; make it a tenant table "
+            "(tenant_id with row-level security), revoke the privileges, or, if every tenant may share it, "
+            "declare it with COMMENT ON TABLE %s IS '" MARK_SHARED " <reason>'%s",
+            role, PQgetvalue(u, i, 2), object,
+            is_true(u, i, 3) ? "it owns, with row-level security not forced," : "has no row-level security",
+            object, decl == DECLARED_WITHOUT_REASON ? " (its " MARK_SHARED " declaration gives no reason)" : "");
+    }
+    if (PQntuples(tmp) == 1) {
+        const char *db = PQgetvalue(tmp, 0, 0), *grantees = PQgetvalue(tmp, 0, 1);
+        char via[300] = "";
+        if (*grantees)
+            snprintf(via, sizeof via, " (granted to %s)", grantees);
+        add(a, GP_AUDIT_TEMPORARY_GRANTED, db,
+            "the application role %s may create temporary objects in database %s%s: pg_temp is searched first, "
+            "so a temporary table or type created on a pooled connection shadows the real one for the next "
+            "caller of that connection; REVOKE TEMPORARY ON DATABASE %s FROM %s",
+            role, db, via, db, *grantees ? grantees : role);
+    }
+    PQclear(p);
+    PQclear(u);
+    PQclear(tmp);
+    return GP_OK;
+}
+
+static gp_status_t command(PGconn *pg, const char *sql, gp_error_t *err)
+{
+    PGresult *r = PQexec(pg, sql);
+    gp_status_t st = PQresultStatus(r) == PGRES_COMMAND_OK ? GP_OK : gp__error_from_pg(pg, r, err);
+    PQclear(r);
+    return st;
+}
+
+/* One read-only transaction: every query sees the same catalog snapshot.
+ * search_path is pg_catalog alone for it (SET LOCAL: nothing outlives the
+ * transaction, should the connection be a pooler's): pg_get_expr qualifies
+ * the types it prints by what is visible, so a type named text in public
+ * would otherwise change the text of every policy; and operators, which
+ * the SQL above does not qualify, resolve in pg_catalog. */
+static gp_status_t begin(PGconn *pg, gp_error_t *err)
+{
+    return command(pg, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL search_path = pg_catalog, pg_temp",
+                   err);
 }
 
 gp_status_t gp_audit(const gp_config_t *cfg, gp_audit_report_t **out, gp_error_t *err)
@@ -387,11 +798,19 @@ gp_status_t gp_audit(const gp_config_t *cfg, gp_audit_report_t **out, gp_error_t
     PGconn *pg = NULL;
     gp_status_t st = gp__pg_connect_single(&cfg->db, false, &pg, err);
     if (st == GP_OK)
+        st = begin(pg, err);
+    if (st == GP_OK)
         st = audit_tables(pg, &a, err);
     if (st == GP_OK)
         st = audit_keys(pg, &a, err);
     if (st == GP_OK)
         st = audit_role_and_views(pg, &a, err);
+    if (st == GP_OK)
+        st = audit_definers(pg, &a, err);
+    if (st == GP_OK)
+        st = audit_privileges(pg, &a, err);
+    if (st == GP_OK)
+        st = command(pg, "COMMIT", err);
     PQfinish(pg);
     if (st == GP_OK && a.oom)
         st = gp__client_error(err, GP_ERR_NOMEM, "gp_audit: out of memory");

@@ -1,7 +1,14 @@
 /* test_audit.c — the isolation audit: our schema audits clean, and every
  * kind of finding fires on a deliberately broken object (created by the
- * owner in a scratch database's own schema, or through a scratch role that
- * is dropped afterwards). */
+ * owner or the superuser in a scratch database, or through scratch roles
+ * that are dropped afterwards), and goes away when the object is removed.
+ *
+ * Roles are cluster-wide: a test never makes growplate_app itself a member
+ * of anything (other tests audit it in parallel); memberships are given to
+ * `login`, a scratch login role that is, like a production login role, a
+ * member of growplate_app (NOINHERIT: everything it reaches, it reaches by
+ * SET ROLE, which the audit must count too). */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,13 +18,56 @@
 
 static gp_scratch_t scratch;
 static char bad_role[64];
+/* login: LOGIN NOINHERIT, member of growplate_app; grp: a plain group role;
+ * mid: NOINHERIT, a link of a chain; byp: BYPASSRLS; su: SUPERUSER. */
+static char login_role[64], grp_role[64], mid_role[64], byp_role[64], su_role[64];
+static char login_url[1200];
+static char *const scratch_roles[] = {bad_role, login_role, grp_role, mid_role, byp_role, su_role};
+
+static void exec_on(const char *conninfo, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void exec_on(const char *conninfo, const char *fmt, ...)
+{
+    char sql[8192];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(sql, sizeof sql, fmt, ap);
+    va_end(ap);
+    assert_true(n >= 0 && (size_t)n < sizeof sql);
+    PGconn *c = gp_scratch_connect(conninfo);
+    gp_scratch_exec(c, sql);
+    PQfinish(c);
+}
+
+static void drop_scratch_roles(void)
+{
+    PGconn *c = gp_scratch_connect(getenv("GP_PG_ADMIN_CONNINFO"));
+    for (size_t i = 0; i < sizeof scratch_roles / sizeof *scratch_roles; i++) {
+        char sql[128];
+        snprintf(sql, sizeof sql, "DROP ROLE IF EXISTS %s", scratch_roles[i]);
+        gp_scratch_exec(c, sql);
+    }
+    PQfinish(c);
+}
 
 static int setup(void **state)
 {
     (void)state;
     gp_scratch_create(&scratch, "audit");
     gp_scratch_migrate(&scratch);
-    snprintf(bad_role, sizeof bad_role, "gp_audit_bad_%d", (int)getpid());
+    int pid = (int)getpid();
+    snprintf(bad_role, sizeof bad_role, "gp_audit_bad_%d", pid);
+    snprintf(login_role, sizeof login_role, "gp_audit_login_%d", pid);
+    snprintf(grp_role, sizeof grp_role, "gp_audit_grp_%d", pid);
+    snprintf(mid_role, sizeof mid_role, "gp_audit_mid_%d", pid);
+    snprintf(byp_role, sizeof byp_role, "gp_audit_byp_%d", pid);
+    snprintf(su_role, sizeof su_role, "gp_audit_su_%d", pid);
+    drop_scratch_roles();
+    exec_on(scratch.admin,
+            "CREATE ROLE %s LOGIN NOINHERIT; GRANT CONNECT ON DATABASE %s TO %s; GRANT growplate_app TO %s;"
+            "CREATE ROLE %s NOLOGIN; CREATE ROLE %s NOLOGIN NOINHERIT; CREATE ROLE %s NOLOGIN BYPASSRLS;"
+            "CREATE ROLE %s NOLOGIN SUPERUSER;",
+            login_role, scratch.db, login_role, login_role, grp_role, mid_role, byp_role, su_role);
+    snprintf(login_url, sizeof login_url, "%s user=%s", scratch.admin, login_role);
     return 0;
 }
 
@@ -25,11 +75,7 @@ static int teardown(void **state)
 {
     (void)state;
     gp_scratch_drop(&scratch);
-    PGconn *c = gp_scratch_connect(getenv("GP_PG_ADMIN_CONNINFO"));
-    char sql[128];
-    snprintf(sql, sizeof sql, "DROP ROLE IF EXISTS %s", bad_role);
-    gp_scratch_exec(c, sql);
-    PQfinish(c);
+    drop_scratch_roles();
     return 0;
 }
 
@@ -57,11 +103,51 @@ static bool has(const gp_audit_report_t *r, gp_audit_kind_t kind, const char *ob
     return false;
 }
 
+static const gp_audit_finding_t *find(const gp_audit_report_t *r, gp_audit_kind_t kind, const char *object)
+{
+    for (size_t i = 0; i < r->count; i++)
+        if (r->findings[i].kind == kind && strcmp(r->findings[i].object, object) == 0)
+            return &r->findings[i];
+    return NULL;
+}
+
+/* The finding's message contains `text`. */
+static bool says(const gp_audit_report_t *r, gp_audit_kind_t kind, const char *object, const char *text)
+{
+    const gp_audit_finding_t *f = find(r, kind, object);
+    if (f && !strstr(f->message, text))
+        fprintf(stderr, "  %s %s does not say \"%s\": %s\n", gp_audit_kind_name(kind), object, text, f->message);
+    return f && strstr(f->message, text);
+}
+
+static bool has_kind(const gp_audit_report_t *r, gp_audit_kind_t kind)
+{
+    for (size_t i = 0; i < r->count; i++)
+        if (r->findings[i].kind == kind)
+            return true;
+    return false;
+}
+
 static void dump(const gp_audit_report_t *r)
 {
     for (size_t i = 0; i < r->count; i++)
         fprintf(stderr, "  %s %s: %s\n", gp_audit_kind_name(r->findings[i].kind), r->findings[i].object,
                 r->findings[i].message);
+}
+
+/* After a test's cleanup: nothing left, for the application role and for
+ * a login role that is a member of it. */
+static void assert_clean(void)
+{
+    gp_audit_report_t *r = audit_as(NULL);
+    dump(r);
+    assert_int_equal(r->count, 0);
+    gp_audit_report_free(r);
+    r = audit_as(login_url);
+    dump(r);
+    assert_int_equal(r->count, 0);
+    assert_string_equal(r->role, login_role);
+    gp_audit_report_free(r);
 }
 
 static void test_core_schema_is_clean(void **state)
@@ -73,6 +159,29 @@ static void test_core_schema_is_clean(void **state)
     assert_string_equal(r->role, "growplate_app");
     assert_int_equal(r->tables_checked, 6); /* tenants and the five tenant-owned tables */
     gp_audit_report_free(r);
+    /* A production-style login role, a member of growplate_app: clean too. */
+    assert_clean();
+}
+
+/* Every kind has a distinct lower_snake_case name (what --json prints). */
+static void test_kind_names(void **state)
+{
+    (void)state;
+    for (int k = GP_AUDIT_RLS_DISABLED; k < GP_AUDIT_KIND_COUNT_; k++) {
+        const char *name = gp_audit_kind_name((gp_audit_kind_t)k);
+        assert_string_not_equal(name, "unknown");
+        for (const char *p = name; *p; p++)
+            assert_true((*p >= 'a' && *p <= 'z') || *p == '_');
+        for (int j = GP_AUDIT_RLS_DISABLED; j < k; j++)
+            assert_string_not_equal(name, gp_audit_kind_name((gp_audit_kind_t)j));
+    }
+    assert_string_equal(gp_audit_kind_name(GP_AUDIT_ROLE_MEMBER_BYPASS), "role_member_bypass");
+    assert_string_equal(gp_audit_kind_name(GP_AUDIT_DEFINER_WITHOUT_TENANT), "definer_without_tenant");
+    assert_string_equal(gp_audit_kind_name(GP_AUDIT_UNSAFE_TABLE_PRIVILEGE), "unsafe_table_privilege");
+    assert_string_equal(gp_audit_kind_name(GP_AUDIT_TABLE_WITHOUT_RLS), "table_without_rls");
+    assert_string_equal(gp_audit_kind_name(GP_AUDIT_TEMPORARY_GRANTED), "temporary_granted");
+    assert_string_equal(gp_audit_kind_name(GP_AUDIT_KIND_COUNT_), "unknown");
+    assert_string_equal(gp_audit_kind_name((gp_audit_kind_t)0), "unknown");
 }
 
 #define POLICY(t)                                                                                   \
@@ -173,6 +282,8 @@ static void test_each_finding_fires(void **state)
                     (r->findings[i - 1].kind == r->findings[i].kind &&
                      strcmp(r->findings[i - 1].object, r->findings[i].object) <= 0));
     gp_audit_report_free(r);
+    exec_on(scratch.owner_url, "DROP SCHEMA broken CASCADE");
+    assert_clean();
 }
 
 /* An application role that bypasses row-level security or owns a tenant
@@ -205,6 +316,343 @@ static void test_role_findings(void **state)
     gp_audit_report_free(r);
     gp_scratch_exec(admin, "DROP TABLE public.owned_by_app");
     PQfinish(admin);
+    assert_clean();
+}
+
+/* 1. A member, through a chain of memberships, of a BYPASSRLS or superuser
+ * role: SET ROLE gets there, whatever INHERIT says. */
+static void test_member_of_bypassing_role(void **state)
+{
+    (void)state;
+    exec_on(scratch.admin, "GRANT %s TO %s; GRANT %s TO %s; GRANT %s TO %s;", byp_role, mid_role, mid_role,
+            login_role, su_role, login_role);
+    gp_audit_report_t *r = audit_as(login_url);
+    dump(r);
+    char chain[256];
+    snprintf(chain, sizeof chain, "(%s -> %s -> %s)", login_role, mid_role, byp_role);
+    assert_true(says(r, GP_AUDIT_ROLE_MEMBER_BYPASS, byp_role, chain));
+    assert_true(says(r, GP_AUDIT_ROLE_MEMBER_BYPASS, byp_role, "has BYPASSRLS"));
+    assert_true(says(r, GP_AUDIT_ROLE_MEMBER_BYPASS, su_role, "is a superuser"));
+    assert_false(has(r, GP_AUDIT_ROLE_MEMBER_BYPASS, mid_role));
+    assert_false(has(r, GP_AUDIT_ROLE_MEMBER_BYPASS, "growplate_app"));
+    assert_false(has_kind(r, GP_AUDIT_ROLE_BYPASSRLS)); /* its own attributes are clean */
+    assert_false(has_kind(r, GP_AUDIT_ROLE_SUPERUSER));
+    assert_int_equal(r->count, 2);
+    gp_audit_report_free(r);
+
+    r = audit_as(NULL); /* growplate_app is a member of none of them */
+    assert_false(has_kind(r, GP_AUDIT_ROLE_MEMBER_BYPASS));
+    gp_audit_report_free(r);
+
+    exec_on(scratch.admin, "REVOKE %s FROM %s; REVOKE %s FROM %s; REVOKE %s FROM %s;", byp_role, mid_role, mid_role,
+            login_role, su_role, login_role);
+    assert_clean();
+}
+
+#define SCOPED "(SELECT NULLIF(current_setting('app.tenant_id', true), '')::uuid)"
+
+/* 2. SECURITY DEFINER functions the application may EXECUTE that read
+ * tenant tables as an owner row-level security does not confine. */
+static void test_definer_functions(void **state)
+{
+    (void)state;
+    PGconn *owner = gp_scratch_connect(scratch.owner_url);
+    char comment[512];
+    gp_scratch_value(owner, "SELECT obj_description('public.create_tenant(text, text, text)'::regprocedure, 'pg_proc')",
+                     comment, sizeof comment);
+    assert_non_null(strstr(comment, "growplate:cross-tenant "));
+    gp_scratch_exec(owner,
+        "CREATE SCHEMA defs; GRANT USAGE ON SCHEMA defs TO growplate_app;"
+        /* growplate_owner sees every tenant through its tenant_admin policy */
+        "CREATE FUNCTION defs.leak_names() RETURNS text LANGUAGE sql SECURITY DEFINER"
+        "  AS $$ SELECT string_agg(name, ',') FROM public.tenants $$;"
+        "CREATE FUNCTION defs.upper_leak() RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER"
+        "  AS $$ BEGIN RETURN (SELECT count(*) FROM PUBLIC.TENANTS); END $$;"
+        "CREATE FUNCTION defs.atomic_leak() RETURNS bigint LANGUAGE sql SECURITY DEFINER"
+        "  BEGIN ATOMIC SELECT count(*) FROM public.tenants; END;"
+        /* filtered by the setting */
+        "CREATE FUNCTION defs.scoped_name() RETURNS text LANGUAGE sql SECURITY DEFINER"
+        "  AS $$ SELECT name FROM public.tenants WHERE id = " SCOPED " $$;"
+        /* users' only policy for its owner is the tenant comparison */
+        "CREATE FUNCTION defs.count_users() RETURNS bigint LANGUAGE sql SECURITY DEFINER"
+        "  AS $$ SELECT count(*) FROM public.users $$;"
+        /* a tenant table whose owner bypasses RLS (not FORCEd) */
+        "CREATE TABLE defs.notes (tenant_id uuid NOT NULL, id int, PRIMARY KEY (tenant_id, id));"
+        "ALTER TABLE defs.notes ENABLE ROW LEVEL SECURITY;"
+        "CREATE POLICY p ON defs.notes USING (tenant_id = " SCOPED ");"
+        "CREATE FUNCTION defs.count_notes() RETURNS bigint LANGUAGE sql SECURITY DEFINER"
+        "  AS $$ SELECT count(*) FROM defs.notes $$;"
+        /* declared, with and without a reason */
+        "CREATE FUNCTION defs.declared_leak() RETURNS text LANGUAGE sql SECURITY DEFINER"
+        "  AS $$ SELECT string_agg(name, ',') FROM public.tenants $$;"
+        "COMMENT ON FUNCTION defs.declared_leak() IS 'growplate:cross-tenant the operators'' console lists tenants';"
+        "CREATE FUNCTION defs.unreasoned_leak() RETURNS text LANGUAGE sql SECURITY DEFINER"
+        "  AS $$ SELECT string_agg(name, ',') FROM public.tenants $$;"
+        "COMMENT ON FUNCTION defs.unreasoned_leak() IS 'growplate:cross-tenant';"
+        /* not executable by the application; executable through a group role */
+        "CREATE FUNCTION defs.revoked_leak() RETURNS text LANGUAGE sql SECURITY DEFINER"
+        "  AS $$ SELECT string_agg(name, ',') FROM public.tenants $$;"
+        "REVOKE ALL ON FUNCTION defs.revoked_leak() FROM PUBLIC;"
+        "CREATE FUNCTION defs.group_leak(p_slug text) RETURNS text LANGUAGE sql SECURITY DEFINER"
+        "  AS $$ SELECT name FROM public.tenants WHERE slug <> p_slug $$;"
+        "REVOKE ALL ON FUNCTION defs.group_leak(text) FROM PUBLIC;"
+        /* harmless: no tenant table; invoker's rights */
+        "CREATE FUNCTION defs.harmless() RETURNS int LANGUAGE sql SECURITY DEFINER AS $$ SELECT 1 $$;"
+        "CREATE FUNCTION defs.invoker_names() RETURNS text LANGUAGE sql"
+        "  AS $$ SELECT string_agg(name, ',') FROM public.tenants $$;"
+        /* the shipped declaration removed */
+        "COMMENT ON FUNCTION public.create_tenant(text, text, text) IS NULL;");
+    char sql[1024];
+    snprintf(sql, sizeof sql,
+             "GRANT EXECUTE ON FUNCTION defs.group_leak(text) TO %s; GRANT %s TO %s;"
+             "CREATE FUNCTION defs.su_count_users() RETURNS bigint LANGUAGE sql SECURITY DEFINER"
+             "  AS $$ SELECT count(*) FROM public.users $$;", /* owned by the superuser */
+             grp_role, grp_role, login_role);
+    exec_on(scratch.admin, "%s", sql);
+
+    gp_audit_report_t *r = audit_as(NULL);
+    dump(r);
+    assert_true(says(r, GP_AUDIT_DEFINER_WITHOUT_TENANT, "defs.leak_names()", "reads public.tenants as growplate_owner"));
+    assert_true(says(r, GP_AUDIT_DEFINER_WITHOUT_TENANT, "defs.leak_names()", "growplate:cross-tenant <reason>"));
+    assert_true(has(r, GP_AUDIT_DEFINER_WITHOUT_TENANT, "defs.upper_leak()"));   /* any case */
+    assert_true(has(r, GP_AUDIT_DEFINER_WITHOUT_TENANT, "defs.atomic_leak()"));  /* prosrc is empty */
+    assert_true(says(r, GP_AUDIT_DEFINER_WITHOUT_TENANT, "defs.count_notes()", "defs.notes"));
+    assert_true(says(r, GP_AUDIT_DEFINER_WITHOUT_TENANT, "defs.su_count_users()", "public.users as postgres"));
+    assert_true(says(r, GP_AUDIT_DEFINER_WITHOUT_TENANT, "defs.unreasoned_leak()", "gives no reason"));
+    assert_true(has(r, GP_AUDIT_DEFINER_WITHOUT_TENANT, "public.create_tenant(text, text, text)"));
+    assert_false(has(r, GP_AUDIT_DEFINER_WITHOUT_TENANT, "public.tenant_id_for_slug(text)")); /* declared */
+    assert_false(has(r, GP_AUDIT_DEFINER_WITHOUT_TENANT, "defs.scoped_name()"));
+    assert_false(has(r, GP_AUDIT_DEFINER_WITHOUT_TENANT, "defs.count_users()"));
+    assert_false(has(r, GP_AUDIT_DEFINER_WITHOUT_TENANT, "defs.declared_leak()"));
+    assert_false(has(r, GP_AUDIT_DEFINER_WITHOUT_TENANT, "defs.revoked_leak()"));
+    assert_false(has(r, GP_AUDIT_DEFINER_WITHOUT_TENANT, "defs.group_leak(text)"));
+    assert_false(has(r, GP_AUDIT_DEFINER_WITHOUT_TENANT, "defs.harmless()"));
+    assert_false(has(r, GP_AUDIT_DEFINER_WITHOUT_TENANT, "defs.invoker_names()"));
+    gp_audit_report_free(r);
+
+    r = audit_as(login_url); /* reaches group_leak through its group */
+    assert_true(has(r, GP_AUDIT_DEFINER_WITHOUT_TENANT, "defs.group_leak(text)"));
+    assert_true(has(r, GP_AUDIT_DEFINER_WITHOUT_TENANT, "defs.leak_names()"));
+    assert_false(has(r, GP_AUDIT_DEFINER_WITHOUT_TENANT, "defs.revoked_leak()"));
+    gp_audit_report_free(r);
+
+    char *lit = PQescapeLiteral(owner, comment, strlen(comment));
+    assert_non_null(lit);
+    snprintf(sql, sizeof sql, "DROP SCHEMA defs CASCADE; COMMENT ON FUNCTION public.create_tenant(text, text, text) IS %s",
+             lit);
+    PQfreemem(lit);
+    gp_scratch_exec(owner, sql);
+    PQfinish(owner);
+    exec_on(scratch.admin, "REVOKE %s FROM %s", grp_role, login_role);
+    assert_clean();
+}
+
+/* 3. Policies that mention the tenant column and the setting but do not
+ * scope by them: only the one shape is tenant scoping. */
+static void test_policy_shapes(void **state)
+{
+    (void)state;
+#define T(name) "CREATE TABLE shapes." name " (tenant_id uuid NOT NULL, id int, other_id uuid, PRIMARY KEY (tenant_id, id));" \
+                "ALTER TABLE shapes." name " ENABLE ROW LEVEL SECURITY; ALTER TABLE shapes." name " FORCE ROW LEVEL SECURITY;"
+    exec_on(scratch.owner_url, "%s",
+        "CREATE SCHEMA shapes; GRANT USAGE ON SCHEMA shapes TO growplate_app;"
+        T("not_equal") "CREATE POLICY p ON shapes.not_equal USING (tenant_id <> " SCOPED ");"
+        T("or_set") "CREATE POLICY p ON shapes.or_set USING (tenant_id = " SCOPED
+        " OR current_setting('app.tenant_id', true) IS NOT NULL);"
+        T("or_true") "CREATE POLICY p ON shapes.or_true USING (tenant_id = " SCOPED " OR true);"
+        T("other_column") "CREATE POLICY p ON shapes.other_column USING (other_id = " SCOPED ");"
+        T("no_nullif") "CREATE POLICY p ON shapes.no_nullif USING (tenant_id = current_setting('app.tenant_id')::uuid);"
+        T("loose_check") "CREATE POLICY p ON shapes.loose_check USING (tenant_id = " SCOPED ") WITH CHECK (true);"
+        T("good") "CREATE POLICY p ON shapes.good USING (tenant_id = " SCOPED ");"
+        /* a restrictive tenant policy confines every permissive one */
+        T("restrictive") "CREATE POLICY open ON shapes.restrictive USING (true);"
+        "CREATE POLICY scope ON shapes.restrictive AS RESTRICTIVE USING (tenant_id = " SCOPED ");"
+        /* a tenants table: its column is id */
+        "CREATE TABLE shapes.tenants (id uuid PRIMARY KEY);"
+        "ALTER TABLE shapes.tenants ENABLE ROW LEVEL SECURITY; ALTER TABLE shapes.tenants FORCE ROW LEVEL SECURITY;"
+        "CREATE POLICY p ON shapes.tenants USING (id = " SCOPED ");");
+#undef T
+    gp_audit_report_t *r = audit_as(NULL);
+    dump(r);
+    static const char *const loose[] = {"not_equal", "or_set", "or_true", "other_column", "no_nullif", "loose_check"};
+    for (size_t i = 0; i < sizeof loose / sizeof *loose; i++) {
+        char table[64], policy[64];
+        snprintf(table, sizeof table, "shapes.%s", loose[i]);
+        snprintf(policy, sizeof policy, "shapes.%s.p", loose[i]);
+        assert_true(says(r, GP_AUDIT_LOOSE_POLICY, policy, "is not the tenant comparison"));
+        assert_true(has(r, GP_AUDIT_NO_TENANT_POLICY, table));
+    }
+    assert_true(says(r, GP_AUDIT_LOOSE_POLICY, "shapes.loose_check.p", "its WITH CHECK"));
+    assert_true(says(r, GP_AUDIT_NO_TENANT_POLICY, "shapes.loose_check", "for INSERT, UPDATE (")); /* not SELECT */
+    for (size_t i = 0; i < r->count; i++) /* nothing about good, restrictive, tenants */
+        assert_true(strncmp(r->findings[i].object, "shapes.good", 11) != 0 &&
+                    strncmp(r->findings[i].object, "shapes.restrictive", 18) != 0 &&
+                    strncmp(r->findings[i].object, "shapes.tenants", 14) != 0);
+    assert_int_equal(r->count, 2 * (sizeof loose / sizeof *loose));
+    gp_audit_report_free(r);
+    exec_on(scratch.owner_url, "DROP SCHEMA shapes CASCADE");
+    assert_clean();
+}
+
+/* 4. TRUNCATE, TRIGGER and REFERENCES on tenant tables: directly, through
+ * PUBLIC, through a role the application is a member of. */
+static void test_unsafe_table_privileges(void **state)
+{
+    (void)state;
+    exec_on(scratch.admin,
+            "GRANT TRUNCATE ON public.users TO PUBLIC; GRANT TRIGGER ON public.orders TO growplate_app;"
+            "GRANT TRUNCATE ON public.tenants TO growplate_app;"
+            "GRANT REFERENCES (tenant_id) ON public.menu_items TO %s; GRANT %s TO %s;",
+            grp_role, grp_role, login_role);
+    gp_audit_report_t *r = audit_as(NULL);
+    dump(r);
+    assert_true(says(r, GP_AUDIT_UNSAFE_TABLE_PRIVILEGE, "public.users", "holds TRUNCATE on the tenant table public.users (granted to PUBLIC)"));
+    assert_true(says(r, GP_AUDIT_UNSAFE_TABLE_PRIVILEGE, "public.users", "REVOKE TRUNCATE ON public.users FROM PUBLIC"));
+    assert_true(says(r, GP_AUDIT_UNSAFE_TABLE_PRIVILEGE, "public.orders", "TRIGGER"));
+    assert_true(has(r, GP_AUDIT_UNSAFE_TABLE_PRIVILEGE, "public.tenants"));
+    assert_false(has(r, GP_AUDIT_UNSAFE_TABLE_PRIVILEGE, "public.menu_items"));
+    assert_int_equal(r->count, 3);
+    gp_audit_report_free(r);
+    r = audit_as(login_url);
+    dump(r);
+    assert_true(says(r, GP_AUDIT_UNSAFE_TABLE_PRIVILEGE, "public.menu_items", "REFERENCES")); /* a column grant */
+    assert_true(has(r, GP_AUDIT_UNSAFE_TABLE_PRIVILEGE, "public.users"));
+    assert_true(has(r, GP_AUDIT_UNSAFE_TABLE_PRIVILEGE, "public.orders")); /* through growplate_app */
+    gp_audit_report_free(r);
+    exec_on(scratch.admin,
+            "REVOKE TRUNCATE ON public.users FROM PUBLIC; REVOKE TRIGGER ON public.orders FROM growplate_app;"
+            "REVOKE TRUNCATE ON public.tenants FROM growplate_app;"
+            "REVOKE REFERENCES (tenant_id) ON public.menu_items FROM %s; REVOKE %s FROM %s;",
+            grp_role, grp_role, login_role);
+    assert_clean();
+}
+
+/* 5. Tables the application can read or write without row-level security
+ * and without a tenant_id column, unless declared shared. */
+static void test_tables_without_rls(void **state)
+{
+    (void)state;
+    exec_on(scratch.owner_url,
+            "CREATE TABLE public.restaurant_notes (restaurant_id uuid NOT NULL, note text);"
+            "GRANT SELECT ON public.restaurant_notes TO growplate_app;"
+            "CREATE TABLE public.countries (code text PRIMARY KEY); GRANT SELECT ON public.countries TO growplate_app;"
+            "COMMENT ON TABLE public.countries IS 'growplate:shared ISO 3166 codes, the same for every tenant';"
+            "CREATE TABLE public.currencies (code text PRIMARY KEY); GRANT SELECT ON public.currencies TO PUBLIC;"
+            "COMMENT ON TABLE public.currencies IS 'growplate:shared';"
+            "CREATE TABLE public.rls_on (restaurant_id uuid); ALTER TABLE public.rls_on ENABLE ROW LEVEL SECURITY;"
+            "GRANT SELECT ON public.rls_on TO growplate_app;"
+            "CREATE TABLE public.private_notes (restaurant_id uuid);"
+            "CREATE TABLE public.col_grant (restaurant_id uuid, secret text);"
+            "GRANT UPDATE (secret) ON public.col_grant TO %s;"
+            "CREATE TABLE public.events (restaurant_id uuid, at date) PARTITION BY RANGE (at);"
+            "GRANT INSERT ON public.events TO growplate_app;"
+            "CREATE TABLE public.leaky_tenant (tenant_id uuid NOT NULL, id int, PRIMARY KEY (tenant_id, id));"
+            "GRANT SELECT ON public.leaky_tenant TO growplate_app;",
+            grp_role);
+    exec_on(scratch.admin, "GRANT %s TO %s", grp_role, login_role);
+    gp_audit_report_t *r = audit_as(NULL);
+    dump(r);
+    assert_true(says(r, GP_AUDIT_TABLE_WITHOUT_RLS, "public.restaurant_notes", "can SELECT public.restaurant_notes"));
+    assert_true(says(r, GP_AUDIT_TABLE_WITHOUT_RLS, "public.restaurant_notes", "growplate:shared <reason>"));
+    assert_true(says(r, GP_AUDIT_TABLE_WITHOUT_RLS, "public.currencies", "gives no reason"));
+    assert_true(says(r, GP_AUDIT_TABLE_WITHOUT_RLS, "public.events", "can INSERT"));
+    assert_false(has(r, GP_AUDIT_TABLE_WITHOUT_RLS, "public.countries"));
+    assert_false(has(r, GP_AUDIT_TABLE_WITHOUT_RLS, "public.rls_on"));
+    assert_false(has(r, GP_AUDIT_TABLE_WITHOUT_RLS, "public.private_notes"));
+    assert_false(has(r, GP_AUDIT_TABLE_WITHOUT_RLS, "public.col_grant"));
+    assert_false(has(r, GP_AUDIT_TABLE_WITHOUT_RLS, "public." GP_MIGRATIONS_TABLE));
+    assert_true(has(r, GP_AUDIT_RLS_DISABLED, "public.leaky_tenant")); /* a tenant table: reported as that */
+    assert_false(has(r, GP_AUDIT_TABLE_WITHOUT_RLS, "public.leaky_tenant"));
+    gp_audit_report_free(r);
+    r = audit_as(login_url);
+    assert_true(says(r, GP_AUDIT_TABLE_WITHOUT_RLS, "public.col_grant", "can UPDATE")); /* a column, via its group */
+    gp_audit_report_free(r);
+
+    /* The bookkeeping table is the owner's; readable, it is reported. */
+    exec_on(scratch.owner_url, "GRANT SELECT ON public." GP_MIGRATIONS_TABLE " TO growplate_app");
+    r = audit_as(NULL);
+    assert_true(has(r, GP_AUDIT_TABLE_WITHOUT_RLS, "public." GP_MIGRATIONS_TABLE));
+    gp_audit_report_free(r);
+    exec_on(scratch.owner_url,
+            "REVOKE SELECT ON public." GP_MIGRATIONS_TABLE " FROM growplate_app;"
+            "DROP TABLE public.restaurant_notes, public.countries, public.currencies, public.rls_on,"
+            " public.private_notes, public.col_grant, public.events, public.leaky_tenant");
+    exec_on(scratch.admin, "REVOKE %s FROM %s", grp_role, login_role);
+    assert_clean();
+}
+
+/* 6. TEMPORARY on the database: through PUBLIC, directly, through a group. */
+static void test_temporary_granted(void **state)
+{
+    (void)state;
+    exec_on(scratch.admin, "GRANT TEMPORARY ON DATABASE %s TO PUBLIC", scratch.db);
+    gp_audit_report_t *r = audit_as(NULL);
+    dump(r);
+    assert_true(says(r, GP_AUDIT_TEMPORARY_GRANTED, scratch.db, "(granted to PUBLIC)"));
+    assert_true(says(r, GP_AUDIT_TEMPORARY_GRANTED, scratch.db, "pg_temp is searched first"));
+    assert_int_equal(r->count, 1);
+    gp_audit_report_free(r);
+    exec_on(scratch.admin, "REVOKE TEMPORARY ON DATABASE %s FROM PUBLIC; GRANT TEMPORARY ON DATABASE %s TO growplate_app",
+            scratch.db, scratch.db);
+    r = audit_as(NULL);
+    assert_true(says(r, GP_AUDIT_TEMPORARY_GRANTED, scratch.db, "(granted to growplate_app)"));
+    gp_audit_report_free(r);
+    exec_on(scratch.admin, "REVOKE TEMPORARY ON DATABASE %s FROM growplate_app; GRANT TEMPORARY ON DATABASE %s TO %s;"
+            "GRANT %s TO %s", scratch.db, scratch.db, grp_role, grp_role, login_role);
+    r = audit_as(NULL);
+    assert_false(has_kind(r, GP_AUDIT_TEMPORARY_GRANTED));
+    gp_audit_report_free(r);
+    r = audit_as(login_url);
+    assert_true(says(r, GP_AUDIT_TEMPORARY_GRANTED, scratch.db, grp_role));
+    gp_audit_report_free(r);
+    exec_on(scratch.admin, "REVOKE TEMPORARY ON DATABASE %s FROM %s; REVOKE %s FROM %s", scratch.db, grp_role, grp_role,
+            login_role);
+    assert_clean();
+}
+
+/* The audit's own SQL names pg_catalog's relations, functions and types
+ * explicitly: decoys of the same names in public (which the connection's
+ * search_path puts first) change nothing. */
+static void test_catalog_names_qualified(void **state)
+{
+    (void)state;
+    static const char *const tables[] = {"pg_class", "pg_namespace", "pg_attribute", "pg_policy", "pg_roles",
+                                         "pg_proc", "pg_auth_members", "pg_database", "pg_index", "pg_constraint",
+                                         "pg_rewrite", "pg_depend", "pg_description"};
+    char sql[8192] = "", drop[4096] = "DROP TABLE ";
+    size_t n = 0, d = strlen(drop);
+    for (size_t i = 0; i < sizeof tables / sizeof *tables; i++) {
+        n += (size_t)snprintf(sql + n, sizeof sql - n, "CREATE TABLE public.%s (x int);"
+                              "ALTER TABLE public.%s ENABLE ROW LEVEL SECURITY; GRANT SELECT ON public.%s TO PUBLIC;",
+                              tables[i], tables[i], tables[i]);
+        d += (size_t)snprintf(drop + d, sizeof drop - d, "%spublic.%s", i ? ", " : "", tables[i]);
+    }
+    assert_true(n < sizeof sql && d < sizeof drop);
+    exec_on(scratch.owner_url, "%s"
+            "CREATE FUNCTION public.pg_get_expr(pg_node_tree, oid) RETURNS text LANGUAGE sql AS $$ SELECT 'true' $$;"
+            "CREATE FUNCTION public.pg_has_role(name, oid, text) RETURNS boolean LANGUAGE sql AS $$ SELECT true $$;"
+            "CREATE FUNCTION public.has_table_privilege(oid, oid, text) RETURNS boolean LANGUAGE sql AS $$ SELECT true $$;"
+            "CREATE FUNCTION public.has_database_privilege(oid, oid, text) RETURNS boolean LANGUAGE sql"
+            "  AS $$ SELECT true $$;"
+            "CREATE FUNCTION public.has_function_privilege(oid, oid, text) RETURNS boolean LANGUAGE sql"
+            "  AS $$ SELECT true $$;"
+            "CREATE FUNCTION public.pg_get_userbyid(oid) RETURNS name LANGUAGE sql AS $$ SELECT 'decoy'::name $$;"
+            "CREATE TYPE public.regclass AS (x int); CREATE TYPE public.oid AS (x int);"
+            "CREATE TYPE public.int2 AS (x int); CREATE TYPE public.text AS (x int);"
+            "GRANT TRUNCATE ON public.users TO PUBLIC;", sql);
+    gp_audit_report_t *r = audit_as(NULL);
+    dump(r);
+    assert_int_equal(r->tables_checked, 6);
+    assert_true(says(r, GP_AUDIT_UNSAFE_TABLE_PRIVILEGE, "public.users", "TRUNCATE"));
+    assert_int_equal(r->count, 1);
+    gp_audit_report_free(r);
+    exec_on(scratch.owner_url, "%s;"
+            "DROP TYPE public.regclass, public.oid, public.int2, public.text;"
+            "DROP FUNCTION public.pg_get_expr(pg_node_tree, oid), public.pg_has_role(name, oid, text),"
+            " public.has_table_privilege(oid, oid, text), public.has_database_privilege(oid, oid, text),"
+            " public.has_function_privilege(oid, oid, text), public.pg_get_userbyid(oid);"
+            "REVOKE TRUNCATE ON public.users FROM PUBLIC", drop);
+    assert_clean();
 }
 
 static void test_connection_failure(void **state)
@@ -226,7 +674,15 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_core_schema_is_clean),
         cmocka_unit_test(test_each_finding_fires),
+        cmocka_unit_test(test_kind_names),
         cmocka_unit_test(test_role_findings),
+        cmocka_unit_test(test_member_of_bypassing_role),
+        cmocka_unit_test(test_definer_functions),
+        cmocka_unit_test(test_policy_shapes),
+        cmocka_unit_test(test_unsafe_table_privileges),
+        cmocka_unit_test(test_tables_without_rls),
+        cmocka_unit_test(test_temporary_granted),
+        cmocka_unit_test(test_catalog_names_qualified),
         cmocka_unit_test(test_connection_failure),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

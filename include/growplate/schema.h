@@ -133,12 +133,17 @@ typedef enum gp_audit_kind {
     GP_AUDIT_ROLE_BYPASSRLS = 9,    /* the application role has BYPASSRLS */
     GP_AUDIT_ROLE_OWNS_TABLE = 10,  /* the application role owns (or is a member of the owner of) a tenant table */
     GP_AUDIT_VIEW_NOT_INVOKER = 11, /* a view over tenant tables that is not security_invoker, or a materialized view over them */
+    GP_AUDIT_ROLE_MEMBER_BYPASS = 12,     /* the application role is a member (through any chain) of a superuser or BYPASSRLS role */
+    GP_AUDIT_DEFINER_WITHOUT_TENANT = 13, /* an executable SECURITY DEFINER function reading tenant tables unconfined, not declared cross-tenant */
+    GP_AUDIT_UNSAFE_TABLE_PRIVILEGE = 14, /* TRUNCATE, TRIGGER or REFERENCES on a tenant table for the application role */
+    GP_AUDIT_TABLE_WITHOUT_RLS = 15,      /* a table the application role can read or write, without RLS, not declared shared */
+    GP_AUDIT_TEMPORARY_GRANTED = 16,      /* the application role may create temporary objects in the database */
     GP_AUDIT_KIND_COUNT_            /* not a kind; keep last */
 } gp_audit_kind_t;
 
 typedef struct gp_audit_finding {
     gp_audit_kind_t kind;
-    char *object;    /* "public.users", "public.users.users_email_key", or the role's name */
+    char *object;    /* "public.users", "public.users.users_email_key", "public.f(text)", a role's or the database's name */
     char *message;   /* one English sentence saying what is wrong and why it matters */
 } gp_audit_finding_t;
 
@@ -150,17 +155,30 @@ typedef struct gp_audit_report {
 } gp_audit_report_t;
 
 /* Audit tenant isolation as the application role (DATABASE_URL; one libpq
- * connection): every table with a tenant_id column, in every schema but the
- * system ones, must have tenant_id NOT NULL, row-level security ENABLEd and
- * FORCEd, a policy comparing tenant_id with GP_TENANT_SETTING for every
- * command and no permissive policy for the application that ignores it;
- * every primary key, unique constraint/index and foreign key of such a
- * table must include tenant_id (a foreign key must pair it with the
- * referenced table's tenant_id); the application role must not be a
- * superuser, have BYPASSRLS, or own tenant tables; views over tenant tables
- * must be security_invoker (materialized views over them always leak).
- * Policies are recognised by their text: an expression that mentions both
- * tenant_id (id, for the tenants table) and current_setting('app.tenant_id'.
+ * connection, one read-only transaction): every table with a tenant_id
+ * column, in every schema but the system ones, must have tenant_id NOT
+ * NULL, row-level security ENABLEd and FORCEd, a policy comparing tenant_id
+ * with GP_TENANT_SETTING for every command and no permissive policy for the
+ * application that does anything else; every primary key, unique
+ * constraint/index and foreign key of such a table must include tenant_id
+ * (a foreign key must pair it with the referenced table's tenant_id); the
+ * application role must not be a superuser, have BYPASSRLS, be a member
+ * (through any chain) of a role that is or has, or own tenant tables, nor
+ * hold TRUNCATE, TRIGGER or REFERENCES on them, nor TEMPORARY on the
+ * database; views over tenant tables must be security_invoker
+ * (materialized views over them always leak); a SECURITY DEFINER function
+ * it may EXECUTE must not read a tenant table, as an owner row-level
+ * security does not confine to the tenant, without reading the setting,
+ * unless its COMMENT declares it "growplate:cross-tenant <reason>"; and a
+ * table it can read or write without row-level security (and no tenant_id)
+ * must be declared "growplate:shared <reason>" in its COMMENT. Privileges
+ * count whether held directly, through PUBLIC or through any role the
+ * application role can SET ROLE to.
+ *
+ * A policy scopes by the tenant only in one shape, compared as text with
+ * what pg_get_expr prints: `tenant_id = (SELECT NULLIF(current_setting(
+ * 'app.tenant_id', true), '')::uuid)` (id for the tenants table), as USING
+ * and WITH CHECK (or USING alone, which then serves as both).
  *
  * Returns GP_OK whether or not there are findings (look at (*out)->count);
  * GP_ERR_CONFIG, GP_ERR_CONNECT, GP_ERR_AUTH, GP_ERR_SERVER, GP_ERR_NOMEM
