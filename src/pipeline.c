@@ -350,6 +350,48 @@ gp_status_t gp_pipeline_run(gp_conn_t *conn, gp_pipeline_t *p, gp_error_t *err)
     return st;
 }
 
+gp_status_t gp_pool_pipeline_run(gp_pool_t *pool, gp_pipeline_t *p, gp_error_t *err)
+{
+    if (!pool || !p)
+        return gp__client_error(err, GP_ERR_INVALID, "no pool or pipeline given");
+    if (p->n == 0)
+        return gp__client_error(err, GP_ERR_INVALID, "the pipeline is empty");
+    int n = p->n;
+    if (p->cap < n + GP__SWEEP_COUNT) { /* room first: the sweep's statements are borrowed and must not move */
+        pstmt_t *st = realloc(p->st, (size_t)(n + GP__SWEEP_COUNT) * sizeof *st);
+        if (!st)
+            return gp__client_error(err, GP_ERR_NOMEM, "out of memory");
+        p->st = st;
+        p->cap = n + GP__SWEEP_COUNT;
+    }
+    gp_status_t st = GP_OK;
+    for (int i = 0; i < GP__SWEEP_COUNT && st == GP_OK; i++)
+        st = add(p, gp__sweep[i], 0, NULL, 0, false, i == GP__SWEEP_COUNT - 1, err);
+    gp_conn_t *conn = NULL;
+    if (st == GP_OK)
+        st = gp_pool_acquire(pool, "gp_pool_pipeline", -1, &conn, err);
+    if (st == GP_OK) {
+        st = gp_pipeline_run(conn, p, err);
+        const gp_result_t *verdict = p->st[p->n - 1].result;
+        if (st == GP_OK && verdict) {
+            if (!gp__sweep_clean(verdict->pg))
+                conn->reset_needed = true;
+            else if (PQtransactionStatus(conn->pg) == PQTRANS_IDLE)
+                conn->tainted = false; /* swept after the caller's statements, outside any transaction */
+        }
+        gp_pool_release(conn);
+        if (st != GP_OK && err && err->statement_index >= n)
+            err->statement_index = -1; /* the library's own statements: not the caller's to know */
+    }
+    /* Take the sweep out again: the pipeline is the caller's as it was. */
+    while (p->n > n) {
+        pstmt_t *s = &p->st[--p->n];
+        gp_result_free(s->result);
+        gp__params_free(&s->params);
+    }
+    return st;
+}
+
 gp_status_t gp__pipeline_run_items(gp_conn_t *conn, int n, const gp__pipeline_item_t *items, gp_error_t *err)
 {
     if (n < 1 || n > GP__PIPELINE_ITEMS_MAX || !items)

@@ -633,8 +633,7 @@ const char *const gp__sweep[GP__SWEEP_COUNT] = {
     "SELECT " SWEEP_CLEAN_ROLE_AND_TEMP ", pg_catalog.pg_advisory_unlock_all()",
 };
 
-const char gp__sweep_deep[] =
-    "RESET ALL; CLOSE ALL; UNLISTEN *; "
+const char gp__sweep_deep_verdict[] =
     "SELECT " SWEEP_CLEAN_ROLE_AND_TEMP
     " AND NOT EXISTS (SELECT FROM pg_catalog.pg_prepared_statements WHERE from_sql)"
     " AND NOT EXISTS (SELECT FROM pg_catalog.pg_cursors WHERE name OPERATOR(pg_catalog.<>) ''), "
@@ -654,24 +653,6 @@ static void forget_query_state(gp_conn_t *conn)
     if (conn->query_state && conn->query_state_free)
         conn->query_state_free(conn->query_state);
     conn->query_state = NULL;
-}
-
-/* Sweep a tainted session (one round trip); false when the verdict is not
- * clean or the sweep failed. */
-static bool sweep(PGconn *pg)
-{
-    PGresult *r = PQexec(pg, gp__sweep_deep);
-    bool clean = gp__sweep_clean(r);
-    if (!clean && PQresultStatus(r) != PGRES_TUPLES_OK) {
-        gp_error_t e;
-        gp__error_from_pg(pg, r, &e);
-        gp__log(GP_LOG_INFO, "pool", "session sweep on release failed (%s%s%s); resetting the session", e.message,
-                e.sqlstate[0] ? ", SQLSTATE " : "", e.sqlstate);
-    } else if (!clean) {
-        gp__log(GP_LOG_DEBUG, "pool", "the released session holds state a sweep does not undo; resetting it");
-    }
-    PQclear(r);
-    return clean;
 }
 
 /* Make a returned connection fit for the next caller. Returns -1 when it is
@@ -694,9 +675,11 @@ static int clean(gp_conn_t *conn)
     default:
         return GP_CLOSE_BROKEN;
     }
-    if (conn->tainted && !conn->reset_needed && !sweep(pg)) {
-        if (PQstatus(pg) != CONNECTION_OK)
+    if (conn->tainted && !conn->reset_needed && !(conn->sweep && conn->query_state && conn->sweep(conn))) {
+        if (conn->discard || PQstatus(pg) != CONNECTION_OK)
             return GP_CLOSE_BROKEN;
+        if (PQpipelineStatus(pg) != PQ_PIPELINE_OFF)
+            return GP_CLOSE_RESET;
         if (PQtransactionStatus(pg) != PQTRANS_IDLE && !exec_ok(pg, "ROLLBACK"))
             return GP_CLOSE_RESET;
         conn->reset_needed = true;

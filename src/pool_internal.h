@@ -23,6 +23,11 @@ struct gp_conn {
      * (never while leased). Both NULL until the query layer sets them. */
     void *query_state;
     void (*query_state_free)(void *query_state);
+    /* Set with query_state: sweep a tainted session on release (see
+     * `tainted` below) with the query layer's prepared statements, in one
+     * round trip; true when the verdict is clean (then tainted is
+     * cleared). The pool falls back to DISCARD ALL without it. */
+    bool (*sweep)(struct gp_conn *conn);
 
     /* Set by any layer when the connection must not be reused (libpq says
      * it is broken, the server sent a fatal SQLSTATE, a protocol state the
@@ -38,8 +43,8 @@ struct gp_conn {
      * since the session was last known clean. The query layer sets it
      * before sending such SQL and may clear it only when a sweep
      * (gp__sweep) ran after the last such statement, the connection is
-     * outside any transaction, and the sweep's verdict was clean. On release the
-     * pool sweeps a tainted connection itself (gp__sweep_deep, one round
+     * outside any transaction, and the sweep's verdict was clean. On
+     * release the pool sweeps a tainted connection (`sweep`, one round
      * trip), and resets it fully when the verdict is not clean.
      *
      * `reset_needed`: the session may hold state a sweep does not undo (a
@@ -64,14 +69,13 @@ struct gp_conn {
  * temporary object exists. The statements run in order, as the last ones
  * of a unit of work (the query layer pipelines them with the caller's
  * statement), and the verdict's first column is true when the session is
- * clean. gp__sweep_deep is the same as one simple-query string whose
- * verdict also requires that no SQL-level prepared statement (PREPARE,
- * possibly replacing one of the library's) and no cursor exists: the
- * pool's release-time sweep. Every name is qualified: these run after
- * arbitrary SQL. */
+ * clean. gp__sweep_deep_verdict replaces the last one on release: it also
+ * requires that no SQL-level prepared statement (PREPARE, possibly
+ * replacing one of the library's) and no cursor exists. Every name is
+ * qualified: these run after arbitrary SQL. */
 #define GP__SWEEP_COUNT 4
 extern const char *const gp__sweep[GP__SWEEP_COUNT];
-extern const char gp__sweep_deep[];
+extern const char gp__sweep_deep_verdict[];
 
 /* True when a verdict result (the last statement of a sweep) says clean. */
 bool gp__sweep_clean(const PGresult *verdict);

@@ -129,6 +129,8 @@ static void qstate_free(void *p)
     free(qs);
 }
 
+static bool release_sweep(gp_conn_t *conn);
+
 gp__qstate_t *gp__qstate(gp_conn_t *conn)
 {
     gp__qstate_t *qs = conn->query_state;
@@ -151,6 +153,7 @@ gp__qstate_t *gp__qstate(gp_conn_t *conn)
     qs->lru.next = qs->lru.prev = &qs->lru;
     conn->query_state = qs;
     conn->query_state_free = qstate_free;
+    conn->sweep = release_sweep;
     return qs;
 }
 
@@ -510,7 +513,28 @@ gp_status_t gp_exec(gp_conn_t *conn, const char *sql, int nparams, const gp_valu
     return GP_OK;
 }
 
-/* ---- one-shot statements -------------------------------------------------------------- */
+/* ---- one-shot statements and the sweep --------------------------------------------------- */
+
+/* The pool's release-time sweep of a tainted lease: the sweep with the
+ * deeper verdict, prepared like any statement (a simple-query string would
+ * be parsed and planned on every release). */
+static bool release_sweep(gp_conn_t *conn)
+{
+    gp_result_t *verdict = NULL;
+    gp__pipeline_item_t items[GP__SWEEP_COUNT];
+    for (int i = 0; i < GP__SWEEP_COUNT - 1; i++)
+        items[i] = (gp__pipeline_item_t){gp__sweep[i], 0, NULL, 0, NULL};
+    items[GP__SWEEP_COUNT - 1] = (gp__pipeline_item_t){gp__sweep_deep_verdict, 0, NULL, 0, &verdict};
+    gp_error_t e;
+    gp_status_t st = gp__pipeline_run_items(conn, GP__SWEEP_COUNT, items, &e);
+    bool clean = st == GP_OK && gp__sweep_clean(verdict->pg) && PQtransactionStatus(conn->pg) == PQTRANS_IDLE;
+    gp_result_free(verdict);
+    if (st != GP_OK)
+        gp__log(GP_LOG_INFO, "pool", "session sweep on release failed (%s); resetting the session", e.message);
+    if (clean)
+        conn->tainted = false;
+    return clean;
+}
 
 gp_status_t gp__one_shot_swept(gp_conn_t *conn, const gp__pipeline_item_t *head, int nhead, gp_error_t *err)
 {

@@ -409,7 +409,7 @@ gp_status_t gp_tenant_insert(gp_tenant_tx_t *tx, const char *table, int ncols, c
     if (st != GP_OK)
         return st;
     gp__sbuf_t b = {0};
-    gp__sbuf_add(&b, "INSERT INTO \"%s\" (\"tenant_id\"", table);
+    gp__sbuf_add(&b, "INSERT INTO public.\"%s\" (\"tenant_id\"", table);
     for (int i = 0; i < ncols; i++)
         gp__sbuf_add(&b, ", \"%s\"", cols[i]);
     gp__sbuf_add(&b, ") VALUES ($1");
@@ -442,7 +442,7 @@ gp_status_t gp_tenant_get(gp_tenant_tx_t *tx, const char *table, const char *col
         free(b.s);
         return st;
     }
-    gp__sbuf_add(&b, " FROM \"%s\" WHERE \"tenant_id\" = $1 AND \"%s\" = $2", table, key_col);
+    gp__sbuf_add(&b, " FROM public.\"%s\" WHERE \"tenant_id\" = $1 AND \"%s\" = $2", table, key_col);
     return run_helper(tx, &b, 1, &key, out, NULL, err);
 }
 
@@ -459,7 +459,7 @@ gp_status_t gp_tenant_update(gp_tenant_tx_t *tx, const char *table, const char *
         return st;
     gp_value_t extra[MAX_COLS + 1];
     gp__sbuf_t b = {0};
-    gp__sbuf_add(&b, "UPDATE \"%s\" SET ", table);
+    gp__sbuf_add(&b, "UPDATE public.\"%s\" SET ", table);
     for (int i = 0; i < ncols; i++) {
         gp__sbuf_add(&b, "%s\"%s\" = $%d", i ? ", " : "", cols[i], i + 2);
         extra[i] = vals[i];
@@ -478,6 +478,6 @@ gp_status_t gp_tenant_delete(gp_tenant_tx_t *tx, const char *table, const char *
     if (st != GP_OK)
         return st;
     gp__sbuf_t b = {0};
-    gp__sbuf_add(&b, "DELETE FROM \"%s\" WHERE \"tenant_id\" = $1 AND \"%s\" = $2", table, key_col);
+    gp__sbuf_add(&b, "DELETE FROM public.\"%s\" WHERE \"tenant_id\" = $1 AND \"%s\" = $2", table, key_col);
     return run_helper(tx, &b, 1, &key, NULL, affected, err);
 }

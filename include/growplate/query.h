@@ -272,6 +272,15 @@ GP_EXPORT void gp_pipeline_clear(gp_pipeline_t *p);
  * empty pipeline. */
 GP_EXPORT gp_status_t gp_pipeline_run(gp_conn_t *conn, gp_pipeline_t *p, gp_error_t *err);
 
+/* The one-shot form: acquire a connection from `pool` (label
+ * "gp_pool_pipeline", the pool's acquire timeout), run the pipeline as
+ * gp_pipeline_run() does with the session sweep after its statements in
+ * the same round trip (see "Session state" above), release. Results,
+ * outcomes and errors as gp_pipeline_run(), plus the pool's acquire errors;
+ * a transaction the pipeline leaves open is rolled back. Safe from any
+ * thread (the pipeline itself: one thread at a time). */
+GP_EXPORT gp_status_t gp_pool_pipeline_run(gp_pool_t *pool, gp_pipeline_t *p, gp_error_t *err);
+
 /* The outcome of statement i of the last run (GP_STMT_PENDING for an index
  * out of range). */
 GP_EXPORT gp_stmt_outcome_t gp_pipeline_outcome(const gp_pipeline_t *p, int i);

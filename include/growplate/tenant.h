@@ -8,15 +8,41 @@
  *  - The tenant is set with set_config('app.tenant_id', id, true): local to
  *    the transaction, never to the session. Row-level security policies on
  *    every tenant-owned table compare tenant_id with it, fail-closed.
- *  - BEGIN, the setting and the first statement go out in ONE pipeline, so
- *    scoping costs no extra round trip.
+ *  - The setting and the caller's statement go out in ONE round trip (a
+ *    one-shot call: the setting, the statement and the session sweep in
+ *    one implicit transaction; a transaction: BEGIN, the setting and its
+ *    first statement), so scoping costs no extra round trip.
  *  - The setting cannot outlive the transaction: COMMIT and ROLLBACK end it,
  *    and the pool rolls back any transaction still open on release (after
- *    an error, a cancellation, a caller that forgot). SQL that could set it
- *    for the session marks the connection for RESET ALL on release.
+ *    an error, a cancellation, a caller that forgot). A caller's COMMIT or
+ *    ROLLBACK inside a scoped transaction, also AND CHAIN (which opens a
+ *    new, unscoped transaction) and ROLLBACK TO SAVEPOINT (same command
+ *    tag; use gp_tx_savepoint/gp_tx_rollback_to), ends the scope: the
+ *    transaction's later statements fail with GP_ERR_INVALID.
+ *  - Nothing a call leaves in the session reaches the next caller of the
+ *    connection (query.h, "Session state"): the session is swept after the
+ *    caller's SQL, or reset with DISCARD ALL when the server reports a
+ *    command the sweep does not undo. The library never reads the SQL text
+ *    to decide this.
+ *  - The library's own SQL names every table and function with its schema
+ *    (public.menu_items, pg_catalog.set_config), and the application role
+ *    may not create temporary objects (migration 0002), so nothing can
+ *    shadow them.
  *  - The helpers (gp_tenant_insert/get/update/delete) also put tenant_id in
  *    the SQL, so they stay correct with row-level security off and route to
- *    one shard on a sharded deployment.
+ *    one shard on a sharded deployment. Their tables live in schema public.
+ *
+ * The trust boundary. Isolation holds against tenant-controlled data
+ * always (values are parameters; ids are validated). Against SQL passed to
+ * gp_tenant_* (and to any call on a pooled connection): its effects never
+ * outlive its own call or lease — the next tenant on the connection gets a
+ * pristine session. What a hostile statement can still do INSIDE its own
+ * call is not closed here: it runs with the plain setting app.tenant_id,
+ * which SQL in the same transaction can change (set_config(...,
+ * true) in a sub-select, SET LOCAL), so an injected statement can read or
+ * change another tenant's rows within that one call. Pass only SQL your
+ * code wrote; an unforgeable tenant context is the subject of the next
+ * security change (see the README's threat model).
  *
  * Thread-safety: gp_tenant_query/gp_tenant_exec/gp_tenant_run are safe from
  * any thread (each leases its own connection). A gp_tenant_tx_t belongs to
@@ -37,8 +63,9 @@ extern "C" {
 /* ---- one-shot scoped statements --------------------------------------------- */
 
 /* Run one statement for a tenant: lease a connection (labelled with the
- * tenant id), send BEGIN; set_config(...); the statement; COMMIT as one
- * pipeline, release. *out receives the statement's rows (free with
+ * tenant id), send set_config(...); the statement; the session sweep as
+ * one pipeline in one implicit transaction (committed at its end, rolled
+ * back whole on an error), release. *out receives the statement's rows (free with
  * gp_result_free); NULL on failure.
  * Errors: GP_ERR_TENANT (invalid id: nothing was sent), the pool's acquire
  * errors, and the statement's errors as gp_query() reports them

@@ -1,6 +1,7 @@
 /* bench_query.c — `growplate bench txn`: BEGIN; SELECT 1; COMMIT sent as one
- * pipeline (one round trip) on a pooled connection per operation; the
- * twin of pgbench's \startpipeline script in scripts/bench. */
+ * pipeline (one round trip, the session sweep included) on a pooled
+ * connection per operation (gp_pool_pipeline_run); the twin of pgbench's
+ * \startpipeline script in scripts/bench. */
 #include <stdlib.h>
 
 #include "bench.h"
@@ -59,12 +60,7 @@ static int txn_op(void *shared, void **local, int tid)
         }
         *local = p;
     }
-    gp_conn_t *c;
-    if (gp_pool_acquire(s->pool, "bench", -1, &c, NULL) != GP_OK)
-        return 0;
-    gp_status_t st = gp_pipeline_run(c, p, NULL);
-    gp_pool_release(c);
-    return st == GP_OK ? 1 : 0;
+    return gp_pool_pipeline_run(s->pool, p, NULL) == GP_OK ? 1 : 0;
 }
 
 static void txn_thread_done(void *shared, void *local)
