@@ -628,16 +628,18 @@ static bool exec_ok(PGconn *pg, const char *sql)
 
 const char *const gp__sweep[GP__SWEEP_COUNT] = {
     "RESET ALL",
-    "CLOSE ALL",
-    "UNLISTEN *",
     "SELECT " SWEEP_CLEAN_ROLE_AND_TEMP ", pg_catalog.pg_advisory_unlock_all()",
 };
 
-const char gp__sweep_deep_verdict[] =
+const char *const gp__sweep_release[GP__SWEEP_RELEASE_COUNT] = {
+    "RESET ALL",
+    "CLOSE ALL",
+    "UNLISTEN *",
     "SELECT " SWEEP_CLEAN_ROLE_AND_TEMP
     " AND NOT EXISTS (SELECT FROM pg_catalog.pg_prepared_statements WHERE from_sql)"
     " AND NOT EXISTS (SELECT FROM pg_catalog.pg_cursors WHERE name OPERATOR(pg_catalog.<>) ''), "
-    "pg_catalog.pg_advisory_unlock_all()";
+    "pg_catalog.pg_advisory_unlock_all()",
+};
 
 bool gp__sweep_clean(const PGresult *verdict)
 {

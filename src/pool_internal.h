@@ -61,21 +61,26 @@ struct gp_conn {
 
 /* The sweep: what undoes the session state that SQL of the library's
  * callers may leave behind and that a plain statement (SELECT, INSERT,
- * UPDATE, DELETE...) can create through the functions it calls:
+ * UPDATE, DELETE...) can create through the built-in functions it calls:
  * settings (set_config(..., false), including placeholders such as
- * app.tenant_id, which pg_settings does not list), cursors WITH HOLD,
- * LISTEN registrations and session advisory locks; then a verdict that
- * the role was not switched (set_config('role', ...)) and that no
- * temporary object exists. The statements run in order, as the last ones
- * of a unit of work (the query layer pipelines them with the caller's
- * statement), and the verdict's first column is true when the session is
- * clean. gp__sweep_deep_verdict replaces the last one on release: it also
- * requires that no SQL-level prepared statement (PREPARE, possibly
- * replacing one of the library's) and no cursor exists. Every name is
- * qualified: these run after arbitrary SQL. */
-#define GP__SWEEP_COUNT 4
+ * app.tenant_id, which pg_settings does not list) and session advisory
+ * locks; then a verdict that the role was not switched (set_config('role',
+ * ...)) and that no temporary object exists. The statements run in order,
+ * as the last ones of a unit of work (the query layer pipelines them with
+ * the caller's statement), and the verdict's first column is true when the
+ * session is clean. Everything else a session can hold (cursors WITH
+ * HOLD, LISTEN, SQL-level prepared statements) takes a command that the
+ * server reports by its tag, and the pool resets fully; inside a plain
+ * statement only a function of the schema's own can create it.
+ * gp__sweep_release is the pool's sweep of a lease on release, which also
+ * closes cursors and listens and whose verdict also requires that no
+ * SQL-level prepared statement (PREPARE, possibly replacing one of the
+ * library's) and no cursor exists. Every name is qualified: these run
+ * after arbitrary SQL. */
+#define GP__SWEEP_COUNT 2
 extern const char *const gp__sweep[GP__SWEEP_COUNT];
-extern const char gp__sweep_deep_verdict[];
+#define GP__SWEEP_RELEASE_COUNT 4
+extern const char *const gp__sweep_release[GP__SWEEP_RELEASE_COUNT];
 
 /* True when a verdict result (the last statement of a sweep) says clean. */
 bool gp__sweep_clean(const PGresult *verdict);

@@ -521,12 +521,12 @@ gp_status_t gp_exec(gp_conn_t *conn, const char *sql, int nparams, const gp_valu
 static bool release_sweep(gp_conn_t *conn)
 {
     gp_result_t *verdict = NULL;
-    gp__pipeline_item_t items[GP__SWEEP_COUNT];
-    for (int i = 0; i < GP__SWEEP_COUNT - 1; i++)
-        items[i] = (gp__pipeline_item_t){gp__sweep[i], 0, NULL, 0, NULL};
-    items[GP__SWEEP_COUNT - 1] = (gp__pipeline_item_t){gp__sweep_deep_verdict, 0, NULL, 0, &verdict};
+    gp__pipeline_item_t items[GP__SWEEP_RELEASE_COUNT];
+    for (int i = 0; i < GP__SWEEP_RELEASE_COUNT; i++)
+        items[i] = (gp__pipeline_item_t){gp__sweep_release[i], 0, NULL, 0,
+                                         i == GP__SWEEP_RELEASE_COUNT - 1 ? &verdict : NULL};
     gp_error_t e;
-    gp_status_t st = gp__pipeline_run_items(conn, GP__SWEEP_COUNT, items, &e);
+    gp_status_t st = gp__pipeline_run_items(conn, GP__SWEEP_RELEASE_COUNT, items, &e);
     bool clean = st == GP_OK && gp__sweep_clean(verdict->pg) && PQtransactionStatus(conn->pg) == PQTRANS_IDLE;
     gp_result_free(verdict);
     if (st != GP_OK)

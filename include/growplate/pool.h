@@ -49,10 +49,16 @@ GP_EXPORT gp_status_t gp_pool_acquire(gp_pool_t *pool, const char *label, int ti
 
 /* Return a leased connection. Safe from any thread, and after
  * gp_pool_close(). A connection inside a transaction (or a failed one) is
- * rolled back first, and session state a caller changed is reset; if that
- * fails, or libpq reports the connection broken, or the server sent a fatal
- * SQLSTATE (class 08, 57P01-57P03), the connection is closed instead of
- * reused. NULL is accepted. */
+ * rolled back first; a lease that ran SQL the library did not write is
+ * swept (one round trip: RESET ALL, CLOSE ALL, UNLISTEN *, advisory locks
+ * released, then a check that no role switch, temporary object, SQL-level
+ * prepared statement or cursor is left), and reset with DISCARD ALL when
+ * the check fails, when the server reported a command the sweep does not
+ * undo, or after gp_conn_pgconn() (query.h, "Session state"). The next
+ * caller gets a session indistinguishable from a fresh one. If any of that
+ * fails, or libpq reports the connection broken, or the server sent a
+ * fatal SQLSTATE (class 08, 57P01-57P03), the connection is closed instead
+ * of reused. NULL is accepted. */
 GP_EXPORT void gp_pool_release(gp_conn_t *conn);
 
 /* Close the pool: new acquires fail with GP_ERR_CLOSED, waiters are woken
@@ -64,12 +70,14 @@ GP_EXPORT void gp_pool_release(gp_conn_t *conn);
 GP_EXPORT gp_status_t gp_pool_close(gp_pool_t *pool, int wait_ms);
 
 /* The libpq connection (a PGconn *) behind a leased connection: an escape
- * hatch for code that needs libpq directly (benchmarks, tools) until the
- * query layer covers it. Valid only while `conn` is leased. The caller must
- * not close it, must not leave it inside a transaction or with a command
- * still running (the pool rolls back on release, and discards connections
- * it cannot clean), and sets no session state it expects to keep. Returns
- * NULL for NULL. Declared with the libpq struct tag so this header does not
+ * hatch for code that needs libpq directly (tools) until the query layer
+ * covers it. Valid only while `conn` is leased. The caller must not close
+ * it, must not leave it inside a transaction or with a command still
+ * running (the pool rolls back on release, and discards connections it
+ * cannot clean). Nothing the library can see tells what raw libpq did, so
+ * the lease is reset with DISCARD ALL on release (which also empties the
+ * statement cache of that connection): session state set through it lasts
+ * until the release. Returns NULL for NULL. Declared with the libpq struct tag so this header does not
  * include libpq-fe.h: `PGconn *pg = gp_conn_pgconn(conn);` */
 struct pg_conn;
 GP_EXPORT struct pg_conn *gp_conn_pgconn(gp_conn_t *conn);

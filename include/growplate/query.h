@@ -27,13 +27,14 @@
  * a fresh one (apart from the library's own prepared statements and the
  * connect-time settings), whatever SQL ran on it. The library never reads
  * the SQL to decide this. After SQL of the caller's, the session is swept:
- * RESET ALL, CLOSE ALL, UNLISTEN *, pg_advisory_unlock_all(), and a check
- * that the role was not switched, that no temporary object and (on
- * release) no SQL-level prepared statement or cursor exists. The one-shot
- * calls (gp_pool_query/gp_pool_exec here, gp_tenant_query/gp_tenant_exec
- * and gp_tenant_run in tenant.h) send the sweep in the same round trip as
- * the caller's statement; a lease of the caller's own is swept when it is
- * released (one round trip). When the server reports a command the sweep
+ * RESET ALL, pg_advisory_unlock_all(), and a check that the role was not
+ * switched and that no temporary object exists. The one-shot calls
+ * (gp_pool_query/gp_pool_exec/gp_pool_pipeline_run here,
+ * gp_tenant_query/gp_tenant_exec and gp_tenant_run in tenant.h) send the
+ * sweep in the same round trip as the caller's statement; a lease of the
+ * caller's own is swept when it is released (one round trip), also with
+ * CLOSE ALL and UNLISTEN *, and checked for SQL-level prepared statements
+ * and cursors. When the server reports a command the sweep
  * does not undo (any command tag other than SELECT, INSERT, UPDATE,
  * DELETE, MERGE, SHOW, EXPLAIN, FETCH, MOVE, BEGIN, START TRANSACTION,
  * COMMIT, ROLLBACK, SAVEPOINT, RELEASE, LOCK TABLE), when the check fails,
