@@ -28,12 +28,10 @@ gp_status_t gp__cache_fail(gp_error_t *err, gp_status_t st, gp_error_class_t kla
     err->status = st;
     err->klass = klass;
     err->retriable = st == GP_ERR_UNAVAILABLE || st == GP_ERR_TIMEOUT;
-    char raw[sizeof err->message];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(raw, sizeof raw, fmt, ap);
+    gp__vredact(err->message, sizeof err->message, fmt, ap); /* formatted in full, then redacted */
     va_end(ap);
-    gp_redact(raw, err->message, sizeof err->message);
     return st;
 }
 

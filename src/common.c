@@ -121,12 +121,11 @@ void gp__log(gp_log_level_t level, const char *component, const char *fmt, ...)
 {
     if (!gp__log_enabled(level))
         return;
-    char raw[1024], clean[1024];
+    char clean[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(raw, sizeof raw, fmt, ap);
+    gp__vredact(clean, sizeof clean, fmt, ap);
     va_end(ap);
-    gp_redact(raw, clean, sizeof clean);
     /* One line per message: fold any newline the server put in. */
     for (char *p = clean; *p; p++)
         if (*p == '\n' || *p == '\r')
@@ -220,6 +219,131 @@ int64_t gp__jitter(int64_t base, double frac)
 
 static const char MASK[] = "********";
 
+static bool kw_char(int c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+}
+
+static bool is_space(int c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
+
+static int hex_digit(int c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+/* Whether [k, k+n), percent-decoded and ignoring case and surrounding
+ * blanks, names a secret option: libpq's password or sslpassword (libpq
+ * decodes a URL query's keys as well as its values). */
+static bool secret_query_key(const char *k, size_t n)
+{
+    char key[16];
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        int c = (unsigned char)k[i];
+        if (c == '%' && i + 2 < n && hex_digit(k[i + 1]) >= 0 && hex_digit(k[i + 2]) >= 0) {
+            c = hex_digit(k[i + 1]) * 16 + hex_digit(k[i + 2]);
+            i += 2;
+        }
+        if (is_space(c) && o == 0)
+            continue;
+        if (o + 1 >= sizeof key)
+            return false;
+        key[o++] = (char)c;
+    }
+    while (o && is_space((unsigned char)key[o - 1]))
+        o--;
+    key[o] = 0;
+    return strcasecmp(key, "password") == 0 || strcasecmp(key, "sslpassword") == 0;
+}
+
+/* Where a URL query value starting at v ends: at the first '&' that starts
+ * another parameter (a name and '='), else at the end of the text. A raw
+ * '&' in a password is masked with it (libpq would reject the URL). */
+static const char *query_value_end(const char *v)
+{
+    const char *q = v;
+    for (;;) {
+        q += strcspn(q, "&");
+        if (!*q)
+            return q;
+        const char *k = q + 1;
+        if ((*k >= 'a' && *k <= 'z') || (*k >= 'A' && *k <= 'Z') || *k == '_') {
+            while (kw_char((unsigned char)*k))
+                k++;
+            if (*k == '=')
+                return q;
+        }
+        q++;
+    }
+}
+
+/* The length of a conninfo secret keyword at p ("password" or
+ * "sslpassword", any case) when it is followed by blanks and '=';
+ * *value then points just after the '='. 0 otherwise. */
+static size_t secret_conninfo_key(const char *p, const char **value)
+{
+    static const char *const kws[] = {"sslpassword", "password"};
+    for (size_t i = 0; i < sizeof kws / sizeof *kws; i++) {
+        size_t n = strlen(kws[i]);
+        if (strncasecmp(p, kws[i], n) != 0)
+            continue;
+        const char *q = p + n;
+        while (is_space((unsigned char)*q))
+            q++;
+        if (*q == '=') {
+            *value = q + 1;
+            return n;
+        }
+    }
+    return 0;
+}
+
+/* The end of a conninfo value starting at v (blanks before it skipped):
+ * a quoted one ends after its closing unescaped quote (or at the end of the
+ * text), an unquoted one at the first unescaped blank, as libpq reads them. */
+static const char *conninfo_value_end(const char *v)
+{
+    const char *q = v;
+    while (is_space((unsigned char)*q))
+        q++;
+    bool quoted = *q == '\'';
+    if (quoted)
+        q++;
+    while (*q && (quoted ? *q != '\'' : !is_space((unsigned char)*q))) {
+        if (*q == '\\' && q[1])
+            q++;
+        q++;
+    }
+    if (quoted && *q == '\'')
+        q++;
+    return q;
+}
+
+/* The rule, chosen so that no reading of the text can leave a password
+ * visible (when in doubt, more is masked). Three kinds of secret are found,
+ * each independently of the others, at every position of the text (also
+ * inside what another one already masks, so that none can hide a second),
+ * and every byte inside any of them is masked; each masked run becomes one
+ * "********".
+ *
+ * - URL user info. After every "://", the user name runs to the first ':'
+ *   and the password from there to the LAST '@' of the whole text: libpq
+ *   ends the user info at the first '@' before the first '/', our Redis
+ *   parser at the last '@' before the first '/', '?' or '#', and a person
+ *   may have meant a raw '@', '/', '?', '#', quote or blank to be part of
+ *   the password; every one of those readings puts the password inside
+ *   [first ':', last '@'). Nothing else ends it, so a text cut before the
+ *   '@' would not be recognised: format in full, then redact (gp__vredact).
+ * - URL query: after '?' or '&', a key that percent-decodes to password or
+ *   sslpassword (any case): the value runs to the next '&' that starts
+ *   another name=value, or to the end of the text (libpq accepts raw blanks
+ *   and '#' in it).
+ * - conninfo: the keyword password or sslpassword (any case, not preceded
+ *   by a letter, digit, '_', or the '?' or '&' of a URL query), blanks, '=',
+ *   then the value as libpq reads it (conninfo_value_end). */
 char *gp_redact(const char *text, char *out, size_t outlen)
 {
     if (!out || outlen == 0)
@@ -228,69 +352,125 @@ char *gp_redact(const char *text, char *out, size_t outlen)
 #define PUT(c) do { if (o + 1 < outlen) out[o++] = (c); } while (0)
     if (!text)
         text = "";
-    const char *p = text;
-    while (*p) {
-        /* URL userinfo: scheme://user:SECRET@host */
-        if (p[0] == ':' && p[1] == '/' && p[2] == '/') {
-            PUT(':'); PUT('/'); PUT('/');
-            p += 3;
-            const char *auth_end = p;
-            while (*auth_end && *auth_end != '/' && *auth_end != ' ' && *auth_end != '\t' &&
-                   *auth_end != '\n' && *auth_end != '"' && *auth_end != '\'' && *auth_end != '?')
-                auth_end++;
-            const char *at = NULL;
-            for (const char *q = p; q < auth_end; q++)
-                if (*q == '@')
-                    at = q; /* the last '@' ends the userinfo */
-            if (at) {
-                const char *colon = memchr(p, ':', (size_t)(at - p));
-                const char *user_end = colon ? colon : at;
-                for (const char *q = p; q < user_end; q++)
-                    PUT(*q);
-                if (colon) {
-                    PUT(':');
-                    for (const char *m = MASK; *m; m++)
-                        PUT(*m);
-                }
-                p = at; /* continue with '@host...' */
-            }
-            continue;
+    const char *last_at = strrchr(text, '@');
+    const char *zone = NULL;            /* URL password: [zone, last_at) */
+    const char *vs = NULL, *ve = NULL;  /* an option's value: [vs, ve) */
+    bool in_mask = false;
+    for (const char *p = text; *p; p++) {
+        const char *s = NULL, *e = NULL;
+        if (p[0] == ':' && p[1] == '/' && p[2] == '/' && last_at && p + 3 < last_at) {
+            const char *colon = memchr(p + 3, ':', (size_t)(last_at - (p + 3)));
+            if (colon && (!zone || colon + 1 < zone))
+                zone = colon + 1;
         }
-        /* conninfo / query parameter: password=SECRET */
-        if ((p == text || !(p[-1] == '_' || (p[-1] >= 'a' && p[-1] <= 'z') || (p[-1] >= 'A' && p[-1] <= 'Z'))) &&
-            strncasecmp(p, "password", 8) == 0) {
-            const char *q = p + 8;
-            while (*q == ' ')
-                q++;
-            if (*q == '=') {
-                for (const char *c = p; c <= q; c++)
-                    PUT(*c);
-                q++;
-                while (*q == ' ')
-                    q++;
-                if (*q == '\'') { /* quoted value with \-escapes */
-                    q++;
-                    while (*q && *q != '\'') {
-                        if (*q == '\\' && q[1])
-                            q++;
-                        q++;
-                    }
-                    if (*q == '\'')
-                        q++;
-                } else {
-                    while (*q && *q != ' ' && *q != '&' && *q != '\n' && *q != '\t' && *q != '"')
-                        q++;
-                }
+        if (*p == '?' || *p == '&') {
+            const char *k = p + 1;
+            size_t kn = strcspn(k, "=&");
+            if (k[kn] == '=' && secret_query_key(k, kn)) {
+                s = k + kn + 1;
+                e = query_value_end(s);
+            }
+        }
+        const char *v = NULL;
+        if (!s && (p == text || !(kw_char((unsigned char)p[-1]) || p[-1] == '?' || p[-1] == '&')) &&
+            secret_conninfo_key(p, &v)) { /* after '?' or '&': a URL query's, found above */
+            s = v;
+            e = conninfo_value_end(v);
+        }
+        if (s && e > s) { /* merge with a pending value: more masked, never less */
+            if (!vs) {
+                vs = s;
+                ve = e;
+            } else {
+                if (s < vs)
+                    vs = s;
+                if (e > ve)
+                    ve = e;
+            }
+        }
+        bool masked = (zone && p >= zone && p < last_at) || (vs && p >= vs && p < ve);
+        if (masked) {
+            if (!in_mask)
                 for (const char *m = MASK; *m; m++)
                     PUT(*m);
-                p = q;
-                continue;
-            }
+        } else {
+            PUT(*p);
         }
-        PUT(*p);
-        p++;
+        in_mask = masked;
+        if (vs && p + 1 >= ve)
+            vs = ve = NULL;
+        if (zone && p + 1 >= last_at)
+            zone = NULL;
     }
     out[o] = '\0';
 #undef PUT
     return out;
+}
+
+void gp__vredact(char *out, size_t outlen, const char *fmt, va_list ap)
+{
+    if (!out || outlen == 0)
+        return;
+    char stack[2048];
+    va_list ap2;
+    va_copy(ap2, ap);
+    int need = vsnprintf(stack, sizeof stack, fmt, ap);
+    if (need < 0) {
+        va_end(ap2);
+        snprintf(out, outlen, "(message could not be formatted)");
+        return;
+    }
+    if ((size_t)need < sizeof stack) {
+        va_end(ap2);
+        gp_redact(stack, out, outlen);
+        return;
+    }
+    /* Redact the whole text, not a truncated one that may end inside a
+     * URL's user info before its '@'. */
+    char *heap = malloc((size_t)need + 1);
+    if (!heap) {
+        va_end(ap2);
+        snprintf(out, outlen, "(message withheld: out of memory formatting it)");
+        return;
+    }
+    vsnprintf(heap, (size_t)need + 1, fmt, ap2);
+    va_end(ap2);
+    gp_redact(heap, out, outlen);
+    free(heap);
+}
+
+void gp__redactf(char *out, size_t outlen, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    gp__vredact(out, outlen, fmt, ap);
+    va_end(ap);
+}
+
+/* libpq's messages for a URL or conninfo string it cannot parse quote part
+ * of it (for a bad percent-encoding, the password itself; for an IPv6
+ * typo, the whole URL), so they are never shown: each is replaced by a
+ * fixed description of its kind. NULL when `msg` is not one of them. */
+const char *gp__conninfo_error_phrase(const char *msg)
+{
+    static const struct { const char *prefix, *phrase; } table[] = {
+        {"missing \"=\" after", "a word without \"=\" after it"},
+        {"unterminated quoted string", "an unterminated quoted value"},
+        {"invalid connection option", "an unknown connection option"},
+        {"invalid URI propagated", "not a URI"},
+        {"end of string reached when looking for matching \"]\"", "an IPv6 address without its closing \"]\""},
+        {"IPv6 host address may not be empty", "an empty IPv6 address"},
+        {"unexpected character", "an unexpected character after the host (expected \":\" or \"/\")"},
+        {"extra key/value separator", "a query parameter with a second \"=\""},
+        {"missing key/value separator", "a query parameter without \"=\""},
+        {"invalid URI query parameter", "an unknown query parameter"},
+        {"invalid percent-encoded token", "a '%' not followed by two hex digits (write '%' itself as %25)"},
+        {"forbidden value %00", "a percent-encoded NUL (%00)"},
+    };
+    if (!msg)
+        return NULL;
+    for (size_t i = 0; i < sizeof table / sizeof *table; i++)
+        if (strncmp(msg, table[i].prefix, strlen(table[i].prefix)) == 0)
+            return table[i].phrase;
+    return NULL;
 }

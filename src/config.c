@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <libpq-fe.h>
 
@@ -315,6 +316,58 @@ static bool has_scheme(const char *s, char *scheme, size_t len)
     return true;
 }
 
+/* Whether a PostgreSQL URL or conninfo string can hold a secret at all: a
+ * URL's password needs an '@' after it, a password option its keyword
+ * (password, sslpassword), and a URL query key may hide that keyword behind
+ * percent-encoding. */
+static bool may_hold_secret(const char *s)
+{
+    if (strchr(s, '@') || strchr(s, '%'))
+        return true;
+    for (const char *p = s; *p; p++)
+        if (strncasecmp(p, "password", 8) == 0)
+            return true;
+    return false;
+}
+
+/* The user info of a postgres:// URL ends, for libpq, at the first '@'
+ * before the first '/'. Another '@' before the query — in what libpq takes
+ * for the host, port or database name — means a raw '@' or '/' in the user
+ * name or password: libpq would connect somewhere else with part of the
+ * password as host, port or database name, and quote it in its errors. */
+static bool pg_url_ambiguous(const char *url)
+{
+    char scheme[32];
+    if (!has_scheme(url, scheme, sizeof scheme))
+        return false; /* a conninfo string */
+    const char *a = strstr(url, "://") + 3;
+    const char *at = memchr(a, '@', strcspn(a, "/"));
+    const char *host = at ? at + 1 : a;
+    return memchr(host, '@', strcspn(host, "?")) != NULL;
+}
+
+/* An '@' anywhere after the user info libpq sees (in the query, say) means
+ * the text between the first ':' and the last '@' may, by some reading, be
+ * a password: gp_redact masks all of it, and displays built from libpq's
+ * parts must not show any of it either. */
+static bool pg_url_extra_at(const char *url)
+{
+    char scheme[32];
+    if (!has_scheme(url, scheme, sizeof scheme))
+        return false;
+    const char *a = strstr(url, "://") + 3;
+    const char *at = memchr(a, '@', strcspn(a, "/"));
+    return strchr(at ? at + 1 : a, '@') != NULL;
+}
+
+static void ambiguous_msg(const char *name, char *err, size_t errlen)
+{
+    gp__bufappend(err, errlen,
+                  "%s: has an '@' after the user info, where libpq would read it as part of the host, port "
+                  "or database name (a raw '@' or '/' in the user name or password?); percent-encode them "
+                  "as %%40 and %%2F (the value is not shown: it may contain the password)\n", name);
+}
+
 /* Parse a PostgreSQL URL or conninfo with libpq. On error, writes a
  * redacted message and returns NULL. Free with PQconninfoFree. */
 static PQconninfoOption *pg_parse(const char *name, const char *url, char *err, size_t errlen)
@@ -330,13 +383,24 @@ static PQconninfoOption *pg_parse(const char *name, const char *url, char *err, 
     char *pqerr = NULL;
     PQconninfoOption *opts = PQconninfoParse(url, &pqerr);
     if (!opts) {
+        /* libpq quotes part of the string it could not parse (the password
+         * itself, for a bad percent-encoding): show its words only when
+         * the string cannot hold a secret. */
         char clean[512];
-        gp_redact(pqerr ? pqerr : "out of memory", clean, sizeof clean);
+        const char *phrase = gp__conninfo_error_phrase(pqerr);
+        if (!pqerr)
+            snprintf(clean, sizeof clean, "out of memory");
+        else if (may_hold_secret(url))
+            snprintf(clean, sizeof clean, "%s; the value is not shown, it may contain the password",
+                     phrase ? phrase : "libpq cannot parse it");
+        else
+            gp_redact(pqerr, clean, sizeof clean);
         size_t n = strlen(clean);
         while (n && (clean[n - 1] == '\n' || clean[n - 1] == ' '))
             clean[--n] = 0;
-        /* libpq quotes the rest of the string it could not parse; never echo
-         * what follows a password keyword, already masked above. */
+        for (char *c = clean; *c; c++)
+            if (*c == '\n')
+                *c = ' ';
         gp__bufappend(err, errlen,
                       "%s: not a valid PostgreSQL URL or conninfo (%s); expected "
                       "postgresql://user:password@host:port/dbname?option=value\n", name, clean);
@@ -344,6 +408,11 @@ static PQconninfoOption *pg_parse(const char *name, const char *url, char *err, 
         return NULL;
     }
     PQfreemem(pqerr);
+    if (pg_url_ambiguous(url)) {
+        ambiguous_msg(name, err, errlen);
+        PQconninfoFree(opts);
+        return NULL;
+    }
     return opts;
 }
 
@@ -700,6 +769,15 @@ gp_status_t gp__pg_params(const gp_db_config_t *d, bool migration, gp__pg_params
 {
     memset(p, 0, sizeof *p);
     size_t n = 0;
+    /* Never hand libpq a URL it cannot parse or would misread: its
+     * connection errors would quote part of the password. */
+    const char *url = migration ? d->migration_url : d->url;
+    if (url) {
+        PQconninfoOption *o = pg_parse(migration ? "DATABASE_MIGRATION_URL" : "DATABASE_URL", url, err, errlen);
+        if (!o)
+            return GP_ERR_CONFIG;
+        PQconninfoFree(o);
+    }
 #define ADD(k, v) do { p->kw[n] = (k); p->val[n] = (v); n++; } while (0)
     if (migration) {
         if (!d->migration_url) {
@@ -782,8 +860,17 @@ char *gp_config_db_display(const gp_db_config_t *d, char *out, size_t outlen)
     const char *host = NULL, *port = NULL, *dbname = NULL, *user = NULL;
     bool pw = false;
     PQconninfoOption *o = NULL;
+    if (!out || outlen == 0)
+        return out;
     if (gp__pg_params(d, false, &p, NULL, 0) != GP_OK) {
         snprintf(out, outlen, "(invalid)");
+        return out;
+    }
+    if (d->url && pg_url_extra_at(d->url)) {
+        /* libpq's parts may hold bytes that, by another reading, are the
+         * password: show the URL itself, masked from its first ':' to its
+         * last '@'. */
+        gp_redact(d->url, out, outlen);
         return out;
     }
     if (d->url) {
@@ -805,9 +892,11 @@ char *gp_config_db_display(const gp_db_config_t *d, char *out, size_t outlen)
         else if (strcmp(p.kw[i], "user") == 0) user = p.val[i];
         else if (strcmp(p.kw[i], "password") == 0) pw = true;
     }
-    snprintf(out, outlen, "postgresql://%s%s%s%s%s%s%s/%s", user ? user : "", pw ? ":********" : "",
-             user || pw ? "@" : "", host ? host : "(libpq default host)", port ? ":" : "", port ? port : "",
-             "", dbname ? dbname : "");
+    /* Through gp_redact as a last net: a part that itself looks like user
+     * info (a conninfo's dbname may be a whole URL) is masked too. */
+    gp__redactf(out, outlen, "postgresql://%s%s%s%s%s%s/%s", user ? user : "", pw ? ":********" : "",
+                user || pw ? "@" : "", host ? host : "(libpq default host)", port ? ":" : "", port ? port : "",
+                dbname ? dbname : "");
     PQconninfoFree(o);
     return out;
 }
@@ -815,13 +904,15 @@ char *gp_config_db_display(const gp_db_config_t *d, char *out, size_t outlen)
 char *gp_config_redis_display(const gp_redis_config_t *r, char *out, size_t outlen)
 {
     gp__redis_target_t t;
+    if (!out || outlen == 0)
+        return out;
     if (gp__redis_target(r, &t, NULL, 0) != GP_OK) {
         snprintf(out, outlen, "(invalid REDIS_URL)");
         return out;
     }
     bool ipv6 = strchr(t.host, ':') != NULL;
-    snprintf(out, outlen, "redis://%s%s%s%s%s%s:%d/%d", t.username, t.password[0] ? ":********" : "",
-             t.username[0] || t.password[0] ? "@" : "", ipv6 ? "[" : "", t.host, ipv6 ? "]" : "", t.port, t.db);
+    gp__redactf(out, outlen, "redis://%s%s%s%s%s%s:%d/%d", t.username, t.password[0] ? ":********" : "",
+                t.username[0] || t.password[0] ? "@" : "", ipv6 ? "[" : "", t.host, ipv6 ? "]" : "", t.port, t.db);
     memset(&t, 0, sizeof t);
     return out;
 }

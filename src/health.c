@@ -62,10 +62,12 @@ static void one_line(char *s)
 
 static void fail_probe(gp_probe_t *out, gp_status_t st, const char *target, const char *what, const char *advice)
 {
-    char raw[512], clean[512];
-    snprintf(raw, sizeof raw, "%s", what);
-    one_line(raw);
-    gp_redact(raw, clean, sizeof clean);
+    char clean[512];
+    const char *phrase = gp__conninfo_error_phrase(what); /* these quote the connection string */
+    if (phrase)
+        what = phrase;
+    gp_redact(what, clean, sizeof clean); /* the whole text: a cut one could end inside a URL's user info */
+    one_line(clean);
     out->status = st;
     out->latency_ns = 0;
     snprintf(out->message, sizeof out->message, "%s: %s%s", target, clean, advice ? advice : "");

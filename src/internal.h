@@ -22,6 +22,18 @@
 void gp__log(gp_log_level_t level, const char *component, const char *fmt, ...) GP__PRINTF(3, 4);
 bool gp__log_enabled(gp_log_level_t level);
 
+/* Format in full, then gp_redact() into out (truncated to outlen): a
+ * message truncated first could end inside a URL's user info, before the
+ * '@' that marks its password. On out of memory, writes a fixed notice. */
+void gp__vredact(char *out, size_t outlen, const char *fmt, va_list ap) GP__PRINTF(3, 0);
+void gp__redactf(char *out, size_t outlen, const char *fmt, ...) GP__PRINTF(3, 4);
+
+/* A fixed description of a libpq "cannot parse this URL/conninfo" message,
+ * or NULL when msg is not one. Those messages quote part of the string
+ * (the password itself, for a bad percent-encoding), so they are never
+ * shown when the string may hold a secret. */
+const char *gp__conninfo_error_phrase(const char *msg);
+
 /* Monotonic clock. */
 static inline int64_t gp__now_ns(void)
 {

@@ -129,6 +129,9 @@ gp_status_t gp__error_from_connect(PGconn *pg, gp_error_t *err)
     if (!err)
         err = &local;
     gp__error_from_pg(pg, NULL, err); /* connection class, retriable, redacted */
+    const char *phrase = gp__conninfo_error_phrase(pg ? PQerrorMessage(pg) : NULL);
+    if (phrase) /* libpq's text quotes the connection string, maybe its password */
+        snprintf(err->message, sizeof err->message, "libpq cannot parse the connection string: %s", phrase);
     const char *m = err->message;
     const char *state = "";
     if (strstr(m, "password authentication failed") || strstr(m, "no password supplied") ||

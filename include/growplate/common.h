@@ -144,9 +144,16 @@ GP_EXPORT gp_log_level_t gp_log_get_level(void);
 GP_EXPORT const char *gp_log_level_name(gp_log_level_t level);
 
 /* Copy `text` into `out` (NUL-terminated, truncated to outlen) with every
- * secret masked: the password in postgres://user:PASSWORD@host and
- * redis://:PASSWORD@host URLs, and the value of password=... in libpq
- * conninfo strings. Returns `out`. Safe from any thread. */
+ * secret masked as "********": in any scheme://user:PASSWORD@host URL
+ * (postgres, postgresql, redis, rediss...) everything from the first ':'
+ * after "://" to the LAST '@' of the text, whatever bytes it holds (so a
+ * raw '@', '/', quote or blank in a password is masked too, and in doubt
+ * more is masked); the value of a URL query's password= or sslpassword=
+ * (its key percent-decoded); and the value of password=... or
+ * sslpassword=... in libpq conninfo strings, quoted ('a b\'c') or not.
+ * User, host, port and database stay visible. Give it the whole text: one
+ * cut before a URL's '@' cannot be recognised. Returns `out`. Safe from any
+ * thread. */
 GP_EXPORT char *gp_redact(const char *text, char *out, size_t outlen);
 
 /* ---- latency histograms ----------------------------------------------------

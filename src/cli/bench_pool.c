@@ -187,7 +187,9 @@ static int memory_setup(const bench_opts_t *o, void **shared)
     for (int i = 0; i < n; i++) {
         bare[i] = PQconnectdb(o->cfg->db.url);
         if (PQstatus(bare[i]) != CONNECTION_OK) {
-            fprintf(stderr, "growplate bench pool-memory: %s", PQerrorMessage(bare[i]));
+            char clean[1024];
+            fprintf(stderr, "growplate bench pool-memory: %s",
+                    gp_redact(PQerrorMessage(bare[i]), clean, sizeof clean));
             for (int j = 0; j <= i; j++)
                 PQfinish(bare[j]);
             free(bare);
