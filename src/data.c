@@ -160,7 +160,7 @@ gp_status_t gp_data_create_category(gp_pool_t *pool, const char *tenant_id, cons
     gp_error_clear(&e);
     gp_result_t *r = NULL;
     st = gp_tenant_query(pool, tenant_id,
-                         "INSERT INTO menu_categories (tenant_id, name, position) VALUES ($1, $2, $3) "
+                         "INSERT INTO public.menu_categories (tenant_id, name, position) VALUES ($1, $2, $3) "
                          "RETURNING " GP_MENU_CATEGORIES_COLUMNS,
                          GP_ARGS(gp_uuid_str(tenant_id), gp_text(name), gp_int32(position)), &r, &e);
     if (st == GP_OK && out)
@@ -198,7 +198,7 @@ gp_status_t gp_data_create_menu_item(gp_pool_t *pool, const char *tenant_id, con
     gp_error_clear(&e);
     gp_result_t *r = NULL;
     st = gp_tenant_query(pool, tenant_id,
-                         "INSERT INTO menu_items (tenant_id, category_id, name, description, price_cents, tags, "
+                         "INSERT INTO public.menu_items (tenant_id, category_id, name, description, price_cents, tags, "
                          "available) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING " GP_MENU_ITEMS_COLUMNS,
                          GP_ARGS(gp_uuid_str(tenant_id), gp_uuid(cat), gp_text(name), gp_text(description),
                                  gp_int32(price_cents), gp_text_array(tags, n_tags), gp_bool(available)),
@@ -214,8 +214,8 @@ gp_status_t gp_data_create_menu_item(gp_pool_t *pool, const char *tenant_id, con
 /* Joined with the categories (columns renamed, so the generated select list
  * stays unambiguous) for the sort order. $1 tenant[, $2 category]. */
 #define LIST_SQL_HEAD                                                                                          \
-    "SELECT " GP_MENU_ITEMS_COLUMNS " FROM menu_items JOIN (SELECT tenant_id AS c_tenant_id, id AS c_id, "    \
-    "position AS c_position, name AS c_name FROM menu_categories WHERE tenant_id = $1) c "                     \
+    "SELECT " GP_MENU_ITEMS_COLUMNS " FROM public.menu_items JOIN (SELECT tenant_id AS c_tenant_id, "         \
+    "id AS c_id, position AS c_position, name AS c_name FROM public.menu_categories WHERE tenant_id = $1) c "  \
     "ON c.c_tenant_id = menu_items.tenant_id AND c.c_id = menu_items.category_id WHERE tenant_id = $1"
 #define LIST_SQL_TAIL " ORDER BY c_position, c_name, name, id"
 
@@ -327,8 +327,8 @@ static gp_status_t price_lines(gp_tenant_tx_t *tx, order_ctx_t *c, int64_t *tota
 {
     gp_result_t *r = NULL;
     gp_status_t st = gp_tenant_tx_query(tx,
-                                        "SELECT " GP_MENU_ITEMS_COLUMNS " FROM menu_items WHERE tenant_id = $1 "
-                                        "AND id = ANY($2::uuid[]) ORDER BY id FOR SHARE",
+                                        "SELECT " GP_MENU_ITEMS_COLUMNS " FROM public.menu_items WHERE tenant_id = $1 "
+                                        "AND id = ANY($2::pg_catalog.uuid[]) ORDER BY id FOR SHARE",
                                         GP_ARGS(gp_uuid_str(gp_tenant_tx_tenant(tx)),
                                                 gp_text_array(c->item_ptrs, c->in->n_lines)),
                                         &r, err);
@@ -388,9 +388,10 @@ static gp_status_t create_order_fn(gp_tenant_tx_t *tx, void *ud, gp_error_t *err
                       gp_text_array(c->item_ptrs, c->in->n_lines), gp_int_array(c->qty, c->in->n_lines),
                       gp_int_array(c->price, c->in->n_lines)};
     static const char items_sql[] =
-        "INSERT INTO order_items (tenant_id, order_id, line_no, menu_item_id, quantity, unit_price_cents) "
+        "INSERT INTO public.order_items (tenant_id, order_id, line_no, menu_item_id, quantity, unit_price_cents) "
         "SELECT $1, $2, l.line_no, l.menu_item_id, l.quantity, l.unit_price_cents "
-        "FROM unnest($3::uuid[], $4::int[], $5::int[]) WITH ORDINALITY "
+        "FROM ROWS FROM (pg_catalog.unnest($3::pg_catalog.uuid[]), pg_catalog.unnest($4::pg_catalog.int4[]), "
+        "pg_catalog.unnest($5::pg_catalog.int4[])) WITH ORDINALITY "
         "AS l(menu_item_id, quantity, unit_price_cents, line_no) RETURNING " GP_ORDER_ITEMS_COLUMNS;
     if ((st = gp_tenant_tx_query(tx, items_sql, 5, p, &r, err)) != GP_OK)
         return st;
@@ -503,8 +504,8 @@ static gp_status_t set_status_fn(gp_tenant_tx_t *tx, void *ud, gp_error_t *err)
     status_ctx_t *c = ud;
     gp_result_t *r = NULL;
     gp_status_t st = gp_tenant_tx_query(tx,
-                                        "SELECT " GP_ORDERS_COLUMNS " FROM orders WHERE tenant_id = $1 AND id = $2 "
-                                        "FOR UPDATE",
+                                        "SELECT " GP_ORDERS_COLUMNS " FROM public.orders "
+                                        "WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
                                         GP_ARGS(gp_uuid_str(gp_tenant_tx_tenant(tx)), gp_uuid(c->id)), &r, err);
     if (st != GP_OK)
         return st;
@@ -531,8 +532,8 @@ static gp_status_t set_status_fn(gp_tenant_tx_t *tx, void *ud, gp_error_t *err)
     }
     int64_t n = 0;
     st = gp_tenant_tx_exec(tx,
-                           "UPDATE orders SET status = $3, updated_at = now(), "
-                           "completed_at = CASE WHEN $4 THEN now() ELSE completed_at END "
+                           "UPDATE public.orders SET status = $3, updated_at = pg_catalog.now(), "
+                           "completed_at = CASE WHEN $4 THEN pg_catalog.now() ELSE completed_at END "
                            "WHERE tenant_id = $1 AND id = $2",
                            GP_ARGS(gp_uuid_str(gp_tenant_tx_tenant(tx)), gp_uuid(c->id),
                                    gp_text(gp_order_status_label(c->to)),
@@ -583,7 +584,7 @@ static gp_status_t get_order_fn(gp_tenant_tx_t *tx, void *ud, gp_error_t *err)
     if (st != GP_OK || !c->want_items)
         return st;
     st = gp_tenant_tx_query(tx,
-                            "SELECT " GP_ORDER_ITEMS_COLUMNS " FROM order_items WHERE tenant_id = $1 "
+                            "SELECT " GP_ORDER_ITEMS_COLUMNS " FROM public.order_items WHERE tenant_id = $1 "
                             "AND order_id = $2 ORDER BY line_no",
                             GP_ARGS(gp_uuid_str(gp_tenant_tx_tenant(tx)), gp_uuid(c->id)), &r, err);
     if (st == GP_OK)

@@ -15,17 +15,19 @@
 
 /* Every enum type of schema public with its labels, in sort order. */
 static const char Q_ENUMS[] =
-    "SELECT t.typname, e.enumlabel FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace"
-    " JOIN pg_enum e ON e.enumtypid = t.oid WHERE n.nspname = 'public' AND t.typtype = 'e'"
+    "SELECT t.typname, e.enumlabel FROM pg_catalog.pg_type t"
+    " JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace"
+    " JOIN pg_catalog.pg_enum e ON e.enumtypid = t.oid WHERE n.nspname = 'public' AND t.typtype = 'e'"
     " ORDER BY t.typname, e.enumsortorder";
 
 /* Every column of every table of schema public but the migrations' own. */
 static const char Q_COLUMNS[] =
     "SELECT c.relname, a.attname, a.attnotnull, t.typname, t.typtype, tn.nspname,"
-    "       format_type(a.atttypid, a.atttypmod)"
-    " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
-    " JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped"
-    " JOIN pg_type t ON t.oid = a.atttypid JOIN pg_namespace tn ON tn.oid = t.typnamespace"
+    "       pg_catalog.format_type(a.atttypid, a.atttypmod)"
+    " FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+    " JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped"
+    " JOIN pg_catalog.pg_type t ON t.oid = a.atttypid"
+    " JOIN pg_catalog.pg_namespace tn ON tn.oid = t.typnamespace"
     " WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND NOT c.relispartition"
     "   AND c.relname <> '" GP_MIGRATIONS_TABLE "'"
     " ORDER BY c.relname, a.attnum";

@@ -93,7 +93,8 @@ static gp_status_t take_lock(run_t *r)
     snprintf(key, sizeof key, "%lld", (long long)GP_MIGRATION_LOCK_KEY);
     const char *params[1] = {key};
     PGresult *res = NULL;
-    gp_status_t st = exec_ok(r, "SELECT pg_try_advisory_lock($1::bigint)", 1, params, &res, "taking the migration lock");
+    gp_status_t st = exec_ok(r, "SELECT pg_catalog.pg_try_advisory_lock($1::pg_catalog.int8)", 1, params, &res,
+                             "taking the migration lock");
     if (st != GP_OK)
         return st;
     bool got = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
@@ -107,7 +108,8 @@ static gp_status_t take_lock(run_t *r)
     snprintf(set, sizeof set, "SET lock_timeout = %d", ms);
     if ((st = exec_ok(r, set, 0, NULL, NULL, "setting lock_timeout")) != GP_OK)
         return st;
-    st = exec_ok(r, "SELECT pg_advisory_lock($1::bigint)", 1, params, NULL, "waiting for the migration lock");
+    st = exec_ok(r, "SELECT pg_catalog.pg_advisory_lock($1::pg_catalog.int8)", 1, params, NULL,
+                 "waiting for the migration lock");
     if (st != GP_OK) {
         if (strcmp(r->err->sqlstate, "55P03") == 0) {
             snprintf(r->err->message, sizeof r->err->message,
@@ -196,7 +198,7 @@ static gp_status_t apply_one(run_t *r, const gp_migration_t *m, gp_migrate_entry
         const char *params[4] = {ver, m->name, e->checksum, ms};
         st = exec_ok(r,
                      "INSERT INTO public." GP_MIGRATIONS_TABLE " (version, name, checksum, execution_ms) "
-                     "VALUES ($1::int, $2, $3, $4::int)",
+                     "VALUES ($1::pg_catalog.int4, $2, $3, $4::pg_catalog.int4)",
                      4, params, NULL, what);
     }
     if (st == GP_OK)
@@ -224,7 +226,7 @@ static gp_status_t run_locked(run_t *r, const gp_migration_t *set, size_t n)
     if (st != GP_OK)
         return st;
     PGresult *res = NULL;
-    st = exec_ok(r, "SELECT to_regclass('public." GP_MIGRATIONS_TABLE "') IS NOT NULL", 0, NULL, &res,
+    st = exec_ok(r, "SELECT pg_catalog.to_regclass('public." GP_MIGRATIONS_TABLE "') IS NOT NULL", 0, NULL, &res,
                  "looking for " GP_MIGRATIONS_TABLE);
     if (st != GP_OK)
         return st;
@@ -233,12 +235,12 @@ static gp_status_t run_locked(run_t *r, const gp_migration_t *set, size_t n)
     if (!exists && !r->rep->dry_run) {
         st = exec_ok(r,
                      "CREATE TABLE public." GP_MIGRATIONS_TABLE " ("
-                     " version integer PRIMARY KEY CHECK (version > 0),"
-                     " name text NOT NULL,"
-                     " checksum text NOT NULL CHECK (checksum ~ '^[0-9a-f]{64}$'),"
-                     " applied_at timestamptz NOT NULL DEFAULT now(),"
-                     " applied_by text NOT NULL DEFAULT current_user,"
-                     " execution_ms integer NOT NULL)",
+                     " version pg_catalog.int4 PRIMARY KEY CHECK (version > 0),"
+                     " name pg_catalog.text NOT NULL,"
+                     " checksum pg_catalog.text NOT NULL CHECK (checksum ~ '^[0-9a-f]{64}$'),"
+                     " applied_at pg_catalog.timestamptz NOT NULL DEFAULT pg_catalog.now(),"
+                     " applied_by pg_catalog.text NOT NULL DEFAULT current_user,"
+                     " execution_ms pg_catalog.int4 NOT NULL)",
                      0, NULL, NULL, "creating " GP_MIGRATIONS_TABLE);
         if (st != GP_OK)
             return st;

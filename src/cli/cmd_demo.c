@@ -123,7 +123,7 @@ static bool find_tenant(demo_t *d, const char *slug, char out[37])
         return false;
     gp_value_t p = gp_text(slug);
     gp_result_t *r = NULL;
-    gp_status_t st = gp_query(c, "SELECT tenant_id_for_slug($1)::text", 1, &p, &r, &e);
+    gp_status_t st = gp_query(c, "SELECT public.tenant_id_for_slug($1)::pg_catalog.text", 1, &p, &r, &e);
     gp_pool_release(c);
     if (!check(d, st, &e, "tenant lookup"))
         return false;
@@ -205,7 +205,9 @@ static bool isolation_step(demo_t *d, char margherita_id[37])
     gp_result_t *r = NULL;
     gp_error_t e;
     gp_value_t id = gp_uuid_str(margherita_id);
-    if (!check(d, gp_tenant_query(d->pool, tenants[1].id, "SELECT name FROM menu_items WHERE id = $1", 1, &id, &r, &e),
+    if (!check(d,
+               gp_tenant_query(d->pool, tenants[1].id, "SELECT name FROM public.menu_items WHERE id = $1", 1, &id,
+                               &r, &e),
                &e, "cross-tenant read"))
         return false;
     printf("  %s asks for %s's Margherita by its id: %d rows\n", tenants[1].name, tenants[0].name,
@@ -215,7 +217,8 @@ static bool isolation_step(demo_t *d, char margherita_id[37])
     /* And tries to write into the other tenant. */
     gp_value_t p[2] = {gp_uuid_str(tenants[0].id), gp_text("Smuggled category")};
     gp_status_t st = gp_tenant_exec(d->pool, tenants[1].id,
-                                    "INSERT INTO menu_categories (tenant_id, name) VALUES ($1, $2)", 2, p, NULL, &e);
+                                    "INSERT INTO public.menu_categories (tenant_id, name) VALUES ($1, $2)", 2, p,
+                                    NULL, &e);
     printf("  %s inserts a row for %s: %s (SQLSTATE %s, %s)\n", tenants[1].name, tenants[0].name,
            st == GP_OK ? "ACCEPTED" : "refused", e.sqlstate, gp_error_class_name(e.klass));
     if (st == GP_OK) {
@@ -227,7 +230,7 @@ static bool isolation_step(demo_t *d, char margherita_id[37])
     gp_conn_t *c;
     if (!check(d, gp_pool_acquire(d->pool, "demo", -1, &c, &e), &e, "acquire"))
         return false;
-    st = gp_query(c, "SELECT count(*) FROM menu_items", 0, NULL, &r, &e);
+    st = gp_query(c, "SELECT pg_catalog.count(*) FROM public.menu_items", 0, NULL, &r, &e);
     gp_pool_release(c);
     if (!check(d, st, &e, "unscoped count"))
         return false;
