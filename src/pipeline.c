@@ -366,19 +366,17 @@ gp_status_t gp_pool_pipeline_run(gp_pool_t *pool, gp_pipeline_t *p, gp_error_t *
     }
     gp_status_t st = GP_OK;
     for (int i = 0; i < GP__SWEEP_COUNT && st == GP_OK; i++)
-        st = add(p, gp__sweep[i], 0, NULL, 0, false, i == GP__SWEEP_COUNT - 1, err);
+        st = add(p, "", 0, NULL, 0, false, i == GP__SWEEP_COUNT - 1, err); /* the SQL once the connection is known */
     gp_conn_t *conn = NULL;
     if (st == GP_OK)
         st = gp_pool_acquire(pool, "gp_pool_pipeline", -1, &conn, err);
     if (st == GP_OK) {
+        for (int i = 0; i < GP__SWEEP_COUNT; i++)
+            p->st[n + i].sql = gp__sweep_sql(conn, i);
         st = gp_pipeline_run(conn, p, err);
         const gp_result_t *verdict = p->st[p->n - 1].result;
-        if (st == GP_OK && verdict) {
-            if (!gp__sweep_clean(verdict->pg))
-                conn->reset_needed = true;
-            else if (PQtransactionStatus(conn->pg) == PQTRANS_IDLE)
-                conn->tainted = false; /* swept after the caller's statements, outside any transaction */
-        }
+        if (st == GP_OK && verdict) /* swept after the caller's statements */
+            gp__sweep_apply(conn, verdict->pg);
         gp_pool_release(conn);
         if (st != GP_OK && err && err->statement_index >= n)
             err->statement_index = -1; /* the library's own statements: not the caller's to know */

@@ -54,6 +54,10 @@ struct gp_conn {
      * or discards the connection if that fails. */
     bool tainted;
     bool reset_needed;
+    /* The session has a temporary schema (pg_my_temp_schema() <> 0: only
+     * where an operator granted TEMPORARY): the per-call sweep then looks
+     * for temporary objects in it, which costs more. */
+    bool temp_schema;
 
     /* The pool's own fields follow; other layers must not touch them. */
     struct gp__pool_conn_priv *priv;
@@ -78,12 +82,18 @@ struct gp_conn {
  * library's) and no cursor exists. Every name is qualified: these run
  * after arbitrary SQL. */
 #define GP__SWEEP_COUNT 2
-extern const char *const gp__sweep[GP__SWEEP_COUNT];
 #define GP__SWEEP_RELEASE_COUNT 4
-extern const char *const gp__sweep_release[GP__SWEEP_RELEASE_COUNT];
 
-/* True when a verdict result (the last statement of a sweep) says clean. */
-bool gp__sweep_clean(const PGresult *verdict);
+/* Statement i of conn's per-call sweep (0 <= i < GP__SWEEP_COUNT), and of
+ * its release-time sweep (0 <= i < GP__SWEEP_RELEASE_COUNT). */
+const char *gp__sweep_sql(const gp_conn_t *conn, int i);
+const char *gp__sweep_release_sql(int i);
+
+/* Apply a sweep's verdict (the result of its last statement) to conn:
+ * clean (conn->tainted cleared when the connection is outside any
+ * transaction), or not (conn->reset_needed; a new temporary schema also
+ * sets conn->temp_schema). Returns whether it was clean. */
+bool gp__sweep_apply(gp_conn_t *conn, const PGresult *verdict);
 
 /* Classify a server error by SQLSTATE (NULL or "" = none): fills klass and
  * retriable in *err. Shared by the pool and the query layer. */

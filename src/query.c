@@ -523,16 +523,14 @@ static bool release_sweep(gp_conn_t *conn)
     gp_result_t *verdict = NULL;
     gp__pipeline_item_t items[GP__SWEEP_RELEASE_COUNT];
     for (int i = 0; i < GP__SWEEP_RELEASE_COUNT; i++)
-        items[i] = (gp__pipeline_item_t){gp__sweep_release[i], 0, NULL, 0,
+        items[i] = (gp__pipeline_item_t){gp__sweep_release_sql(i), 0, NULL, 0,
                                          i == GP__SWEEP_RELEASE_COUNT - 1 ? &verdict : NULL};
     gp_error_t e;
     gp_status_t st = gp__pipeline_run_items(conn, GP__SWEEP_RELEASE_COUNT, items, &e);
-    bool clean = st == GP_OK && gp__sweep_clean(verdict->pg) && PQtransactionStatus(conn->pg) == PQTRANS_IDLE;
+    bool clean = st == GP_OK && gp__sweep_apply(conn, verdict->pg) && !conn->tainted;
     gp_result_free(verdict);
     if (st != GP_OK)
         gp__log(GP_LOG_INFO, "pool", "session sweep on release failed (%s); resetting the session", e.message);
-    if (clean)
-        conn->tainted = false;
     return clean;
 }
 
@@ -545,14 +543,11 @@ gp_status_t gp__one_shot_swept(gp_conn_t *conn, const gp__pipeline_item_t *head,
     memcpy(items, head, (size_t)nhead * sizeof *items);
     int n = nhead;
     for (int i = 0; i < GP__SWEEP_COUNT; i++)
-        items[n++] = (gp__pipeline_item_t){gp__sweep[i], 0, NULL, 0, i == GP__SWEEP_COUNT - 1 ? &verdict : NULL};
+        items[n++] = (gp__pipeline_item_t){gp__sweep_sql(conn, i), 0, NULL, 0,
+                                           i == GP__SWEEP_COUNT - 1 ? &verdict : NULL};
     gp_status_t st = gp__pipeline_run_items(conn, n, items, err);
-    if (st == GP_OK) {
-        if (!gp__sweep_clean(verdict->pg))
-            conn->reset_needed = true;
-        else if (PQtransactionStatus(conn->pg) == PQTRANS_IDLE)
-            conn->tainted = false; /* swept after the caller's statement, outside any transaction */
-    }
+    if (st == GP_OK) /* swept after the caller's statement: clean unless the verdict says otherwise */
+        gp__sweep_apply(conn, verdict->pg);
     gp_result_free(verdict);
     return st;
 }

@@ -125,7 +125,8 @@ gp_status_t gp__tx_commit_swept(gp_conn_t *conn, gp_error_t *err)
     gp__pipeline_item_t items[GP__SWEEP_COUNT + 1];
     gp_result_t *verdict = NULL, *commit = NULL;
     for (int i = 0; i < GP__SWEEP_COUNT; i++)
-        items[i] = (gp__pipeline_item_t){gp__sweep[i], 0, NULL, 0, i == GP__SWEEP_COUNT - 1 ? &verdict : NULL};
+        items[i] = (gp__pipeline_item_t){gp__sweep_sql(conn, i), 0, NULL, 0,
+                                         i == GP__SWEEP_COUNT - 1 ? &verdict : NULL};
     items[GP__SWEEP_COUNT] = (gp__pipeline_item_t){"COMMIT", 0, NULL, GP__EFFECT_ENDS_TX, &commit};
     gp_status_t st = gp__pipeline_run_items(conn, GP__SWEEP_COUNT + 1, items, err);
     if (st != GP_OK) {
@@ -142,10 +143,8 @@ gp_status_t gp__tx_commit_swept(gp_conn_t *conn, gp_error_t *err)
         return st;
     }
     bool rolled_back = strcmp(PQcmdStatus(commit->pg), "ROLLBACK") == 0;
-    if (!gp__sweep_clean(verdict->pg))
-        conn->reset_needed = true;
-    else if (!rolled_back && PQtransactionStatus(conn->pg) == PQTRANS_IDLE)
-        conn->tainted = false;
+    if (!rolled_back) /* a rolled-back sweep swept nothing */
+        gp__sweep_apply(conn, verdict->pg);
     gp_result_free(verdict);
     gp_result_free(commit);
     if (rolled_back) {
