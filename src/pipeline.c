@@ -4,6 +4,7 @@
  * statement when one fails. */
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "query_internal.h"
 
@@ -350,6 +351,21 @@ gp_status_t gp_pipeline_run(gp_conn_t *conn, gp_pipeline_t *p, gp_error_t *err)
     return st;
 }
 
+/* Whether a statement's text is a bare COMMIT (or END): a guess that only
+ * places the sweep; the tag the server reports for it decides. */
+static bool looks_like_commit(const char *sql)
+{
+    while (*sql == ' ' || *sql == '\t' || *sql == '\n' || *sql == '\r')
+        sql++;
+    size_t n = strncasecmp(sql, "COMMIT", 6) == 0 ? 6 : strncasecmp(sql, "END", 3) == 0 ? 3 : 0;
+    if (!n)
+        return false;
+    for (sql += n; *sql; sql++)
+        if (*sql != ' ' && *sql != '\t' && *sql != '\n' && *sql != '\r' && *sql != ';')
+            return false;
+    return true;
+}
+
 gp_status_t gp_pool_pipeline_run(gp_pool_t *pool, gp_pipeline_t *p, gp_error_t *err)
 {
     if (!pool || !p)
@@ -364,29 +380,50 @@ gp_status_t gp_pool_pipeline_run(gp_pool_t *pool, gp_pipeline_t *p, gp_error_t *
         p->st = st;
         p->cap = n + GP__SWEEP_COUNT;
     }
+    /* A pipeline that ends with its own COMMIT gets the sweep just before
+     * it, inside its transaction (a sweep after it would cost a
+     * transaction of its own); any other, after its last statement. The
+     * caller's statements own their storage and may move. */
+    bool before_commit = n >= 2 && looks_like_commit(p->st[n - 1].sql);
+    pstmt_t last = p->st[n - 1];
+    int at = before_commit ? n - 1 : n;
+    p->n = at;
     gp_status_t st = GP_OK;
     for (int i = 0; i < GP__SWEEP_COUNT && st == GP_OK; i++)
         st = add(p, "", 0, NULL, 0, false, i == GP__SWEEP_COUNT - 1, err); /* the SQL once the connection is known */
+    if (before_commit)
+        p->st[p->n++] = last;
+    int verdict_at = at + GP__SWEEP_COUNT - 1;
     gp_conn_t *conn = NULL;
     if (st == GP_OK)
         st = gp_pool_acquire(pool, "gp_pool_pipeline", -1, &conn, err);
     if (st == GP_OK) {
         for (int i = 0; i < GP__SWEEP_COUNT; i++)
-            p->st[n + i].sql = gp__sweep_sql(conn, i);
+            p->st[at + i].sql = gp__sweep_sql(conn, i);
         st = gp_pipeline_run(conn, p, err);
-        const gp_result_t *verdict = p->st[p->n - 1].result;
-        if (st == GP_OK && verdict) /* swept after the caller's statements */
+        const gp_result_t *verdict = p->st[verdict_at].result;
+        /* Swept after the caller's statements: unless the sweep sat in a
+         * transaction that did not commit (then it undid nothing). */
+        const gp_result_t *commit = before_commit ? p->st[p->n - 1].result : NULL;
+        bool committed = !before_commit || (commit && strcmp(PQcmdStatus(commit->pg), "COMMIT") == 0);
+        if (st == GP_OK && verdict && committed)
             gp__sweep_apply(conn, verdict->pg);
         gp_pool_release(conn);
-        if (st != GP_OK && err && err->statement_index >= n)
-            err->statement_index = -1; /* the library's own statements: not the caller's to know */
+        if (st != GP_OK && err && err->statement_index >= at)
+            err->statement_index = before_commit && err->statement_index == at + GP__SWEEP_COUNT
+                                       ? n - 1  /* the caller's COMMIT */
+                                       : -1;    /* the library's own statements: not the caller's to know */
     }
     /* Take the sweep out again: the pipeline is the caller's as it was. */
-    while (p->n > n) {
+    if (before_commit && p->n == n + GP__SWEEP_COUNT)
+        last = p->st[--p->n];
+    while (p->n > at) {
         pstmt_t *s = &p->st[--p->n];
         gp_result_free(s->result);
         gp__params_free(&s->params);
     }
+    if (before_commit)
+        p->st[p->n++] = last;
     return st;
 }
 

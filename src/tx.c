@@ -69,6 +69,30 @@ gp_status_t gp_tx_begin(gp_conn_t *conn, const gp_tx_opts_t *opts, gp_error_t *e
     return st;
 }
 
+/* COMMIT's answers that are not plain success. */
+static gp_status_t commit_rolled_back(gp_error_t *err)
+{
+    gp__client_error(err, GP_ERR_SERVER, "the transaction had failed; COMMIT rolled it back");
+    if (err)
+        err->klass = GP_ECLASS_TRANSACTION;
+    return GP_ERR_SERVER;
+}
+
+/* The request may or may not have reached the server and been applied
+ * before the connection broke: nobody can tell. */
+static gp_status_t commit_unknown(gp_error_t *err)
+{
+    if (err) {
+        char msg[sizeof err->message];
+        snprintf(msg, sizeof msg, "%s", err->message);
+        snprintf(err->message, sizeof err->message,
+                 "the connection broke during COMMIT; the transaction may or may not have committed (%s)", msg);
+        err->status = GP_ERR_COMMIT_UNKNOWN;
+        err->retriable = 0;
+    }
+    return GP_ERR_COMMIT_UNKNOWN;
+}
+
 gp_status_t gp_tx_commit(gp_conn_t *conn, gp_error_t *err)
 {
     gp_status_t st = need_conn(conn, err);
@@ -92,27 +116,11 @@ gp_status_t gp_tx_commit(gp_conn_t *conn, gp_error_t *err)
                 gp_error_clear(err);
             return GP_OK;
         }
-        gp__client_error(err, GP_ERR_SERVER, "the transaction had failed; COMMIT rolled it back");
-        if (err)
-            err->klass = GP_ECLASS_TRANSACTION;
-        return GP_ERR_SERVER;
+        return commit_rolled_back(err);
     }
     st = gp__fail(conn, r, err);
     PQclear(r);
-    if (conn->discard) {
-        /* The request may or may not have reached the server and been
-         * applied before the connection broke: nobody can tell. */
-        if (err) {
-            char msg[sizeof err->message];
-            snprintf(msg, sizeof msg, "%s", err->message);
-            snprintf(err->message, sizeof err->message,
-                     "the connection broke during COMMIT; the transaction may or may not have committed (%s)", msg);
-            err->status = GP_ERR_COMMIT_UNKNOWN;
-            err->retriable = 0;
-        }
-        return GP_ERR_COMMIT_UNKNOWN;
-    }
-    return st;
+    return conn->discard ? commit_unknown(err) : st;
 }
 
 gp_status_t gp__tx_commit_swept(gp_conn_t *conn, gp_error_t *err)
@@ -129,30 +137,15 @@ gp_status_t gp__tx_commit_swept(gp_conn_t *conn, gp_error_t *err)
                                          i == GP__SWEEP_COUNT - 1 ? &verdict : NULL};
     items[GP__SWEEP_COUNT] = (gp__pipeline_item_t){"COMMIT", 0, NULL, GP__EFFECT_ENDS_TX, &commit};
     gp_status_t st = gp__pipeline_run_items(conn, GP__SWEEP_COUNT + 1, items, err);
-    if (st != GP_OK) {
-        if (conn->discard && err && err->klass == GP_ECLASS_CONNECTION) {
-            /* Everything was sent in one flight: the COMMIT may have run. */
-            char msg[sizeof err->message];
-            snprintf(msg, sizeof msg, "%s", err->message);
-            snprintf(err->message, sizeof err->message,
-                     "the connection broke during COMMIT; the transaction may or may not have committed (%s)", msg);
-            err->status = GP_ERR_COMMIT_UNKNOWN;
-            err->retriable = 0;
-            st = GP_ERR_COMMIT_UNKNOWN;
-        }
-        return st;
-    }
+    if (st != GP_OK) /* everything went out in one flight: after a break, the COMMIT may have run */
+        return conn->discard ? commit_unknown(err) : st;
     bool rolled_back = strcmp(PQcmdStatus(commit->pg), "ROLLBACK") == 0;
     if (!rolled_back) /* a rolled-back sweep swept nothing */
         gp__sweep_apply(conn, verdict->pg);
     gp_result_free(verdict);
     gp_result_free(commit);
-    if (rolled_back) {
-        gp__client_error(err, GP_ERR_SERVER, "the transaction had failed; COMMIT rolled it back");
-        if (err)
-            err->klass = GP_ECLASS_TRANSACTION;
-        return GP_ERR_SERVER;
-    }
+    if (rolled_back)
+        return commit_rolled_back(err);
     if (err)
         gp_error_clear(err);
     return GP_OK;

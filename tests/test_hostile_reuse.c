@@ -149,8 +149,9 @@ static void assert_pristine(int pid, const char *what)
 }
 
 /* The paths a caller's SQL takes. */
-typedef enum { VIA_ONE_SHOT, VIA_LEASE, VIA_PIPELINE, VIA_TENANT_TX, VIA_COUNT } via_t;
-static const char *const via_name[] = {"one-shot", "lease", "pipeline", "tenant-tx"};
+typedef enum { VIA_ONE_SHOT, VIA_LEASE, VIA_PIPELINE, VIA_TENANT_TX, VIA_POOL_PIPELINE, VIA_POOL_TX, VIA_COUNT } via_t;
+static const char *const via_name[] = {"one-shot", "lease", "pipeline", "tenant-tx", "pool pipeline",
+                                       "pool pipeline transaction"};
 
 static gp_status_t tx_fn(gp_tenant_tx_t *tx, void *ud, gp_error_t *err)
 {
@@ -188,6 +189,19 @@ static void attack(via_t via, const char *sql)
     case VIA_TENANT_TX:
         gp_tenant_run(pool, ta, NULL, tx_fn, (void *)sql, NULL, &e);
         break;
+    case VIA_POOL_PIPELINE:
+    case VIA_POOL_TX: { /* the sweep goes after the last statement, or just before a final COMMIT */
+        gp_pipeline_t *p = gp_pipeline_new();
+        assert_non_null(p);
+        if (via == VIA_POOL_TX)
+            gp_pipeline_add(p, "BEGIN", 0, NULL, &e);
+        gp_pipeline_add(p, sql, 0, NULL, &e);
+        if (via == VIA_POOL_TX)
+            gp_pipeline_add(p, "commit;", 0, NULL, &e);
+        gp_pool_pipeline_run(pool, p, &e);
+        gp_pipeline_free(p);
+        break;
+    }
     default:
         break;
     }
@@ -459,6 +473,37 @@ static void test_commit_and_chain(void **state)
     assert_pristine(backend_pid(), "after the chained transactions");
 }
 
+/* The one-shot pipeline hands back the caller's pipeline as it was. */
+static void test_pool_pipeline_results(void **state)
+{
+    (void)state;
+    gp_pipeline_t *p = gp_pipeline_new();
+    gp_error_t e;
+    assert_int_equal(gp_pipeline_add(p, "BEGIN", 0, NULL, &e), GP_OK);
+    assert_int_equal(gp_pipeline_add(p, "SELECT $1::int8", GP_ARGS(gp_int64(41)), &e), GP_OK);
+    assert_int_equal(gp_pipeline_add(p, "COMMIT", 0, NULL, &e), GP_OK);
+    for (int run = 0; run < 2; run++) {
+        assert_int_equal(gp_pool_pipeline_run(pool, p, &e), GP_OK);
+        assert_int_equal(gp_pipeline_count(p), 3);
+        int64_t v = 0;
+        assert_int_equal(gp_get_int64(gp_pipeline_result(p, 1), 0, 0, &v), GP_OK);
+        assert_int_equal(v, 41);
+        assert_int_equal(gp_pipeline_outcome(p, 2), GP_STMT_OK);
+        assert_int_equal(gp_pipeline_outcome(p, 3), GP_STMT_PENDING); /* nothing of the sweep shows */
+    }
+    /* A failing COMMIT is reported at the caller's index. */
+    gp_pipeline_clear(p);
+    assert_int_equal(gp_pipeline_add(p, "BEGIN", 0, NULL, &e), GP_OK);
+    assert_int_equal(gp_pipeline_add(p, "SET CONSTRAINTS ALL DEFERRED", 0, NULL, &e), GP_OK);
+    assert_int_equal(gp_pipeline_add(p, "SELECT 1/0", 0, NULL, &e), GP_OK);
+    assert_int_equal(gp_pipeline_add(p, "COMMIT", 0, NULL, &e), GP_OK);
+    assert_int_equal(gp_pool_pipeline_run(pool, p, &e), GP_ERR_SERVER);
+    assert_int_equal(e.statement_index, 2);
+    assert_int_equal(gp_pipeline_outcome(p, 3), GP_STMT_SKIPPED);
+    gp_pipeline_free(p);
+    assert_pristine(backend_pid(), "after the pool pipelines");
+}
+
 int main(void)
 {
     gp_test_require_env();
@@ -473,6 +518,7 @@ int main(void)
         cmocka_unit_test(test_temporary_objects),
         cmocka_unit_test(test_raw_libpq),
         cmocka_unit_test(test_commit_and_chain),
+        cmocka_unit_test(test_pool_pipeline_results),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
