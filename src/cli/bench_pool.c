@@ -108,7 +108,7 @@ static void select1_report(void *shared, FILE *out, bool json) { report_pool(sha
 
 const bench_workload_t bench_select1 = {
     .name = "select1",
-    .summary = "prepared SELECT 1 through the pool (acquire, execute, release)",
+    .summary = "gp_pool_exec(SELECT 1): acquire, the statement and the session sweep, release",
     .unit = "queries",
     .setup = select1_setup,
     .op = select1_op_counted,

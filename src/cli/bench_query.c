@@ -91,7 +91,7 @@ static void txn_teardown(void *shared)
 
 const bench_workload_t bench_txn = {
     .name = "txn",
-    .summary = "BEGIN; SELECT 1; COMMIT as one pipeline on a pooled connection",
+    .summary = "BEGIN; SELECT 1; COMMIT as one pipeline through the pool (gp_pool_pipeline_run)",
     .unit = "txns",
     .setup = txn_setup,
     .op = txn_op,

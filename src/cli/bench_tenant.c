@@ -1,7 +1,8 @@
 /* bench_tenant.c — `growplate bench scoped`: a one-shot tenant-scoped
- * SELECT 1 through the pool (BEGIN; set_config('app.tenant_id', ..., true);
- * SELECT 1; COMMIT in one pipeline), the twin of the pgbench script in
- * scripts/bench. */
+ * SELECT 1 through the pool (set_config('app.tenant_id', ..., true);
+ * SELECT 1; the session sweep, in one pipeline and one implicit
+ * transaction); scripts/bench compares it with pgbench sending BEGIN;
+ * set_config; SELECT 1; COMMIT, and with pgbench sending its statements. */
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -62,7 +63,7 @@ static void scoped_teardown(void *shared)
 
 const bench_workload_t bench_scoped = {
     .name = "scoped",
-    .summary = "tenant-scoped SELECT 1: BEGIN, set_config, SELECT 1, COMMIT in one pipeline",
+    .summary = "tenant-scoped SELECT 1: set_config, SELECT 1 and the session sweep in one pipeline",
     .unit = "txns",
     .setup = scoped_setup,
     .op = scoped_op,
