@@ -226,7 +226,9 @@ gp_status_t gp_config_from_lookup(gp_config_t *cfg, gp_config_lookup_fn lookup, 
         return GP_ERR_INVALID;
     if (err && errlen)
         err[0] = 0;
-    gp_config_release(cfg);
+    /* As documented: start from gp_config_init(), never from what *cfg
+     * held (a fresh `gp_config_t cfg;` on the stack is garbage). */
+    gp_config_init(cfg);
     bool bad = false;
     for (size_t i = 0; i < NVARS; i++) {
         const var_t *v = &vars[i];

@@ -316,9 +316,30 @@ static void test_strerror(void **state)
     assert_string_equal(gp_version(), GP_VERSION_STRING);
 }
 
+/* The README's pattern: a gp_config_t straight off the stack, never
+ * initialised, filled by gp_config_from_lookup (it used to free garbage). */
+static const char *only_url(void *ud, const char *name)
+{
+    (void)ud;
+    return strcmp(name, "DATABASE_URL") == 0 ? "postgresql://u:p@127.0.0.1:5/db" : NULL;
+}
+
+static void test_from_lookup_on_garbage(void **state)
+{
+    (void)state;
+    gp_config_t cfg;
+    memset(&cfg, 0xA5, sizeof cfg);
+    char err[512];
+    assert_int_equal(gp_config_from_lookup(&cfg, only_url, NULL, err, sizeof err), GP_OK);
+    assert_int_equal(cfg.db.pool_max, 10);
+    assert_string_equal(cfg.db.url, "postgresql://u:p@127.0.0.1:5/db");
+    gp_config_release(&cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_from_lookup_on_garbage),
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_every_variable),
         cmocka_unit_test(test_not_numbers),

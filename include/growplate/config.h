@@ -85,7 +85,9 @@ GP_EXPORT void gp_config_init(gp_config_t *cfg);
  * problem found, one per line ("DATABASE_POOL_MAX: 'abc' is not a whole
  * number; expected an integer from 1 to 10000"), secrets redacted, and *cfg
  * is still valid to release. Returns GP_OK, GP_ERR_CONFIG or GP_ERR_NOMEM.
- * Always call gp_config_release() afterwards. Reads the environment with
+ * *cfg need not be initialised (what it held is overwritten, not freed:
+ * release a filled config before filling it again). Always call
+ * gp_config_release() afterwards. Reads the environment with
  * getenv(): do not modify the environment concurrently. */
 GP_EXPORT gp_status_t gp_config_from_env(gp_config_t *cfg, char *err, size_t errlen);
 
