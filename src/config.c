@@ -784,7 +784,7 @@ gp_status_t gp__pg_params(const gp_db_config_t *d, bool migration, gp__pg_params
     if (migration) {
         if (!d->migration_url) {
             gp__bufappend(err, errlen, "DATABASE_MIGRATION_URL: is not set; expected the URL of the schema "
-                          "owner role (eval \"$(scripts/services env)\" sets it for the private server)\n");
+                          "owner role\n");
             return GP_ERR_CONFIG;
         }
         ADD("dbname", d->migration_url);

@@ -134,7 +134,7 @@ static gp_status_t probe_pg_fresh(const gp_config_t *cfg, int64_t deadline_ns, g
     while (PQstatus(pg) != CONNECTION_BAD && ps != PGRES_POLLING_OK && ps != PGRES_POLLING_FAILED) {
         if (!wait_fd(PQsocket(pg), ps == PGRES_POLLING_WRITING, deadline_ns)) {
             fail_probe(out, GP_ERR_TIMEOUT, target, "no connection before the health deadline",
-                       " (is the server reachable? scripts/services start)");
+                       " (is the server running, and reachable from here?)");
             PQfinish(pg);
             return out->status;
         }
@@ -145,7 +145,7 @@ static gp_status_t probe_pg_fresh(const gp_config_t *cfg, int64_t deadline_ns, g
         gp_status_t st = strstr(msg, "timeout expired") ? GP_ERR_TIMEOUT : gp__error_from_connect(pg, NULL);
         fail_probe(out, st, target, msg,
                    st == GP_ERR_AUTH ? " (check DATABASE_USER/DATABASE_PASSWORD or the URL's credentials)"
-                                     : " (is the server running? scripts/services start)");
+                                     : " (is the server running, and reachable from here?)");
         PQfinish(pg);
         return out->status;
     }
@@ -191,7 +191,7 @@ static gp_status_t probe_redis_until(const gp_config_t *cfg, int64_t deadline_ns
                                                      : GP_ERR_CONNECT;
         snprintf(out->message, sizeof out->message, "%s%s", e.message,
                  out->status == GP_ERR_CONNECT || out->status == GP_ERR_TIMEOUT
-                     ? " (is the server running? scripts/services start)"
+                     ? " (is the server running, and reachable from here?)"
                      : "");
         return out->status;
     }
@@ -265,7 +265,7 @@ static void *redis_check(void *arg)
         if (gp_cache_ping(o->cache, &j->out->latency_ns, &e) == GP_OK)
             j->out->status = GP_OK;
         else
-            fail_probe(j->out, e.status, target, e.message, " (is the server running? scripts/services start)");
+            fail_probe(j->out, e.status, target, e.message, " (is the server running, and reachable from here?)");
     } else {
         probe_redis_until(o->cfg, j->deadline_ns, j->out);
     }

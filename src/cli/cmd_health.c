@@ -113,6 +113,11 @@ static void print_table(const gp_health_report_t *r)
         printf("  %-9s %-7s %10s  %-8s %s\n", names[i], p[i]->status == GP_OK ? "ok" : "FAIL", lat,
                p[i]->server_version[0] ? p[i]->server_version : "-", p[i]->status == GP_OK ? "" : p[i]->message);
     }
+    for (int i = 0; i < 2; i++)
+        if (p[i]->status == GP_ERR_CONNECT || p[i]->status == GP_ERR_TIMEOUT) {
+            printf("\n  (in a development checkout: scripts/services start, then eval \"$(scripts/services env)\")\n");
+            break;
+        }
     if (r->have_pool) {
         const gp_pool_metrics_t *m = &r->pool;
         printf("\n  pool      %d total (%d idle, %d leased, %d opening), %d waiting, size %d..%d\n", m->total, m->idle,
