@@ -31,6 +31,11 @@ check "valid config exits 0" test $rc -eq 0
 check "no password in output" bash -c '! grep -q -- "$0" <<<"$1$2"' "$secret" "$out" "$err"
 check "URL shown redacted" grep -q 'postgresql://u:\*\*\*\*\*\*\*\*@db.example:5432/app' <<<"$out"
 
+# The shipped example loads clean as it is.
+run bash -c 'set -a; . "$1"; set +a; exec "$2" config check' _ "${GP_SOURCE_DIR:?}/.env.example" "$gp"
+check ".env.example passes config check" test $rc -eq 0
+[ $rc -eq 0 ] || echo "$err" >&2
+
 run env DATABASE_URL="postgresql://u:$secret@db:notaport/app" "$gp" config check
 check "bad URL exits 2" test $rc -eq 2
 check "bad URL message has no password" bash -c '! grep -q -- "$0" <<<"$1$2"' "$secret" "$out" "$err"
