@@ -201,10 +201,14 @@ static gp_status_t setup_cmd(const char *display, redisContext *ctx, int argc, c
                               is_timeout(ctx, errno) ? GP_ECLASS_TIMEOUT : GP_ECLASS_CONNECTION, "%s: %s: %s",
                               display, what, ctx->errstr);
     gp_status_t st = GP_OK;
-    if (r->type == REDIS_REPLY_ERROR)
+    if (r->type == REDIS_REPLY_ERROR) {
+        /* A SELECT refused for want of a password is about credentials. */
+        if (r->str && (strncmp(r->str, "NOAUTH", 6) == 0 || strncmp(r->str, "WRONGPASS", 9) == 0))
+            reply_class = GP_ECLASS_AUTH;
         st = gp__cache_fail(err, GP_ERR_UNAVAILABLE, reply_class, "%s: %s rejected: %.200s%s", display, what,
                             r->str, reply_class == GP_ECLASS_AUTH ? " (check REDIS_USERNAME/REDIS_PASSWORD)"
                                                                   : " (check REDIS_DB)");
+    }
     freeReplyObject(r);
     return st;
 }
@@ -762,9 +766,15 @@ static bool settle(gp_cache_t *c, cache_slot_t *s, cache_job_t *j)
 {
     for (int i = 0; i < j->n; i++) {
         if (unavailable_reply(j->replies[i])) {
-            gp__cache_fail(j->err, GP_ERR_UNAVAILABLE, GP_ECLASS_CONNECTION, "%s: %.200s", c->display,
-                           j->replies[i]->str);
-            if (strncmp(j->replies[i]->str, "NOAUTH", 6) == 0)
+            /* NOAUTH: the server wants a password this connection did not
+             * give (requirepass set after it connected, or none
+             * configured): a credentials problem, not an outage. */
+            bool noauth = strncmp(j->replies[i]->str, "NOAUTH", 6) == 0;
+            gp__cache_fail(j->err, GP_ERR_UNAVAILABLE, noauth ? GP_ECLASS_AUTH : GP_ECLASS_CONNECTION, "%s: %.200s%s",
+                           c->display, j->replies[i]->str,
+                           noauth ? " (the server requires a password: set REDIS_PASSWORD, and REDIS_USERNAME "
+                                    "for an ACL user)" : "");
+            if (noauth)
                 drop_ctx(c, s);
             job_fail(j, GP_ERR_UNAVAILABLE, j->err, false);
             return true;

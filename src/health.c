@@ -198,8 +198,9 @@ static gp_status_t probe_redis_until(const gp_config_t *cfg, int64_t deadline_ns
     int64_t t1 = gp__now_ns();
     redisReply *rep = gp__redis_command(c, 1, (const char *[]){"PING"});
     if (!rep || rep->type == REDIS_REPLY_ERROR) {
-        fail_probe(out, !rep && c->err == REDIS_ERR_IO ? GP_ERR_TIMEOUT : GP_ERR_CONNECT, target,
-                   rep ? rep->str : c->errstr, NULL);
+        bool noauth = rep && rep->str && strncmp(rep->str, "NOAUTH", 6) == 0;
+        fail_probe(out, noauth ? GP_ERR_AUTH : !rep && c->err == REDIS_ERR_IO ? GP_ERR_TIMEOUT : GP_ERR_CONNECT, target,
+                   rep ? rep->str : c->errstr, noauth ? " (check REDIS_USERNAME/REDIS_PASSWORD)" : NULL);
         if (rep)
             freeReplyObject(rep);
         redisFree(c);
@@ -264,6 +265,8 @@ static void *redis_check(void *arg)
         memset(j->out, 0, sizeof *j->out);
         if (gp_cache_ping(o->cache, &j->out->latency_ns, &e) == GP_OK)
             j->out->status = GP_OK;
+        else if (e.klass == GP_ECLASS_AUTH) /* the message already says what to check */
+            fail_probe(j->out, GP_ERR_AUTH, target, e.message, NULL);
         else
             fail_probe(j->out, e.status, target, e.message, " (is the server running, and reachable from here?)");
     } else {

@@ -266,6 +266,46 @@ static void test_deadline_holds_when_server_hangs(void **state)
     close(fd);
 }
 
+/* A Redis that starts requiring a password is an authentication problem,
+ * named as such: the health check's fresh connection and gp_probe_redis
+ * (the cache's own reconnects go through the same setup). */
+static void test_redis_noauth_is_auth(void **state)
+{
+    (void)state;
+    const char *port = strrchr(getenv("REDIS_URL"), ':') + 1;
+    char cmd[256];
+    /* (Connections authenticated before stay so, the cache's included:
+     * only new ones are refused.) */
+    snprintf(cmd, sizeof cmd, "redis-cli -h 127.0.0.1 -p %.5s CONFIG SET requirepass gp-noauth-test >/dev/null", port);
+    assert_int_equal(system(cmd), 0);
+    gp_health_report_t r = check(NULL, 2000);
+    snprintf(cmd, sizeof cmd,
+             "redis-cli -h 127.0.0.1 -p %.5s -a gp-noauth-test --no-auth-warning CONFIG SET requirepass '' >/dev/null",
+             port);
+    assert_int_equal(system(cmd), 0);
+    if (r.redis.status != GP_ERR_AUTH)
+        fprintf(stderr, "redis: %s: %s\n", gp_strerror(r.redis.status), r.redis.message);
+    assert_int_equal(r.redis.status, GP_ERR_AUTH);
+    assert_non_null(strstr(r.redis.message, "REDIS_PASSWORD"));
+    assert_null(strstr(r.redis.message, "is the server running"));
+    assert_null(strstr(r.redis.message, "gp-noauth-test"));
+    gp_probe_t p;
+    snprintf(cmd, sizeof cmd, "redis-cli -h 127.0.0.1 -p %.5s CONFIG SET requirepass gp-noauth-test >/dev/null", port);
+    assert_int_equal(system(cmd), 0);
+    gp_status_t st = gp_probe_redis(&cfg, &p);
+    snprintf(cmd, sizeof cmd,
+             "redis-cli -h 127.0.0.1 -p %.5s -a gp-noauth-test --no-auth-warning CONFIG SET requirepass '' >/dev/null",
+             port);
+    assert_int_equal(system(cmd), 0);
+    if (st != GP_ERR_AUTH)
+        fprintf(stderr, "probe: %s: %s\n", gp_strerror(st), p.message);
+    assert_int_equal(st, GP_ERR_AUTH);
+    assert_non_null(strstr(p.message, "REDIS_PASSWORD"));
+    /* And serves again once the password is gone. */
+    r = check(NULL, 2000);
+    assert_int_equal(r.redis.status, GP_OK);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -273,6 +313,7 @@ int main(void)
         cmocka_unit_test(test_exposition_parses),
         cmocka_unit_test(test_deadline_holds_when_server_hangs),
         cmocka_unit_test(test_redis_down_is_degraded),
+        cmocka_unit_test(test_redis_noauth_is_auth),
         cmocka_unit_test(test_postgres_down_is_down),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
