@@ -263,6 +263,21 @@ static void test_deadline_holds_when_server_hangs(void **state)
     assert_int_not_equal(r.redis.status, GP_OK);
     assert_null(strstr(r.postgres.message, "Secr3t"));
     assert_null(strstr(r.redis.message, "Secr3t"));
+
+    /* The CLI too exits within its deadline and a small bound: its pool
+     * does not wait for a connect that is still hanging. */
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd,
+             "env -u DATABASE_MIGRATION_URL DATABASE_URL='%s' REDIS_URL='%s' '%s/growplate' health --deadline 700 "
+             ">/dev/null 2>&1",
+             pg, rd, getenv("GP_BUILD_DIR"));
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    int rc = system(cmd);
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    secs = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
+    fprintf(stderr, "hanging servers: growplate health took %.3f s (deadline 0.7 s)\n", secs);
+    assert_true(WIFEXITED(rc) && WEXITSTATUS(rc) == 2);
+    assert_true(secs < 0.7 + 0.4);
     close(fd);
 }
 
