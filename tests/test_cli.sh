@@ -15,6 +15,7 @@ trap 'rm -f /tmp/gp-cli-err.$$' EXIT
 
 run "$gp" --help;     check "--help exits 0 on stdout" test $rc -eq 0 -a -n "$out"
 run "$gp" --version;  check "--version" grep -q '^growplate [0-9]' <<<"$out"
+run "$gp" -V;         check "-V" grep -q '^growplate [0-9]' <<<"$out"
 run "$gp";            check "no command: usage on stderr, exit 2" test $rc -eq 2 -a -n "$err" -a -z "$out"
 run "$gp" nosuch;     check "unknown command exits 2" test $rc -eq 2
 run "$gp" config --help; check "config --help" grep -q 'config check' <<<"$out"

@@ -68,8 +68,8 @@ static void usage(FILE *out)
     fprintf(out,
             "\n"
             "options:\n"
-            "  --help     this text; 'growplate <command> --help' for a command's\n"
-            "  --version  print the version\n"
+            "  --help         this text; 'growplate <command> --help' for a command's\n"
+            "  -V, --version  print the version\n"
             "\n"
             "exit codes: 0 ok, 1 findings or degraded, 2 failure, invalid configuration or usage.\n"
             "Errors go to stderr; --json output, where offered, goes to stdout.\n");
@@ -92,7 +92,7 @@ int main(int argc, char **argv)
         usage(stdout);
         return CLI_OK;
     }
-    if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
+    if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0 || strcmp(argv[1], "version") == 0) {
         printf("growplate %s\n", gp_version());
         return CLI_OK;
     }
