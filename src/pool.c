@@ -1022,10 +1022,7 @@ gp_status_t gp_pool_close(gp_pool_t *p, int wait_ms)
 
     pthread_mutex_lock(&p->mu);
     struct timespec abs = mono_ts(gp__now_ns() + (int64_t)(wait_ms > 0 ? wait_ms : 0) * 1000000LL);
-    /* Wait for the leases, and for the maintenance thread only while it is
-     * not connecting: a connect to a frozen or blackholed server can take
-     * the whole connect timeout, and nothing waits for its outcome. */
-    while ((p->leased.n > 0 || (p->maint_running && p->opening.n == 0)) &&
+    while ((p->leased.n > 0 || p->maint_running) &&
            pthread_cond_timedwait(&p->close_cv, &p->mu, &abs) != ETIMEDOUT)
         ;
     int left = p->leased.n;

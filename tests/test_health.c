@@ -277,7 +277,7 @@ static void test_deadline_holds_when_server_hangs(void **state)
     secs = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
     fprintf(stderr, "hanging servers: growplate health took %.3f s (deadline 0.7 s)\n", secs);
     assert_true(WIFEXITED(rc) && WEXITSTATUS(rc) == 2);
-    assert_true(secs < 0.7 + 0.4);
+    assert_true(secs < 0.7 + 0.6); /* the deadline, the close wait (0.1 s) and starting a process */
     close(fd);
 }
 

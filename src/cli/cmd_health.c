@@ -79,6 +79,12 @@ static bool parse_args(const char *cmd, int argc, char **argv, bool allow_watch,
     return true;
 }
 
+/* How long closing the CLI's pool waits for a connect still in flight
+ * (normally milliseconds). Against a server that accepts and never
+ * answers, the connect would otherwise hold the CLI past its deadline; a
+ * thread still connecting then ends with the process. */
+#define CLOSE_WAIT_MS 100
+
 /* The CLI's own small pool: one connection is enough for checks. */
 static gp_pool_t *open_pool(gp_config_t *cfg)
 {
@@ -182,7 +188,7 @@ int cmd_health(int argc, char **argv)
         if (interrupted)
             break;
     }
-    gp_pool_close(pool, 1000);
+    gp_pool_close(pool, CLOSE_WAIT_MS);
     gp_cache_close(cache);
     gp_config_release(&cfg);
     return rc;
@@ -212,7 +218,7 @@ int cmd_metrics(int argc, char **argv)
         fprintf(stderr, "growplate metrics: out of memory\n");
     }
     free(s);
-    gp_pool_close(pool, 1000);
+    gp_pool_close(pool, CLOSE_WAIT_MS);
     gp_cache_close(cache);
     gp_config_release(&cfg);
     return rc;
