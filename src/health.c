@@ -60,6 +60,10 @@ static void one_line(char *s)
             *p = ' ';
 }
 
+/* The advice for a server that could not be reached (no development hints:
+ * the CLI adds those). */
+#define UNREACHABLE_HINT " (is the server running, and reachable from here?)"
+
 static void fail_probe(gp_probe_t *out, gp_status_t st, const char *target, const char *what, const char *advice)
 {
     char clean[512];
@@ -134,7 +138,7 @@ static gp_status_t probe_pg_fresh(const gp_config_t *cfg, int64_t deadline_ns, g
     while (PQstatus(pg) != CONNECTION_BAD && ps != PGRES_POLLING_OK && ps != PGRES_POLLING_FAILED) {
         if (!wait_fd(PQsocket(pg), ps == PGRES_POLLING_WRITING, deadline_ns)) {
             fail_probe(out, GP_ERR_TIMEOUT, target, "no connection before the health deadline",
-                       " (is the server running, and reachable from here?)");
+                       UNREACHABLE_HINT);
             PQfinish(pg);
             return out->status;
         }
@@ -145,7 +149,7 @@ static gp_status_t probe_pg_fresh(const gp_config_t *cfg, int64_t deadline_ns, g
         gp_status_t st = strstr(msg, "timeout expired") ? GP_ERR_TIMEOUT : gp__error_from_connect(pg, NULL);
         fail_probe(out, st, target, msg,
                    st == GP_ERR_AUTH ? " (check DATABASE_USER/DATABASE_PASSWORD or the URL's credentials)"
-                                     : " (is the server running, and reachable from here?)");
+                                     : UNREACHABLE_HINT);
         PQfinish(pg);
         return out->status;
     }
@@ -191,7 +195,7 @@ static gp_status_t probe_redis_until(const gp_config_t *cfg, int64_t deadline_ns
                                                      : GP_ERR_CONNECT;
         snprintf(out->message, sizeof out->message, "%s%s", e.message,
                  out->status == GP_ERR_CONNECT || out->status == GP_ERR_TIMEOUT
-                     ? " (is the server running, and reachable from here?)"
+                     ? UNREACHABLE_HINT
                      : "");
         return out->status;
     }
@@ -268,7 +272,7 @@ static void *redis_check(void *arg)
         else if (e.klass == GP_ECLASS_AUTH) /* the message already says what to check */
             fail_probe(j->out, GP_ERR_AUTH, target, e.message, NULL);
         else
-            fail_probe(j->out, e.status, target, e.message, " (is the server running, and reachable from here?)");
+            fail_probe(j->out, e.status, target, e.message, UNREACHABLE_HINT);
     } else {
         probe_redis_until(o->cfg, j->deadline_ns, j->out);
     }

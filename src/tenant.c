@@ -50,9 +50,9 @@ static gp_status_t scoped_pipeline(gp_conn_t *conn, const char *tenant, const gp
                                    gp_error_t *err)
 {
     char begin[160], timeout[16];
-    gp_status_t st = gp__tx_begin_text(opts, begin, sizeof begin, err);
-    if (st != GP_OK)
-        return st;
+    gp_status_t st;
+    if (!one_shot && (st = gp__tx_begin_text(opts, begin, sizeof begin, err)) != GP_OK)
+        return st; /* (a one-shot call has no BEGIN to format: no snprintf on its path) */
     gp_value_t set[2] = {gp_text(tenant), gp_null()};
     bool with_timeout = opts && opts->statement_timeout_ms > 0;
     if (with_timeout) {
