@@ -35,6 +35,8 @@ static const char *const kind_names[GP_AUDIT_KIND_COUNT_] = {
     [GP_AUDIT_UNSAFE_TABLE_PRIVILEGE] = "unsafe_table_privilege",
     [GP_AUDIT_TABLE_WITHOUT_RLS] = "table_without_rls",
     [GP_AUDIT_TEMPORARY_GRANTED] = "temporary_granted",
+    [GP_AUDIT_FORGEABLE_CONTEXT] = "forgeable_context",
+    [GP_AUDIT_TENANT_CONTEXT_ALTERED] = "tenant_context_altered",
 };
 
 /* The declarations, in an object's COMMENT, each followed by a reason. */
@@ -244,7 +246,9 @@ static const char Q_TABLE_PRIVS[] =
 
 /* Ordinary and partitioned tables other than tenant tables that the
  * application's roles (or PUBLIC) can read or write, without row-level
- * security (or with RLS not forced while the application role owns them). */
+ * security (or with RLS not forced while the application role owns them).
+ * Not the key and anchor tables of the verified tenant context: any access
+ * to them is tenant_context_altered (declaring them shared is no remedy). */
 static const char Q_UNPROTECTED[] =
     "WITH RECURSIVE " APP_ROLES ", " TENANT_TABLES
     " SELECT n.nspname, c.relname, pr.privs, c.relrowsecurity, coalesce(d.description, '')"
@@ -262,6 +266,7 @@ static const char Q_UNPROTECTED[] =
     "   AND n.nspname NOT IN ('pg_catalog', 'information_schema')"
     "   AND n.nspname !~ '^pg_(toast|temp_|toast_temp_)'"
     "   AND NOT EXISTS (SELECT 1 FROM tt WHERE tt.oid = c.oid)"
+    "   AND NOT (n.nspname = 'growplate_private' AND c.relname IN ('tenant_keys', 'tenant_anchors'))"
     "   AND (NOT c.relrowsecurity"
     "        OR (NOT c.relforcerowsecurity AND pg_catalog.pg_has_role(current_user, c.relowner, 'MEMBER')))"
     "   AND pr.privs <> '' ORDER BY 1, 2";
@@ -276,6 +281,85 @@ static const char Q_TEMPORARY[] =
              "'TEMPORARY'") ", '')"
     " FROM pg_catalog.pg_database d WHERE d.datname = pg_catalog.current_database()"
     "   AND EXISTS (SELECT 1 FROM app WHERE pg_catalog.has_database_privilege(app.oid, d.oid, 'TEMPORARY'))";
+
+/* The verified tenant context of migration 0004 as it shipped: the view
+ * growplate.tenant_context (as pg_get_viewdef prints it with search_path
+ * pg_catalog), security_barrier, over growplate_private.tenant_anchors. */
+#define SHIPPED_CONTEXT_VIEWDEF                                                                             \
+    " SELECT a.tenant\n"                                                                                    \
+    "   FROM growplate_private.tenant_anchors a\n"                                                          \
+    "  WHERE ((a.digest = sha256(textsend(current_setting('" GP_TENANT_TOKEN_SETTING "'::text, true))))"    \
+    " AND (a.expires_at > now()));"
+
+/* Whatever about the verified tenant context is not as migration 0004
+ * shipped it, one row each: object, cause, and for the cause a kind and a
+ * detail.
+ *   missing     no growplate.tenant_context, though there are tenant tables
+ *   relkind     growplate.tenant_context is no view (kind: its relkind)
+ *   definition  the view's definition is not the shipped one
+ *   options     the view is not security_barrier (detail: its options)
+ *   owner       the application role is (a member of) the owner of the view,
+ *               the key or anchor table, their schemas, tenant_publish or
+ *               growplate_tenant() (kind: what it is; detail: the owner)
+ *   privileges  the application's roles or PUBLIC hold privileges on the key
+ *               or anchor table, or any but SELECT on the view (detail: the
+ *               privileges, column grants included; via: the grantees)
+ *   create      CREATE on schema growplate or growplate_private (via) */
+static const char Q_CONTEXT[] =
+    "WITH RECURSIVE " APP_ROLES ", " TENANT_TABLES ","
+    " obj(kind, name, oid, owner) AS ("
+    "  SELECT 'schema'::pg_catalog.text, n.nspname::pg_catalog.text, n.oid, n.nspowner"
+    "  FROM pg_catalog.pg_namespace n WHERE n.nspname IN ('growplate', 'growplate_private')"
+    "  UNION ALL SELECT c.relkind::pg_catalog.text, pg_catalog.format('%I.%I', n.nspname, c.relname), c.oid,"
+    "         c.relowner"
+    "  FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+    "  WHERE (n.nspname = 'growplate' AND c.relname = 'tenant_context')"
+    "     OR (n.nspname = 'growplate_private' AND c.relname IN ('tenant_keys', 'tenant_anchors'))"
+    "  UNION ALL SELECT 'function', pg_catalog.format('%I.%I(%s)', n.nspname, p.proname,"
+    "         pg_catalog.oidvectortypes(p.proargtypes)), p.oid, p.proowner"
+    "  FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace"
+    "  WHERE (n.nspname = 'growplate' AND p.proname = 'tenant_publish')"
+    "     OR (n.nspname = 'public' AND p.proname = 'growplate_tenant')),"
+    " own AS (SELECT obj.*, pg_catalog.pg_has_role(current_user, obj.owner, 'MEMBER') AS owned FROM obj)"
+    " SELECT '" GP_TENANT_CONTEXT_VIEW "'::pg_catalog.text, 'missing'::pg_catalog.text, ''::pg_catalog.text,"
+    "        ''::pg_catalog.text, ''::pg_catalog.text"
+    " WHERE NOT EXISTS (SELECT 1 FROM own WHERE own.name = '" GP_TENANT_CONTEXT_VIEW "')"
+    "   AND EXISTS (SELECT 1 FROM tt)"
+    " UNION ALL SELECT own.name, 'relkind', own.kind, '', '' FROM own"
+    " WHERE own.name = '" GP_TENANT_CONTEXT_VIEW "' AND own.kind <> 'v'"
+    " UNION ALL SELECT own.name, 'definition', own.kind, '', '' FROM own"
+    " WHERE own.name = '" GP_TENANT_CONTEXT_VIEW "' AND own.kind = 'v'"
+    "   AND pg_catalog.pg_get_viewdef(own.oid) IS DISTINCT FROM $gp$" SHIPPED_CONTEXT_VIEWDEF "$gp$"
+    " UNION ALL SELECT own.name, 'options', own.kind, coalesce(pg_catalog.array_to_string(c.reloptions, ', '), ''), ''"
+    " FROM own JOIN pg_catalog.pg_class c ON c.oid = own.oid"
+    " WHERE own.name = '" GP_TENANT_CONTEXT_VIEW "' AND own.kind = 'v' AND NOT EXISTS (SELECT 1"
+    "     FROM pg_catalog.pg_options_to_table(c.reloptions) o"
+    "     WHERE o.option_name = 'security_barrier' AND o.option_value::pg_catalog.bool)"
+    " UNION ALL SELECT own.name, 'owner', own.kind, pg_catalog.pg_get_userbyid(own.owner), '' FROM own WHERE own.owned"
+    " UNION ALL SELECT own.name, 'privileges', own.kind, pr.privs, coalesce("
+    GRANTEES("SELECT x.grantee, x.privilege_type FROM pg_catalog.pg_class c,"
+             " pg_catalog.aclexplode(coalesce(c.relacl, pg_catalog.acldefault('r', c.relowner))) x"
+             " WHERE c.oid = own.oid"
+             " UNION ALL SELECT x.grantee, x.privilege_type FROM pg_catalog.pg_attribute a,"
+             " pg_catalog.aclexplode(a.attacl) x WHERE a.attrelid = own.oid",
+             "SELECT pg_catalog.unnest(pg_catalog.string_to_array(pr.privs, ', '))") ", '')"
+    " FROM own CROSS JOIN LATERAL (SELECT pg_catalog.array_to_string(ARRAY(SELECT u.x"
+    "     FROM pg_catalog.unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES',"
+    "          'TRIGGER']::pg_catalog.text[]) WITH ORDINALITY AS u(x, i)"
+    "     WHERE NOT (own.name = '" GP_TENANT_CONTEXT_VIEW "' AND u.x = 'SELECT')"
+    "       AND EXISTS (SELECT 1 FROM app WHERE CASE WHEN u.x IN ('SELECT', 'INSERT', 'UPDATE', 'REFERENCES')"
+    "         THEN pg_catalog.has_any_column_privilege(app.oid, own.oid, u.x)"
+    "         ELSE pg_catalog.has_table_privilege(app.oid, own.oid, u.x) END)"
+    "     ORDER BY u.i), ', ') AS privs) pr"
+    " WHERE own.kind NOT IN ('schema', 'function') AND NOT own.owned AND pr.privs <> ''"
+    " UNION ALL SELECT own.name, 'create', own.kind, '', coalesce("
+    GRANTEES("SELECT x.grantee, x.privilege_type FROM pg_catalog.pg_namespace n,"
+             " pg_catalog.aclexplode(coalesce(n.nspacl, pg_catalog.acldefault('n', n.nspowner))) x"
+             " WHERE n.oid = own.oid",
+             "'CREATE'") ", '')"
+    " FROM own WHERE own.kind = 'schema' AND NOT own.owned"
+    "   AND EXISTS (SELECT 1 FROM app WHERE pg_catalog.has_schema_privilege(app.oid, own.oid, 'CREATE'))"
+    " ORDER BY 1, 2";
 
 typedef struct audit {
     gp_audit_report_t *rep;
@@ -316,21 +400,25 @@ static void add(audit_t *a, gp_audit_kind_t kind, const char *object, const char
 static bool is_word_char(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || (c >= 'A' && c <= 'Z'); }
 
 /* The policy expression our migrations write, for messages: a format
- * taking the tenant column and the setting's name. */
-#define TENANT_PREDICATE "%s = (SELECT NULLIF(current_setting('%s', true), '')::uuid)"
+ * taking the tenant column. */
+#define TENANT_PREDICATE "%s = (SELECT tenant_context.tenant FROM " GP_TENANT_CONTEXT_VIEW ")"
 
 /* Is the policy expression (as rendered by pg_get_expr) the tenant
- * predicate on `column`? Exactly one shape is accepted: the one our
- * migrations write, `column = (SELECT NULLIF(current_setting('app.tenant_id',
- * true), '')::uuid)`, which pg_get_expr renders as
- *   (column = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif"))
- * Anything else — `<>`, an OR, another column, the setting without the
- * fail-closed NULLIF — is not tenant scoping. This is the one place that
- * decides; a new accepted form (a verified token function, say) goes here. */
+ * predicate on `column`? Exactly one shape is accepted: the one migration
+ * 0004 writes, `column = (SELECT tenant_context.tenant FROM
+ * growplate.tenant_context)`, which pg_get_expr renders as
+ *   (column = ( SELECT tenant_context.tenant\n   FROM growplate.tenant_context))
+ * Anything else — `<>`, an OR, another column, another relation, a
+ * condition added to the sub-select, a function such as growplate_tenant()
+ * (which could be replaced, and is not inlined), and the forgeable shape of
+ * the schemas before 0004, `column = (SELECT NULLIF(current_setting(
+ * 'app.tenant_id', true), '')::uuid)` — is not tenant scoping. The text names
+ * the view only by name: that the relation of that name is the view 0004
+ * shipped is checked separately (tenant_context_altered). This is the one
+ * place that decides; a new accepted form goes here. */
 static bool is_tenant_predicate(const char *expr, const char *column)
 {
-    static const char rhs[] = " = ( SELECT (NULLIF(current_setting('" GP_TENANT_SETTING
-                              "'::text, true), ''::text))::uuid AS \"nullif\"))";
+    static const char rhs[] = " = ( SELECT tenant_context.tenant\n   FROM " GP_TENANT_CONTEXT_VIEW "))";
     size_t n = strlen(column);
     return expr[0] == '(' && strncmp(expr + 1, column, n) == 0 && strcmp(expr + 1 + n, rhs) == 0;
 }
@@ -352,24 +440,91 @@ static bool mentions_word(const char *text, const char *word)
     return false;
 }
 
-/* Does a function body read the tenant setting: current_setting, then
- * '(' and the quoted setting name, spaces allowed, any case? */
-static bool reads_tenant_setting(const char *body)
+static const char *skip_space(const char *p)
 {
-    static const char name[] = "current_setting", setting[] = "'" GP_TENANT_SETTING "'";
-    for (const char *p = body; *p; p++) {
-        if (strncasecmp(p, name, sizeof name - 1) != 0 || (p > body && is_word_char(p[-1])))
+    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+        p++;
+    return p;
+}
+
+/* The next call of the function `fn` (a whole word, any case, then '(',
+ * white space allowed) in `text` from `from`: a pointer just past the '(',
+ * or NULL. */
+static const char *next_call(const char *text, const char *from, const char *fn)
+{
+    size_t n = strlen(fn);
+    for (const char *p = from; *p; p++) {
+        if (strncasecmp(p, fn, n) != 0 || (p > text && is_word_char(p[-1])))
             continue;
-        const char *q = p + sizeof name - 1;
-        while (*q == ' ' || *q == '\t' || *q == '\n' || *q == '\r')
+        const char *q = skip_space(p + n);
+        if (*q == '(')
+            return q + 1;
+    }
+    return NULL;
+}
+
+/* The setting a call of current_setting reads, from `args` (just past its
+ * '('): the quoted name, its doubled quotes undone and anything but
+ * printable ASCII replaced by '?', or "" when the argument is not a quoted
+ * literal. */
+static void setting_name(const char *args, char *name, size_t len)
+{
+    size_t n = 0;
+    const char *q = skip_space(args);
+    name[0] = 0;
+    if (*q != '\'')
+        return;
+    for (q++; *q; q++) {
+        if (*q == '\'') {
+            if (q[1] != '\'') {
+                name[n] = 0;
+                return;
+            }
             q++;
-        if (*q++ != '(')
-            continue;
-        while (*q == ' ' || *q == '\t' || *q == '\n' || *q == '\r')
-            q++;
-        if (strncmp(q, setting, sizeof setting - 1) == 0)
+        }
+        if (n + 1 < len)
+            name[n++] = *q >= 0x20 && *q < 0x7f ? *q : '?';
+    }
+    name[0] = 0; /* unterminated: not a literal */
+}
+
+/* Does an expression or a function body read a setting with
+ * current_setting? `name` (when not NULL) receives the first setting read
+ * (setting_name()). */
+static bool reads_setting(const char *text, char *name, size_t len)
+{
+    const char *args = next_call(text, text, "current_setting");
+    if (args && name)
+        setting_name(args, name, len);
+    return args != NULL;
+}
+
+/* Does a function body read the plain setting of the schemas before
+ * migration 0004, current_setting('app.tenant_id' ...)? */
+static bool reads_plain_setting(const char *body)
+{
+    char name[64];
+    for (const char *args = next_call(body, body, "current_setting"); args;
+         args = next_call(body, args, "current_setting")) {
+        setting_name(args, name, sizeof name);
+        if (strcmp(name, GP_TENANT_SETTING) == 0)
             return true;
     }
+    return false;
+}
+
+/* Does a function body read the verified tenant context: mention
+ * growplate.tenant_context (so spelled, any case) or call growplate_tenant()
+ * (a whole word, possibly qualified)? A textual test, as the tenant tables
+ * a body reads are found: a mention in a comment or a string counts too. */
+static bool reads_verified_context(const char *body)
+{
+    if (mentions_word(body, GP_TENANT_CONTEXT_VIEW))
+        return true;
+    for (const char *args = next_call(body, body, "growplate_tenant"); args;
+         args = next_call(body, args, "growplate_tenant"))
+        if (*skip_space(args) == ')')
+            return true;
     return false;
 }
 
@@ -397,6 +552,9 @@ typedef struct policy {
     char cmd;            /* r a w d * */
     bool permissive, applies;
     bool scoped_using, scoped_check;
+    bool has_check;                    /* it has a WITH CHECK expression of its own */
+    bool setting_using, setting_check; /* USING, the check (WITH CHECK, or else USING) reads a setting */
+    char setting[64];                  /* the first setting it reads (setting_name()) */
     const char *name;
 } policy_t;
 
@@ -417,6 +575,10 @@ static void policy_from_row(policy_t *q, const PGresult *r, int row, int first_e
     q->scoped_using = is_tenant_predicate(qual, column);
     /* Without WITH CHECK, USING serves as the check (ALL, UPDATE). */
     q->scoped_check = is_tenant_predicate(*check ? check : qual, column);
+    q->has_check = *check != 0;
+    q->setting[0] = 0;
+    q->setting_using = reads_setting(qual, q->setting, sizeof q->setting);
+    q->setting_check = reads_setting(*check ? check : qual, q->setting_using ? NULL : q->setting, sizeof q->setting);
 }
 
 /* How the policies that apply to a role treat one command. */
@@ -446,11 +608,43 @@ static tally_t tally(const policy_t *pol, size_t npol, size_t c)
     return t;
 }
 
+/* A policy of a tenant table that applies to the application role and
+ * reads a setting: whatever it compares with the setting, SQL on the
+ * connection can set it. Any current_setting call counts, not only
+ * app.tenant_id: the policies of migration 0004 read none (the tenant token
+ * is read inside growplate.tenant_context, which checks it against its
+ * anchor), ordinary SQL can set every custom setting and most others, and
+ * none of them is evidence of a tenant. */
+static void report_forgeable(audit_t *a, const char *object, const char *column, const policy_t *p)
+{
+    char obj[256], call[96];
+    snprintf(obj, sizeof obj, "%s.%s", object, p->name);
+    if (*p->setting)
+        snprintf(call, sizeof call, "current_setting('%s')", p->setting);
+    else
+        snprintf(call, sizeof call, "current_setting(<an expression>)");
+    add(a, GP_AUDIT_FORGEABLE_CONTEXT, obj,
+        "policy %s on %s reads %s in its %s, a setting that any SQL on the connection can set (set_config in a "
+        "sub-select, SET LOCAL, a DO block), so SQL injected into one tenant's call reaches every tenant%s; it is "
+        "no tenant scoping: compare %s with the verified tenant context instead, as migration 0004 does, USING ("
+        TENANT_PREDICATE ") WITH CHECK (the same)",
+        p->name, object, call,
+        !p->has_check ? "USING" : !p->setting_using ? "WITH CHECK" : p->setting_check ? "USING and WITH CHECK" : "USING",
+        strcmp(p->setting, GP_TENANT_SETTING) == 0 ? " (it is the tenant setting of the schemas before migration 0004)"
+                                                    : "",
+        column, column);
+}
+
 /* One table's policies against the four commands. */
 static void check_policies(audit_t *a, const char *object, const char *column, const policy_t *pol, size_t npol)
 {
     char missing[64] = "";
-    bool loose_reported[64] = {false};
+    bool loose_reported[64] = {false}, forgeable = false;
+    for (size_t i = 0; i < npol; i++)
+        if (pol[i].applies && (pol[i].setting_using || pol[i].setting_check)) {
+            report_forgeable(a, object, column, &pol[i]);
+            forgeable = true;
+        }
     for (size_t c = 0; c < 4; c++) {
         tally_t t = tally(pol, npol, c);
         if (!t.any_perm || (!t.restrictive_ok && !t.some_perm_ok)) {
@@ -468,19 +662,27 @@ static void check_policies(audit_t *a, const char *object, const char *column, c
             loose_reported[i] = true;
             char obj[256];
             snprintf(obj, sizeof obj, "%s.%s", object, p->name);
+            bool using = COMMANDS[c].using && !p->scoped_using;
             add(a, GP_AUDIT_LOOSE_POLICY, obj,
                 "permissive policy %s on %s applies to the application role but its %s is not the tenant "
-                "comparison (for %s); permissive policies are ORed, so it lets rows of other tenants through: "
-                "write it as USING (" TENANT_PREDICATE ") WITH CHECK (the same), or restrict it TO another role",
-                p->name, object, COMMANDS[c].using && !p->scoped_using ? "USING" : "WITH CHECK",
-                COMMANDS[c].name, column, GP_TENANT_SETTING);
+                "comparison with the verified context (for %s)%s; permissive policies are ORed, so it lets rows of "
+                "other tenants through: write it as USING (" TENANT_PREDICATE ") WITH CHECK (the same), or "
+                "restrict it TO another role",
+                p->name, object, using ? "USING" : "WITH CHECK", COMMANDS[c].name,
+                (using ? p->setting_using : p->setting_check)
+                    ? ": it reads a setting that any SQL on the connection can set (forgeable_context)"
+                    : "",
+                column);
         }
     }
     if (*missing)
         add(a, GP_AUDIT_NO_TENANT_POLICY, object,
-            "%s has no row-level security policy for the application role comparing %s with %s for %s "
-            "(CREATE POLICY ... USING (" TENANT_PREDICATE "))",
-            object, column, GP_TENANT_SETTING, missing, column, GP_TENANT_SETTING);
+            "%s has no row-level security policy for the application role comparing %s with the verified tenant "
+            "context (" GP_TENANT_CONTEXT_VIEW ") for %s (CREATE POLICY ... USING (" TENANT_PREDICATE "))%s",
+            object, column, missing, column,
+            forgeable ? "; a policy comparing it with a setting that any SQL on the connection can set does not "
+                        "count (forgeable_context)"
+                      : "");
 }
 
 static int cmp_findings(const void *x, const void *y)
@@ -488,7 +690,8 @@ static int cmp_findings(const void *x, const void *y)
     const gp_audit_finding_t *a = x, *b = y;
     if (a->kind != b->kind)
         return a->kind < b->kind ? -1 : 1;
-    return strcmp(a->object, b->object);
+    int c = strcmp(a->object, b->object);
+    return c ? c : strcmp(a->message, b->message); /* one object can have several findings of a kind */
 }
 
 static bool is_true(const PGresult *r, int row, int col) { return strcmp(PQgetvalue(r, row, col), "t") == 0; }
@@ -659,12 +862,17 @@ static void report_definer(audit_t *a, const PGresult *d, int row, const char *t
     const char *sig = PQgetvalue(d, row, 1), *owner = PQgetvalue(d, row, 2);
     add(a, GP_AUDIT_DEFINER_WITHOUT_TENANT, sig,
         "the SECURITY DEFINER function %s, which the application role may EXECUTE, reads %s as %s, whom "
-        "row-level security does not confine to one tenant there, and its body never reads "
-        "current_setting('%s'): filter by the setting, REVOKE EXECUTE ON FUNCTION %s FROM the application "
-        "role and PUBLIC, or, if it is cross-tenant by design, declare it with COMMENT ON FUNCTION %s IS "
+        "row-level security does not confine to one tenant there, and its body never reads the verified tenant "
+        "context (" GP_TENANT_CONTEXT_VIEW " or growplate_tenant())%s: filter by it (WHERE tenant_id = (SELECT "
+        "tenant FROM " GP_TENANT_CONTEXT_VIEW ")), REVOKE EXECUTE ON FUNCTION %s FROM the application role and "
+        "PUBLIC, or, if it is cross-tenant by design, declare it with COMMENT ON FUNCTION %s IS "
         "'" MARK_CROSS_TENANT " <reason>'%s",
-        sig, tables, owner, GP_TENANT_SETTING, sig, sig,
-        decl == DECLARED_WITHOUT_REASON ? " (its " MARK_CROSS_TENANT " declaration gives no reason)" : "");
+        sig, tables, owner,
+        reads_plain_setting(PQgetvalue(d, row, 4))
+            ? "; it reads current_setting('" GP_TENANT_SETTING "'), which any SQL on the connection can set, so it "
+              "is no tenant context"
+            : "",
+        sig, sig, decl == DECLARED_WITHOUT_REASON ? " (its " MARK_CROSS_TENANT " declaration gives no reason)" : "");
 }
 
 static gp_status_t audit_definers(PGconn *pg, audit_t *a, gp_error_t *err)
@@ -689,7 +897,7 @@ static gp_status_t audit_definers(PGconn *pg, audit_t *a, gp_error_t *err)
     for (int i = 0; i < PQntuples(d); i++) {
         const char *body = PQgetvalue(d, i, 4), *relid = PQgetvalue(d, i, 6);
         declared_t decl = declaration(PQgetvalue(d, i, 5), MARK_CROSS_TENANT);
-        if (decl != DECLARED && !reads_tenant_setting(body) && mentions_word(body, PQgetvalue(d, i, 8)) &&
+        if (decl != DECLARED && !reads_verified_context(body) && mentions_word(body, PQgetvalue(d, i, 8)) &&
             (is_true(d, i, 9) ||
              !owner_scoped(op, pol, PQgetvalue(d, i, 3), relid, PQgetvalue(d, i, 10))))
             gp__bufappend(tables, sizeof tables, "%s%s.%s", *tables ? ", " : "", PQgetvalue(d, i, 7),
@@ -764,6 +972,110 @@ static gp_status_t audit_privileges(PGconn *pg, audit_t *a, gp_error_t *err)
     return GP_OK;
 }
 
+/* What a relkind or an object kind of Q_CONTEXT is, in words, and the
+ * keyword ALTER takes for it. */
+static const char *kind_words(const char *kind, bool keyword)
+{
+    static const struct {
+        const char *kind, *words, *keyword;
+    } KINDS[] = {{"schema", "schema", "SCHEMA"},          {"function", "function", "FUNCTION"},
+                 {"v", "view", "VIEW"},                    {"r", "table", "TABLE"},
+                 {"p", "partitioned table", "TABLE"},      {"m", "materialized view", "MATERIALIZED VIEW"},
+                 {"f", "foreign table", "FOREIGN TABLE"},  {"S", "sequence", "SEQUENCE"},
+                 {"c", "composite type", "TYPE"},          {"i", "index", "INDEX"},
+                 {"I", "partitioned index", "INDEX"}};
+    for (size_t i = 0; i < sizeof KINDS / sizeof *KINDS; i++)
+        if (strcmp(kind, KINDS[i].kind) == 0)
+            return keyword ? KINDS[i].keyword : KINDS[i].words;
+    return keyword ? "TABLE" : "relation";
+}
+
+#define CONTEXT_RESTORE "restore it as migrations/0004_verified_tenant.sql creates it, as the schema owner"
+
+static gp_status_t audit_context(PGconn *pg, audit_t *a, gp_error_t *err)
+{
+    PGresult *r = NULL;
+    gp_status_t st = gp__pg_select(pg, Q_CONTEXT, &r, err);
+    if (st != GP_OK)
+        return st;
+    const char *role = a->rep->role[0] ? a->rep->role : "the application role";
+    for (int i = 0; i < PQntuples(r); i++) {
+        const char *object = PQgetvalue(r, i, 0), *cause = PQgetvalue(r, i, 1), *kind = PQgetvalue(r, i, 2),
+                   *detail = PQgetvalue(r, i, 3), *grantees = PQgetvalue(r, i, 4);
+        char via[300] = "";
+        if (*grantees)
+            snprintf(via, sizeof via, " (granted to %s)", grantees);
+        if (strcmp(cause, "missing") == 0)
+            add(a, GP_AUDIT_TENANT_CONTEXT_ALTERED, object,
+                "the verified tenant context %s does not exist, though there are tenant tables: a policy is the "
+                "tenant comparison only when it compares with that view, so none is; apply migration 0004 "
+                "(growplate migrate), or, if it was applied and the view dropped, " CONTEXT_RESTORE " (with the "
+                "policies)",
+                object);
+        else if (strcmp(cause, "relkind") == 0)
+            add(a, GP_AUDIT_TENANT_CONTEXT_ALTERED, object,
+                "%s is a %s, not the view over growplate_private.tenant_anchors that migration 0004 creates: every "
+                "tenant policy compares tenant_id with it, so whoever can write or replace it chooses the tenant "
+                "of every connection; " CONTEXT_RESTORE,
+                object, kind_words(kind, false));
+        else if (strcmp(cause, "definition") == 0)
+            add(a, GP_AUDIT_TENANT_CONTEXT_ALTERED, object,
+                "the view %s is not defined as migration 0004 shipped it (the tenant of the unexpired anchor whose "
+                "digest is sha256 of current_setting('" GP_TENANT_TOKEN_SETTING "')): every tenant policy "
+                "compares tenant_id with it, so its definition decides which tenant each connection acts as, "
+                "whatever the tenant key; " CONTEXT_RESTORE " (CREATE OR REPLACE VIEW ... WITH (security_barrier))",
+                object);
+        else if (strcmp(cause, "options") == 0)
+            add(a, GP_AUDIT_TENANT_CONTEXT_ALTERED, object,
+                "the view %s is not a security_barrier view (its options: %s): a condition of the caller's can "
+                "then be evaluated before the view's own, and the error message of a function it calls can show "
+                "the tenant of another connection's anchor; ALTER VIEW %s SET (security_barrier = true)",
+                object, *detail ? detail : "none", object);
+        else if (strcmp(cause, "owner") == 0) {
+            const char *can =
+                strcmp(kind, "schema") == 0 ? "drop whatever the schema holds and create its own in its place"
+                : strcmp(object, GP_TENANT_CONTEXT_VIEW) == 0 ? "replace the view's definition"
+                : strcmp(object, "growplate_private.tenant_keys") == 0 ? "read the tenant key's pads and install keys"
+                : strcmp(object, "growplate_private.tenant_anchors") == 0 ? "write anchors for any tenant"
+                : strncmp(object, "growplate.tenant_publish(", 25) == 0
+                    ? "replace the function so that it records anchors for secrets it never verified"
+                    : "replace the function that SECURITY DEFINER functions read the tenant through";
+            add(a, GP_AUDIT_TENANT_CONTEXT_ALTERED, object,
+                "the %s %s, part of the verified tenant context, is owned by %s, which the application role %s "
+                "is or can SET ROLE to: it can %s, so SQL injected into the application can act as any tenant; "
+                "ALTER %s %s OWNER TO the schema owner (the role of DATABASE_MIGRATION_URL)",
+                kind_words(kind, false), object, detail, role, can, kind_words(kind, true), object);
+        }
+        else if (strcmp(cause, "privileges") == 0) {
+            const char *why =
+                strcmp(object, "growplate_private.tenant_keys") == 0
+                    ? "the table holds the HMAC pads of the tenant key, with which a reader can sign a tenant "
+                      "secret for any tenant, and a writer can install a key of its own"
+                : strcmp(object, "growplate_private.tenant_anchors") == 0
+                    ? "an anchor it inserts or updates makes a token of its own choosing stand for any tenant, "
+                      "deleting anchors ends other connections' tenant context, and reading them shows which "
+                      "tenants are active and until when"
+                    : "the application role should hold nothing on it but SELECT (with UPDATE, for one: the view is "
+                      "updatable, so UPDATE " GP_TENANT_CONTEXT_VIEW " SET tenant = ... rewrites the anchor of its "
+                      "own token to any tenant)";
+            add(a, GP_AUDIT_TENANT_CONTEXT_ALTERED, object,
+                "the application role %s holds %s on the %s %s%s, part of the verified tenant context: %s; "
+                "REVOKE %s ON %s FROM %s",
+                role, detail, kind_words(kind, false), object, via, why, detail, object, *grantees ? grantees : role);
+        } else if (strcmp(cause, "create") == 0)
+            add(a, GP_AUDIT_TENANT_CONTEXT_ALTERED, object,
+                "the application role %s may CREATE in schema %s%s, which holds %s: only the schema owner should "
+                "put objects there, for an object of its own under a name that the owner's code or a later "
+                "migration resolves there would be trusted as part of the tenant context; REVOKE CREATE ON "
+                "SCHEMA %s FROM %s",
+                role, object, via,
+                strcmp(object, "growplate") == 0 ? "the verified tenant context" : "the tenant keys and anchors",
+                object, *grantees ? grantees : role);
+    }
+    PQclear(r);
+    return GP_OK;
+}
+
 static gp_status_t command(PGconn *pg, const char *sql, gp_error_t *err)
 {
     PGresult *r = PQexec(pg, sql);
@@ -809,6 +1121,8 @@ gp_status_t gp_audit(const gp_config_t *cfg, gp_audit_report_t **out, gp_error_t
         st = audit_definers(pg, &a, err);
     if (st == GP_OK)
         st = audit_privileges(pg, &a, err);
+    if (st == GP_OK)
+        st = audit_context(pg, &a, err);
     if (st == GP_OK)
         st = command(pg, "COMMIT", err);
     PQfinish(pg);

@@ -34,6 +34,7 @@ void gp_config_init(gp_config_t *cfg)
     d->statement_timeout_ms = 0;
     d->validate_after_ms = 5000;
     d->leak_threshold_ms = 0;
+    d->tenant_token_ttl_ms = 120000;
     gp_redis_config_t *r = &cfg->redis;
     r->db = -1;
     r->key_prefix = "growplate:";
@@ -174,6 +175,7 @@ typedef struct var {
 } var_t;
 
 #define DB(f) offsetof(gp_config_t, db.f)
+#define TENANT_KEY_MEANING "64 to 128 hex digits (32 to 64 random bytes; for example `openssl rand -hex 32`)"
 #define RD(f) offsetof(gp_config_t, redis.f)
 
 static const var_t vars[] = {
@@ -195,6 +197,9 @@ static const var_t vars[] = {
     {"DATABASE_STATEMENT_TIMEOUT", V_MS, DB(statement_timeout_ms), 0, MS_MAX, "a duration from 0 (none) to 24h"},
     {"DATABASE_VALIDATE_AFTER", V_MS, DB(validate_after_ms), 0, MS_MAX, "a duration from 0 (always validate) to 24h"},
     {"DATABASE_LEAK_THRESHOLD", V_MS, DB(leak_threshold_ms), 0, MS_MAX, "a duration from 0 (off) to 24h"},
+    {"DATABASE_TENANT_KEY", V_SECRET, DB(tenant_key), 0, 0, TENANT_KEY_MEANING},
+    {"DATABASE_TENANT_KEY_PREVIOUS", V_SECRET, DB(tenant_key_previous), 0, 0, TENANT_KEY_MEANING},
+    {"DATABASE_TENANT_TOKEN_TTL", V_MS, DB(tenant_token_ttl_ms), 10000, 3600000, "a duration from 10s to 1h"},
     {"REDIS_URL", V_URL, RD(url), 0, 0, "a redis://[[user]:password@]host[:port][/db] URL"},
     {"REDIS_HOST", V_STR, RD(host), 0, 0, "a host name or IP address"},
     {"REDIS_PORT", V_INT, RD(port), 1, 65535, "a port from 1 to 65535"},
@@ -301,6 +306,35 @@ static const char *env_lookup(void *ud, const char *name)
 gp_status_t gp_config_from_env(gp_config_t *cfg, char *err, size_t errlen)
 {
     return gp_config_from_lookup(cfg, env_lookup, NULL, err, errlen);
+}
+
+/* ---- the tenant key ---------------------------------------------------------- */
+
+static int hexval(int c);
+
+bool gp__tenant_key_decode(const char *hex, int ttl_ms, gp__tenant_key_t *out)
+{
+    memset(out, 0, sizeof *out);
+    out->ttl_s = ttl_ms / 1000;
+    if (!hex || !*hex)
+        return true;
+    size_t n = strlen(hex);
+    if (n < 64 || n > 128 || n % 2)
+        return false;
+    for (size_t i = 0; i < n / 2; i++) {
+        int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
+        if (hi < 0 || lo < 0) {
+            gp__wipe(out, sizeof *out);
+            return false;
+        }
+        out->key[i] = (unsigned char)(hi << 4 | lo);
+    }
+    out->len = n / 2;
+    unsigned char id[32];
+    gp__hmac_sha256(out->key, out->len, GP__TENANT_KID_LABEL, sizeof GP__TENANT_KID_LABEL - 1, id);
+    gp__hex(id, 8, out->kid);
+    out->set = true;
+    return true;
 }
 
 /* ---- URLs ------------------------------------------------------------------- */
@@ -637,6 +671,26 @@ gp_status_t gp_config_validate(const gp_config_t *cfg, char *err, size_t errlen)
     if (d->pool_min > d->pool_max && d->pool_max >= 1)
         BAD("DATABASE_POOL_MIN: %d is greater than DATABASE_POOL_MAX (%d); expected POOL_MIN <= POOL_MAX\n",
             d->pool_min, d->pool_max);
+
+    /* The tenant keys: their shape only, never their text. */
+    const char *keys[2] = {d->tenant_key, d->tenant_key_previous};
+    static const char *const key_names[2] = {"DATABASE_TENANT_KEY", "DATABASE_TENANT_KEY_PREVIOUS"};
+    for (int i = 0; i < 2; i++) {
+        if (!keys[i] || !*keys[i])
+            continue;
+        size_t n = strlen(keys[i]), hex = strspn(keys[i], "0123456789abcdefABCDEF");
+        if (hex < n)
+            BAD("%s: has a character that is not a hex digit at position %zu (the value is not shown: it is a "
+                "secret); expected " TENANT_KEY_MEANING "\n", key_names[i], hex + 1);
+        else if (n < 64 || n > 128 || n % 2)
+            BAD("%s: has %zu hex digits; expected " TENANT_KEY_MEANING "\n", key_names[i], n);
+    }
+    if (d->tenant_key_previous && *d->tenant_key_previous && !(d->tenant_key && *d->tenant_key))
+        BAD("DATABASE_TENANT_KEY_PREVIOUS: is set without DATABASE_TENANT_KEY; during a rotation set both "
+            "(the new key in DATABASE_TENANT_KEY)\n");
+    else if (d->tenant_key_previous && *d->tenant_key_previous && strcasecmp(d->tenant_key, d->tenant_key_previous) == 0)
+        BAD("DATABASE_TENANT_KEY_PREVIOUS: is the same key as DATABASE_TENANT_KEY; expected the key being "
+            "rotated out, or unset it\n");
 
     static const char *const sslmodes[] = {"disable", "allow", "prefer", "require", "verify-ca", "verify-full"};
     if (d->sslmode) {

@@ -5,6 +5,7 @@
 
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -33,6 +34,45 @@ void gp__redactf(char *out, size_t outlen, const char *fmt, ...) GP__PRINTF(3, 4
  * (the password itself, for a bad percent-encoding), so they are never
  * shown when the string may hold a secret. */
 const char *gp__conninfo_error_phrase(const char *msg);
+
+/* ---- SHA-256 and HMAC-SHA-256 (sha256.c) ---- */
+typedef struct gp__sha256 {
+    uint32_t h[8];
+    uint64_t len;
+    unsigned char buf[64];
+    size_t n;
+} gp__sha256_t;
+void gp__sha256_init(gp__sha256_t *c);
+void gp__sha256_update(gp__sha256_t *c, const void *data, size_t len);
+/* Writes the digest and wipes *c. */
+void gp__sha256_final(gp__sha256_t *c, unsigned char out[32]);
+/* SHA-256 of data, as 64 lowercase hex digits plus NUL in hex[65]. */
+void gp__sha256_hex(const void *data, size_t len, char hex[65]);
+/* The HMAC pads of a key: K0 ^ 0x36.., K0 ^ 0x5c.. (K0: the key, hashed when
+ * longer than 64 bytes, zero-padded to 64). */
+void gp__hmac_pads(const unsigned char *key, size_t keylen, unsigned char ipad[64], unsigned char opad[64]);
+void gp__hmac_sha256(const unsigned char *key, size_t keylen, const void *msg, size_t len, unsigned char out[32]);
+/* n bytes as 2n lowercase hex digits plus NUL. */
+void gp__hex(const unsigned char *bytes, size_t n, char *out);
+/* Zero memory that held a secret (not optimised away). */
+void gp__wipe(void *p, size_t n);
+
+/* The tenant key of a pool (and of gp_migrate), decoded from DATABASE_TENANT_KEY when the pool
+ * is created and wiped when it is freed (tenant.h, "The verified tenant
+ * context"). `kid`: the key's public id, the first 8 bytes of
+ * HMAC(key, GP__TENANT_KID_LABEL) in hex. */
+#define GP__TENANT_KID_LABEL "growplate tenant key id"
+typedef struct gp__tenant_key {
+    bool set;
+    size_t len;
+    unsigned char key[64];
+    char kid[17];
+    int ttl_s;
+} gp__tenant_key_t;
+
+/* Decode a key as configured (hex, validated by gp_config_validate); NULL
+ * or "" leaves out->set false. Returns false for a malformed key. */
+bool gp__tenant_key_decode(const char *hex, int ttl_ms, gp__tenant_key_t *out);
 
 /* Monotonic clock. */
 static inline int64_t gp__now_ns(void)

@@ -262,6 +262,101 @@ static gp_status_t run_locked(run_t *r, const gp_migration_t *set, size_t n)
     return GP_OK;
 }
 
+/* ---- tenant keys -------------------------------------------------------------------- */
+
+/* Install the pads of DATABASE_TENANT_KEY and DATABASE_TENANT_KEY_PREVIOUS
+ * in growplate_private.tenant_keys (migration 0004) and remove every other
+ * key, with the anchors published under it, in one transaction. The pads go
+ * as parameters: never in the statement text, so never in pg_stat_activity
+ * or a log line. Without DATABASE_TENANT_KEY nothing changes. */
+static gp_status_t install_keys(run_t *r, const gp_db_config_t *db)
+{
+    PGresult *res = NULL;
+    gp_status_t st = exec_ok(r, "SELECT pg_catalog.to_regclass('growplate_private.tenant_keys') IS NOT NULL", 0, NULL,
+                             &res, "looking for growplate_private.tenant_keys");
+    if (st != GP_OK)
+        return st;
+    bool exists = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    PQclear(res);
+    if (!exists)
+        return GP_OK; /* a set of migrations without 0004 */
+    if (!db->tenant_key || !*db->tenant_key) {
+        if ((st = exec_ok(r, "SELECT count(*) FROM growplate_private.tenant_keys", 0, NULL, &res,
+                          "counting tenant keys")) != GP_OK)
+            return st;
+        r->rep->tenant_keys = (int)strtol(PQgetvalue(res, 0, 0), NULL, 10);
+        PQclear(res);
+        if (r->rep->tenant_keys == 0)
+            progress(r, "no tenant key installed: set DATABASE_TENANT_KEY (the service's) and run migrate again; "
+                        "until then every tenant-scoped call fails");
+        return GP_OK;
+    }
+    const char *hex[2] = {db->tenant_key, db->tenant_key_previous};
+    gp__tenant_key_t keys[2];
+    char pads[2][2][2 + 128 + 1];
+    int nkeys = 0;
+    for (int i = 0; i < 2; i++) {
+        if (!hex[i] || !*hex[i])
+            continue;
+        if (!gp__tenant_key_decode(hex[i], 0, &keys[nkeys]) || !keys[nkeys].set) {
+            gp__wipe(keys, sizeof keys);
+            return gp__client_error(r->err, GP_ERR_CONFIG, "%s: is not a tenant key; expected 64 to 128 hex digits",
+                                    i ? "DATABASE_TENANT_KEY_PREVIOUS" : "DATABASE_TENANT_KEY");
+        }
+        unsigned char ip[64], op[64];
+        gp__hmac_pads(keys[nkeys].key, keys[nkeys].len, ip, op);
+        memcpy(pads[nkeys][0], "\\x", 2);
+        gp__hex(ip, 64, pads[nkeys][0] + 2);
+        memcpy(pads[nkeys][1], "\\x", 2);
+        gp__hex(op, 64, pads[nkeys][1] + 2);
+        gp__wipe(ip, sizeof ip);
+        gp__wipe(op, sizeof op);
+        nkeys++;
+    }
+    char kids[64];
+    snprintf(kids, sizeof kids, "{%s%s%s}", keys[0].kid, nkeys > 1 ? "," : "", nkeys > 1 ? keys[1].kid : "");
+    st = exec_ok(r, "BEGIN", 0, NULL, NULL, "installing the tenant keys");
+    for (int i = 0; st == GP_OK && i < nkeys; i++) {
+        const char *params[3] = {keys[i].kid, pads[i][0], pads[i][1]};
+        st = exec_ok(r,
+                     "INSERT INTO growplate_private.tenant_keys (kid, ipad, opad) VALUES ($1, $2::pg_catalog.bytea, "
+                     "$3::pg_catalog.bytea) ON CONFLICT (kid) DO NOTHING",
+                     3, params, &res, "installing a tenant key");
+        if (st == GP_OK) {
+            if (strcmp(PQcmdTuples(res), "1") == 0) {
+                r->rep->tenant_keys_installed++;
+                progress(r, "tenant key %s (%s): installed", keys[i].kid, i ? "DATABASE_TENANT_KEY_PREVIOUS"
+                                                                              : "DATABASE_TENANT_KEY");
+            }
+            PQclear(res);
+        }
+    }
+    gp__wipe(pads, sizeof pads);
+    gp__wipe(keys, sizeof keys);
+    if (st == GP_OK) {
+        const char *params[1] = {kids};
+        st = exec_ok(r,
+                     "DELETE FROM growplate_private.tenant_keys WHERE kid OPERATOR(pg_catalog.<>) ALL "
+                     "($1::pg_catalog.text[]) RETURNING kid",
+                     1, params, &res, "removing old tenant keys");
+        if (st == GP_OK) {
+            for (int i = 0; i < PQntuples(res); i++)
+                progress(r, "tenant key %s: removed, with its published tenant secrets (neither DATABASE_TENANT_KEY "
+                            "nor DATABASE_TENANT_KEY_PREVIOUS)", PQgetvalue(res, i, 0));
+            r->rep->tenant_keys_removed += PQntuples(res);
+            PQclear(res);
+        }
+    }
+    if (st == GP_OK)
+        st = exec_ok(r, "COMMIT", 0, NULL, NULL, "installing the tenant keys");
+    if (st != GP_OK) {
+        PQclear(PQexec(r->pg, "ROLLBACK"));
+        return st;
+    }
+    r->rep->tenant_keys = nkeys;
+    return GP_OK;
+}
+
 gp_status_t gp__migrate_with(const gp_config_t *cfg, const gp_migration_t *set, size_t n,
                              const gp_migrate_opts_t *opts, gp_migrate_report_t **out, gp_error_t *err)
 {
@@ -301,6 +396,8 @@ gp_status_t gp__migrate_with(const gp_config_t *cfg, const gp_migration_t *set, 
     gp_status_t st = gp__pg_connect_single(&cfg->db, true, &r.pg, err);
     if (st == GP_OK) {
         st = run_locked(&r, set, n);
+        if (st == GP_OK && !rep->dry_run)
+            st = install_keys(&r, &cfg->db);
         rep->pending = 0;
         for (size_t i = 0; i < n; i++)
             rep->pending += rep->entries[i].state == GP_MIGRATION_PENDING;

@@ -93,7 +93,8 @@ struct gp_pool {
     int min, max;
     int acquire_timeout_ms;
     int64_t idle_timeout_ns, max_lifetime_ns, validate_after_ns, leak_threshold_ns;
-    gp_db_config_t db;          /* deep copy; strings below */
+    gp_db_config_t db;          /* deep copy; strings below (the tenant keys: not kept) */
+    gp__tenant_key_t tenant_key;
     char *strings[8];
     gp__pg_params_t params;
     char display[256];          /* redacted target, for messages */
@@ -322,6 +323,7 @@ static void destroy(gp_pool_t *p)
         }
     }
     memset(&p->params, 0, sizeof p->params);
+    gp__wipe(&p->tenant_key, sizeof p->tenant_key);
     free(p);
 }
 
@@ -368,6 +370,8 @@ gp_status_t gp_pool_create(const gp_config_t *cfg, gp_pool_t **out, gp_error_t *
         goto nomem;
     p->db = cfg->db;
     p->db.migration_url = NULL;
+    gp__tenant_key_decode(cfg->db.tenant_key, cfg->db.tenant_token_ttl_ms, &p->tenant_key); /* validated above */
+    p->db.tenant_key = p->db.tenant_key_previous = NULL;
     size_t k = 0;
     if (!copy_str(p, &k, &p->db.url) || !copy_str(p, &k, &p->db.host) || !copy_str(p, &k, &p->db.name) ||
         !copy_str(p, &k, &p->db.user) || !copy_str(p, &k, &p->db.password) || !copy_str(p, &k, &p->db.sslmode) ||
@@ -415,6 +419,7 @@ gp_status_t gp_pool_create(const gp_config_t *cfg, gp_pool_t **out, gp_error_t *
 nomem_free:
     for (size_t i = 0; i < k; i++)
         free(p->strings[i]);
+    gp__wipe(&p->tenant_key, sizeof p->tenant_key);
     free(p);
 nomem:
     set_error(err, GP_ERR_NOMEM, GP_ECLASS_CLIENT, 0, "out of memory creating the pool");
@@ -954,6 +959,7 @@ static void *maint_main(void *arg)
                 if (c) {
                     c->pool = p;
                     c->conn.priv = c;
+                    c->conn.tenant_key = &p->tenant_key;
                     set_state(p, c, CS_OPENING, now, -1);
                     open_one(p, c);
                     continue;

@@ -13,9 +13,25 @@
 #include <libpq-fe.h>
 
 #include "growplate/pool.h"
+#include "internal.h" /* gp__tenant_key_t */
+
+/* The tenant layer's record of the tenant secrets already published on
+ * one connection (tenant.c): direct-mapped by tenant. */
+#define GP__PUBLISHED_SLOTS 16
+typedef struct gp__published {
+    char tenant[37];
+    char secret[65];
+    int64_t expires; /* unix seconds; 0 = empty slot */
+} gp__published_t;
 
 struct gp_conn {
     PGconn *pg;                 /* the libpq connection; never NULL while leased */
+
+    /* For the tenant layer: the pool's key (never NULL; `set` false when
+     * none is configured), and the secrets it published on this
+     * connection. A new connection starts with none. */
+    const gp__tenant_key_t *tenant_key;
+    gp__published_t published[GP__PUBLISHED_SLOTS];
 
     /* Per-connection state of the query layer (e.g. its prepared-statement
      * cache). Created lazily by the query layer on a leased connection; the

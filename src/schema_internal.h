@@ -23,9 +23,6 @@ extern const size_t gp__migrations_embedded_count;
 gp_status_t gp__migrate_with(const gp_config_t *cfg, const gp_migration_t *set, size_t n,
                              const gp_migrate_opts_t *opts, gp_migrate_report_t **out, gp_error_t *err);
 
-/* SHA-256 of data, as 64 lowercase hex digits plus NUL in hex[65]. */
-void gp__sha256_hex(const void *data, size_t len, char hex[65]);
-
 /* Open one libpq connection as the application role (migration == false)
  * or the migration role. On failure returns GP_ERR_CONFIG, GP_ERR_CONNECT,
  * GP_ERR_AUTH, GP_ERR_TIMEOUT or GP_ERR_NOMEM with a redacted message naming

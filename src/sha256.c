@@ -1,9 +1,12 @@
-/* sha256.c — a small SHA-256 (FIPS 180-4) for migration checksums; written
- * for growplate so the library needs no crypto dependency. Not for secrets. */
+/* sha256.c — a small SHA-256 (FIPS 180-4) and HMAC-SHA-256 (RFC 2104),
+ * written for growplate so the library needs no crypto dependency: for
+ * migration checksums and for the tenant secrets (tenant_token.c). No
+ * branch and no table index depends on the data, so the time it takes
+ * depends only on the length. */
 #include <stdint.h>
 #include <string.h>
 
-#include "schema_internal.h"
+#include "internal.h"
 
 static const uint32_t K[64] = {
     0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
@@ -37,31 +40,110 @@ static void block(uint32_t h[8], const unsigned char *p)
     h[0] += a; h[1] += b; h[2] += c; h[3] += d; h[4] += e; h[5] += f; h[6] += g; h[7] += k;
 }
 
+void gp__sha256_init(gp__sha256_t *c)
+{
+    static const uint32_t iv[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+                                   0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
+    memcpy(c->h, iv, sizeof iv);
+    c->len = 0;
+    c->n = 0;
+}
+
+void gp__sha256_update(gp__sha256_t *c, const void *data, size_t len)
+{
+    const unsigned char *p = data;
+    c->len += len;
+    if (c->n) {
+        size_t take = 64 - c->n < len ? 64 - c->n : len;
+        memcpy(c->buf + c->n, p, take);
+        c->n += take;
+        p += take;
+        len -= take;
+        if (c->n < 64)
+            return;
+        block(c->h, c->buf);
+        c->n = 0;
+    }
+    for (; len >= 64; len -= 64, p += 64)
+        block(c->h, p);
+    memcpy(c->buf, p, len);
+    c->n = len;
+}
+
+void gp__sha256_final(gp__sha256_t *c, unsigned char out[32])
+{
+    /* The 0x80 marker, zeros, and the 64-bit big-endian bit length fill
+     * one or two final blocks. */
+    uint64_t bits = c->len * 8;
+    unsigned char pad[72] = {0x80};
+    size_t padlen = c->n < 56 ? 56 - c->n : 120 - c->n;
+    for (int i = 0; i < 8; i++)
+        pad[padlen + i] = (unsigned char)(bits >> (56 - 8 * i));
+    gp__sha256_update(c, pad, padlen + 8);
+    for (int i = 0; i < 32; i++)
+        out[i] = (unsigned char)(c->h[i / 4] >> (24 - 8 * (i % 4)));
+    gp__wipe(c, sizeof *c);
+}
+
+void gp__hex(const unsigned char *bytes, size_t n, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[bytes[i] >> 4];
+        out[2 * i + 1] = digits[bytes[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
 void gp__sha256_hex(const void *data, size_t len, char hex[65])
 {
-    uint32_t h[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
-                     0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
-    const unsigned char *p = data;
-    size_t left = len;
-    for (; left >= 64; left -= 64, p += 64)
-        block(h, p);
-    /* The tail, the 0x80 marker and the 64-bit big-endian bit length fill
-     * one or two final blocks. */
-    unsigned char tail[128] = {0};
-    memcpy(tail, p, left);
-    tail[left] = 0x80;
-    size_t tlen = left + 1 + 8 <= 64 ? 64 : 128;
-    uint64_t bits = (uint64_t)len * 8;
-    for (int i = 0; i < 8; i++)
-        tail[tlen - 1 - i] = (unsigned char)(bits >> (8 * i));
-    block(h, tail);
-    if (tlen == 128)
-        block(h, tail + 64);
-    static const char digits[] = "0123456789abcdef";
-    for (int i = 0; i < 32; i++) {
-        unsigned char byte = (unsigned char)(h[i / 4] >> (24 - 8 * (i % 4)));
-        hex[2 * i] = digits[byte >> 4];
-        hex[2 * i + 1] = digits[byte & 15];
+    gp__sha256_t c;
+    unsigned char d[32];
+    gp__sha256_init(&c);
+    gp__sha256_update(&c, data, len);
+    gp__sha256_final(&c, d);
+    gp__hex(d, 32, hex);
+}
+
+void gp__hmac_pads(const unsigned char *key, size_t keylen, unsigned char ipad[64], unsigned char opad[64])
+{
+    unsigned char k0[64] = {0};
+    if (keylen > 64) {
+        gp__sha256_t c;
+        gp__sha256_init(&c);
+        gp__sha256_update(&c, key, keylen);
+        gp__sha256_final(&c, k0);
+    } else {
+        memcpy(k0, key, keylen);
     }
-    hex[64] = '\0';
+    for (int i = 0; i < 64; i++) {
+        ipad[i] = k0[i] ^ 0x36;
+        opad[i] = k0[i] ^ 0x5c;
+    }
+    gp__wipe(k0, sizeof k0);
+}
+
+void gp__hmac_sha256(const unsigned char *key, size_t keylen, const void *msg, size_t len, unsigned char out[32])
+{
+    unsigned char ipad[64], opad[64], inner[32];
+    gp__hmac_pads(key, keylen, ipad, opad);
+    gp__sha256_t c;
+    gp__sha256_init(&c);
+    gp__sha256_update(&c, ipad, 64);
+    gp__sha256_update(&c, msg, len);
+    gp__sha256_final(&c, inner);
+    gp__sha256_init(&c);
+    gp__sha256_update(&c, opad, 64);
+    gp__sha256_update(&c, inner, 32);
+    gp__sha256_final(&c, out);
+    gp__wipe(ipad, sizeof ipad);
+    gp__wipe(opad, sizeof opad);
+    gp__wipe(inner, sizeof inner);
+}
+
+void gp__wipe(void *p, size_t n)
+{
+    volatile unsigned char *v = p;
+    while (n--)
+        *v++ = 0;
 }

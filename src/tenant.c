@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "growplate/tenant.h"
 #include "query_internal.h"
@@ -26,22 +27,101 @@ static gp_status_t check_tenant(const char *tenant_id, gp_error_t *err)
     return GP_ERR_TENANT;
 }
 
-/* The statement that scopes the transaction. Qualified with pg_catalog so a
- * search_path cannot substitute another set_config. */
-static const char SET_TENANT[] = "SELECT pg_catalog.set_config('" GP_TENANT_SETTING "', $1, true)";
-static const char SET_TENANT_TIMEOUT[] = "SELECT pg_catalog.set_config('" GP_TENANT_SETTING "', $1, true), "
-                                         "pg_catalog.set_config('statement_timeout', $2, true)";
+/* ---- the verified tenant context ------------------------------------------------------------
+ *
+ * The library never sets a tenant id the database would take on trust. For
+ * a tenant T it sets growplate.tenant_token to the tenant secret
+ *     S = hex(HMAC-SHA-256(key, "v1.<kid>.<T>.<E>"))
+ * for an expiry E at the end of the window after the current one (windows
+ * of DATABASE_TENANT_TOKEN_TTL), and the policies accept it only once it is
+ * published: growplate.tenant_publish() recomputes the HMAC as the owner and
+ * records an anchor (migration 0004). A connection publishes each secret
+ * once; `published` remembers which. */
+
+static const char SET_TOKEN[] = "SELECT pg_catalog.set_config('" GP_TENANT_TOKEN_SETTING "', $1, true)";
+static const char SET_TOKEN_TIMEOUT[] = "SELECT pg_catalog.set_config('" GP_TENANT_TOKEN_SETTING "', $1, true), "
+                                        "pg_catalog.set_config('statement_timeout', $2, true)";
+static const char PUBLISH[] = "SELECT growplate.tenant_publish($1, $2::pg_catalog.uuid, $3::pg_catalog.int8, $4)";
+
+typedef struct secret {
+    char hex[65];
+    char expires[24];
+    char tenant[GP_TENANT_ID_LEN + 1];
+    int64_t exp;
+    gp__published_t *slot; /* where to record it once published; NULL when it is already */
+} secret_t;
+
+static size_t slot_of(const char *tenant)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (const char *p = tenant; *p; p++)
+        h = (h ^ (unsigned char)*p) * 16777619u;
+    return h % GP__PUBLISHED_SLOTS;
+}
+
+static gp_status_t tenant_secret(gp_conn_t *conn, const char *tenant, secret_t *s, gp_error_t *err)
+{
+    const gp__tenant_key_t *k = conn->tenant_key;
+    if (!k || !k->set)
+        return gp__client_error(err, GP_ERR_CONFIG,
+                                "DATABASE_TENANT_KEY is not set: tenant-scoped calls sign the tenant context with "
+                                "it; set the same key (" "64 hex digits, e.g. from `openssl rand -hex 32`) for this "
+                                "service and for `growplate migrate`, which installs it in the database");
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t w = k->ttl_s > 0 ? k->ttl_s : 120;
+    s->exp = ((int64_t)ts.tv_sec / w + 2) * w;
+    memcpy(s->tenant, tenant, GP_TENANT_ID_LEN + 1);
+    snprintf(s->expires, sizeof s->expires, "%lld", (long long)s->exp);
+    gp__published_t *slot = &conn->published[slot_of(tenant)];
+    if (slot->expires == s->exp && strcmp(slot->tenant, tenant) == 0) {
+        memcpy(s->hex, slot->secret, sizeof s->hex);
+        s->slot = NULL;
+        return GP_OK;
+    }
+    char msg[128];
+    int n = snprintf(msg, sizeof msg, "v1.%s.%s.%s", k->kid, tenant, s->expires);
+    unsigned char mac[32];
+    gp__hmac_sha256(k->key, k->len, msg, (size_t)n, mac);
+    gp__hex(mac, sizeof mac, s->hex);
+    gp__wipe(mac, sizeof mac);
+    s->slot = slot;
+    return GP_OK;
+}
+
+/* The secret reached the database's anchors (its transaction committed). */
+static void published(const secret_t *s)
+{
+    if (!s->slot)
+        return;
+    memcpy(s->slot->tenant, s->tenant, sizeof s->slot->tenant);
+    memcpy(s->slot->secret, s->hex, sizeof s->slot->secret);
+    s->slot->expires = s->exp;
+}
+
+/* The parameters of PUBLISH; they live in *s and *k. */
+static void publish_params(const gp_conn_t *conn, const secret_t *s, gp_value_t v[4])
+{
+    v[0] = gp_text(conn->tenant_key->kid);
+    v[1] = gp_text(s->tenant);
+    v[2] = gp_text(s->expires);
+    v[3] = gp_text(s->hex);
+}
 
 /* The tenant-scoped statements, the caller's SQL in the middle:
- *  - a transaction's first round trip: [BEGIN; set tenant; sql];
+ *  - a transaction's first round trip: [BEGIN; set tenant; sql], after a
+ *    round trip of its own that publishes the secret when this connection
+ *    has not yet (so no caller's transaction ever holds an anchor's row
+ *    lock, which a concurrent publish of the same secret would wait for);
  *  - a one-shot call (gp_tenant_query/exec), which is a whole lease:
- *    [set tenant; sql; sweep...] in one implicit transaction (the
- *    extended protocol commits at the Sync; an error rolls everything
- *    back, the sweep included, and then the pool sweeps on release). The
- *    sweep (pool_internal.h) undoes whatever session state the caller's
- *    statement left through the functions it called, in the same round
- *    trip; what it cannot undo, the tag of the caller's command reveals
- *    (gp__tag_effects) and the pool resets fully on release.
+ *    [publish if needed; set tenant; sql; sweep...] in one implicit
+ *    transaction (the extended protocol commits at the Sync; an error
+ *    rolls everything back, the sweep and the anchor included, and then
+ *    the pool sweeps on release). The sweep (pool_internal.h) undoes
+ *    whatever session state the caller's statement left through the
+ *    functions it called, in the same round trip; what it cannot undo, the
+ *    tag of the caller's command reveals (gp__tag_effects) and the pool
+ *    resets fully on release.
  * On success the statement's result is stored in *res (if res is not
  * NULL). Nothing is copied: the statements and parameters live for the
  * call. */
@@ -53,26 +133,50 @@ static gp_status_t scoped_pipeline(gp_conn_t *conn, const char *tenant, const gp
     gp_status_t st;
     if (!one_shot && (st = gp__tx_begin_text(opts, begin, sizeof begin, err)) != GP_OK)
         return st; /* (a one-shot call has no BEGIN to format: no snprintf on its path) */
-    gp_value_t set[2] = {gp_text(tenant), gp_null()};
+    secret_t sec;
+    if ((st = tenant_secret(conn, tenant, &sec, err)) != GP_OK)
+        return st;
+    gp_value_t pub[4];
+    if (sec.slot)
+        publish_params(conn, &sec, pub);
+    if (sec.slot && !one_shot) {
+        gp__pipeline_item_t item = {PUBLISH, 4, pub, 0, NULL};
+        if ((st = gp__pipeline_run_items(conn, 1, &item, err)) != GP_OK) {
+            if (err)
+                err->statement_index = -1;
+            return st;
+        }
+        published(&sec);
+        sec.slot = NULL;
+    }
+    gp_value_t set[2] = {gp_text(sec.hex), gp_null()};
     bool with_timeout = opts && opts->statement_timeout_ms > 0;
     if (with_timeout) {
         snprintf(timeout, sizeof timeout, "%d", opts->statement_timeout_ms);
         set[1] = gp_text(timeout);
     }
-    /* Our own statements are known: BEGIN and the transaction-local
-     * set_config change no session state; only the caller's statement is
-     * judged. Only its result (and the sweep's verdict) is built. */
-    gp__pipeline_item_t items[3];
+    /* Our own statements are known: BEGIN, the publication and the
+     * transaction-local set_config change no session state; only the
+     * caller's statement is judged. Only its result (and the sweep's
+     * verdict) is built. */
+    gp__pipeline_item_t items[4];
     int n = 0;
     if (!one_shot)
         items[n++] = (gp__pipeline_item_t){begin, 0, NULL, 0, NULL};
-    items[n++] = (gp__pipeline_item_t){with_timeout ? SET_TENANT_TIMEOUT : SET_TENANT, with_timeout ? 2 : 1, set, 0,
+    if (sec.slot)
+        items[n++] = (gp__pipeline_item_t){PUBLISH, 4, pub, 0, NULL};
+    items[n++] = (gp__pipeline_item_t){with_timeout ? SET_TOKEN_TIMEOUT : SET_TOKEN, with_timeout ? 2 : 1, set, 0,
                                        NULL};
-    int caller = n;
     items[n++] = (gp__pipeline_item_t){sql, nparams, params, GP__EFFECT_UNKNOWN, res};
     st = one_shot ? gp__one_shot_swept(conn, items, n, err) : gp__pipeline_run_items(conn, n, items, err);
-    if (st != GP_OK && err && err->statement_index == caller)
+    /* A caller's COMMIT or ROLLBACK in a one-shot call may have ended the
+     * transaction that published: then publish again next time. */
+    if (st == GP_OK && !(one_shot && sec.slot && res && *res &&
+                         (gp__tag_effects(PQcmdStatus((*res)->pg)) & GP__EFFECT_ENDS_TX)))
+        published(&sec);
+    else if (err && err->statement_index >= 0)
         err->statement_index = -1; /* the caller's statement is the only one they know of */
+    gp__wipe(&sec, sizeof sec);
     return st;
 }
 

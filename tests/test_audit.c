@@ -103,21 +103,37 @@ static bool has(const gp_audit_report_t *r, gp_audit_kind_t kind, const char *ob
     return false;
 }
 
-static const gp_audit_finding_t *find(const gp_audit_report_t *r, gp_audit_kind_t kind, const char *object)
+/* A finding of that kind about that object (an object may have several
+ * of one kind) says `text`. */
+static bool mentions(const gp_audit_report_t *r, gp_audit_kind_t kind, const char *object, const char *text)
 {
     for (size_t i = 0; i < r->count; i++)
-        if (r->findings[i].kind == kind && strcmp(r->findings[i].object, object) == 0)
-            return &r->findings[i];
-    return NULL;
+        if (r->findings[i].kind == kind && strcmp(r->findings[i].object, object) == 0 &&
+            strstr(r->findings[i].message, text))
+            return true;
+    return false;
 }
 
-/* The finding's message contains `text`. */
+/* The same, telling what the findings say instead when none says it (for
+ * assert_true; assert_false takes mentions()). */
 static bool says(const gp_audit_report_t *r, gp_audit_kind_t kind, const char *object, const char *text)
 {
-    const gp_audit_finding_t *f = find(r, kind, object);
-    if (f && !strstr(f->message, text))
-        fprintf(stderr, "  %s %s does not say \"%s\": %s\n", gp_audit_kind_name(kind), object, text, f->message);
-    return f && strstr(f->message, text);
+    if (mentions(r, kind, object, text))
+        return true;
+    for (size_t i = 0; i < r->count; i++)
+        if (r->findings[i].kind == kind && strcmp(r->findings[i].object, object) == 0)
+            fprintf(stderr, "  %s %s does not say \"%s\": %s\n", gp_audit_kind_name(kind), object, text,
+                    r->findings[i].message);
+    return false;
+}
+
+/* How many findings of that kind about that object. */
+static size_t count_of(const gp_audit_report_t *r, gp_audit_kind_t kind, const char *object)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < r->count; i++)
+        n += r->findings[i].kind == kind && strcmp(r->findings[i].object, object) == 0;
+    return n;
 }
 
 static bool has_kind(const gp_audit_report_t *r, gp_audit_kind_t kind)
@@ -180,13 +196,20 @@ static void test_kind_names(void **state)
     assert_string_equal(gp_audit_kind_name(GP_AUDIT_UNSAFE_TABLE_PRIVILEGE), "unsafe_table_privilege");
     assert_string_equal(gp_audit_kind_name(GP_AUDIT_TABLE_WITHOUT_RLS), "table_without_rls");
     assert_string_equal(gp_audit_kind_name(GP_AUDIT_TEMPORARY_GRANTED), "temporary_granted");
+    assert_string_equal(gp_audit_kind_name(GP_AUDIT_FORGEABLE_CONTEXT), "forgeable_context");
+    assert_string_equal(gp_audit_kind_name(GP_AUDIT_TENANT_CONTEXT_ALTERED), "tenant_context_altered");
+    assert_int_equal(GP_AUDIT_FORGEABLE_CONTEXT, 17); /* appended: the values before it never change */
+    assert_int_equal(GP_AUDIT_TENANT_CONTEXT_ALTERED, 18);
     assert_string_equal(gp_audit_kind_name(GP_AUDIT_KIND_COUNT_), "unknown");
     assert_string_equal(gp_audit_kind_name((gp_audit_kind_t)0), "unknown");
 }
 
-#define POLICY(t)                                                                                   \
-    "CREATE POLICY p ON broken." t " USING (tenant_id = (SELECT NULLIF(current_setting('app.tenant_id', " \
-    "true), '')::uuid)); "
+/* The tenant comparison of migration 0004 (the one shape the audit accepts),
+ * and the forgeable one of the schemas before it. */
+#define SCOPED "(SELECT tenant_context.tenant FROM growplate.tenant_context)"
+#define LEGACY "(SELECT NULLIF(current_setting('app.tenant_id', true), '')::uuid)"
+
+#define POLICY(t) "CREATE POLICY p ON broken." t " USING (tenant_id = " SCOPED "); "
 #define SECURE(t) "ALTER TABLE broken." t " ENABLE ROW LEVEL SECURITY; ALTER TABLE broken." t " FORCE ROW LEVEL SECURITY; "
 
 static void create_broken_objects(void)
@@ -207,8 +230,7 @@ static void create_broken_objects(void)
         /* a read-only tenant policy plus a permissive USING (true) for writes */
         "CREATE TABLE broken.loose (tenant_id uuid NOT NULL, id int, PRIMARY KEY (tenant_id, id));"
         SECURE("loose")
-        "CREATE POLICY reads ON broken.loose FOR SELECT USING (tenant_id = (SELECT NULLIF(current_setting("
-        "'app.tenant_id', true), '')::uuid));"
+        "CREATE POLICY reads ON broken.loose FOR SELECT USING (tenant_id = " SCOPED ");"
         "CREATE POLICY anything ON broken.loose FOR ALL USING (true);"
         /* the same, but the loose policy is only for a role the app is not in: clean */
         "CREATE TABLE broken.other_role (tenant_id uuid NOT NULL, id int, PRIMARY KEY (tenant_id, id));"
@@ -349,8 +371,6 @@ static void test_member_of_bypassing_role(void **state)
     assert_clean();
 }
 
-#define SCOPED "(SELECT NULLIF(current_setting('app.tenant_id', true), '')::uuid)"
-
 /* 2. SECURITY DEFINER functions the application may EXECUTE that read
  * tenant tables as an owner row-level security does not confine. */
 static void test_definer_functions(void **state)
@@ -370,9 +390,18 @@ static void test_definer_functions(void **state)
         "  AS $$ BEGIN RETURN (SELECT count(*) FROM PUBLIC.TENANTS); END $$;"
         "CREATE FUNCTION defs.atomic_leak() RETURNS bigint LANGUAGE sql SECURITY DEFINER"
         "  BEGIN ATOMIC SELECT count(*) FROM public.tenants; END;"
-        /* filtered by the setting */
+        /* filtered by the verified context: the view, or growplate_tenant() */
         "CREATE FUNCTION defs.scoped_name() RETURNS text LANGUAGE sql SECURITY DEFINER"
         "  AS $$ SELECT name FROM public.tenants WHERE id = " SCOPED " $$;"
+        "CREATE FUNCTION defs.func_name() RETURNS text LANGUAGE plpgsql SECURITY DEFINER"
+        "  AS $$ BEGIN RETURN (SELECT name FROM public.tenants WHERE id = public.GROWPLATE_TENANT ( )); END $$;"
+        /* filtered by the plain setting, which any SQL can set: not confined */
+        "CREATE FUNCTION defs.setting_name() RETURNS text LANGUAGE sql SECURITY DEFINER"
+        "  AS $$ SELECT name FROM public.tenants WHERE id = " LEGACY " $$;"
+        /* a function whose name merely contains growplate_tenant */
+        "CREATE FUNCTION defs.xgrowplate_tenant() RETURNS uuid LANGUAGE sql AS $$ SELECT NULL::uuid $$;"
+        "CREATE FUNCTION defs.lookalike_name() RETURNS text LANGUAGE sql SECURITY DEFINER"
+        "  AS $$ SELECT name FROM public.tenants WHERE id = defs.xgrowplate_tenant() $$;"
         /* users' only policy for its owner is the tenant comparison */
         "CREATE FUNCTION defs.count_users() RETURNS bigint LANGUAGE sql SECURITY DEFINER"
         "  AS $$ SELECT count(*) FROM public.users $$;"
@@ -414,6 +443,13 @@ static void test_definer_functions(void **state)
     dump(r);
     assert_true(says(r, GP_AUDIT_DEFINER_WITHOUT_TENANT, "defs.leak_names()", "reads public.tenants as growplate_owner"));
     assert_true(says(r, GP_AUDIT_DEFINER_WITHOUT_TENANT, "defs.leak_names()", "growplate:cross-tenant <reason>"));
+    assert_true(says(r, GP_AUDIT_DEFINER_WITHOUT_TENANT, "defs.leak_names()",
+                     "never reads the verified tenant context (growplate.tenant_context or growplate_tenant())"));
+    assert_false(mentions(r, GP_AUDIT_DEFINER_WITHOUT_TENANT, "defs.leak_names()", "app.tenant_id"));
+    assert_true(says(r, GP_AUDIT_DEFINER_WITHOUT_TENANT, "defs.setting_name()",
+                     "it reads current_setting('app.tenant_id'), which any SQL on the connection can set"));
+    assert_true(has(r, GP_AUDIT_DEFINER_WITHOUT_TENANT, "defs.lookalike_name()"));
+    assert_false(has(r, GP_AUDIT_DEFINER_WITHOUT_TENANT, "defs.func_name()"));
     assert_true(has(r, GP_AUDIT_DEFINER_WITHOUT_TENANT, "defs.upper_leak()"));   /* any case */
     assert_true(has(r, GP_AUDIT_DEFINER_WITHOUT_TENANT, "defs.atomic_leak()"));  /* prosrc is empty */
     assert_true(says(r, GP_AUDIT_DEFINER_WITHOUT_TENANT, "defs.count_notes()", "defs.notes"));
@@ -447,8 +483,9 @@ static void test_definer_functions(void **state)
     assert_clean();
 }
 
-/* 3. Policies that mention the tenant column and the setting but do not
- * scope by them: only the one shape is tenant scoping. */
+/* 3. Policies that mention the tenant column and the verified context but
+ * do not scope by them, and policies that read a setting: only the one
+ * shape is tenant scoping, and a setting is forgeable. */
 static void test_policy_shapes(void **state)
 {
     (void)state;
@@ -456,14 +493,37 @@ static void test_policy_shapes(void **state)
                 "ALTER TABLE shapes." name " ENABLE ROW LEVEL SECURITY; ALTER TABLE shapes." name " FORCE ROW LEVEL SECURITY;"
     exec_on(scratch.owner_url, "%s",
         "CREATE SCHEMA shapes; GRANT USAGE ON SCHEMA shapes TO growplate_app;"
+        /* a look-alike of the verified context, elsewhere */
+        "CREATE VIEW shapes.tenant_context AS SELECT tenant FROM growplate.tenant_context;"
+        /* almost the comparison; no setting */
         T("not_equal") "CREATE POLICY p ON shapes.not_equal USING (tenant_id <> " SCOPED ");"
-        T("or_set") "CREATE POLICY p ON shapes.or_set USING (tenant_id = " SCOPED
-        " OR current_setting('app.tenant_id', true) IS NOT NULL);"
         T("or_true") "CREATE POLICY p ON shapes.or_true USING (tenant_id = " SCOPED " OR true);"
         T("other_column") "CREATE POLICY p ON shapes.other_column USING (other_id = " SCOPED ");"
-        T("no_nullif") "CREATE POLICY p ON shapes.no_nullif USING (tenant_id = current_setting('app.tenant_id')::uuid);"
+        T("via_function") "CREATE POLICY p ON shapes.via_function USING (tenant_id = growplate_tenant());"
+        T("other_view") "CREATE POLICY p ON shapes.other_view"
+        "  USING (tenant_id = (SELECT tenant_context.tenant FROM shapes.tenant_context));"
+        T("in_context") "CREATE POLICY p ON shapes.in_context USING (tenant_id IN (SELECT tenant FROM growplate.tenant_context));"
+        T("filtered") "CREATE POLICY p ON shapes.filtered"
+        "  USING (tenant_id = (SELECT tenant_context.tenant FROM growplate.tenant_context WHERE true));"
         T("loose_check") "CREATE POLICY p ON shapes.loose_check USING (tenant_id = " SCOPED ") WITH CHECK (true);"
+        /* reading a setting: forgeable, and no tenant scoping */
+        T("legacy") "CREATE POLICY p ON shapes.legacy USING (tenant_id = " LEGACY ");"
+        T("or_set") "CREATE POLICY p ON shapes.or_set USING (tenant_id = " SCOPED
+        " OR current_setting('app.tenant_id', true) IS NOT NULL);"
+        T("no_nullif") "CREATE POLICY p ON shapes.no_nullif USING (tenant_id = current_setting('app.tenant_id')::uuid);"
+        T("other_setting") "CREATE POLICY p ON shapes.other_setting"
+        "  USING (tenant_id = pg_catalog.current_setting('myapp.tenant')::uuid);"
+        T("computed") "CREATE POLICY p ON shapes.computed"
+        "  USING (tenant_id = current_setting('app.' || 'tenant_id', true)::uuid);"
+        T("check_legacy") "CREATE POLICY p ON shapes.check_legacy USING (tenant_id = " SCOPED ")"
+        "  WITH CHECK (tenant_id = " LEGACY ");"
+        /* a forgeable restrictive policy confines nothing */
+        T("restrictive_legacy") "CREATE POLICY open ON shapes.restrictive_legacy USING (true);"
+        "CREATE POLICY scope ON shapes.restrictive_legacy AS RESTRICTIVE USING (tenant_id = " LEGACY ");"
+        /* correct: the comparison; a forgeable policy only for another role is not the application's */
         T("good") "CREATE POLICY p ON shapes.good USING (tenant_id = " SCOPED ");"
+        T("other_role") "CREATE POLICY p ON shapes.other_role USING (tenant_id = " SCOPED ");"
+        "CREATE POLICY admin ON shapes.other_role TO growplate_owner USING (tenant_id = " LEGACY ");"
         /* a restrictive tenant policy confines every permissive one */
         T("restrictive") "CREATE POLICY open ON shapes.restrictive USING (true);"
         "CREATE POLICY scope ON shapes.restrictive AS RESTRICTIVE USING (tenant_id = " SCOPED ");"
@@ -474,23 +534,284 @@ static void test_policy_shapes(void **state)
 #undef T
     gp_audit_report_t *r = audit_as(NULL);
     dump(r);
-    static const char *const loose[] = {"not_equal", "or_set", "or_true", "other_column", "no_nullif", "loose_check"};
+    static const char *const loose[] = {"not_equal", "or_true", "other_column", "via_function",
+                                        "other_view", "in_context", "filtered", "loose_check"};
+    static const char *const forgeable[] = {"legacy", "or_set", "no_nullif", "other_setting", "computed", "check_legacy"};
     for (size_t i = 0; i < sizeof loose / sizeof *loose; i++) {
         char table[64], policy[64];
         snprintf(table, sizeof table, "shapes.%s", loose[i]);
         snprintf(policy, sizeof policy, "shapes.%s.p", loose[i]);
         assert_true(says(r, GP_AUDIT_LOOSE_POLICY, policy, "is not the tenant comparison"));
-        assert_true(has(r, GP_AUDIT_NO_TENANT_POLICY, table));
+        assert_false(mentions(r, GP_AUDIT_LOOSE_POLICY, policy, "forgeable_context"));
+        assert_true(says(r, GP_AUDIT_NO_TENANT_POLICY, table, "comparing tenant_id with the verified tenant context"));
+        assert_false(mentions(r, GP_AUDIT_NO_TENANT_POLICY, table, "forgeable_context"));
+        assert_false(has(r, GP_AUDIT_FORGEABLE_CONTEXT, policy));
     }
+    for (size_t i = 0; i < sizeof forgeable / sizeof *forgeable; i++) {
+        char table[64], policy[64];
+        snprintf(table, sizeof table, "shapes.%s", forgeable[i]);
+        snprintf(policy, sizeof policy, "shapes.%s.p", forgeable[i]);
+        assert_true(says(r, GP_AUDIT_FORGEABLE_CONTEXT, policy, "a setting that any SQL on the connection can set"));
+        assert_true(says(r, GP_AUDIT_FORGEABLE_CONTEXT, policy, "reaches every tenant"));
+        assert_true(says(r, GP_AUDIT_FORGEABLE_CONTEXT, policy,
+                         "USING (tenant_id = (SELECT tenant_context.tenant FROM growplate.tenant_context))"));
+        /* and it is no tenant scoping */
+        assert_true(says(r, GP_AUDIT_LOOSE_POLICY, policy, "it reads a setting that any SQL on the connection can set"));
+        assert_true(says(r, GP_AUDIT_NO_TENANT_POLICY, table, "does not count (forgeable_context)"));
+    }
+    assert_true(says(r, GP_AUDIT_FORGEABLE_CONTEXT, "shapes.legacy.p",
+                     "reads current_setting('app.tenant_id') in its USING,"));
+    assert_true(says(r, GP_AUDIT_FORGEABLE_CONTEXT, "shapes.legacy.p", "the tenant setting of the schemas before migration 0004"));
+    assert_true(says(r, GP_AUDIT_FORGEABLE_CONTEXT, "shapes.other_setting.p", "reads current_setting('myapp.tenant')"));
+    assert_false(mentions(r, GP_AUDIT_FORGEABLE_CONTEXT, "shapes.other_setting.p", "before migration 0004"));
+    assert_true(says(r, GP_AUDIT_FORGEABLE_CONTEXT, "shapes.computed.p", "reads current_setting(<an expression>)"));
+    assert_true(says(r, GP_AUDIT_FORGEABLE_CONTEXT, "shapes.check_legacy.p", "in its WITH CHECK,"));
+    assert_true(says(r, GP_AUDIT_LOOSE_POLICY, "shapes.check_legacy.p", "its WITH CHECK"));
+    assert_true(says(r, GP_AUDIT_NO_TENANT_POLICY, "shapes.check_legacy", "for INSERT, UPDATE (")); /* not SELECT */
     assert_true(says(r, GP_AUDIT_LOOSE_POLICY, "shapes.loose_check.p", "its WITH CHECK"));
     assert_true(says(r, GP_AUDIT_NO_TENANT_POLICY, "shapes.loose_check", "for INSERT, UPDATE (")); /* not SELECT */
-    for (size_t i = 0; i < r->count; i++) /* nothing about good, restrictive, tenants */
+    /* restrictive and forgeable: reported, and it confines nothing */
+    assert_true(says(r, GP_AUDIT_FORGEABLE_CONTEXT, "shapes.restrictive_legacy.scope", "app.tenant_id"));
+    assert_true(has(r, GP_AUDIT_LOOSE_POLICY, "shapes.restrictive_legacy.open"));
+    assert_true(has(r, GP_AUDIT_NO_TENANT_POLICY, "shapes.restrictive_legacy"));
+    for (size_t i = 0; i < r->count; i++) /* nothing about good, other_role, restrictive, tenants, the view */
         assert_true(strncmp(r->findings[i].object, "shapes.good", 11) != 0 &&
-                    strncmp(r->findings[i].object, "shapes.restrictive", 18) != 0 &&
-                    strncmp(r->findings[i].object, "shapes.tenants", 14) != 0);
-    assert_int_equal(r->count, 2 * (sizeof loose / sizeof *loose));
+                    strncmp(r->findings[i].object, "shapes.other_role", 17) != 0 &&
+                    strncmp(r->findings[i].object, "shapes.restrictive.", 19) != 0 &&
+                    strcmp(r->findings[i].object, "shapes.restrictive") != 0 &&
+                    strncmp(r->findings[i].object, "shapes.tenants", 14) != 0 &&
+                    strncmp(r->findings[i].object, "shapes.tenant_context", 21) != 0);
+    assert_int_equal(r->count, 2 * (sizeof loose / sizeof *loose) + 3 * (sizeof forgeable / sizeof *forgeable) + 3);
     gp_audit_report_free(r);
     exec_on(scratch.owner_url, "DROP SCHEMA shapes CASCADE");
+    assert_clean();
+}
+
+/* 3b. The schema before migration 0004: the shipped policies compare with
+ * the plain setting. Each is forgeable and no tenant scoping. */
+static void test_forgeable_shipped_policies(void **state)
+{
+    (void)state;
+    exec_on(scratch.owner_url,
+            "ALTER POLICY tenant_isolation ON public.orders USING (tenant_id = " LEGACY ") WITH CHECK (tenant_id = " LEGACY ");"
+            "ALTER POLICY tenant_isolation ON public.tenants USING (id = " LEGACY ") WITH CHECK (id = " LEGACY ");");
+    gp_audit_report_t *r = audit_as(NULL);
+    dump(r);
+    assert_true(says(r, GP_AUDIT_FORGEABLE_CONTEXT, "public.orders.tenant_isolation",
+                     "reads current_setting('app.tenant_id') in its USING and WITH CHECK,"));
+    assert_true(says(r, GP_AUDIT_FORGEABLE_CONTEXT, "public.orders.tenant_isolation", "migration 0004"));
+    assert_true(says(r, GP_AUDIT_FORGEABLE_CONTEXT, "public.tenants.tenant_isolation",
+                     "compare id with the verified tenant context instead"));
+    assert_true(has(r, GP_AUDIT_NO_TENANT_POLICY, "public.orders"));
+    assert_true(has(r, GP_AUDIT_LOOSE_POLICY, "public.orders.tenant_isolation"));
+    assert_true(has(r, GP_AUDIT_NO_TENANT_POLICY, "public.tenants"));
+    assert_true(has(r, GP_AUDIT_LOOSE_POLICY, "public.tenants.tenant_isolation"));
+    assert_false(has_kind(r, GP_AUDIT_TENANT_CONTEXT_ALTERED)); /* the context itself is intact */
+    assert_int_equal(r->count, 6);
+    gp_audit_report_free(r);
+    r = audit_as(login_url); /* the same for a login role of the application */
+    assert_true(has(r, GP_AUDIT_FORGEABLE_CONTEXT, "public.orders.tenant_isolation"));
+    gp_audit_report_free(r);
+    exec_on(scratch.owner_url,
+            "ALTER POLICY tenant_isolation ON public.orders USING (tenant_id = " SCOPED ") WITH CHECK (tenant_id = " SCOPED ");"
+            "ALTER POLICY tenant_isolation ON public.tenants USING (id = " SCOPED ") WITH CHECK (id = " SCOPED ");");
+    assert_clean();
+}
+
+/* The verified tenant context as migration 0004 creates it. */
+#define SHIPPED_CONTEXT_VIEW                                                                                \
+    "CREATE OR REPLACE VIEW growplate.tenant_context WITH (security_barrier) AS"                           \
+    "    SELECT a.tenant"                                                                                   \
+    "      FROM growplate_private.tenant_anchors a"                                                         \
+    "     WHERE a.digest = pg_catalog.sha256(pg_catalog.textsend("                                          \
+    "                          pg_catalog.current_setting('growplate.tenant_token', true)))"                \
+    "       AND a.expires_at > pg_catalog.now();"
+
+/* Everything about the objects of the verified context that the test
+ * changes: owners, privileges (column ones too), options, the view's
+ * definition. */
+static void context_state(char *buf, size_t len)
+{
+    PGconn *c = gp_scratch_connect(scratch.admin);
+    gp_scratch_value(c,
+        "SELECT string_agg(x, E'\\n' ORDER BY x) FROM ("
+        " SELECT c.oid::regclass::text || ' ' || c.relkind::text || ' ' || pg_get_userbyid(c.relowner) || ' '"
+        "   || coalesce(c.relacl::text, '-') || ' ' || coalesce(c.reloptions::text, '-') || ' '"
+        "   || CASE WHEN c.relkind = 'v' THEN pg_get_viewdef(c.oid) ELSE '' END AS x"
+        " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname IN ('growplate', 'growplate_private')"
+        " UNION ALL SELECT a.attrelid::regclass::text || '.' || a.attname || ' ' || a.attacl::text FROM pg_attribute a"
+        " JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE n.nspname IN ('growplate', 'growplate_private') AND a.attacl IS NOT NULL"
+        " UNION ALL SELECT nspname || ' ' || pg_get_userbyid(nspowner) || ' ' || coalesce(nspacl::text, '-')"
+        " FROM pg_namespace WHERE nspname IN ('growplate', 'growplate_private')"
+        " UNION ALL SELECT p.oid::regprocedure::text || ' ' || pg_get_userbyid(p.proowner) || ' ' || coalesce(p.proacl::text, '-')"
+        " FROM pg_proc p WHERE p.proname IN ('tenant_publish', 'growplate_tenant')) s",
+        buf, len);
+    PQfinish(c);
+}
+
+/* 3c. The verified context itself not as migration 0004 shipped it: each
+ * cause, each restored (and the restoration checked) before the next. */
+static void test_tenant_context_altered(void **state)
+{
+    (void)state;
+    static char before[16384], after[16384];
+    context_state(before, sizeof before);
+    assert_non_null(strstr(before, "security_barrier=true"));
+    static const char view[] = "growplate.tenant_context";
+
+    /* Replaced by the owner with the forgeable setting: the policies still
+     * read "growplate.tenant_context", so only this finding shows it. */
+    exec_on(scratch.owner_url, "CREATE OR REPLACE VIEW growplate.tenant_context AS"
+                               " SELECT current_setting('app.tenant_id', true)::uuid AS tenant");
+    gp_audit_report_t *r = audit_as(NULL);
+    dump(r);
+    assert_true(says(r, GP_AUDIT_TENANT_CONTEXT_ALTERED, view, "is not defined as migration 0004 shipped it"));
+    assert_true(says(r, GP_AUDIT_TENANT_CONTEXT_ALTERED, view, "decides which tenant each connection acts as"));
+    assert_true(says(r, GP_AUDIT_TENANT_CONTEXT_ALTERED, view, "is not a security_barrier view (its options: none)"));
+    assert_int_equal(count_of(r, GP_AUDIT_TENANT_CONTEXT_ALTERED, view), 2);
+    assert_false(has_kind(r, GP_AUDIT_NO_TENANT_POLICY));
+    assert_false(has_kind(r, GP_AUDIT_FORGEABLE_CONTEXT));
+    assert_int_equal(r->count, 2);
+    gp_audit_report_free(r);
+    exec_on(scratch.owner_url, "%s", SHIPPED_CONTEXT_VIEW);
+    context_state(after, sizeof after);
+    assert_string_equal(after, before);
+    assert_clean();
+
+    /* The same definition, not a security barrier; then barrier spelled "on". */
+    exec_on(scratch.owner_url, "ALTER VIEW growplate.tenant_context RESET (security_barrier)");
+    r = audit_as(NULL);
+    dump(r);
+    assert_true(says(r, GP_AUDIT_TENANT_CONTEXT_ALTERED, view, "is not a security_barrier view (its options: none)"));
+    assert_true(says(r, GP_AUDIT_TENANT_CONTEXT_ALTERED, view, "SET (security_barrier = true)"));
+    assert_int_equal(r->count, 1);
+    gp_audit_report_free(r);
+    exec_on(scratch.owner_url, "ALTER VIEW growplate.tenant_context SET (security_barrier = off)");
+    r = audit_as(NULL);
+    assert_true(says(r, GP_AUDIT_TENANT_CONTEXT_ALTERED, view, "(its options: security_barrier=off)"));
+    assert_int_equal(r->count, 1);
+    gp_audit_report_free(r);
+    exec_on(scratch.owner_url, "ALTER VIEW growplate.tenant_context SET (security_barrier = on)");
+    r = audit_as(NULL);
+    dump(r);
+    assert_int_equal(r->count, 0);
+    gp_audit_report_free(r);
+    exec_on(scratch.owner_url, "ALTER VIEW growplate.tenant_context SET (security_barrier = true)");
+    context_state(after, sizeof after);
+    assert_string_equal(after, before);
+
+    /* Gone (renamed away: the policies follow the view, so none is the
+     * comparison any more), then a table in its place. */
+    exec_on(scratch.owner_url, "ALTER VIEW growplate.tenant_context RENAME TO tenant_context_moved");
+    r = audit_as(NULL);
+    dump(r);
+    assert_true(says(r, GP_AUDIT_TENANT_CONTEXT_ALTERED, view, "does not exist, though there are tenant tables"));
+    assert_int_equal(count_of(r, GP_AUDIT_TENANT_CONTEXT_ALTERED, view), 1);
+    assert_true(has(r, GP_AUDIT_NO_TENANT_POLICY, "public.users"));
+    assert_true(has(r, GP_AUDIT_LOOSE_POLICY, "public.tenants.tenant_isolation"));
+    gp_audit_report_free(r);
+    exec_on(scratch.owner_url, "CREATE TABLE growplate.tenant_context (tenant uuid)");
+    r = audit_as(NULL);
+    dump(r);
+    assert_true(says(r, GP_AUDIT_TENANT_CONTEXT_ALTERED, view, "growplate.tenant_context is a table, not the view"));
+    assert_int_equal(count_of(r, GP_AUDIT_TENANT_CONTEXT_ALTERED, view), 1);
+    gp_audit_report_free(r);
+    exec_on(scratch.owner_url, "DROP TABLE growplate.tenant_context;"
+                               "ALTER VIEW growplate.tenant_context_moved RENAME TO tenant_context");
+    context_state(after, sizeof after);
+    assert_string_equal(after, before);
+    assert_clean();
+
+    /* Privileges: directly, through PUBLIC, through a group of the login
+     * role; any on the key and anchor tables, any but SELECT on the view,
+     * CREATE on the schemas. */
+    exec_on(scratch.admin,
+            "GRANT SELECT ON growplate_private.tenant_anchors TO growplate_app;"
+            "GRANT UPDATE (tenant) ON growplate_private.tenant_anchors TO PUBLIC;"
+            "GRANT UPDATE ON growplate.tenant_context TO growplate_app;"
+            "GRANT CREATE ON SCHEMA growplate TO PUBLIC;"
+            "GRANT INSERT ON growplate_private.tenant_keys TO %s; GRANT CREATE ON SCHEMA growplate_private TO %s;"
+            "GRANT %s TO %s;",
+            grp_role, grp_role, grp_role, login_role);
+    r = audit_as(NULL);
+    dump(r);
+    assert_true(says(r, GP_AUDIT_TENANT_CONTEXT_ALTERED, "growplate_private.tenant_anchors",
+                     "holds SELECT, UPDATE on the table growplate_private.tenant_anchors (granted to PUBLIC, growplate_app)"));
+    assert_true(says(r, GP_AUDIT_TENANT_CONTEXT_ALTERED, "growplate_private.tenant_anchors",
+                     "makes a token of its own choosing stand for any tenant"));
+    assert_true(says(r, GP_AUDIT_TENANT_CONTEXT_ALTERED, "growplate_private.tenant_anchors",
+                     "REVOKE SELECT, UPDATE ON growplate_private.tenant_anchors FROM PUBLIC, growplate_app"));
+    assert_true(says(r, GP_AUDIT_TENANT_CONTEXT_ALTERED, view,
+                     "holds UPDATE on the view growplate.tenant_context (granted to growplate_app)")); /* not SELECT */
+    assert_true(says(r, GP_AUDIT_TENANT_CONTEXT_ALTERED, "growplate", "may CREATE in schema growplate (granted to PUBLIC)"));
+    assert_false(has(r, GP_AUDIT_TENANT_CONTEXT_ALTERED, "growplate_private.tenant_keys"));
+    assert_false(has(r, GP_AUDIT_TENANT_CONTEXT_ALTERED, "growplate_private"));
+    assert_false(has_kind(r, GP_AUDIT_TABLE_WITHOUT_RLS)); /* not "declare it shared" */
+    assert_int_equal(r->count, 3);
+    gp_audit_report_free(r);
+    r = audit_as(login_url);
+    dump(r);
+    char via[128];
+    snprintf(via, sizeof via, "holds INSERT on the table growplate_private.tenant_keys (granted to %s)", grp_role);
+    assert_true(says(r, GP_AUDIT_TENANT_CONTEXT_ALTERED, "growplate_private.tenant_keys", via));
+    assert_true(says(r, GP_AUDIT_TENANT_CONTEXT_ALTERED, "growplate_private.tenant_keys", "sign a tenant secret for any tenant"));
+    snprintf(via, sizeof via, "may CREATE in schema growplate_private (granted to %s)", grp_role);
+    assert_true(says(r, GP_AUDIT_TENANT_CONTEXT_ALTERED, "growplate_private", via));
+    assert_true(has(r, GP_AUDIT_TENANT_CONTEXT_ALTERED, "growplate_private.tenant_anchors"));
+    assert_true(has(r, GP_AUDIT_TENANT_CONTEXT_ALTERED, view));
+    assert_int_equal(r->count, 5);
+    gp_audit_report_free(r);
+    exec_on(scratch.admin,
+            "REVOKE SELECT ON growplate_private.tenant_anchors FROM growplate_app;"
+            "REVOKE UPDATE (tenant) ON growplate_private.tenant_anchors FROM PUBLIC;"
+            "REVOKE UPDATE ON growplate.tenant_context FROM growplate_app;"
+            "REVOKE CREATE ON SCHEMA growplate FROM PUBLIC;"
+            "REVOKE INSERT ON growplate_private.tenant_keys FROM %s; REVOKE CREATE ON SCHEMA growplate_private FROM %s;",
+            grp_role, grp_role);
+    context_state(after, sizeof after);
+    assert_string_equal(after, before);
+    assert_clean(); /* grp is still granted to login: nothing through it now */
+
+    /* Owners: the application role itself, and a role the login role can
+     * SET ROLE to (the application role cannot: nothing for it). */
+    exec_on(scratch.admin,
+            "ALTER TABLE growplate_private.tenant_keys OWNER TO growplate_app;"
+            "ALTER VIEW growplate.tenant_context OWNER TO %s; ALTER SCHEMA growplate OWNER TO %s;"
+            "ALTER FUNCTION growplate.tenant_publish(text, uuid, bigint, text) OWNER TO %s;",
+            grp_role, grp_role, grp_role);
+    r = audit_as(NULL);
+    dump(r);
+    assert_true(says(r, GP_AUDIT_TENANT_CONTEXT_ALTERED, "growplate_private.tenant_keys",
+                     "the table growplate_private.tenant_keys, part of the verified tenant context, is owned by "
+                     "growplate_app, which the application role growplate_app is or can SET ROLE to"));
+    assert_true(says(r, GP_AUDIT_TENANT_CONTEXT_ALTERED, "growplate_private.tenant_keys",
+                     "ALTER TABLE growplate_private.tenant_keys OWNER TO"));
+    assert_int_equal(count_of(r, GP_AUDIT_TENANT_CONTEXT_ALTERED, "growplate_private.tenant_keys"), 1); /* not also its privileges */
+    assert_int_equal(r->count, 1);
+    gp_audit_report_free(r);
+    r = audit_as(login_url);
+    dump(r);
+    char owned[160];
+    snprintf(owned, sizeof owned, "is owned by %s, which the application role %s is or can SET ROLE to", grp_role,
+             login_role);
+    assert_true(says(r, GP_AUDIT_TENANT_CONTEXT_ALTERED, view, owned));
+    assert_true(says(r, GP_AUDIT_TENANT_CONTEXT_ALTERED, view, "replace the view's definition"));
+    assert_true(says(r, GP_AUDIT_TENANT_CONTEXT_ALTERED, "growplate", owned));
+    assert_true(says(r, GP_AUDIT_TENANT_CONTEXT_ALTERED, "growplate.tenant_publish(text, uuid, bigint, text)", owned));
+    assert_true(says(r, GP_AUDIT_TENANT_CONTEXT_ALTERED, "growplate.tenant_publish(text, uuid, bigint, text)",
+                     "records anchors for secrets it never verified"));
+    assert_true(has(r, GP_AUDIT_TENANT_CONTEXT_ALTERED, "growplate_private.tenant_keys")); /* through growplate_app */
+    assert_int_equal(r->count, 4);
+    gp_audit_report_free(r);
+    exec_on(scratch.admin,
+            "ALTER TABLE growplate_private.tenant_keys OWNER TO growplate_owner;"
+            "ALTER VIEW growplate.tenant_context OWNER TO growplate_owner; ALTER SCHEMA growplate OWNER TO growplate_owner;"
+            "ALTER FUNCTION growplate.tenant_publish(text, uuid, bigint, text) OWNER TO growplate_owner;"
+            "REVOKE %s FROM %s",
+            grp_role, login_role);
+    context_state(after, sizeof after);
+    assert_string_equal(after, before);
     assert_clean();
 }
 
@@ -637,6 +958,9 @@ static void test_catalog_names_qualified(void **state)
             "CREATE FUNCTION public.has_function_privilege(oid, oid, text) RETURNS boolean LANGUAGE sql"
             "  AS $$ SELECT true $$;"
             "CREATE FUNCTION public.pg_get_userbyid(oid) RETURNS name LANGUAGE sql AS $$ SELECT 'decoy'::name $$;"
+            "CREATE FUNCTION public.pg_get_viewdef(oid) RETURNS text LANGUAGE sql AS $$ SELECT 'decoy' $$;"
+            "CREATE FUNCTION public.has_schema_privilege(oid, oid, text) RETURNS boolean LANGUAGE sql"
+            "  AS $$ SELECT true $$;"
             "CREATE TYPE public.regclass AS (x int); CREATE TYPE public.oid AS (x int);"
             "CREATE TYPE public.int2 AS (x int); CREATE TYPE public.text AS (x int);"
             "GRANT TRUNCATE ON public.users TO PUBLIC;", sql);
@@ -650,7 +974,8 @@ static void test_catalog_names_qualified(void **state)
             "DROP TYPE public.regclass, public.oid, public.int2, public.text;"
             "DROP FUNCTION public.pg_get_expr(pg_node_tree, oid), public.pg_has_role(name, oid, text),"
             " public.has_table_privilege(oid, oid, text), public.has_database_privilege(oid, oid, text),"
-            " public.has_function_privilege(oid, oid, text), public.pg_get_userbyid(oid);"
+            " public.has_function_privilege(oid, oid, text), public.pg_get_userbyid(oid),"
+            " public.pg_get_viewdef(oid), public.has_schema_privilege(oid, oid, text);"
             "REVOKE TRUNCATE ON public.users FROM PUBLIC", drop);
     assert_clean();
 }
@@ -679,6 +1004,8 @@ int main(void)
         cmocka_unit_test(test_member_of_bypassing_role),
         cmocka_unit_test(test_definer_functions),
         cmocka_unit_test(test_policy_shapes),
+        cmocka_unit_test(test_forgeable_shipped_policies),
+        cmocka_unit_test(test_tenant_context_altered),
         cmocka_unit_test(test_unsafe_table_privileges),
         cmocka_unit_test(test_tables_without_rls),
         cmocka_unit_test(test_temporary_granted),

@@ -293,6 +293,42 @@ static void test_redaction(void **state)
     assert_string_equal(gp_redact("mypassword=1", out, sizeof out), "mypassword=1");
 }
 
+/* The tenant key: its shape is checked, its text never shown (not in a
+ * message, not in a description). */
+static void test_tenant_key(void **state)
+{
+    (void)state;
+    static const char key[] = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+    static const char sneaky[] = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeefZ";
+    gp_config_t cfg;
+    const char *ok[] = {"DATABASE_TENANT_KEY", key, "DATABASE_TENANT_TOKEN_TTL", "30s", NULL};
+    assert_int_equal(load(&cfg, ok), GP_OK);
+    assert_int_equal(cfg.db.tenant_token_ttl_ms, 30000);
+    char *d = NULL;
+    assert_int_equal(gp_config_describe(&cfg, &d), GP_OK);
+    assert_null(strstr(d, "00112233"));
+    assert_non_null(strstr(d, "DATABASE_TENANT_KEY"));
+    assert_non_null(strstr(d, "********"));
+    free(d);
+    assert_int_equal(gp_config_describe_json(&cfg, &d), GP_OK);
+    assert_null(strstr(d, "00112233"));
+    free(d);
+    gp_config_release(&cfg);
+
+    const char *bad_char[] = {"DATABASE_TENANT_KEY", sneaky, NULL};
+    expect_bad(bad_char, "DATABASE_TENANT_KEY: has a character that is not a hex digit at position 64", "not shown");
+    assert_null(strstr(errbuf, "0011"));
+    const char *short_key[] = {"DATABASE_TENANT_KEY", "abcdef", NULL};
+    expect_bad(short_key, "DATABASE_TENANT_KEY: has 6 hex digits", "openssl rand -hex 32");
+    assert_null(strstr(errbuf, "abcdef"));
+    const char *prev_alone[] = {"DATABASE_TENANT_KEY_PREVIOUS", key, NULL};
+    expect_bad(prev_alone, "DATABASE_TENANT_KEY_PREVIOUS: is set without DATABASE_TENANT_KEY", NULL);
+    const char *same[] = {"DATABASE_TENANT_KEY", key, "DATABASE_TENANT_KEY_PREVIOUS", key, NULL};
+    expect_bad(same, "DATABASE_TENANT_KEY_PREVIOUS: is the same key", NULL);
+    const char *ttl[] = {"DATABASE_TENANT_TOKEN_TTL", "2h", NULL};
+    expect_bad(ttl, "DATABASE_TENANT_TOKEN_TTL", "10s to 1h");
+}
+
 static void test_log_redaction(void **state)
 {
     (void)state;
@@ -340,6 +376,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_from_lookup_on_garbage),
+        cmocka_unit_test(test_tenant_key),
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_every_variable),
         cmocka_unit_test(test_not_numbers),

@@ -362,7 +362,7 @@ static void test_order_totals_from_stored_prices(void **state)
     gp_test_data_tenant(pool, "price-b", other);
     gp_result_t *r = NULL;
     const char *user_sql = "INSERT INTO users (tenant_id, email, display_name, role) VALUES "
-                           "(current_setting('app.tenant_id')::uuid, 'ann@example.com', 'Ann', 'customer') "
+                           "(growplate_tenant(), 'ann@example.com', 'Ann', 'customer') "
                            "RETURNING id::text";
     assert_int_equal(gp_tenant_query(pool, t, user_sql, 0, NULL, &r, &e), GP_OK);
     const char *txt;

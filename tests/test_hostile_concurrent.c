@@ -36,7 +36,7 @@ static const char *const hostile[] = {
     "SELECT pg_advisory_lock(778), 1/0",
     "DO $$DECLARE r record; BEGIN FOR r IN SELECT name FROM pg_prepared_statements WHERE statement LIKE "
     "'%set_config%' LOOP EXECUTE format('DEALLOCATE %I', r.name); EXECUTE format('PREPARE %I(text) AS SELECT "
-    "pg_catalog.set_config(''app.tenant_id'', NULL, true)', r.name); END LOOP; END$$",
+    "pg_catalog.set_config(''growplate.tenant_token'', NULL, true)', r.name); END LOOP; END$$",
 };
 #define NHOSTILE (sizeof hostile / sizeof *hostile)
 
@@ -48,7 +48,7 @@ static const char OBSERVE[] =
     " AND (SELECT count(*) FROM pg_prepared_statements WHERE from_sql) = 0"
     " AND (SELECT count(*) FROM pg_listening_channels()) = 0"
     " AND (SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()) = 0"
-    " AND current_setting('app.tenant_id', true) = $1"
+    " AND public.growplate_tenant() = $1::uuid"
     " AND (SELECT count(*) FROM menu_items) = 2 AND (SELECT count(*) FROM menu_items WHERE name LIKE 'b-%') = 2";
 
 typedef struct worker {

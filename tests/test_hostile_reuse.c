@@ -71,7 +71,7 @@ static int backend_pid(void) { return (int)pool_scalar("SELECT pg_backend_pid():
  * clean one whatever A left). Unqualified names on purpose: a temporary
  * table would shadow them. */
 #define OBSERVE                                                                                              \
-    "SELECT pg_backend_pid()::int8, coalesce(current_setting('app.tenant_id', true), ''),"                     \
+    "SELECT pg_backend_pid()::int8, coalesce(public.growplate_tenant()::text, ''),"                     \
     " current_setting('search_path'), current_setting('work_mem'), current_setting('TimeZone'),"               \
     " (current_user = session_user)::int::int8,"                                                               \
     " (SELECT count(*) FROM pg_cursors WHERE name <> ''),"                                                     \
@@ -117,7 +117,7 @@ static void assert_pristine(int pid, const char *what)
         assert_int_equal(col_int(r, 0), pid);
         const char *setting = col_text(r, 1, buf, sizeof buf);
         if (strcmp(setting, as_system ? "" : tb) != 0)
-            fprintf(stderr, "%s: app.tenant_id is '%s'\n", what, setting);
+            fprintf(stderr, "%s: the verified tenant is '%s'\n", what, setting);
         assert_string_equal(setting, as_system ? "" : tb);
         assert_string_equal(col_text(r, 2, buf, sizeof buf), "\"$user\", public");
         assert_string_equal(col_text(r, 3, buf, sizeof buf), "4MB");
@@ -268,10 +268,12 @@ static int teardown(void **state)
 static void test_settings_every_spelling(void **state)
 {
     (void)state;
-    char b_setting[200], work_mem[] = "SELECT set_config('work_mem', '64MB', false)";
-    snprintf(b_setting, sizeof b_setting, "SELECT set_config('app.tenant_id', '%s', false)", tb);
+    /* A's own genuine secret, kept for the session. */
+    static const char a_secret[] =
+        "SELECT set_config('growplate.tenant_token', current_setting('growplate.tenant_token'), false)";
+    char work_mem[] = "SELECT set_config('work_mem', '64MB', false)";
     const char *const attacks[] = {
-        b_setting,
+        a_secret,
         work_mem,
         "SET search_path = pg_catalog",
         "; SET search_path = pg_catalog",
@@ -356,11 +358,10 @@ static void test_statement_hijack(void **state)
     char sql[1024];
     snprintf(sql, sizeof sql,
              "DO $$DECLARE r record; BEGIN FOR r IN SELECT name, parameter_types FROM pg_prepared_statements "
-             "WHERE statement LIKE '%%set_config%%app.tenant_id%%' OR statement LIKE '%%menu_items%%' LOOP "
+             "WHERE statement LIKE '%%set_config%%tenant_token%%' OR statement LIKE '%%menu_items%%' LOOP "
              "EXECUTE format('DEALLOCATE %%I', r.name); "
-             "EXECUTE format('PREPARE %%I(text) AS SELECT pg_catalog.set_config(''app.tenant_id'', %%L, true)', "
-             "r.name, '%s'); END LOOP; END$$",
-             ta);
+             "EXECUTE format('PREPARE %%I(text) AS SELECT pg_catalog.set_config(''growplate.tenant_token'', %%L, true)', "
+             "r.name, current_setting('growplate.tenant_token')); END LOOP; END$$");
     for (int round = 0; round < 2; round++) {
         /* warm the statements up, as B, then attack */
         gp_test_data_scalar(pool, tb, "SELECT count(*) FROM public.menu_items", NULL);
@@ -370,6 +371,11 @@ static void test_statement_hijack(void **state)
     gp_test_data_scalar(pool, tb, "SELECT count(*) FROM public.menu_items", NULL);
     gp_result_t *r = NULL;
     gp_error_t e;
+    char a_secret[80];
+    assert_int_equal(gp_tenant_query(pool, ta, "SELECT current_setting('growplate.tenant_token')", 0, NULL, &r, &e),
+                     GP_OK);
+    col_text(r, 0, a_secret, sizeof a_secret);
+    gp_result_free(r);
     assert_int_equal(gp_tenant_query(pool, ta, "SELECT name FROM pg_prepared_statements", 0, NULL, &r, &e), GP_OK);
     int n = gp_result_rows(r);
     assert_true(n > 0);
@@ -380,8 +386,8 @@ static void test_statement_hijack(void **state)
         assert_true(len == 19 && strncmp(name, "gp_", 3) == 0); /* 64 random bits, not a counter */
         char dealloc[80], prep[300];
         snprintf(dealloc, sizeof dealloc, "DEALLOCATE %.*s", (int)len, name);
-        snprintf(prep, sizeof prep, "PREPARE %.*s(text) AS SELECT pg_catalog.set_config('app.tenant_id', '%s', true)",
-                 (int)len, name, ta);
+        snprintf(prep, sizeof prep, "PREPARE %.*s(text) AS SELECT pg_catalog.set_config('growplate.tenant_token', "
+                 "'%s', true)", (int)len, name, a_secret);
         int pid = backend_pid();
         attack(VIA_ONE_SHOT, dealloc);
         attack(VIA_ONE_SHOT, prep);
@@ -438,7 +444,8 @@ static void test_raw_libpq(void **state)
     gp_error_t e;
     assert_int_equal(gp_pool_acquire(pool, "attacker", 5000, &c, &e), GP_OK);
     char sql[200];
-    snprintf(sql, sizeof sql, "SET app.tenant_id = '%s'; SET search_path = pg_catalog; PREPARE raw AS SELECT 1", tb);
+    snprintf(sql, sizeof sql, "SET growplate.tenant_token = '%s'; SET search_path = pg_catalog; PREPARE raw AS SELECT 1",
+             tb);
     PQclear(PQexec(gp_conn_pgconn(c), sql));
     gp_pool_release(c);
     assert_pristine(pid, "raw libpq");
@@ -458,7 +465,8 @@ static void test_commit_and_chain(void **state)
         gp_tenant_tx_t *tx;
         assert_int_equal(gp_tenant_begin(c, ta, NULL, &tx, &e), GP_OK);
         char sql[200];
-        snprintf(sql, sizeof sql, "SELECT set_config('app.tenant_id', '%s', false)", tb);
+        snprintf(sql, sizeof sql, "SELECT set_config('growplate.tenant_token', current_setting('growplate.tenant_token'), "
+                 "false)");
         assert_int_equal(gp_tenant_tx_exec(tx, sql, 0, NULL, NULL, &e), GP_OK);
         assert_int_equal(gp_tenant_tx_exec(tx, enders[i], 0, NULL, NULL, &e), GP_OK);
         gp_result_t *r = NULL;

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "gp_scratch.h"
+#include "growplate/tenant.h"
 #include "schema_internal.h"
 
 static void test_sha256_vectors(void **state)
@@ -26,6 +27,37 @@ static void test_sha256_vectors(void **state)
     gp__sha256_hex(million, 1000000, hex);
     free(million);
     assert_string_equal(hex, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+}
+
+/* HMAC-SHA-256 (RFC 4231 test cases 1, 2 and 6: a key longer than a block
+ * is hashed first), and the incremental SHA-256 fed in uneven pieces. */
+static void test_hmac_vectors(void **state)
+{
+    (void)state;
+    unsigned char mac[32], k1[20], k6[131];
+    char hex[65];
+    memset(k1, 0x0b, sizeof k1);
+    gp__hmac_sha256(k1, sizeof k1, "Hi There", 8, mac);
+    gp__hex(mac, 32, hex);
+    assert_string_equal(hex, "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7");
+    gp__hmac_sha256((const unsigned char *)"Jefe", 4, "what do ya want for nothing?", 28, mac);
+    gp__hex(mac, 32, hex);
+    assert_string_equal(hex, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+    memset(k6, 0xaa, sizeof k6);
+    const char *m6 = "Test Using Larger Than Block-Size Key - Hash Key First";
+    gp__hmac_sha256(k6, sizeof k6, m6, strlen(m6), mac);
+    gp__hex(mac, 32, hex);
+    assert_string_equal(hex, "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
+    const char *two = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
+    for (size_t cut = 0; cut <= strlen(two); cut += 7) {
+        gp__sha256_t c;
+        gp__sha256_init(&c);
+        gp__sha256_update(&c, two, cut);
+        gp__sha256_update(&c, two + cut, strlen(two) - cut);
+        gp__sha256_final(&c, mac);
+        gp__hex(mac, 32, hex);
+        assert_string_equal(hex, "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+    }
 }
 
 /* CMake's SHA-256 (build time) and ours (run time) agree on every shipped
@@ -244,10 +276,107 @@ static void test_lock_timeout_and_config(void **state)
     gp_scratch_drop(&s);
 }
 
+/* Keys: installed from DATABASE_TENANT_KEY (and _PREVIOUS), idempotently;
+ * a rotation keeps both, its end removes the old key with the secrets
+ * published under it, so a service still on the old key fails with a
+ * message naming the cause; without a key nothing changes. */
+static void test_tenant_key_rotation(void **state)
+{
+    (void)state;
+    static const char k1[] = "1111111111111111111111111111111111111111111111111111111111111111";
+    static const char k2[] = "2222222222222222222222222222222222222222222222222222222222222222";
+    gp_scratch_t s;
+    gp_scratch_create(&s, "mig_keys");
+    gp_config_t cfg;
+    gp_scratch_config(&s, &cfg);
+    cfg.db.tenant_key = k1;
+    cfg.db.tenant_key_previous = NULL;
+    gp_migrate_report_t *rep = NULL;
+    gp_error_t err;
+    assert_int_equal(gp_migrate(&cfg, NULL, &rep, &err), GP_OK);
+    assert_int_equal(rep->tenant_keys, 1);
+    assert_int_equal(rep->tenant_keys_installed, 1);
+    gp_migrate_report_free(rep);
+    assert_int_equal(gp_migrate(&cfg, NULL, &rep, &err), GP_OK);
+    assert_int_equal(rep->tenant_keys_installed, 0);
+    gp_migrate_report_free(rep);
+
+    /* A service on k1 publishes a secret. */
+    gp_pool_t *old = NULL;
+    assert_int_equal(gp_pool_create(&cfg, &old, &err), GP_OK);
+    gp_result_t *r = NULL;
+    static const char tenant[] = "00000000-0000-4000-8000-0000000000aa";
+    assert_int_equal(gp_tenant_query(old, tenant, "SELECT 1", 0, NULL, &r, &err), GP_OK);
+    gp_result_free(r);
+    PGconn *admin = gp_scratch_connect(s.admin);
+    assert_int_equal(count_rows(admin, "SELECT count(*) FROM growplate_private.tenant_anchors"), 1);
+
+    /* The rotation: k2 new, k1 previous; both work. */
+    cfg.db.tenant_key = k2;
+    cfg.db.tenant_key_previous = k1;
+    assert_int_equal(gp_migrate(&cfg, NULL, &rep, &err), GP_OK);
+    assert_int_equal(rep->tenant_keys, 2);
+    assert_int_equal(rep->tenant_keys_installed, 1);
+    assert_int_equal(rep->tenant_keys_removed, 0);
+    gp_migrate_report_free(rep);
+    gp_pool_t *new = NULL;
+    cfg.db.tenant_key_previous = NULL;
+    assert_int_equal(gp_pool_create(&cfg, &new, &err), GP_OK);
+    assert_int_equal(gp_tenant_query(new, tenant, "SELECT 1", 0, NULL, &r, &err), GP_OK);
+    gp_result_free(r);
+    gp_pool_close(old, 5000);
+    gp_config_t on_k1 = cfg; /* the old service (a copy: strings still cfg's) */
+    on_k1.db.tenant_key = k1;
+    on_k1.db.tenant_key_previous = NULL;
+    on_k1.owned_ = NULL;
+    assert_int_equal(gp_pool_create(&on_k1, &old, &err), GP_OK);
+    assert_int_equal(gp_tenant_query(old, tenant, "SELECT 1", 0, NULL, &r, &err), GP_OK);
+    gp_result_free(r);
+
+    /* Its end: k1 and its published secrets are gone. */
+    assert_int_equal(gp_migrate(&cfg, NULL, &rep, &err), GP_OK);
+    assert_int_equal(rep->tenant_keys, 1);
+    assert_int_equal(rep->tenant_keys_removed, 1);
+    gp_migrate_report_free(rep);
+    char buf[64], sql[200];
+    gp__tenant_key_t dk;
+    assert_true(gp__tenant_key_decode(k1, 0, &dk));
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM growplate_private.tenant_anchors WHERE kid = '%s'", dk.kid);
+    assert_string_equal(gp_scratch_value(admin, sql, buf, sizeof buf), "0");
+    /* A new connection of the old service fails, saying why. */
+    gp_pool_close(old, 5000);
+    assert_int_equal(gp_pool_create(&on_k1, &old, &err), GP_OK);
+    assert_int_equal(gp_tenant_query(old, tenant, "SELECT 1", 0, NULL, &r, &err), GP_ERR_AUTH);
+    assert_string_equal(err.sqlstate, "28000");
+    assert_non_null(strstr(err.message, "is not installed"));
+    assert_null(strstr(err.message, k1));
+    gp_pool_close(old, 5000);
+    assert_int_equal(gp_tenant_query(new, tenant, "SELECT 1", 0, NULL, &r, &err), GP_OK);
+    gp_result_free(r);
+    gp_pool_close(new, 5000);
+
+    /* Without a key, migrate leaves the keys alone. */
+    cfg.db.tenant_key = NULL;
+    assert_int_equal(gp_migrate(&cfg, NULL, &rep, &err), GP_OK);
+    assert_int_equal(rep->tenant_keys, 1);
+    assert_int_equal(rep->tenant_keys_removed, 0);
+    gp_migrate_report_free(rep);
+    /* And a pool without one refuses tenant-scoped calls, naming the variable. */
+    assert_int_equal(gp_pool_create(&cfg, &old, &err), GP_OK);
+    assert_int_equal(gp_tenant_query(old, tenant, "SELECT 1", 0, NULL, &r, &err), GP_ERR_CONFIG);
+    assert_non_null(strstr(err.message, "DATABASE_TENANT_KEY is not set"));
+    gp_pool_close(old, 5000);
+    PQfinish(admin);
+    gp_config_release(&cfg);
+    gp_scratch_drop(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sha256_vectors),
+        cmocka_unit_test(test_hmac_vectors),
+        cmocka_unit_test(test_tenant_key_rotation),
         cmocka_unit_test(test_embedded_migrations),
         cmocka_unit_test(test_dry_run_then_apply_then_nothing),
         cmocka_unit_test(test_changed_migration_refused),

@@ -25,12 +25,12 @@ static int count(PGconn *c, const char *sql)
     return atoi(gp_scratch_value(c, sql, buf, sizeof buf));
 }
 
-/* BEGIN and set the tenant transaction-locally, as the library will. */
+/* BEGIN and set the tenant's secret transaction-locally, as the library
+ * does. */
 static void begin_as(PGconn *c, const char *tenant)
 {
-    char sql[160];
-    snprintf(sql, sizeof sql, "BEGIN; SELECT set_config('app.tenant_id', '%s', true)", tenant);
-    gp_scratch_exec(c, sql);
+    gp_scratch_exec(c, "BEGIN");
+    gp_scratch_set_tenant(c, tenant);
 }
 
 static void seed_tenant(PGconn *c, const char *slug, char *tenant, char *cat, char *item, char *user)
@@ -114,8 +114,8 @@ static void test_no_tenant_sees_nothing(void **state)
     PGconn *c = app();
     char buf[64];
     /* Never set on this connection: current_setting(..., true) is NULL. */
-    assert_string_equal(gp_scratch_value(c, "SELECT coalesce(current_setting('app.tenant_id', true), 'NULL')", buf,
-                                         sizeof buf), "NULL");
+    assert_string_equal(gp_scratch_value(c, "SELECT coalesce(current_setting('growplate.tenant_token', true), 'NULL')",
+                                         buf, sizeof buf), "NULL");
     assert_sees_nothing(c);
 
     /* An earlier transaction set it: afterwards it reads '' — still nothing,
@@ -123,16 +123,16 @@ static void test_no_tenant_sees_nothing(void **state)
     begin_as(c, tenant_a);
     assert_int_equal(count(c, "SELECT count(*) FROM menu_items"), 1);
     gp_scratch_exec(c, "COMMIT");
-    assert_string_equal(gp_scratch_value(c, "SELECT '[' || current_setting('app.tenant_id', true) || ']'", buf,
-                                         sizeof buf), "[]");
+    assert_string_equal(gp_scratch_value(c, "SELECT '[' || current_setting('growplate.tenant_token', true) || ']'",
+                                         buf, sizeof buf), "[]");
     assert_sees_nothing(c);
     /* The same after a rollback, and with '' set explicitly for the session. */
     begin_as(c, tenant_a);
     gp_scratch_exec(c, "ROLLBACK");
     assert_sees_nothing(c);
-    gp_scratch_exec(c, "SET app.tenant_id = ''");
+    gp_scratch_exec(c, "SET growplate.tenant_token = ''");
     assert_sees_nothing(c);
-    gp_scratch_exec(c, "RESET app.tenant_id");
+    gp_scratch_exec(c, "RESET growplate.tenant_token");
     PQfinish(c);
 }
 
@@ -248,7 +248,7 @@ static void test_composite_fks_stay_inside_the_tenant(void **state)
         "INSERT INTO menu_items (tenant_id, category_id, name, price_cents) VALUES ('%s', '%s', 'X', 1)",
         "WITH o AS (INSERT INTO orders (tenant_id) VALUES ('%s') RETURNING id) INSERT INTO order_items "
         "(tenant_id, order_id, line_no, menu_item_id, quantity, unit_price_cents) SELECT tenant_id, o.id, 1, '%s', "
-        "1, 1 FROM o CROSS JOIN (SELECT current_setting('app.tenant_id')::uuid AS tenant_id) t",
+        "1, 1 FROM o CROSS JOIN (SELECT growplate_tenant() AS tenant_id) t",
         "INSERT INTO orders (tenant_id, customer_id) VALUES ('%s', '%s')",
     };
     const char *foreign[] = {cat_b, item_b, user_b};
@@ -278,17 +278,17 @@ static void test_setting_read_once_per_statement(void **state)
         bool initplan = false, per_row_call = false;
         for (int j = 0; j < PQntuples(r); j++) {
             initplan |= strstr(PQgetvalue(r, j, 0), "InitPlan") != NULL;
-            per_row_call |= strstr(PQgetvalue(r, j, 0), "Filter: (tenant_id = (NULLIF") != NULL;
+            /* A correlated sub-plan would look the anchor up once per row. */
+            per_row_call |= strstr(PQgetvalue(r, j, 0), "SubPlan") != NULL;
         }
         PQclear(r);
         assert_true(initplan);
         assert_false(per_row_call);
     }
     gp_scratch_exec(c, "ROLLBACK");
-    /* A malformed setting errors (never matches): the library validates ids
-     * before they reach SQL. */
-    gp_scratch_exec(c, "BEGIN; SELECT set_config('app.tenant_id', 'not-a-uuid', true)");
-    gp_scratch_exec_fails(c, "SELECT count(*) FROM menu_items", "22P02");
+    /* Any other setting matches no anchor: nothing, and no error. */
+    gp_scratch_exec(c, "BEGIN; SELECT set_config('growplate.tenant_token', 'not-a-secret', true)");
+    assert_int_equal(count(c, "SELECT count(*) FROM menu_items"), 0);
     gp_scratch_exec(c, "ROLLBACK");
     PQfinish(c);
 }

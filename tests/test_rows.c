@@ -10,6 +10,7 @@
 
 #include "gp_scratch.h"
 #include "growplate/rows.h"
+#include "growplate/tenant.h"
 
 #define TENANT "11111111-2222-4333-8444-555555555555"
 #define CATEGORY "aaaaaaaa-0000-4000-8000-000000000001"
@@ -64,23 +65,15 @@ static int teardown(void **state)
     return 0;
 }
 
-/* Run one query as the tenant (transaction-local setting) and return its
- * result. */
+/* Run one query as the tenant and return its result. */
 static gp_result_t *query(const char *sql)
 {
-    gp_conn_t *c = NULL;
     gp_error_t err;
-    assert_int_equal(gp_pool_acquire(pool, "test_rows", -1, &c, &err), GP_OK);
-    assert_int_equal(gp_tx_begin(c, NULL, &err), GP_OK);
-    assert_int_equal(gp_exec(c, "SELECT set_config('app.tenant_id', $1, true)", GP_ARGS(gp_text(TENANT)), NULL, &err),
-                     GP_OK);
     gp_result_t *r = NULL;
-    gp_status_t st = gp_query(c, sql, 0, NULL, &r, &err);
+    gp_status_t st = gp_tenant_query(pool, TENANT, sql, 0, NULL, &r, &err);
     if (st != GP_OK)
         fprintf(stderr, "query failed: %s\n", err.message);
     assert_int_equal(st, GP_OK);
-    assert_int_equal(gp_tx_commit(c, &err), GP_OK);
-    gp_pool_release(c);
     return r;
 }
 

@@ -112,7 +112,7 @@ static void test_scoped_reads_and_writes(void **state)
     int64_t n = 0;
     gp_value_t name = gp_text("Starters");
     assert_int_equal(gp_tenant_exec(pool, tenant_a, "INSERT INTO menu_categories (tenant_id, name) "
-                                    "VALUES (current_setting('app.tenant_id')::uuid, $1)", 1, &name, &n, &e), GP_OK);
+                                    "VALUES (growplate_tenant(), $1)", 1, &name, &n, &e), GP_OK);
     assert_int_equal(n, 1);
     assert_int_equal(count_for(tenant_a, "menu_categories"), 1);
     assert_int_equal(count_for(tenant_b, "menu_categories"), 0);
@@ -242,7 +242,7 @@ static void assert_next_lease_is_clean(void)
     gp_error_t e;
     assert_int_equal(gp_pool_acquire(pool, "check", -1, &c, &e), GP_OK);
     gp_result_t *r = NULL;
-    assert_int_equal(gp_query(c, "SELECT coalesce(current_setting('app.tenant_id', true), ''), "
+    assert_int_equal(gp_query(c, "SELECT coalesce(growplate_tenant()::text, ''), "
                                  "(SELECT count(*) FROM menu_categories), (SELECT count(*) FROM tenants)",
                               0, NULL, &r, &e),
                      GP_OK);
@@ -299,7 +299,7 @@ static void test_context_never_survives_a_lease(void **state)
     /* A caller who sets the tenant for the whole session by hand. */
     assert_int_equal(gp_pool_acquire(pool, "t", -1, &c, &e), GP_OK);
     gp_value_t t = gp_text(tenant_a);
-    assert_int_equal(gp_exec(c, "SELECT set_config('app.tenant_id', $1, false)", 1, &t, NULL, &e), GP_OK);
+    assert_int_equal(gp_exec(c, "SELECT set_config('growplate.tenant_token', $1, false)", 1, &t, NULL, &e), GP_OK);
     gp_pool_release(c);
     assert_next_lease_is_clean();
 
@@ -322,13 +322,13 @@ static void test_one_shot_judges_reports_and_retries(void **state)
 {
     (void)state;
     gp_error_t e;
-    /* A session-level setting by the caller's statement: the pool resets
-     * it, the first time (statement prepared) and the next (from the
-     * statement cache). */
+    /* A session-level setting by the caller's statement, of the call's own
+     * genuine tenant secret: the pool resets it, the first time (statement
+     * prepared) and the next (from the statement cache). */
     for (int i = 0; i < 2; i++) {
-        gp_value_t t = gp_text(tenant_a);
-        assert_int_equal(gp_tenant_exec(pool, tenant_a, "SELECT set_config('app.tenant_id', $1, false)", 1, &t,
-                                        NULL, &e), GP_OK);
+        assert_int_equal(gp_tenant_exec(pool, tenant_a, "SELECT set_config('growplate.tenant_token', "
+                                        "current_setting('growplate.tenant_token'), false)", 0, NULL, NULL, &e),
+                         GP_OK);
         assert_next_lease_is_clean();
     }
     /* An invalid parameter of the caller's statement: reported as theirs,
@@ -346,7 +346,7 @@ static void test_one_shot_judges_reports_and_retries(void **state)
     PQclear(PQexec(gp_conn_pgconn(c), "DEALLOCATE ALL"));
     gp_pool_release(c);
     gp_value_t v = gp_int64(41);
-    assert_int_equal(gp_tenant_query(pool, tenant_b, "SELECT $1::int8 + 1, current_setting('app.tenant_id')", 1, &v,
+    assert_int_equal(gp_tenant_query(pool, tenant_b, "SELECT $1::int8 + 1, growplate_tenant()::text", 1, &v,
                                      &r, &e), GP_OK);
     int64_t n;
     const char *s;
@@ -363,7 +363,7 @@ static void test_statement_sees_its_tenant(void **state)
     (void)state;
     gp_result_t *r = NULL;
     gp_error_t e;
-    assert_int_equal(gp_tenant_query(pool, tenant_a, "SELECT current_setting('app.tenant_id')", 0, NULL, &r, &e),
+    assert_int_equal(gp_tenant_query(pool, tenant_a, "SELECT growplate_tenant()::text", 0, NULL, &r, &e),
                      GP_OK);
     const char *s;
     assert_int_equal(gp_get_text(r, 0, 0, &s, NULL), GP_OK);

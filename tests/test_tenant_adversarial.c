@@ -223,7 +223,7 @@ static void test_interleaved_tenants_never_cross(void **state)
     for (int t = 0; t < TENANTS; t++) {
         gp_result_t *r = NULL;
         assert_int_equal(gp_tenant_query(pool, tenants[t], "SELECT count(*) FROM menu_categories WHERE "
-                                         "left(name, 8) = left(current_setting('app.tenant_id'), 8)",
+                                         "left(name, 8) = left(public.growplate_tenant()::text, 8)",
                                          0, NULL, &r, &e),
                          GP_OK);
         int64_t n;

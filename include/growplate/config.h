@@ -53,6 +53,19 @@ typedef struct gp_db_config {
     int statement_timeout_ms;   /* DATABASE_STATEMENT_TIMEOUT, default 0 = none */
     int validate_after_ms;      /* DATABASE_VALIDATE_AFTER, default 5000: idle longer -> checked before hand-out */
     int leak_threshold_ms;      /* DATABASE_LEAK_THRESHOLD, default 0 = off */
+
+    /* The tenant key (tenant.h, "The verified tenant context"). A secret:
+     * never shown, masked in every display. DATABASE_TENANT_KEY: 64 to 128
+     * hex digits (32 to 64 random bytes, e.g. `openssl rand -hex 32`); NULL
+     * or "" = not set (tenant-scoped calls then fail with GP_ERR_CONFIG).
+     * DATABASE_TENANT_KEY_PREVIOUS: the key being rotated out; only
+     * `growplate migrate` reads it (it keeps that key installed too). */
+    const char *tenant_key;
+    const char *tenant_key_previous;
+    /* DATABASE_TENANT_TOKEN_TTL, default 120000 (2 min), 10s..1h: a tenant
+     * secret is made for a window of this length and stays valid for one
+     * more (so between one and two TTLs from when it was first used). */
+    int tenant_token_ttl_ms;
 } gp_db_config_t;
 
 typedef struct gp_redis_config {

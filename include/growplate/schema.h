@@ -89,6 +89,12 @@ typedef struct gp_migrate_report {
     size_t pending;                  /* PENDING entries */
     bool dry_run;
     bool waited_for_lock;            /* another migrator held the lock when we started */
+    /* Tenant keys (migration 0004, DATABASE_TENANT_KEY[_PREVIOUS]): how
+     * many are installed after the run, how many this run added, and how
+     * many it removed (with the tenant secrets published under them). */
+    int tenant_keys;
+    int tenant_keys_installed;
+    int tenant_keys_removed;
 } gp_migrate_report_t;
 
 /* Bring the database up to date: connect as DATABASE_MIGRATION_URL (one
@@ -96,7 +102,11 @@ typedef struct gp_migrate_report {
  * for the first, then finds nothing to do), create GP_MIGRATIONS_TABLE if
  * needed, verify the checksum of every applied migration, then apply each
  * pending one in its own transaction together with its bookkeeping row.
- * Idempotent: a second run applies nothing.
+ * Idempotent: a second run applies nothing. Then, in one more transaction,
+ * install the tenant keys: the HMAC pads of DATABASE_TENANT_KEY and of
+ * DATABASE_TENANT_KEY_PREVIOUS (sent as parameters), and remove every other
+ * key with the tenant secrets published under it (tenant.h, "Rotating the
+ * tenant key"). Without DATABASE_TENANT_KEY the keys are left as they are.
  *
  * Errors: GP_ERR_CONFIG (no migration URL; err->message says which
  * variable), GP_ERR_CONNECT / GP_ERR_AUTH, GP_ERR_TIMEOUT (lock wait),
@@ -124,8 +134,8 @@ GP_EXPORT const char *gp_migration_state_name(gp_migration_state_t state);
 typedef enum gp_audit_kind {
     GP_AUDIT_RLS_DISABLED = 1,      /* a tenant table without ENABLE ROW LEVEL SECURITY */
     GP_AUDIT_RLS_NOT_FORCED = 2,    /* ... without FORCE ROW LEVEL SECURITY */
-    GP_AUDIT_NO_TENANT_POLICY = 3,  /* a command (SELECT/INSERT/UPDATE/DELETE) with no policy on the tenant setting */
-    GP_AUDIT_LOOSE_POLICY = 4,      /* a permissive policy for the app that ignores the tenant setting (it ORs away isolation) */
+    GP_AUDIT_NO_TENANT_POLICY = 3,  /* a command (SELECT/INSERT/UPDATE/DELETE) with no policy comparing with the verified tenant context */
+    GP_AUDIT_LOOSE_POLICY = 4,      /* a permissive policy for the app that is not that comparison (it ORs away isolation) */
     GP_AUDIT_TENANT_ID_NULLABLE = 5,/* tenant_id is not NOT NULL */
     GP_AUDIT_KEY_WITHOUT_TENANT = 6,/* a primary key or unique constraint/index that omits tenant_id */
     GP_AUDIT_FK_WITHOUT_TENANT = 7, /* a foreign key that omits tenant_id or pairs it with another column */
@@ -138,6 +148,8 @@ typedef enum gp_audit_kind {
     GP_AUDIT_UNSAFE_TABLE_PRIVILEGE = 14, /* TRUNCATE, TRIGGER or REFERENCES on a tenant table for the application role */
     GP_AUDIT_TABLE_WITHOUT_RLS = 15,      /* a table the application role can read or write, without RLS, not declared shared */
     GP_AUDIT_TEMPORARY_GRANTED = 16,      /* the application role may create temporary objects in the database */
+    GP_AUDIT_FORGEABLE_CONTEXT = 17,      /* a tenant table's policy for the app that reads a setting (current_setting), e.g. the old app.tenant_id */
+    GP_AUDIT_TENANT_CONTEXT_ALTERED = 18, /* the verified tenant context (growplate.tenant_context, its keys and anchors) is not as migration 0004 shipped it */
     GP_AUDIT_KIND_COUNT_            /* not a kind; keep last */
 } gp_audit_kind_t;
 
@@ -158,27 +170,54 @@ typedef struct gp_audit_report {
  * connection, one read-only transaction): every table with a tenant_id
  * column, in every schema but the system ones, must have tenant_id NOT
  * NULL, row-level security ENABLEd and FORCEd, a policy comparing tenant_id
- * with GP_TENANT_SETTING for every command and no permissive policy for the
- * application that does anything else; every primary key, unique
- * constraint/index and foreign key of such a table must include tenant_id
- * (a foreign key must pair it with the referenced table's tenant_id); the
- * application role must not be a superuser, have BYPASSRLS, be a member
- * (through any chain) of a role that is or has, or own tenant tables, nor
- * hold TRUNCATE, TRIGGER or REFERENCES on them, nor TEMPORARY on the
- * database; views over tenant tables must be security_invoker
- * (materialized views over them always leak); a SECURITY DEFINER function
- * it may EXECUTE must not read a tenant table, as an owner row-level
- * security does not confine to the tenant, without reading the setting,
- * unless its COMMENT declares it "growplate:cross-tenant <reason>"; and a
- * table it can read or write without row-level security (and no tenant_id)
- * must be declared "growplate:shared <reason>" in its COMMENT. Privileges
- * count whether held directly, through PUBLIC or through any role the
- * application role can SET ROLE to.
+ * with the verified tenant context (GP_TENANT_CONTEXT_VIEW) for every
+ * command and no permissive policy for the application that does anything
+ * else; every primary key, unique constraint/index and foreign key of such
+ * a table must include tenant_id (a foreign key must pair it with the
+ * referenced table's tenant_id); the application role must not be a
+ * superuser, have BYPASSRLS, be a member (through any chain) of a role that
+ * is or has, or own tenant tables, nor hold TRUNCATE, TRIGGER or REFERENCES
+ * on them, nor TEMPORARY on the database; views over tenant tables must be
+ * security_invoker (materialized views over them always leak); a SECURITY
+ * DEFINER function it may EXECUTE must not read a tenant table, as an owner
+ * row-level security does not confine to the tenant, without reading the
+ * verified context (its body mentions growplate.tenant_context or calls
+ * growplate_tenant(); reading GP_TENANT_SETTING does not count), unless its
+ * COMMENT declares it "growplate:cross-tenant <reason>"; and a table it can
+ * read or write without row-level security (and no tenant_id) must be
+ * declared "growplate:shared <reason>" in its COMMENT. Privileges count
+ * whether held directly, through PUBLIC or through any role the application
+ * role can SET ROLE to.
  *
  * A policy scopes by the tenant only in one shape, compared as text with
- * what pg_get_expr prints: `tenant_id = (SELECT NULLIF(current_setting(
- * 'app.tenant_id', true), '')::uuid)` (id for the tenants table), as USING
- * and WITH CHECK (or USING alone, which then serves as both).
+ * what pg_get_expr prints: `tenant_id = (SELECT tenant_context.tenant FROM
+ * growplate.tenant_context)` (id for the tenants table), as USING and WITH
+ * CHECK (or USING alone, which then serves as both), as migration 0004
+ * writes it. A policy of a tenant table for the application role that reads
+ * a setting (any current_setting call, in USING or WITH CHECK: the
+ * forgeable `tenant_id = (SELECT NULLIF(current_setting('app.tenant_id',
+ * true), '')::uuid)` of the schemas before 0004, or any other; SQL on the
+ * connection can set them) is GP_AUDIT_FORGEABLE_CONTEXT, and is no tenant
+ * scoping (so no_tenant_policy or loose_policy may be reported for its table
+ * as well).
+ *
+ * The comparison names the view by name only, so
+ * GP_AUDIT_TENANT_CONTEXT_ALTERED reports when what the name stands for is
+ * not what migration 0004 shipped: there is no growplate.tenant_context
+ * while there are tenant tables; it is not a view, not security_barrier, or
+ * not defined as shipped (pg_get_viewdef); the application role is (a member
+ * of) the owner of that view, of growplate_private.tenant_keys or
+ * .tenant_anchors, of schema growplate or growplate_private, or of
+ * growplate.tenant_publish or public.growplate_tenant(); or it holds any
+ * privilege on the key or anchor table, any but SELECT on the view, or
+ * CREATE on either schema. One finding per cause; the object is the view,
+ * table, schema or function. (The key and anchor tables are therefore not
+ * reported as GP_AUDIT_TABLE_WITHOUT_RLS.)
+ *
+ * Function bodies and policy expressions are matched as text: a setting
+ * read other than through current_setting (pg_settings, say), or the view
+ * spelled with quotes or spaces ("growplate".tenant_context), is not
+ * recognised.
  *
  * Returns GP_OK whether or not there are findings (look at (*out)->count);
  * GP_ERR_CONFIG, GP_ERR_CONNECT, GP_ERR_AUTH, GP_ERR_SERVER, GP_ERR_NOMEM

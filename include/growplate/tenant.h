@@ -5,13 +5,18 @@
  *  - A tenant id must be a canonical lowercase UUID (gp_tenant_id_valid() in
  *    tenant_id.h); anything else fails with GP_ERR_TENANT, naming the
  *    problem, and never reaches SQL.
- *  - The tenant is set with set_config('app.tenant_id', id, true): local to
- *    the transaction, never to the session. Row-level security policies on
- *    every tenant-owned table compare tenant_id with it, fail-closed.
+ *  - The tenant context cannot be forged by SQL on the connection (see "The
+ *    verified tenant context" below): the library sets a tenant secret,
+ *    signed with DATABASE_TENANT_KEY, transaction-locally; the row-level
+ *    security policies on every tenant-owned table accept only a published
+ *    secret and compare tenant_id with its tenant, fail-closed.
  *  - The setting and the caller's statement go out in ONE round trip (a
  *    one-shot call: the setting, the statement and the session sweep in
  *    one implicit transaction; a transaction: BEGIN, the setting and its
- *    first statement), so scoping costs no extra round trip.
+ *    first statement), so scoping costs no extra round trip. (Once per
+ *    connection, tenant and window, the secret is published first: in the
+ *    same round trip for a one-shot call, in one of its own before a
+ *    transaction.)
  *  - The setting cannot outlive the transaction: COMMIT and ROLLBACK end it,
  *    and the pool rolls back any transaction still open on release (after
  *    an error, a cancellation, a caller that forgot). A caller's COMMIT or
@@ -34,15 +39,48 @@
  *
  * The trust boundary. Isolation holds against tenant-controlled data
  * always (values are parameters; ids are validated). Against SQL passed to
- * gp_tenant_* (and to any call on a pooled connection): its effects never
- * outlive its own call or lease — the next tenant on the connection gets a
- * pristine session. What a hostile statement can still do INSIDE its own
- * call is not closed here: it runs with the plain setting app.tenant_id,
- * which SQL in the same transaction can change (set_config(...,
- * true) in a sub-select, SET LOCAL), so an injected statement can read or
- * change another tenant's rows within that one call. Pass only SQL your
- * code wrote; an unforgeable tenant context is the subject of the next
- * security change (see the README's threat model).
+ * gp_tenant_* (and to any call on a pooled connection), hostile SQL
+ * included: it acts as its own call's tenant and as no other — whatever it
+ * does to the settings, in any spelling, in a sub-select, a DO block or a
+ * data-modifying CTE — and its effects never outlive its own call or lease
+ * (the next tenant on the connection gets a pristine session). What it can
+ * still do is everything its own tenant may do, and observe what the
+ * database shows every session of the application role (README, threat
+ * model: other sessions' statement text, platform-wide row counts, LISTEN
+ * channels, advisory locks).
+ *
+ * The verified tenant context (migration 0004). For a tenant T the library
+ * computes the tenant secret S = HMAC-SHA-256(key, "v1.<kid>.<T>.<E>")
+ * (key: DATABASE_TENANT_KEY; kid: the key's public id; E: the end of the
+ * window after the current one, windows of DATABASE_TENANT_TOKEN_TTL) and
+ * sets only S in the transaction-local setting GP_TENANT_TOKEN_SETTING. The
+ * database holds the key as HMAC pads in a table only the schema owner can
+ * read; growplate.tenant_publish() (SECURITY DEFINER) verifies S and
+ * records an anchor sha256(S) -> T valid until E; the policies compare
+ * tenant_id with the anchor's tenant through the view
+ * GP_TENANT_CONTEXT_VIEW (an index lookup per statement, no procedural
+ * code). No function signs anything: without the key nobody makes an S
+ * that verifies. SQL that reads its own S (current_setting) can only act
+ * as itself; a secret of another tenant, should one leak, is refused after
+ * E (at most two TTLs after it was first used). public.growplate_tenant()
+ * returns the verified tenant for the application's own SQL (INSERT ...
+ * VALUES (growplate_tenant(), ...)).
+ *
+ * Keys. The service and `growplate migrate` must use the same key; without
+ * DATABASE_TENANT_KEY every tenant-scoped call fails with GP_ERR_CONFIG
+ * naming it, and with a key the database does not hold, with GP_ERR_AUTH
+ * (SQLSTATE 28000, "tenant key <kid> is not installed"). The key is never
+ * shown: not in messages, logs, `config` output, statement text or the
+ * server log (it travels only as HMAC pads in migrate's parameters, and the
+ * secrets only as parameters).
+ *
+ * Rotating the tenant key, without downtime: (1) run `growplate migrate`
+ * with DATABASE_TENANT_KEY=<new> and DATABASE_TENANT_KEY_PREVIOUS=<old>:
+ * both are installed, services on either key work; (2) roll the services
+ * out with the new key; (3) run `growplate migrate` with only the new key:
+ * the old one is removed with every secret published under it, at once
+ * (services still on it then fail with GP_ERR_AUTH). Step 3 is also how a
+ * leaked key is revoked.
  *
  * Thread-safety: gp_tenant_query/gp_tenant_exec/gp_tenant_run are safe from
  * any thread (each leases its own connection). A gp_tenant_tx_t belongs to

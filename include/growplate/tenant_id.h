@@ -23,9 +23,19 @@
 extern "C" {
 #endif
 
-/* The transaction-local setting that the row-level security policies
- * compare tenant_id with. One name everywhere: the schema's policies, the
- * tenant layer and the audit. */
+/* The transaction-local setting that carries the tenant context: the
+ * library sets a tenant secret there, never a bare id, and the row-level
+ * security policies accept only a secret published with the tenant key
+ * (tenant.h, "The verified tenant context"). */
+#define GP_TENANT_TOKEN_SETTING "growplate.tenant_token"
+
+/* The view that the policies compare tenant_id with: the verified tenant of
+ * the current transaction (one row, or none). */
+#define GP_TENANT_CONTEXT_VIEW "growplate.tenant_context"
+
+/* The plain setting that schemas before migration 0004 compared tenant_id
+ * with. Any SQL on the connection can set it: `growplate audit` reports a
+ * policy or a SECURITY DEFINER function that trusts it. */
 #define GP_TENANT_SETTING "app.tenant_id"
 
 /* The length of a tenant id, without the terminating NUL. */

@@ -44,7 +44,7 @@ typedef struct bench_workload {
 /* The workloads (bench_<layer>.c). */
 extern const bench_workload_t bench_select1, bench_pool_acquire, bench_pool_memory;
 extern const bench_workload_t bench_txn;
-extern const bench_workload_t bench_scoped;
+extern const bench_workload_t bench_scoped, bench_menu;
 /* The workloads (each in its bench_<layer>.c). */
 extern const bench_workload_t bench_cache, bench_cache_bytes, bench_cache_batch;
 

@@ -16,6 +16,7 @@ static const bench_workload_t *const workloads[] = {
     &bench_pool_memory,
     &bench_txn,
     &bench_scoped,
+    &bench_menu,
     &bench_cache,
     &bench_cache_bytes,
     &bench_cache_batch,

@@ -2,10 +2,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "gp_scratch.h"
 #include "growplate/schema.h"
+#include "internal.h" /* the tenant key and HMAC */
 
 static void quiet(void *arg, const char *msg) { (void)arg; (void)msg; }
 
@@ -128,4 +130,42 @@ void gp_scratch_migrate(const gp_scratch_t *s)
         fprintf(stderr, "migrate: %s\n", err.message);
     assert_int_equal(st, GP_OK);
     gp_config_release(&cfg);
+}
+
+void gp_scratch_tenant_secret(const char *tenant, int64_t expires, char kid[17], char secret[65])
+{
+    const char *hex = getenv("DATABASE_TENANT_KEY");
+    gp__tenant_key_t k;
+    assert_true(gp__tenant_key_decode(hex, 0, &k));
+    assert_true(k.set);
+    char msg[128];
+    int n = snprintf(msg, sizeof msg, "v1.%s.%s.%lld", k.kid, tenant, (long long)expires);
+    unsigned char mac[32];
+    gp__hmac_sha256(k.key, k.len, msg, (size_t)n, mac);
+    gp__hex(mac, sizeof mac, secret);
+    memcpy(kid, k.kid, 17);
+    gp__wipe(&k, sizeof k);
+}
+
+bool gp_scratch_publish(PGconn *c, const char *tenant, int64_t expires, char secret[65])
+{
+    char kid[17], exp[24];
+    gp_scratch_tenant_secret(tenant, expires, kid, secret);
+    snprintf(exp, sizeof exp, "%lld", (long long)expires);
+    const char *p[4] = {kid, tenant, exp, secret};
+    PGresult *r = PQexecParams(c, "SELECT growplate.tenant_publish($1, $2::uuid, $3::int8, $4)", 4, NULL, p, NULL,
+                               NULL, 0);
+    bool ok = PQresultStatus(r) == PGRES_TUPLES_OK;
+    PQclear(r);
+    return ok;
+}
+
+void gp_scratch_set_tenant(PGconn *c, const char *tenant)
+{
+    char secret[65];
+    assert_true(gp_scratch_publish(c, tenant, (int64_t)time(NULL) + 300, secret));
+    const char *p[1] = {secret};
+    PGresult *r = PQexecParams(c, "SELECT set_config('growplate.tenant_token', $1, true)", 1, NULL, p, NULL, NULL, 0);
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    PQclear(r);
 }

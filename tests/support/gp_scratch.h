@@ -7,6 +7,8 @@
 #ifndef GP_SCRATCH_H
 #define GP_SCRATCH_H
 
+#include <stdbool.h>
+#include <stdint.h>
 #include <libpq-fe.h>
 
 #include "gp_test.h"
@@ -41,6 +43,18 @@ void gp_scratch_exec_fails(PGconn *c, const char *sql, const char *sqlstate);
 
 /* The single value of a one-row query, copied into buf. */
 const char *gp_scratch_value(PGconn *c, const char *sql, char *buf, size_t len);
+
+/* The tenant secret of `tenant` expiring at `expires` (unix seconds), made
+ * with DATABASE_TENANT_KEY as the library makes it, and the key's id. */
+void gp_scratch_tenant_secret(const char *tenant, int64_t expires, char kid[17], char secret[65]);
+
+/* Publish that secret on c (growplate.tenant_publish); false when the
+ * server refused it. */
+bool gp_scratch_publish(PGconn *c, const char *tenant, int64_t expires, char secret[65]);
+
+/* Inside a transaction on c: publish a secret for `tenant` valid for five
+ * minutes and set it transaction-locally, as the library does. */
+void gp_scratch_set_tenant(PGconn *c, const char *tenant);
 
 /* A URL with its database replaced (postgresql://u:p@h:port/DB?opts). */
 void gp_scratch_url_with_db(const char *url, const char *db, char *out, size_t len);
