@@ -7,6 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <libpq-fe.h>
 
@@ -199,6 +202,7 @@ static const var_t vars[] = {
     {"DATABASE_LEAK_THRESHOLD", V_MS, DB(leak_threshold_ms), 0, MS_MAX, "a duration from 0 (off) to 24h"},
     {"DATABASE_TENANT_KEY", V_SECRET, DB(tenant_key), 0, 0, TENANT_KEY_MEANING},
     {"DATABASE_TENANT_KEY_PREVIOUS", V_SECRET, DB(tenant_key_previous), 0, 0, TENANT_KEY_MEANING},
+    {"DATABASE_TENANT_KEY_FILE", V_STR, DB(tenant_key_file), 0, 0, "the path of a file holding the tenant key (mode 0600)"},
     {"DATABASE_TENANT_TOKEN_TTL", V_MS, DB(tenant_token_ttl_ms), 10000, 3600000, "a duration from 10s to 1h"},
     {"REDIS_URL", V_URL, RD(url), 0, 0, "a redis://[[user]:password@]host[:port][/db] URL"},
     {"REDIS_HOST", V_STR, RD(host), 0, 0, "a host name or IP address"},
@@ -222,6 +226,64 @@ static void range_msg(char *err, size_t errlen, const var_t *v, const char *valu
     if (value)
         gp__bufappend(err, errlen, "%s: '%s' is out of range; expected %s\n", v->name,
                       shown(value, b, sizeof b), v->meaning);
+}
+
+/* DATABASE_TENANT_KEY_FILE: read the key into cfg->db.tenant_key (owned).
+ * A file that does not exist is not an error here (gp_migrate makes it). */
+static gp_status_t key_from_file(gp_config_t *cfg, char *err, size_t errlen)
+{
+    const char *path = cfg->db.tenant_key_file;
+    char b[96];
+    if (cfg->db.tenant_key && *cfg->db.tenant_key) {
+        gp__bufappend(err, errlen, "DATABASE_TENANT_KEY_FILE: is set together with DATABASE_TENANT_KEY; set one of "
+                                   "them\n");
+        return GP_ERR_CONFIG;
+    }
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) {
+        if (errno == ENOENT)
+            return GP_OK;
+        gp__bufappend(err, errlen, "DATABASE_TENANT_KEY_FILE: cannot open '%s': %s\n", shown(path, b, sizeof b),
+                      strerror(errno));
+        return GP_ERR_CONFIG;
+    }
+    struct stat st;
+    char text[160];
+    ssize_t n = -1;
+    int saved = 0;
+    memset(&st, 0, sizeof st);
+    if (fstat(fd, &st) != 0)
+        saved = errno;
+    else if (S_ISREG(st.st_mode) && !(st.st_mode & 077) && (n = read(fd, text, sizeof text - 1)) < 0)
+        saved = errno;
+    close(fd);
+    if (n < 0) {
+        if (saved == 0) /* not read: the file's type or mode */
+            gp__bufappend(err, errlen, "DATABASE_TENANT_KEY_FILE: '%s' is %s; expected a regular file that only its "
+                          "owner can read (chmod 600)\n", shown(path, b, sizeof b),
+                          S_ISREG(st.st_mode) ? "readable by others" : "not a regular file");
+        else
+            gp__bufappend(err, errlen, "DATABASE_TENANT_KEY_FILE: cannot read '%s': %s\n", shown(path, b, sizeof b),
+                          strerror(saved));
+        return GP_ERR_CONFIG;
+    }
+    text[n] = 0;
+    while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == '\r' || text[n - 1] == ' ' || text[n - 1] == '\t'))
+        text[--n] = 0;
+    size_t hex = strspn(text, "0123456789abcdefABCDEF");
+    if (hex != (size_t)n || n < 64 || n > 128 || n % 2) {
+        gp__wipe(text, sizeof text);
+        gp__bufappend(err, errlen, "DATABASE_TENANT_KEY_FILE: '%s' does not hold a tenant key (the content is not "
+                      "shown: it is a secret); expected one line of " TENANT_KEY_MEANING "\n",
+                      shown(path, b, sizeof b));
+        return GP_ERR_CONFIG;
+    }
+    char *copy = own(cfg, text);
+    gp__wipe(text, sizeof text);
+    if (!copy)
+        return GP_ERR_NOMEM;
+    cfg->db.tenant_key = copy;
+    return GP_OK;
 }
 
 gp_status_t gp_config_from_lookup(gp_config_t *cfg, gp_config_lookup_fn lookup, void *ud,
@@ -276,6 +338,12 @@ gp_status_t gp_config_from_lookup(gp_config_t *cfg, gp_config_lookup_fn lookup, 
             break;
         }
         }
+    }
+    if (cfg->db.tenant_key_file) {
+        gp_status_t kst = key_from_file(cfg, err, errlen);
+        if (kst == GP_ERR_NOMEM)
+            return kst;
+        bad |= kst != GP_OK;
     }
     /* Report value problems and cross-field problems together. */
     char more[GP_ERRBUF_SIZE] = "";

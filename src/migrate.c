@@ -3,6 +3,10 @@
  * transaction together with its bookkeeping row, checksums verified. */
 #include <inttypes.h>
 #include <stdio.h>
+#include <unistd.h>
+#include <sys/random.h>
+#include <fcntl.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -269,6 +273,39 @@ static gp_status_t run_locked(run_t *r, const gp_migration_t *set, size_t n)
  * key, with the anchors published under it, in one transaction. The pads go
  * as parameters: never in the statement text, so never in pg_stat_activity
  * or a log line. Without DATABASE_TENANT_KEY nothing changes. */
+/* DATABASE_TENANT_KEY_FILE names a file that does not exist: make a key
+ * (32 bytes from getrandom) and write it there, created with mode 0600 and
+ * never over an existing file. */
+static gp_status_t generate_key_file(run_t *r, const char *path, char hex[65])
+{
+    unsigned char key[32];
+    if (getrandom(key, sizeof key, 0) != (ssize_t)sizeof key)
+        return gp__client_error(r->err, GP_ERR_IO, "cannot generate a tenant key: getrandom failed (%s)",
+                                strerror(errno));
+    gp__hex(key, sizeof key, hex);
+    gp__wipe(key, sizeof key);
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0)
+        return gp__client_error(r->err, GP_ERR_IO, "DATABASE_TENANT_KEY_FILE: cannot create '%s': %s", path,
+                                strerror(errno));
+    char line[66];
+    memcpy(line, hex, 64);
+    line[64] = '\n';
+    bool ok = write(fd, line, 65) == 65 && fsync(fd) == 0;
+    int saved = errno;
+    gp__wipe(line, sizeof line);
+    if (close(fd) != 0 && ok) {
+        ok = false;
+        saved = errno;
+    }
+    if (!ok) {
+        unlink(path);
+        return gp__client_error(r->err, GP_ERR_IO, "DATABASE_TENANT_KEY_FILE: cannot write '%s': %s", path,
+                                strerror(saved));
+    }
+    return GP_OK;
+}
+
 static gp_status_t install_keys(run_t *r, const gp_db_config_t *db)
 {
     PGresult *res = NULL;
@@ -280,7 +317,15 @@ static gp_status_t install_keys(run_t *r, const gp_db_config_t *db)
     PQclear(res);
     if (!exists)
         return GP_OK; /* a set of migrations without 0004 */
-    if (!db->tenant_key || !*db->tenant_key) {
+    char generated[65] = "";
+    const char *current = db->tenant_key;
+    if ((!current || !*current) && db->tenant_key_file && access(db->tenant_key_file, F_OK) != 0 &&
+        errno == ENOENT) {
+        if ((st = generate_key_file(r, db->tenant_key_file, generated)) != GP_OK)
+            return st;
+        current = generated;
+    }
+    if (!current || !*current) {
         if ((st = exec_ok(r, "SELECT count(*) FROM growplate_private.tenant_keys", 0, NULL, &res,
                           "counting tenant keys")) != GP_OK)
             return st;
@@ -291,7 +336,7 @@ static gp_status_t install_keys(run_t *r, const gp_db_config_t *db)
                         "until then every tenant-scoped call fails");
         return GP_OK;
     }
-    const char *hex[2] = {db->tenant_key, db->tenant_key_previous};
+    const char *hex[2] = {current, db->tenant_key_previous};
     gp__tenant_key_t keys[2];
     char pads[2][2][2 + 128 + 1];
     int nkeys = 0;
@@ -300,6 +345,7 @@ static gp_status_t install_keys(run_t *r, const gp_db_config_t *db)
             continue;
         if (!gp__tenant_key_decode(hex[i], 0, &keys[nkeys]) || !keys[nkeys].set) {
             gp__wipe(keys, sizeof keys);
+            gp__wipe(generated, sizeof generated);
             return gp__client_error(r->err, GP_ERR_CONFIG, "%s: is not a tenant key; expected 64 to 128 hex digits",
                                     i ? "DATABASE_TENANT_KEY_PREVIOUS" : "DATABASE_TENANT_KEY");
         }
@@ -331,8 +377,12 @@ static gp_status_t install_keys(run_t *r, const gp_db_config_t *db)
             PQclear(res);
         }
     }
+    if (generated[0] && st == GP_OK)
+        progress(r, "generated a new tenant key in %s (key id %s): give the services the same "
+                    "DATABASE_TENANT_KEY_FILE", db->tenant_key_file, keys[0].kid);
     gp__wipe(pads, sizeof pads);
     gp__wipe(keys, sizeof keys);
+    gp__wipe(generated, sizeof generated);
     if (st == GP_OK) {
         const char *params[1] = {kids};
         st = exec_ok(r,

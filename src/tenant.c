@@ -64,9 +64,11 @@ static gp_status_t tenant_secret(gp_conn_t *conn, const char *tenant, secret_t *
     const gp__tenant_key_t *k = conn->tenant_key;
     if (!k || !k->set)
         return gp__client_error(err, GP_ERR_CONFIG,
-                                "DATABASE_TENANT_KEY is not set: tenant-scoped calls sign the tenant context with "
-                                "it; set the same key (" "64 hex digits, e.g. from `openssl rand -hex 32`) for this "
-                                "service and for `growplate migrate`, which installs it in the database");
+                                "DATABASE_TENANT_KEY is not set (nor a DATABASE_TENANT_KEY_FILE that exists): "
+                                "tenant-scoped calls sign the tenant context with it; give this service and "
+                                "`growplate migrate`, which installs it in the database, the same key (64 hex "
+                                "digits, e.g. from `openssl rand -hex 32`) or the same key file (migrate creates "
+                                "a missing one)");
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     int64_t w = k->ttl_s > 0 ? k->ttl_s : 120;

@@ -3,6 +3,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "gp_test.h"
 #include "internal.h"
@@ -329,6 +331,49 @@ static void test_tenant_key(void **state)
     expect_bad(ttl, "DATABASE_TENANT_TOKEN_TTL", "10s to 1h");
 }
 
+/* DATABASE_TENANT_KEY_FILE: read when it exists (its mode must keep others
+ * out), left for migrate to create when it does not, its content never
+ * shown, and never together with DATABASE_TENANT_KEY. */
+static void test_tenant_key_file(void **state)
+{
+    (void)state;
+    static const char key[] = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+    char dir[] = "/tmp/gp_keyfile_XXXXXX", path[64], missing[64];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/key", dir);
+    snprintf(missing, sizeof missing, "%s/none", dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fprintf(f, "%s\n", key);
+    fclose(f);
+    gp_config_t cfg;
+    const char *open_mode[] = {"DATABASE_TENANT_KEY_FILE", path, NULL};
+    assert_int_equal(chmod(path, 0644), 0);
+    expect_bad(open_mode, "DATABASE_TENANT_KEY_FILE", "readable by others");
+    assert_null(strstr(errbuf, "0011"));
+    assert_int_equal(chmod(path, 0600), 0);
+    assert_int_equal(load(&cfg, open_mode), GP_OK);
+    assert_string_equal(cfg.db.tenant_key, key);
+    gp_config_release(&cfg);
+    const char *absent[] = {"DATABASE_TENANT_KEY_FILE", missing, NULL};
+    assert_int_equal(load(&cfg, absent), GP_OK);
+    assert_null(cfg.db.tenant_key);
+    gp_config_release(&cfg);
+    const char *both[] = {"DATABASE_TENANT_KEY_FILE", path, "DATABASE_TENANT_KEY", key, NULL};
+    expect_bad(both, "DATABASE_TENANT_KEY_FILE: is set together with DATABASE_TENANT_KEY", NULL);
+    f = fopen(path, "w");
+    assert_non_null(f);
+    fprintf(f, "%.40s\n", key);
+    fclose(f);
+    expect_bad(open_mode, "does not hold a tenant key", "not shown");
+    assert_null(strstr(errbuf, "0011"));
+    const char *a_dir[] = {"DATABASE_TENANT_KEY_FILE", dir, NULL};
+    assert_int_equal(chmod(dir, 0700), 0);
+    expect_bad(a_dir, "DATABASE_TENANT_KEY_FILE", "not a regular file");
+    unlink(path);
+    rmdir(dir);
+}
+
 static void test_log_redaction(void **state)
 {
     (void)state;
@@ -377,6 +422,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_from_lookup_on_garbage),
         cmocka_unit_test(test_tenant_key),
+        cmocka_unit_test(test_tenant_key_file),
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_every_variable),
         cmocka_unit_test(test_not_numbers),

@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "gp_scratch.h"
 #include "growplate/tenant.h"
@@ -354,6 +356,55 @@ static void test_tenant_key_rotation(void **state)
     assert_int_equal(gp_tenant_query(new, tenant, "SELECT 1", 0, NULL, &r, &err), GP_OK);
     gp_result_free(r);
     gp_pool_close(new, 5000);
+
+    /* A key file that does not exist: migrate makes it (0600) and installs
+     * it, alongside nothing else (k1 and k2 are gone: it is the only key). */
+    char dir[] = "/tmp/gp_migkey_XXXXXX", path[64];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/tenant.key", dir);
+    gp_config_t from_file = cfg;
+    from_file.owned_ = NULL;
+    from_file.db.tenant_key = NULL;
+    from_file.db.tenant_key_file = path;
+    assert_int_equal(gp_migrate(&from_file, NULL, &rep, &err), GP_OK);
+    assert_int_equal(rep->tenant_keys, 1);
+    assert_int_equal(rep->tenant_keys_installed, 1);
+    assert_int_equal(rep->tenant_keys_removed, 1);
+    gp_migrate_report_free(rep);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    assert_int_equal(st.st_size, 65);
+    /* A service reading the same file works; a second migrate keeps it. */
+    gp_config_t svc;
+    gp_scratch_config(&s, &svc);
+    char kerr[GP_ERRBUF_SIZE];
+    const char *saved_key = getenv("DATABASE_TENANT_KEY");
+    char *env_key = saved_key ? strdup(saved_key) : NULL;
+    unsetenv("DATABASE_TENANT_KEY");
+    setenv("DATABASE_TENANT_KEY_FILE", path, 1);
+    gp_config_t file_cfg;
+    assert_int_equal(gp_config_from_env(&file_cfg, kerr, sizeof kerr), GP_OK);
+    unsetenv("DATABASE_TENANT_KEY_FILE");
+    if (env_key) {
+        setenv("DATABASE_TENANT_KEY", env_key, 1);
+        free(env_key);
+    }
+    assert_non_null(file_cfg.db.tenant_key);
+    file_cfg.db.url = svc.db.url;
+    file_cfg.db.migration_url = svc.db.migration_url;
+    gp_pool_t *fp = NULL;
+    assert_int_equal(gp_pool_create(&file_cfg, &fp, &err), GP_OK);
+    assert_int_equal(gp_tenant_query(fp, tenant, "SELECT 1", 0, NULL, &r, &err), GP_OK);
+    gp_result_free(r);
+    gp_pool_close(fp, 5000);
+    assert_int_equal(gp_migrate(&file_cfg, NULL, &rep, &err), GP_OK);
+    assert_int_equal(rep->tenant_keys_installed, 0);
+    gp_migrate_report_free(rep);
+    gp_config_release(&file_cfg);
+    gp_config_release(&svc);
+    unlink(path);
+    rmdir(dir);
 
     /* Without a key, migrate leaves the keys alone. */
     cfg.db.tenant_key = NULL;

@@ -31,9 +31,9 @@ static const char nobody[] = "00000000-0000-4000-8000-00000000dead";
 static char b_fingerprint[128]; /* B's rows as the superuser sees them */
 
 /* How many of B's rows a statement can see, and their names (which the
- * attacks put in their results: every one starts with "b-"). */
-#define B_ROWS "(SELECT count(*) FROM public.menu_items WHERE name LIKE 'b-%')"
-#define B_NAMES "(SELECT string_agg(name, ',') FROM public.menu_items WHERE name LIKE 'b-%')"
+ * attacks put in their results: every one starts with "tenantb-"). */
+#define B_ROWS "(SELECT count(*) FROM public.menu_items WHERE name LIKE 'tenantb-%')"
+#define B_NAMES "(SELECT string_agg(name, ',') FROM public.menu_items WHERE name LIKE 'tenantb-%')"
 
 static char *expand(const char *tmpl)
 {
@@ -87,9 +87,9 @@ static void assert_shows_nothing_of_b(const gp_result_t *r, const char *what)
                 continue;
             char cell[256];
             snprintf(cell, sizeof cell, "%.*s", (int)n, s);
-            if (strstr(cell, "b-"))
+            if (strstr(cell, "tenantb-"))
                 fprintf(stderr, "%s: the result shows '%s'\n", what, cell);
-            assert_null(strstr(cell, "b-"));
+            assert_null(strstr(cell, "tenantb-"));
         }
 }
 
@@ -103,7 +103,7 @@ static void via_one_shot(const char *sql, const char *what)
         assert_shows_nothing_of_b(r, what);
         gp_result_free(r);
     } else {
-        assert_null(strstr(e.message, "b-"));
+        assert_null(strstr(e.message, "tenantb-"));
         assert_null(strstr(e.message, b_expired));
     }
 }
@@ -129,7 +129,7 @@ static gp_status_t tx_body(gp_tenant_tx_t *tx, void *ud, gp_error_t *err)
         return GP_OK; /* e.g. the attack ended the transaction */
     gp_get_int64(r, 0, 0, &a->seen);
     gp_result_free(r);
-    if (gp_tenant_tx_exec(tx, "UPDATE public.menu_items SET price_cents = 1 WHERE name LIKE 'b-%'", 0, NULL,
+    if (gp_tenant_tx_exec(tx, "UPDATE public.menu_items SET price_cents = 1 WHERE name LIKE 'tenantb-%'", 0, NULL,
                           &a->changed, err) != GP_OK)
         return GP_OK;
     return GP_OK;
@@ -184,9 +184,9 @@ static int setup(void **state)
     gp_test_data_category(pool, ta, "a-cat", 1, cat);
     gp_test_data_item(pool, ta, cat, "a-soup", 300, true, item);
     gp_test_data_item(pool, ta, cat, "a-salad", 300, true, item);
-    gp_test_data_category(pool, tb, "b-cat", 1, cat);
-    gp_test_data_item(pool, tb, cat, "b-soup", 700, true, item);
-    gp_test_data_item(pool, tb, cat, "b-salad", 900, true, item);
+    gp_test_data_category(pool, tb, "tenantb-cat", 1, cat);
+    gp_test_data_item(pool, tb, cat, "tenantb-soup", 700, true, item);
+    gp_test_data_item(pool, tb, cat, "tenantb-salad", 900, true, item);
     admin = gp_scratch_connect(scratch.admin);
     fingerprint(b_fingerprint, sizeof b_fingerprint);
 
@@ -265,21 +265,21 @@ static void test_set_and_read_in_one_statement(void **state)
         "SELECT (SELECT count(*) FROM s), name FROM public.menu_items",
         "SELECT name, set_config('growplate.tenant_token', '{BEXPIRED}', true) FROM public.menu_items",
         "WITH s AS (SELECT set_config('growplate.tenant_token', '{BEXPIRED}', true)), "
-        "u AS (UPDATE public.menu_items SET price_cents = 0 WHERE name LIKE 'b-%' RETURNING name) "
+        "u AS (UPDATE public.menu_items SET price_cents = 0 WHERE name LIKE 'tenantb-%' RETURNING name) "
         "SELECT (SELECT count(*) FROM s), (SELECT count(*) FROM u), {R}",
         "WITH s AS (SELECT set_config('app.tenant_id', '{B}', true)), "
-        "d AS (DELETE FROM public.menu_items WHERE name LIKE 'b-%' RETURNING name) "
+        "d AS (DELETE FROM public.menu_items WHERE name LIKE 'tenantb-%' RETURNING name) "
         "SELECT (SELECT count(*) FROM s), (SELECT count(*) FROM d)",
         "WITH u AS (UPDATE public.menu_items SET tenant_id = '{B}' WHERE true RETURNING 1) SELECT count(*) FROM u",
-        "INSERT INTO public.menu_categories (tenant_id, name) SELECT '{B}', 'b-smuggled' "
+        "INSERT INTO public.menu_categories (tenant_id, name) SELECT '{B}', 'tenantb-smuggled' "
         "FROM (SELECT set_config('growplate.tenant_token', '{BEXPIRED}', true)) s",
         "DO $$BEGIN PERFORM set_config('growplate.tenant_token', '{BEXPIRED}', true); "
-        "UPDATE public.menu_items SET price_cents = 0 WHERE name LIKE 'b-%'; END$$",
+        "UPDATE public.menu_items SET price_cents = 0 WHERE name LIKE 'tenantb-%'; END$$",
         "DO $$BEGIN EXECUTE 'SET LOCAL growplate.tenant_token = ''{FORGED}'''; "
-        "DELETE FROM public.menu_items WHERE name LIKE 'b-%'; END$$",
+        "DELETE FROM public.menu_items WHERE name LIKE 'tenantb-%'; END$$",
         "DO $$DECLARE n bigint; BEGIN PERFORM set_config('app.tenant_id', '{B}', true); "
-        "SELECT count(*) INTO n FROM public.menu_items WHERE name LIKE 'b-%'; "
-        "IF n > 0 THEN RAISE EXCEPTION 'b-saw %', n; END IF; END$$",
+        "SELECT count(*) INTO n FROM public.menu_items WHERE name LIKE 'tenantb-%'; "
+        "IF n > 0 THEN RAISE EXCEPTION 'tenantb-saw %', n; END IF; END$$",
     };
     for (size_t i = 0; i < sizeof attacks / sizeof *attacks; i++)
         try_attack(attacks[i]);
@@ -332,7 +332,7 @@ static void test_temporary_function(void **state)
                "SELECT set_config('growplate.tenant_token', '{BEXPIRED}', true); {R}$q$");
     try_attack("DO $$BEGIN CREATE FUNCTION pg_temp.g() RETURNS bigint LANGUAGE sql AS $q$"
                "SELECT set_config('app.tenant_id', '{B}', true); SELECT count(*) FROM public.menu_items "
-               "WHERE name LIKE 'b-%'$q$; PERFORM pg_temp.g(); END$$");
+               "WHERE name LIKE 'tenantb-%'$q$; PERFORM pg_temp.g(); END$$");
     snprintf(sql, sizeof sql, "REVOKE TEMPORARY ON DATABASE %s FROM growplate_app", scratch.db);
     gp_scratch_exec(admin, sql);
 }
@@ -358,6 +358,49 @@ static void test_live_secret_is_bounded(void **state)
     assert_string_equal(buf, "0");
 }
 
+/* Neither the key nor a secret the library sent reaches the server's log,
+ * even when the statement that carried it failed (the server logs the
+ * failing statement's text, whose values are parameters). */
+static void test_nothing_secret_in_the_server_log(void **state)
+{
+    (void)state;
+    static const char other_key[] = "9999999999999999999999999999999999999999999999999999999999999999";
+    gp_config_t c = cfg;
+    c.owned_ = NULL;
+    c.db.tenant_key = other_key; /* not installed: the library's publish fails */
+    gp_pool_t *p = NULL;
+    gp_error_t e;
+    assert_int_equal(gp_pool_create(&c, &p, &e), GP_OK);
+    gp_result_t *r = NULL;
+    assert_int_equal(gp_tenant_query(p, ta, "SELECT 1", 0, NULL, &r, &e), GP_ERR_AUTH);
+    assert_non_null(strstr(e.message, "is not installed"));
+    gp_pool_close(p, 5000);
+    /* The secrets it may have sent: this window's and the next's. */
+    int64_t ttl = c.db.tenant_token_ttl_ms / 1000, exp = ((int64_t)time(NULL) / ttl + 2) * ttl;
+    char secrets[3][65], kid9[17];
+    for (int i = 0; i < 3; i++)
+        gp_scratch_tenant_secret_with(other_key, ta, exp + (i - 1) * ttl, kid9, secrets[i]);
+    char path[1024];
+    const char *src = getenv("GP_SOURCE_DIR");
+    snprintf(path, sizeof path, "%s/.dev/pg/postgres.log", src ? src : ".");
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        fprintf(stderr, "no server log at %s\n", path);
+        fail();
+    }
+    char line[8192];
+    bool saw_statement = false;
+    while (fgets(line, sizeof line, f)) {
+        saw_statement |= strstr(line, "growplate.tenant_publish($1") != NULL;
+        assert_null(strstr(line, getenv("DATABASE_TENANT_KEY")));
+        assert_null(strstr(line, other_key));
+        for (int i = 0; i < 3; i++)
+            assert_null(strstr(line, secrets[i]));
+    }
+    fclose(f);
+    assert_true(saw_statement); /* the failure was logged, without its values */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -366,6 +409,7 @@ int main(void)
         cmocka_unit_test(test_making_a_context),
         cmocka_unit_test(test_temporary_function),
         cmocka_unit_test(test_live_secret_is_bounded),
+        cmocka_unit_test(test_nothing_secret_in_the_server_log),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

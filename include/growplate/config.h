@@ -62,6 +62,13 @@ typedef struct gp_db_config {
      * `growplate migrate` reads it (it keeps that key installed too). */
     const char *tenant_key;
     const char *tenant_key_previous;
+    /* DATABASE_TENANT_KEY_FILE: a file holding the key instead (hex, one
+     * line; mode 0600 or stricter, or the configuration is rejected). When
+     * it does not exist, tenant_key stays NULL and `growplate migrate`
+     * (gp_migrate) generates a key into it (32 random bytes, created with
+     * mode 0600) and installs it. Set this or DATABASE_TENANT_KEY, not
+     * both. */
+    const char *tenant_key_file;
     /* DATABASE_TENANT_TOKEN_TTL, default 120000 (2 min), 10s..1h: a tenant
      * secret is made for a window of this length and stays valid for one
      * more (so between one and two TTLs from when it was first used). */

@@ -106,7 +106,10 @@ typedef struct gp_migrate_report {
  * install the tenant keys: the HMAC pads of DATABASE_TENANT_KEY and of
  * DATABASE_TENANT_KEY_PREVIOUS (sent as parameters), and remove every other
  * key with the tenant secrets published under it (tenant.h, "Rotating the
- * tenant key"). Without DATABASE_TENANT_KEY the keys are left as they are.
+ * tenant key"). Without DATABASE_TENANT_KEY the keys are left as they are,
+ * unless DATABASE_TENANT_KEY_FILE names a file that does not exist: then a
+ * new key (32 bytes from getrandom) is written there (mode 0600, never over
+ * an existing file) and installed.
  *
  * Errors: GP_ERR_CONFIG (no migration URL; err->message says which
  * variable), GP_ERR_CONNECT / GP_ERR_AUTH, GP_ERR_TIMEOUT (lock wait),
@@ -114,7 +117,8 @@ typedef struct gp_migrate_report {
  * a version this build does not know, or when a migration failed: the
  * message names the version (and err->sqlstate etc. carry the server's
  * error); earlier migrations of the run stay applied, the failing one is
- * rolled back and later ones are not attempted. GP_ERR_NOMEM.
+ * rolled back and later ones are not attempted. GP_ERR_IO when the key
+ * file cannot be created. GP_ERR_NOMEM.
  *
  * `opts` may be NULL (defaults). `out` may be NULL; otherwise *out receives
  * a report (also on GP_ERR_MIGRATION, when it could be built; NULL

@@ -134,7 +134,12 @@ void gp_scratch_migrate(const gp_scratch_t *s)
 
 void gp_scratch_tenant_secret(const char *tenant, int64_t expires, char kid[17], char secret[65])
 {
-    const char *hex = getenv("DATABASE_TENANT_KEY");
+    gp_scratch_tenant_secret_with(getenv("DATABASE_TENANT_KEY"), tenant, expires, kid, secret);
+}
+
+void gp_scratch_tenant_secret_with(const char *hex, const char *tenant, int64_t expires, char kid[17],
+                                   char secret[65])
+{
     gp__tenant_key_t k;
     assert_true(gp__tenant_key_decode(hex, 0, &k));
     assert_true(k.set);

@@ -47,6 +47,9 @@ const char *gp_scratch_value(PGconn *c, const char *sql, char *buf, size_t len);
 /* The tenant secret of `tenant` expiring at `expires` (unix seconds), made
  * with DATABASE_TENANT_KEY as the library makes it, and the key's id. */
 void gp_scratch_tenant_secret(const char *tenant, int64_t expires, char kid[17], char secret[65]);
+/* The same with another key (hex). */
+void gp_scratch_tenant_secret_with(const char *hexkey, const char *tenant, int64_t expires, char kid[17],
+                                   char secret[65]);
 
 /* Publish that secret on c (growplate.tenant_publish); false when the
  * server refused it. */
