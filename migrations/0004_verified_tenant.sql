@@ -79,12 +79,13 @@ COMMENT ON SCHEMA growplate IS 'growplate: the verified tenant context';
 -- The verified tenant of the current transaction: one row, or none. A
 -- security barrier, so no condition of the caller's is evaluated before the
 -- view's own (a built-in function's error message could otherwise show a
--- row of another tenant's anchor).
+-- row of another tenant's anchor). The digest is a sub-select of its own:
+-- computed once per statement, not once per anchor the scan looks at.
 CREATE VIEW growplate.tenant_context WITH (security_barrier) AS
     SELECT a.tenant
       FROM growplate_private.tenant_anchors a
-     WHERE a.digest = pg_catalog.sha256(pg_catalog.textsend(
-                          pg_catalog.current_setting('growplate.tenant_token', true)))
+     WHERE a.digest = (SELECT pg_catalog.sha256(pg_catalog.textsend(
+                           pg_catalog.current_setting('growplate.tenant_token', true))))
        AND a.expires_at > pg_catalog.now();
 REVOKE ALL ON growplate.tenant_context FROM PUBLIC;
 GRANT SELECT ON growplate.tenant_context TO growplate_app;

@@ -288,8 +288,8 @@ static const char Q_TEMPORARY[] =
 #define SHIPPED_CONTEXT_VIEWDEF                                                                             \
     " SELECT a.tenant\n"                                                                                    \
     "   FROM growplate_private.tenant_anchors a\n"                                                          \
-    "  WHERE ((a.digest = sha256(textsend(current_setting('" GP_TENANT_TOKEN_SETTING "'::text, true))))"    \
-    " AND (a.expires_at > now()));"
+    "  WHERE ((a.digest = ( SELECT sha256(textsend(current_setting('" GP_TENANT_TOKEN_SETTING "'::text, true)))"  \
+    " AS sha256)) AND (a.expires_at > now()));"
 
 /* Whatever about the verified tenant context is not as migration 0004
  * shipped it, one row each: object, cause, and for the cause a kind and a

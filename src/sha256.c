@@ -141,9 +141,4 @@ void gp__hmac_sha256(const unsigned char *key, size_t keylen, const void *msg, s
     gp__wipe(inner, sizeof inner);
 }
 
-void gp__wipe(void *p, size_t n)
-{
-    volatile unsigned char *v = p;
-    while (n--)
-        *v++ = 0;
-}
+void gp__wipe(void *p, size_t n) { explicit_bzero(p, n); /* glibc: never optimised away */ }

@@ -74,13 +74,13 @@ static gp_status_t tenant_secret(gp_conn_t *conn, const char *tenant, secret_t *
     int64_t w = k->ttl_s > 0 ? k->ttl_s : 120;
     s->exp = ((int64_t)ts.tv_sec / w + 2) * w;
     memcpy(s->tenant, tenant, GP_TENANT_ID_LEN + 1);
-    snprintf(s->expires, sizeof s->expires, "%lld", (long long)s->exp);
     gp__published_t *slot = &conn->published[slot_of(tenant)];
-    if (slot->expires == s->exp && strcmp(slot->tenant, tenant) == 0) {
-        memcpy(s->hex, slot->secret, sizeof s->hex);
+    if (slot->expires == s->exp && memcmp(slot->tenant, tenant, GP_TENANT_ID_LEN + 1) == 0) {
+        memcpy(s->hex, slot->secret, sizeof s->hex); /* published: no HMAC, nothing to format */
         s->slot = NULL;
         return GP_OK;
     }
+    snprintf(s->expires, sizeof s->expires, "%lld", (long long)s->exp);
     char msg[128];
     int n = snprintf(msg, sizeof msg, "v1.%s.%s.%s", k->kid, tenant, s->expires);
     unsigned char mac[32];
@@ -178,7 +178,7 @@ static gp_status_t scoped_pipeline(gp_conn_t *conn, const char *tenant, const gp
         published(&sec);
     else if (err && err->statement_index >= 0)
         err->statement_index = -1; /* the caller's statement is the only one they know of */
-    gp__wipe(&sec, sizeof sec);
+    gp__wipe(sec.hex, sizeof sec.hex);
     return st;
 }
 

@@ -623,8 +623,8 @@ static void test_forgeable_shipped_policies(void **state)
     "CREATE OR REPLACE VIEW growplate.tenant_context WITH (security_barrier) AS"                           \
     "    SELECT a.tenant"                                                                                   \
     "      FROM growplate_private.tenant_anchors a"                                                         \
-    "     WHERE a.digest = pg_catalog.sha256(pg_catalog.textsend("                                          \
-    "                          pg_catalog.current_setting('growplate.tenant_token', true)))"                \
+    "     WHERE a.digest = (SELECT pg_catalog.sha256(pg_catalog.textsend("                                  \
+    "                           pg_catalog.current_setting('growplate.tenant_token', true))))"              \
     "       AND a.expires_at > pg_catalog.now();"
 
 /* Everything about the objects of the verified context that the test
