@@ -95,6 +95,7 @@ struct gp_pool {
     int64_t idle_timeout_ns, max_lifetime_ns, validate_after_ns, leak_threshold_ns;
     gp_db_config_t db;          /* deep copy; strings below (the tenant keys: not kept) */
     gp__tenant_key_t tenant_key;
+    gp__tenant_cache_t *tenant_cache;
     char *strings[8];
     gp__pg_params_t params;
     char display[256];          /* redacted target, for messages */
@@ -202,6 +203,8 @@ static void set_state(gp_pool_t *p, pconn_t *c, conn_state_t to, int64_t now, in
     case CS_GONE:
         if (why >= 0 && why < GP_CLOSE_REASON_COUNT_)
             p->closed_by[why]++;
+        if (why == GP_CLOSE_BROKEN || why == GP_CLOSE_VALIDATION)
+            atomic_fetch_add(&p->tenant_cache->epoch, 1); /* the server may have lost anchors: publish again */
         break;
     case CS_NEW:
         break;
@@ -324,6 +327,11 @@ static void destroy(gp_pool_t *p)
     }
     memset(&p->params, 0, sizeof p->params);
     gp__wipe(&p->tenant_key, sizeof p->tenant_key);
+    if (p->tenant_cache) {
+        pthread_mutex_destroy(&p->tenant_cache->mu);
+        gp__wipe(p->tenant_cache, sizeof *p->tenant_cache);
+        free(p->tenant_cache);
+    }
     free(p);
 }
 
@@ -371,7 +379,14 @@ gp_status_t gp_pool_create(const gp_config_t *cfg, gp_pool_t **out, gp_error_t *
     p->db = cfg->db;
     p->db.migration_url = NULL;
     gp__tenant_key_decode(cfg->db.tenant_key, cfg->db.tenant_token_ttl_ms, &p->tenant_key); /* validated above */
-    p->db.tenant_key = p->db.tenant_key_previous = NULL;
+    p->db.tenant_key = p->db.tenant_key_previous = p->db.tenant_key_file = NULL;
+    if (!(p->tenant_cache = calloc(1, sizeof *p->tenant_cache))) {
+        gp__wipe(&p->tenant_key, sizeof p->tenant_key);
+        free(p);
+        goto nomem;
+    }
+    pthread_mutex_init(&p->tenant_cache->mu, NULL);
+    atomic_init(&p->tenant_cache->epoch, 0);
     size_t k = 0;
     if (!copy_str(p, &k, &p->db.url) || !copy_str(p, &k, &p->db.host) || !copy_str(p, &k, &p->db.name) ||
         !copy_str(p, &k, &p->db.user) || !copy_str(p, &k, &p->db.password) || !copy_str(p, &k, &p->db.sslmode) ||
@@ -420,6 +435,8 @@ nomem_free:
     for (size_t i = 0; i < k; i++)
         free(p->strings[i]);
     gp__wipe(&p->tenant_key, sizeof p->tenant_key);
+    pthread_mutex_destroy(&p->tenant_cache->mu);
+    free(p->tenant_cache);
     free(p);
 nomem:
     set_error(err, GP_ERR_NOMEM, GP_ECLASS_CLIENT, 0, "out of memory creating the pool");
@@ -960,6 +977,7 @@ static void *maint_main(void *arg)
                     c->pool = p;
                     c->conn.priv = c;
                     c->conn.tenant_key = &p->tenant_key;
+                    c->conn.tenant_cache = p->tenant_cache;
                     set_state(p, c, CS_OPENING, now, -1);
                     open_one(p, c);
                     continue;

@@ -9,29 +9,46 @@
 #ifndef GROWPLATE_POOL_INTERNAL_H
 #define GROWPLATE_POOL_INTERNAL_H
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <libpq-fe.h>
 
 #include "growplate/pool.h"
 #include "internal.h" /* gp__tenant_key_t */
 
-/* The tenant layer's record of the tenant secrets already published on
- * one connection (tenant.c): direct-mapped by tenant. */
-#define GP__PUBLISHED_SLOTS 16
+/* The tenant layer's record of the tenant secrets already published
+ * (tenant.c), one per pool: an anchor is the database's, valid for every
+ * connection. 4-way set-associative by tenant (GP__PUBLISHED_SLOTS / 4 sets,
+ * a set's oldest way replaced first), under `mu`. `epoch` counts
+ * connections that broke (GP_CLOSE_BROKEN, GP_CLOSE_VALIDATION): a slot
+ * recorded in an earlier epoch is published again, so after a failover to
+ * a server that lost recent writes (an anchor among them) no call runs
+ * without its anchor. The pool owns it (created and freed with the pool);
+ * the tenant layer alone reads and writes the slots. */
+#define GP__PUBLISHED_SLOTS 1024
 typedef struct gp__published {
     char tenant[37];
     char secret[65];
-    int64_t expires; /* unix seconds; 0 = empty slot */
+    int64_t expires;  /* unix seconds; 0 = empty slot */
+    uint64_t epoch;
 } gp__published_t;
+typedef struct gp__tenant_cache {
+    pthread_mutex_t mu;
+    _Atomic uint64_t epoch;
+    gp__published_t slot[GP__PUBLISHED_SLOTS];
+    uint8_t next_way[GP__PUBLISHED_SLOTS / 4];
+} gp__tenant_cache_t;
 
 struct gp_conn {
     PGconn *pg;                 /* the libpq connection; never NULL while leased */
 
     /* For the tenant layer: the pool's key (never NULL; `set` false when
-     * none is configured), and the secrets it published on this
-     * connection. A new connection starts with none. */
+     * none is configured) and its record of published secrets (never
+     * NULL). */
     const gp__tenant_key_t *tenant_key;
-    gp__published_t published[GP__PUBLISHED_SLOTS];
+    gp__tenant_cache_t *tenant_cache;
 
     /* Per-connection state of the query layer (e.g. its prepared-statement
      * cache). Created lazily by the query layer on a leased connection; the

@@ -1,6 +1,8 @@
 /* tenant.c — tenant-scoped statements and transactions: the tenant id is
  * validated before anything is sent, set transaction-locally, and pipelined
  * with BEGIN and the first statement; helpers put tenant_id in the SQL. */
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,8 +37,9 @@ static gp_status_t check_tenant(const char *tenant_id, gp_error_t *err)
  * for an expiry E at the end of the window after the current one (windows
  * of DATABASE_TENANT_TOKEN_TTL), and the policies accept it only once it is
  * published: growplate.tenant_publish() recomputes the HMAC as the owner and
- * records an anchor (migration 0004). A connection publishes each secret
- * once; `published` remembers which. */
+ * records an anchor (migration 0004). An anchor serves every connection:
+ * the pool's tenant cache (pool_internal.h) remembers what was published,
+ * so each secret is published about once per pool and window. */
 
 static const char SET_TOKEN[] = "SELECT pg_catalog.set_config('" GP_TENANT_TOKEN_SETTING "', $1, true)";
 static const char SET_TOKEN_TIMEOUT[] = "SELECT pg_catalog.set_config('" GP_TENANT_TOKEN_SETTING "', $1, true), "
@@ -48,15 +51,18 @@ typedef struct secret {
     char expires[24];
     char tenant[GP_TENANT_ID_LEN + 1];
     int64_t exp;
-    gp__published_t *slot; /* where to record it once published; NULL when it is already */
+    bool publish;    /* not yet published (as far as the pool's tenant cache knows) */
+    size_t set;      /* its set in the cache */
+    uint64_t epoch;  /* the cache's epoch when it was looked up */
 } secret_t;
 
-static size_t slot_of(const char *tenant)
+/* The set of a tenant in the pool's tenant cache. */
+static size_t set_of(const char *tenant)
 {
     uint32_t h = 2166136261u; /* FNV-1a */
     for (const char *p = tenant; *p; p++)
         h = (h ^ (unsigned char)*p) * 16777619u;
-    return h % GP__PUBLISHED_SLOTS;
+    return h % (GP__PUBLISHED_SLOTS / 4);
 }
 
 static gp_status_t tenant_secret(gp_conn_t *conn, const char *tenant, secret_t *s, gp_error_t *err)
@@ -74,12 +80,21 @@ static gp_status_t tenant_secret(gp_conn_t *conn, const char *tenant, secret_t *
     int64_t w = k->ttl_s > 0 ? k->ttl_s : 120;
     s->exp = ((int64_t)ts.tv_sec / w + 2) * w;
     memcpy(s->tenant, tenant, GP_TENANT_ID_LEN + 1);
-    gp__published_t *slot = &conn->published[slot_of(tenant)];
-    if (slot->expires == s->exp && memcmp(slot->tenant, tenant, GP_TENANT_ID_LEN + 1) == 0) {
-        memcpy(s->hex, slot->secret, sizeof s->hex); /* published: no HMAC, nothing to format */
-        s->slot = NULL;
-        return GP_OK;
+    gp__tenant_cache_t *c = conn->tenant_cache;
+    s->set = set_of(tenant);
+    s->epoch = atomic_load(&c->epoch);
+    bool known = false;
+    pthread_mutex_lock(&c->mu);
+    for (int way = 0; way < 4 && !known; way++) {
+        const gp__published_t *e = &c->slot[s->set * 4 + (size_t)way];
+        known = e->expires == s->exp && e->epoch == s->epoch && memcmp(e->tenant, tenant, GP_TENANT_ID_LEN + 1) == 0;
+        if (known)
+            memcpy(s->hex, e->secret, sizeof s->hex); /* published: no HMAC, nothing to format */
     }
+    pthread_mutex_unlock(&c->mu);
+    s->publish = !known;
+    if (known)
+        return GP_OK;
     snprintf(s->expires, sizeof s->expires, "%lld", (long long)s->exp);
     char msg[128];
     int n = snprintf(msg, sizeof msg, "v1.%s.%s.%s", k->kid, tenant, s->expires);
@@ -87,18 +102,31 @@ static gp_status_t tenant_secret(gp_conn_t *conn, const char *tenant, secret_t *
     gp__hmac_sha256(k->key, k->len, msg, (size_t)n, mac);
     gp__hex(mac, sizeof mac, s->hex);
     gp__wipe(mac, sizeof mac);
-    s->slot = slot;
     return GP_OK;
 }
 
 /* The secret reached the database's anchors (its transaction committed). */
-static void published(const secret_t *s)
+static void published(gp_conn_t *conn, const secret_t *s)
 {
-    if (!s->slot)
+    if (!s->publish)
         return;
-    memcpy(s->slot->tenant, s->tenant, sizeof s->slot->tenant);
-    memcpy(s->slot->secret, s->hex, sizeof s->slot->secret);
-    s->slot->expires = s->exp;
+    gp__tenant_cache_t *c = conn->tenant_cache;
+    pthread_mutex_lock(&c->mu);
+    gp__published_t *e = NULL;
+    for (int way = 0; way < 4 && !e; way++) { /* the tenant's own way (an older window), else a free one */
+        gp__published_t *w = &c->slot[s->set * 4 + (size_t)way];
+        if (memcmp(w->tenant, s->tenant, GP_TENANT_ID_LEN + 1) == 0 || w->expires < s->exp)
+            e = w;
+    }
+    if (!e) { /* every way holds a live secret of another tenant: replace in turn */
+        e = &c->slot[s->set * 4 + c->next_way[s->set]];
+        c->next_way[s->set] = (uint8_t)((c->next_way[s->set] + 1) % 4);
+    }
+    memcpy(e->tenant, s->tenant, sizeof e->tenant);
+    memcpy(e->secret, s->hex, sizeof e->secret);
+    e->expires = s->exp;
+    e->epoch = s->epoch;
+    pthread_mutex_unlock(&c->mu);
 }
 
 /* The parameters of PUBLISH; they live in *s and *k. */
@@ -139,17 +167,17 @@ static gp_status_t scoped_pipeline(gp_conn_t *conn, const char *tenant, const gp
     if ((st = tenant_secret(conn, tenant, &sec, err)) != GP_OK)
         return st;
     gp_value_t pub[4];
-    if (sec.slot)
+    if (sec.publish)
         publish_params(conn, &sec, pub);
-    if (sec.slot && !one_shot) {
+    if (sec.publish && !one_shot) {
         gp__pipeline_item_t item = {PUBLISH, 4, pub, 0, NULL};
         if ((st = gp__pipeline_run_items(conn, 1, &item, err)) != GP_OK) {
             if (err)
                 err->statement_index = -1;
             return st;
         }
-        published(&sec);
-        sec.slot = NULL;
+        published(conn, &sec);
+        sec.publish = false;
     }
     gp_value_t set[2] = {gp_text(sec.hex), gp_null()};
     bool with_timeout = opts && opts->statement_timeout_ms > 0;
@@ -165,7 +193,7 @@ static gp_status_t scoped_pipeline(gp_conn_t *conn, const char *tenant, const gp
     int n = 0;
     if (!one_shot)
         items[n++] = (gp__pipeline_item_t){begin, 0, NULL, 0, NULL};
-    if (sec.slot)
+    if (sec.publish)
         items[n++] = (gp__pipeline_item_t){PUBLISH, 4, pub, 0, NULL};
     items[n++] = (gp__pipeline_item_t){with_timeout ? SET_TOKEN_TIMEOUT : SET_TOKEN, with_timeout ? 2 : 1, set, 0,
                                        NULL};
@@ -173,11 +201,13 @@ static gp_status_t scoped_pipeline(gp_conn_t *conn, const char *tenant, const gp
     st = one_shot ? gp__one_shot_swept(conn, items, n, err) : gp__pipeline_run_items(conn, n, items, err);
     /* A caller's COMMIT or ROLLBACK in a one-shot call may have ended the
      * transaction that published: then publish again next time. */
-    if (st == GP_OK && !(one_shot && sec.slot && res && *res &&
-                         (gp__tag_effects(PQcmdStatus((*res)->pg)) & GP__EFFECT_ENDS_TX)))
-        published(&sec);
-    else if (err && err->statement_index >= 0)
+    if (st == GP_OK) {
+        if (!(one_shot && sec.publish && res && *res &&
+              (gp__tag_effects(PQcmdStatus((*res)->pg)) & GP__EFFECT_ENDS_TX)))
+            published(conn, &sec);
+    } else if (err && err->statement_index >= 0) {
         err->statement_index = -1; /* the caller's statement is the only one they know of */
+    }
     gp__wipe(sec.hex, sizeof sec.hex);
     return st;
 }

@@ -401,6 +401,32 @@ static void test_nothing_secret_in_the_server_log(void **state)
     assert_true(saw_statement); /* the failure was logged, without its values */
 }
 
+/* The pool remembers which secrets it published; when a connection breaks
+ * (as in a failover to a server that lost the latest writes) it publishes
+ * again rather than run calls whose anchor may be gone. */
+static void test_lost_anchors_are_published_again(void **state)
+{
+    (void)state;
+    assert_int_equal(gp_test_data_scalar(pool, tb, "SELECT " B_ROWS, NULL), 2);
+    gp_scratch_exec(admin, "DELETE FROM growplate_private.tenant_anchors WHERE expires_at > now()");
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = '%s' "
+             "AND usename = 'growplate_app'", scratch.db);
+    gp_scratch_exec(admin, sql);
+    int64_t seen = -1;
+    for (int attempt = 0; attempt < 4 && seen < 0; attempt++) {
+        gp_result_t *r = NULL;
+        gp_error_t e;
+        if (gp_tenant_query(pool, tb, "SELECT " B_ROWS, 0, NULL, &r, &e) == GP_OK)
+            gp_get_int64(r, 0, 0, &seen);
+        else
+            assert_true(e.retriable); /* the broken connection, reported as such */
+        gp_result_free(r);
+    }
+    assert_int_equal(seen, 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -410,6 +436,7 @@ int main(void)
         cmocka_unit_test(test_temporary_function),
         cmocka_unit_test(test_live_secret_is_bounded),
         cmocka_unit_test(test_nothing_secret_in_the_server_log),
+        cmocka_unit_test(test_lost_anchors_are_published_again),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
