@@ -198,6 +198,7 @@ static const var_t vars[] = {
     {"DATABASE_IDLE_TIMEOUT", V_MS, DB(idle_timeout_ms), 0, MS_MAX, "a duration from 0 (never) to 24h"},
     {"DATABASE_MAX_LIFETIME", V_MS, DB(max_lifetime_ms), 0, MS_MAX, "a duration from 0 (unlimited) to 24h"},
     {"DATABASE_STATEMENT_TIMEOUT", V_MS, DB(statement_timeout_ms), 0, MS_MAX, "a duration from 0 (none) to 24h"},
+    {"DATABASE_QUERY_TIMEOUT", V_MS, DB(query_timeout_ms), 0, MS_MAX, "a client-side deadline from 0 (none) to 24h"},
     {"DATABASE_VALIDATE_AFTER", V_MS, DB(validate_after_ms), 0, MS_MAX, "a duration from 0 (always validate) to 24h"},
     {"DATABASE_LEAK_THRESHOLD", V_MS, DB(leak_threshold_ms), 0, MS_MAX, "a duration from 0 (off) to 24h"},
     {"DATABASE_TENANT_KEY", V_SECRET, DB(tenant_key), 0, 0, TENANT_KEY_MEANING},

@@ -132,14 +132,14 @@ static void leave(gp_conn_t *conn)
 /* The next result, which must be followed by the NULL that ends it. */
 static PGresult *next_result(gp_conn_t *conn, bool *protocol_ok)
 {
-    PGresult *r = PQgetResult(conn->pg);
+    PGresult *r = gp__get_result(conn);
     if (!r) {
         *protocol_ok = false;
         return NULL;
     }
     ExecStatusType rs = PQresultStatus(r);
     if (rs != PGRES_PIPELINE_SYNC) {
-        PGresult *end = PQgetResult(conn->pg);
+        PGresult *end = gp__get_result(conn);
         if (end) { /* more than one result for one statement (e.g. COPY): not supported */
             PQclear(end);
             *protocol_ok = false;
@@ -276,7 +276,7 @@ static gp_status_t run_once(gp_conn_t *conn, gp_pipeline_t *p, gp__qstate_t *qs,
         }
     }
     if (protocol_ok) {
-        PGresult *sync = PQgetResult(conn->pg);
+        PGresult *sync = gp__get_result(conn);
         if (PQresultStatus(sync) != PGRES_PIPELINE_SYNC)
             protocol_ok = false;
         PQclear(sync);
@@ -297,7 +297,7 @@ static gp_status_t run_once(gp_conn_t *conn, gp_pipeline_t *p, gp__qstate_t *qs,
         conn->discard = true;
         if (failed < 0) {
             st = gp__fail(conn, NULL, err);
-            if (PQstatus(conn->pg) != CONNECTION_BAD)
+            if (PQstatus(conn->pg) != CONNECTION_BAD && !conn->timed_out)
                 st = gp__client_error(err, GP_ERR_PROTOCOL, "unexpected results in a pipeline (COPY and "
                                       "multi-result statements are not supported); the connection will be "
                                       "discarded");
@@ -307,7 +307,7 @@ static gp_status_t run_once(gp_conn_t *conn, gp_pipeline_t *p, gp__qstate_t *qs,
     if (failed >= 0 && was_idle && PQtransactionStatus(conn->pg) == PQTRANS_INERROR) {
         /* The pipeline opened a transaction that failed: end it, so the
          * connection is usable again (the caller had not opened it). */
-        PGresult *r = PQexec(conn->pg, "ROLLBACK");
+        PGresult *r = gp__exec(conn, "ROLLBACK");
         if (PQresultStatus(r) != PGRES_COMMAND_OK)
             gp__fail(conn, r, NULL);
         PQclear(r);

@@ -623,11 +623,110 @@ gp_status_t gp_pool_acquire(gp_pool_t *p, const char *label, int timeout_ms, gp_
     }
 }
 
+/* ---- bounded waits for the server ------------------------------------------------------- */
+
+void gp__arm_deadline(gp_conn_t *conn)
+{
+    conn->deadline_ns = conn->query_timeout_ms > 0 ? gp__now_ns() + (int64_t)conn->query_timeout_ms * 1000000 : 0;
+}
+
+PGresult *gp__get_result(gp_conn_t *conn)
+{
+    PGconn *pg = conn->pg;
+    if (conn->timed_out)
+        return NULL;
+    if (conn->deadline_ns) {
+        int fd = PQsocket(pg);
+        while (fd >= 0 && PQisBusy(pg)) {
+            int64_t left = conn->deadline_ns - gp__now_ns();
+            if (left <= 0) {
+                conn->timed_out = conn->discard = true;
+                gp__log(GP_LOG_WARN, "pool", "no answer from the server within DATABASE_QUERY_TIMEOUT (%d ms); "
+                        "the connection will be closed", conn->query_timeout_ms);
+                return NULL;
+            }
+            struct pollfd pfd = {.fd = fd, .events = POLLIN};
+            int r = poll(&pfd, 1, (int)((left + 999999) / 1000000));
+            if (r < 0 && errno != EINTR)
+                break; /* PQgetResult reports the connection's state */
+            if (r > 0 && !PQconsumeInput(pg))
+                break;
+        }
+    }
+    return PQgetResult(pg);
+}
+
+/* Collect every result of what was sent, as PQexec does. */
+static PGresult *collect(gp_conn_t *conn)
+{
+    PGresult *keep = NULL, *r;
+    while ((r = gp__get_result(conn))) {
+        ExecStatusType rs = PQresultStatus(r);
+        bool failed = rs == PGRES_FATAL_ERROR || rs == PGRES_BAD_RESPONSE;
+        if (!keep || (failed && PQresultStatus(keep) != PGRES_FATAL_ERROR &&
+                      PQresultStatus(keep) != PGRES_BAD_RESPONSE)) {
+            PQclear(keep);
+            keep = r;
+        } else if (PQresultStatus(keep) == PGRES_FATAL_ERROR || PQresultStatus(keep) == PGRES_BAD_RESPONSE) {
+            PQclear(r); /* keep the first failure */
+        } else {
+            PQclear(keep);
+            keep = r;
+        }
+        if (rs == PGRES_COPY_IN || rs == PGRES_COPY_OUT || rs == PGRES_COPY_BOTH)
+            break; /* as PQexec: the caller is in COPY now */
+    }
+    if (conn->timed_out) {
+        PQclear(keep);
+        return NULL;
+    }
+    return keep;
+}
+
+PGresult *gp__exec(gp_conn_t *conn, const char *sql)
+{
+    if (conn->timed_out)
+        return NULL;
+    if (!conn->deadline_ns)
+        return PQexec(conn->pg, sql);
+    return PQsendQuery(conn->pg, sql) ? collect(conn) : NULL;
+}
+
+PGresult *gp__exec_params(gp_conn_t *conn, const char *sql, int n, const Oid *types, const char *const *values,
+                          const int *lengths, const int *formats, int result_format)
+{
+    if (conn->timed_out)
+        return NULL;
+    if (!conn->deadline_ns)
+        return PQexecParams(conn->pg, sql, n, types, values, lengths, formats, result_format);
+    return PQsendQueryParams(conn->pg, sql, n, types, values, lengths, formats, result_format) ? collect(conn) : NULL;
+}
+
+PGresult *gp__exec_prepared(gp_conn_t *conn, const char *name, int n, const char *const *values, const int *lengths,
+                            const int *formats, int result_format)
+{
+    if (conn->timed_out)
+        return NULL;
+    if (!conn->deadline_ns)
+        return PQexecPrepared(conn->pg, name, n, values, lengths, formats, result_format);
+    return PQsendQueryPrepared(conn->pg, name, n, values, lengths, formats, result_format) ? collect(conn) : NULL;
+}
+
+PGresult *gp__prepare(gp_conn_t *conn, const char *name, const char *sql, int n, const Oid *types)
+{
+    if (conn->timed_out)
+        return NULL;
+    if (!conn->deadline_ns)
+        return PQprepare(conn->pg, name, sql, n, types);
+    return PQsendPrepare(conn->pg, name, sql, n, types) ? collect(conn) : NULL;
+}
+
 /* ---- release ---------------------------------------------------------------------- */
 
-static bool exec_ok(PGconn *pg, const char *sql)
+static bool exec_ok(gp_conn_t *conn, const char *sql)
 {
-    PGresult *r = PQexec(pg, sql);
+    PGconn *pg = conn->pg;
+    PGresult *r = gp__exec(conn, sql);
     bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
     if (!ok) {
         gp_error_t e;
@@ -716,6 +815,7 @@ static void forget_query_state(gp_conn_t *conn)
 static int clean(gp_conn_t *conn)
 {
     PGconn *pg = conn->pg;
+    gp__arm_deadline(conn); /* a frozen server must not hold the releasing thread either */
     if (PQpipelineStatus(pg) != PQ_PIPELINE_OFF)
         return GP_CLOSE_RESET;
     switch (PQtransactionStatus(pg)) {
@@ -723,7 +823,7 @@ static int clean(gp_conn_t *conn)
         break;
     case PQTRANS_INTRANS:
     case PQTRANS_INERROR:
-        if (!exec_ok(pg, "ROLLBACK"))
+        if (!exec_ok(conn, "ROLLBACK"))
             return PQstatus(pg) == CONNECTION_OK ? GP_CLOSE_RESET : GP_CLOSE_BROKEN;
         break;
     case PQTRANS_ACTIVE: /* a command still running: cheaper to replace than to cancel and drain */
@@ -736,7 +836,7 @@ static int clean(gp_conn_t *conn)
             return GP_CLOSE_BROKEN;
         if (PQpipelineStatus(pg) != PQ_PIPELINE_OFF)
             return GP_CLOSE_RESET;
-        if (PQtransactionStatus(pg) != PQTRANS_IDLE && !exec_ok(pg, "ROLLBACK"))
+        if (PQtransactionStatus(pg) != PQTRANS_IDLE && !exec_ok(conn, "ROLLBACK"))
             return GP_CLOSE_RESET;
         conn->reset_needed = true;
     }
@@ -746,7 +846,7 @@ static int clean(gp_conn_t *conn)
          * listens, advisory locks, temporary objects, cached plans,
          * sequence state. The statement cache goes with it. */
         forget_query_state(conn);
-        if (!exec_ok(pg, "DISCARD ALL"))
+        if (!exec_ok(conn, "DISCARD ALL"))
             return PQstatus(pg) == CONNECTION_OK ? GP_CLOSE_RESET : GP_CLOSE_BROKEN;
     }
     conn->tainted = conn->reset_needed = false;
@@ -978,6 +1078,7 @@ static void *maint_main(void *arg)
                     c->conn.priv = c;
                     c->conn.tenant_key = &p->tenant_key;
                     c->conn.tenant_cache = p->tenant_cache;
+                    c->conn.query_timeout_ms = p->db.query_timeout_ms;
                     set_state(p, c, CS_OPENING, now, -1);
                     open_one(p, c);
                     continue;

@@ -50,6 +50,16 @@ struct gp_conn {
     const gp__tenant_key_t *tenant_key;
     gp__tenant_cache_t *tenant_cache;
 
+    /* The client-side deadline (DATABASE_QUERY_TIMEOUT; 0 = none). Each
+     * operation of the layers above arms it (gp__arm_deadline) before it
+     * sends, and every wait for the server on the connection ends by then
+     * (gp__get_result, gp__exec*), even when the server cannot answer at
+     * all. When it passes, `timed_out` and `discard` are set: the
+     * connection is mid-protocol and is closed on release. */
+    int query_timeout_ms;
+    int64_t deadline_ns;
+    bool timed_out;
+
     /* Per-connection state of the query layer (e.g. its prepared-statement
      * cache). Created lazily by the query layer on a leased connection; the
      * pool calls query_state_free(query_state) when it closes the connection
@@ -127,6 +137,26 @@ const char *gp__sweep_release_sql(int i);
  * transaction), or not (conn->reset_needed; a new temporary schema also
  * sets conn->temp_schema). Returns whether it was clean. */
 bool gp__sweep_apply(gp_conn_t *conn, const PGresult *verdict);
+
+/* Arm conn's deadline for the operation about to start: now plus
+ * DATABASE_QUERY_TIMEOUT, or none. */
+void gp__arm_deadline(gp_conn_t *conn);
+
+/* PQgetResult, bounded by conn's deadline: NULL at the end of a query's
+ * results, on a broken connection, or when the deadline passed (then
+ * conn->timed_out and conn->discard are set). */
+PGresult *gp__get_result(gp_conn_t *conn);
+
+/* PQexec, PQexecParams, PQexecPrepared and PQprepare, bounded by conn's
+ * deadline: sent, then every result collected; returns the first failed
+ * result, else the last one (as PQexec does), or NULL (see gp__get_result;
+ * after a timeout nothing is sent at all). */
+PGresult *gp__exec(gp_conn_t *conn, const char *sql);
+PGresult *gp__exec_params(gp_conn_t *conn, const char *sql, int n, const Oid *types, const char *const *values,
+                          const int *lengths, const int *formats, int result_format);
+PGresult *gp__exec_prepared(gp_conn_t *conn, const char *name, int n, const char *const *values, const int *lengths,
+                            const int *formats, int result_format);
+PGresult *gp__prepare(gp_conn_t *conn, const char *name, const char *sql, int n, const Oid *types);
 
 /* Classify a server error by SQLSTATE (NULL or "" = none): fills klass and
  * retriable in *err. Shared by the pool and the query layer. */

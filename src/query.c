@@ -245,7 +245,7 @@ void gp__stmt_forget_all(gp__qstate_t *qs, bool server_may_keep)
 /* Run a utility command of our own (names we generated, no user values). */
 static bool run_simple(gp_conn_t *conn, const char *sql)
 {
-    PGresult *r = PQexec(conn->pg, sql);
+    PGresult *r = gp__exec(conn, sql);
     bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
     if (!ok) {
         gp_error_t e;
@@ -339,6 +339,17 @@ gp_status_t gp__fail(gp_conn_t *conn, const PGresult *res, gp_error_t *err)
     gp_error_t local;
     if (!err)
         err = &local;
+    if (conn && conn->timed_out && !res) {
+        /* The server did not answer in time (frozen, partitioned, or just
+         * slower than the deadline): what it did is unknown. */
+        conn->discard = true;
+        gp__client_error(err, GP_ERR_TIMEOUT, "no answer from the server within DATABASE_QUERY_TIMEOUT (%d ms); "
+                         "the statement may or may not have run, and the connection is closed",
+                         conn->query_timeout_ms);
+        err->klass = GP_ECLASS_CONNECTION;
+        err->retriable = 1;
+        return GP_ERR_TIMEOUT;
+    }
     gp_status_t st = gp__error_from_pg(conn ? conn->pg : NULL, res, err);
     if (conn && (!conn->pg || PQstatus(conn->pg) == CONNECTION_BAD || gp__sqlstate_is_fatal(err->sqlstate)))
         conn->discard = true;
@@ -381,10 +392,21 @@ gp_status_t gp__check_conn(gp_conn_t *conn, gp_error_t *err)
         }
         return GP_ERR_CONNECT;
     }
+    if (conn->timed_out) {
+        gp__client_error(err, GP_ERR_TIMEOUT, "an earlier statement on this connection got no answer within "
+                         "DATABASE_QUERY_TIMEOUT (%d ms); release the connection (it is closed) and acquire "
+                         "another", conn->query_timeout_ms);
+        if (err) {
+            err->klass = GP_ECLASS_CONNECTION;
+            err->retriable = 1;
+        }
+        return GP_ERR_TIMEOUT;
+    }
     if (PQpipelineStatus(conn->pg) != PQ_PIPELINE_OFF || PQisBusy(conn->pg)) {
         conn->discard = true; /* someone left it mid-protocol */
         return gp__client_error(err, GP_ERR_PROTOCOL, "the connection is in an unexpected protocol state");
     }
+    gp__arm_deadline(conn); /* every operation starts here: its deadline too */
     return GP_OK;
 }
 
@@ -393,7 +415,7 @@ gp_status_t gp__check_conn(gp_conn_t *conn, gp_error_t *err)
 /* Prepare `name` synchronously; false (with err filled) on failure. */
 static bool prepare(gp_conn_t *conn, const char *name, const char *sql, const gp__params_t *p, gp_error_t *err)
 {
-    PGresult *r = PQprepare(conn->pg, name, sql, p->n, p->types);
+    PGresult *r = gp__prepare(conn, name, sql, p->n, p->types);
     bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
     if (!ok) {
         gp__fail(conn, r, err);
@@ -432,7 +454,7 @@ static gp_status_t run(gp_conn_t *conn, const char *sql, int nparams, const gp_v
             return gp__client_error(err, GP_ERR_NOMEM, "out of memory");
         }
         if (!entry) { /* unnamed statements only */
-            res = PQexecParams(conn->pg, sql, p.n, p.types, p.values, p.lengths, p.formats, 1);
+            res = gp__exec_params(conn, sql, p.n, p.types, p.values, p.lengths, p.formats, 1);
             break;
         }
         if (!name) {
@@ -444,7 +466,7 @@ static gp_status_t run(gp_conn_t *conn, const char *sql, int nparams, const gp_v
             entry->confirmed = true;
             name = gp__stmt_name(entry);
         }
-        res = PQexecPrepared(conn->pg, name, p.n, p.values, p.lengths, p.formats, 1);
+        res = gp__exec_prepared(conn, name, p.n, p.values, p.lengths, p.formats, 1);
         ExecStatusType rs = PQresultStatus(res);
         if ((rs == PGRES_FATAL_ERROR) && gp__stmt_gone(res)) {
             /* The server forgot our statements (DISCARD ALL, DEALLOCATE, a

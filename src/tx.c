@@ -17,7 +17,10 @@ static gp_status_t need_conn(gp_conn_t *conn, gp_error_t *err)
  * identifiers and integers (no caller values). */
 static gp_status_t simple(gp_conn_t *conn, const char *sql, PGresult **keep, gp_error_t *err)
 {
-    PGresult *r = PQexec(conn->pg, sql);
+    gp_status_t cst = gp__check_conn(conn, err); /* arms the deadline */
+    if (cst != GP_OK)
+        return cst;
+    PGresult *r = gp__exec(conn, sql);
     gp_status_t st = GP_OK;
     if (PQresultStatus(r) != PGRES_COMMAND_OK)
         st = gp__fail(conn, r, err);
@@ -86,7 +89,8 @@ static gp_status_t commit_unknown(gp_error_t *err)
         char msg[sizeof err->message];
         snprintf(msg, sizeof msg, "%s", err->message);
         snprintf(err->message, sizeof err->message,
-                 "the connection broke during COMMIT; the transaction may or may not have committed (%s)", msg);
+                 "the connection broke or timed out during COMMIT; the transaction may or may not have "
+                 "committed (%s)", msg);
         err->status = GP_ERR_COMMIT_UNKNOWN;
         err->retriable = 0;
     }
@@ -105,7 +109,8 @@ gp_status_t gp_tx_commit(gp_conn_t *conn, gp_error_t *err)
         gp__fail(conn, NULL, err);
         return err ? err->status : GP_ERR_CONNECT;
     }
-    PGresult *r = PQexec(conn->pg, "COMMIT");
+    gp__arm_deadline(conn);
+    PGresult *r = gp__exec(conn, "COMMIT");
     ExecStatusType rs = PQresultStatus(r);
     if (rs == PGRES_COMMAND_OK) {
         /* A failed transaction "commits" as ROLLBACK. */

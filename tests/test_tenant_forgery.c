@@ -380,9 +380,13 @@ static void test_nothing_secret_in_the_server_log(void **state)
     char secrets[3][65], kid9[17];
     for (int i = 0; i < 3; i++)
         gp_scratch_tenant_secret_with(other_key, ta, exp + (i - 1) * ttl, kid9, secrets[i]);
-    char path[1024];
-    const char *src = getenv("GP_SOURCE_DIR");
-    snprintf(path, sizeof path, "%s/.dev/pg/postgres.log", src ? src : ".");
+    /* scripts/services logs next to the data directory. */
+    char data[900], path[1024];
+    gp_scratch_value(admin, "SELECT current_setting('data_directory')", data, sizeof data);
+    char *slash = strrchr(data, '/');
+    assert_non_null(slash);
+    *slash = 0;
+    snprintf(path, sizeof path, "%s/postgres.log", data);
     FILE *f = fopen(path, "r");
     if (!f) {
         fprintf(stderr, "no server log at %s\n", path);

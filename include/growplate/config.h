@@ -51,6 +51,14 @@ typedef struct gp_db_config {
     int idle_timeout_ms;        /* DATABASE_IDLE_TIMEOUT, default 600000; 0 = never reap idle */
     int max_lifetime_ms;        /* DATABASE_MAX_LIFETIME, default 1800000; 0 = unlimited */
     int statement_timeout_ms;   /* DATABASE_STATEMENT_TIMEOUT, default 0 = none */
+    /* DATABASE_QUERY_TIMEOUT, default 0 = none: the client-side deadline of
+     * every operation on a pooled connection (a statement, a pipeline, a
+     * transaction's BEGIN/COMMIT, the clean-up on release), which holds
+     * even when the server cannot answer at all (a frozen or partitioned
+     * server cannot enforce DATABASE_STATEMENT_TIMEOUT). When it passes
+     * the call fails with GP_ERR_TIMEOUT and the connection is closed.
+     * Set it above DATABASE_STATEMENT_TIMEOUT. */
+    int query_timeout_ms;
     int validate_after_ms;      /* DATABASE_VALIDATE_AFTER, default 5000: idle longer -> checked before hand-out */
     int leak_threshold_ms;      /* DATABASE_LEAK_THRESHOLD, default 0 = off */
 

@@ -13,8 +13,8 @@
  *  - The setting and the caller's statement go out in ONE round trip (a
  *    one-shot call: the setting, the statement and the session sweep in
  *    one implicit transaction; a transaction: BEGIN, the setting and its
- *    first statement), so scoping costs no extra round trip. (Once per
- *    connection, tenant and window, the secret is published first: in the
+ *    first statement), so scoping costs no extra round trip. (About once
+ *    per pool, tenant and window, the secret is published first: in the
  *    same round trip for a one-shot call, in one of its own before a
  *    transaction.)
  *  - The setting cannot outlive the transaction: COMMIT and ROLLBACK end it,
