@@ -24,6 +24,9 @@
 #define LABEL_MAX 64
 #define BACKOFF_BASE_NS (25 * 1000000LL)   /* first retry after a failed open */
 #define BACKOFF_CAP_NS (500 * 1000000LL)   /* never longer: recovery stays quick */
+/* How often the maintenance thread looks for idle connections the server
+ * dropped (without a round trip). */
+#define IDLE_CHECK_NS (1000LL * 1000000)
 #define LIFETIME_JITTER 0.10               /* +-10% of max lifetime */
 #define LEAK_BATCH 16                      /* leak reports logged per maintenance pass */
 
@@ -106,6 +109,8 @@ struct gp_pool {
     bool handle_dropped;        /* gp_pool_close() returned: free when nothing else holds the pool */
     bool maint_running;
     pthread_t maint;
+
+    int64_t next_idle_check_ns; /* maintenance: next look for idle connections the server dropped */
 
     /* reconnection */
     int failures;               /* consecutive failed opens */
@@ -1013,6 +1018,28 @@ static void open_one(gp_pool_t *p, pconn_t *c)
     pthread_mutex_lock(&p->mu);
 }
 
+/* Has the server closed this idle connection (or sent it a FATAL error)?
+ * Never blocks: only what already arrived is read. */
+static bool idle_dropped(PGconn *pg)
+{
+    int fd = PQsocket(pg);
+    if (fd < 0 || PQstatus(pg) != CONNECTION_OK)
+        return true;
+    /* A terminated backend sends a FATAL message, then closes: the second
+     * look usually finds the end of the stream right behind the message. */
+    for (int look = 0; look < 2; look++) {
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        if (poll(&pfd, 1, 0) <= 0)
+            break;
+        if (!PQconsumeInput(pg) || PQstatus(pg) != CONNECTION_OK)
+            return true;
+    }
+    PGnotify *n;
+    while ((n = PQnotifies(pg)))
+        PQfreemem(n);
+    return false;
+}
+
 static void *maint_main(void *arg)
 {
     gp_pool_t *p = arg;
@@ -1034,6 +1061,21 @@ static void *maint_main(void *arg)
             pconn_t *c = p->idle.tail;
             set_state(p, c, CS_GONE, now, GP_CLOSE_IDLE);
             chain(&dead, c);
+        }
+        /* Idle connections the server dropped (a restart, a terminated
+         * backend, a pooler's timeout): the server's goodbye makes the
+         * socket readable. A non-blocking look every IDLE_CHECK_NS, so the
+         * metrics (and the refill) follow within that bound, not at the
+         * next lease. */
+        if (now >= p->next_idle_check_ns) {
+            p->next_idle_check_ns = now + IDLE_CHECK_NS;
+            for (pconn_t *c = p->idle.head, *next; c; c = next) {
+                next = c->next;
+                if (idle_dropped(c->conn.pg)) {
+                    set_state(p, c, CS_GONE, now, GP_CLOSE_BROKEN);
+                    chain(&dead, c);
+                }
+            }
         }
 
         /* Leak detection: each lease is reported once. */
@@ -1107,6 +1149,10 @@ static void *maint_main(void *arg)
         for (pconn_t *c = p->leased.head; c; c = c->next)
             if (c->expires_ns && c->expires_ns > now && c->expires_ns < next_wake)
                 next_wake = c->expires_ns;
+        /* (Leased connections count: they come back idle without waking
+         * this thread.) */
+        if ((p->idle.head || p->leased.head) && p->next_idle_check_ns < next_wake)
+            next_wake = p->next_idle_check_ns;
         if (next_wake == INT64_MAX) {
             pthread_cond_wait(&p->maint_cv, &p->mu);
         } else {

@@ -345,8 +345,53 @@ static void test_terminated_idle_connection_is_replaced(void **state)
     gp_pool_release(c);
     gp_pool_metrics_t m;
     assert_int_equal(gp_pool_metrics(p, &m), GP_OK);
-    assert_int_equal(m.closed[GP_CLOSE_VALIDATION], 1);
+    /* found by validation at hand-out, or by the maintenance thread first */
+    assert_int_equal(m.closed[GP_CLOSE_VALIDATION] + m.closed[GP_CLOSE_BROKEN], 1);
     assert_int_equal(m.acquire_errors + m.acquire_timeouts, 0);
+    assert_int_equal(gp_pool_close(p, 1000), GP_OK);
+    gp_config_release(&cfg);
+}
+
+/* Idle connections the server dropped leave the metrics within about a
+ * second (the maintenance thread's look at idle sockets), without any
+ * lease, and the pool refills. */
+static void test_dropped_idle_connections_leave_metrics(void **state)
+{
+    (void)state;
+    gp_config_t cfg;
+    pool_cfg(&cfg, 2, 2);
+    gp_pool_t *p = make_pool(&cfg);
+    gp_conn_t *c1 = lease(p, "a"), *c2 = lease(p, "b");
+    int pids[2] = {backend_pid(c1), backend_pid(c2)};
+    gp_pool_release(c1);
+    gp_pool_release(c2);
+    gp_pool_metrics_t m;
+    assert_int_equal(gp_pool_metrics(p, &m), GP_OK);
+    uint64_t acquires = m.acquires, broken = m.closed[GP_CLOSE_BROKEN];
+    assert_int_equal(m.idle, 2);
+
+    PGconn *a = admin();
+    for (int i = 0; i < 2; i++) {
+        char sql[96];
+        snprintf(sql, sizeof sql, "SELECT pg_terminate_backend(%d)", pids[i]);
+        PQclear(PQexec(a, sql));
+    }
+    PQfinish(a);
+    int64_t t0 = gp__now_ns(), until = t0 + 5000 * 1000000LL;
+    do {
+        assert_true(gp__now_ns() < until);
+        pause_ms(10);
+        assert_int_equal(gp_pool_metrics(p, &m), GP_OK);
+    } while (m.closed[GP_CLOSE_BROKEN] < broken + 2);
+    int64_t noticed_ms = (gp__now_ns() - t0) / 1000000;
+    fprintf(stderr, "both dropped connections left the metrics after %lld ms\n", (long long)noticed_ms);
+    assert_true(noticed_ms < 2500); /* IDLE_CHECK_NS (1 s) plus slack */
+    assert_int_equal(m.acquires, acquires); /* nobody leased anything */
+    do { /* and the pool refills to its minimum */
+        assert_true(gp__now_ns() < until);
+        pause_ms(10);
+        assert_int_equal(gp_pool_metrics(p, &m), GP_OK);
+    } while (m.idle < 2);
     assert_int_equal(gp_pool_close(p, 1000), GP_OK);
     gp_config_release(&cfg);
 }
@@ -692,6 +737,7 @@ int main(void)
         cmocka_unit_test(test_idle_reaping_and_refill),
         cmocka_unit_test(test_max_lifetime),
         cmocka_unit_test(test_terminated_idle_connection_is_replaced),
+        cmocka_unit_test(test_dropped_idle_connections_leave_metrics),
         cmocka_unit_test(test_server_down_at_creation),
         cmocka_unit_test(test_bad_password_and_unknown_database),
         cmocka_unit_test(test_shutdown_while_leased),
