@@ -635,6 +635,11 @@ static int64_t gather(gp_cache_t *c, cache_job_t *own, cache_job_t **batch, bool
         } else {
             state_set(j, JOB_DONE);
         }
+        /* A leader whose own call is over leads nobody else's: its caller
+         * would wait for their batch (the connection goes to the next
+         * queued call instead). */
+        if (j == own && own->st != GP_OK)
+            break;
         cache_job_t *q = c->qhead;
         if (!q || cmds + q->n > BATCH_COMMANDS || bytes + q->len > BATCH_BYTES)
             break;
@@ -791,6 +796,11 @@ static outcome_t run_batch(gp_cache_t *c, cache_slot_t *s, int64_t deadline, cac
     gp_status_t st = GP_OK;
     bool timed_out = false, fresh = false;
     if (!s->ctx) {
+        /* The previous batch's callers are done: wake them now, not after
+         * this connect (against a frozen server it takes a whole budget,
+         * and they would return a budget late). */
+        finish(*prev, NULL);
+        *prev = NULL;
         st = slot_connect(c, s, deadline, &e);
         fresh = st == GP_OK;
         timed_out = st != GP_OK && e.klass == GP_ECLASS_TIMEOUT;
@@ -852,6 +862,7 @@ static outcome_t run_batch(gp_cache_t *c, cache_slot_t *s, int64_t deadline, cac
  * hands it to the oldest waiting call. Leading on saves a thread wake-up
  * between batches. */
 #define LEAD_ROUNDS 4
+#define LEAD_SLACK_NS (2 * NS_PER_MS)
 
 /* Lead batches on connection s: called with mu held, returns without it;
  * own is finished on return, and s has been handed to the next queued job
@@ -869,7 +880,11 @@ static void lead(gp_cache_t *c, cache_slot_t *s, cache_job_t *own)
         prev = batch;
         pthread_mutex_lock(&c->mu);
         record(c, probe, o);
-        if (round + 1 < LEAD_ROUNDS && c->qhead && s->ctx && c->state == GP_CACHE_CIRCUIT_CLOSED)
+        /* Lead on only for calls due no later than this caller's own
+         * budget (plus LEAD_SLACK_NS): its caller waits for that batch, and
+         * the batch is as patient as its oldest call. */
+        if (round + 1 < LEAD_ROUNDS && c->qhead && s->ctx && c->state == GP_CACHE_CIRCUIT_CLOSED &&
+            c->qhead->deadline <= own->deadline + LEAD_SLACK_NS)
             continue;
         /* The connection goes on first (to the oldest waiting call, which
          * leads the next batch), then this batch's callers get their
