@@ -158,6 +158,7 @@ static gp_status_t run_once(gp_conn_t *conn, gp_pipeline_t *p, gp__qstate_t *qs,
     if (!PQenterPipelineMode(conn->pg))
         return gp__fail(conn, NULL, err);
     bool sent_ok = true;
+    int unqueued = -1; /* the first statement not even queued (out of memory) */
     for (int i = 0; i < p->n && sent_ok; i++) {
         pstmt_t *s = &p->st[i];
         gp__stmt_t *entry;
@@ -165,6 +166,7 @@ static gp_status_t run_once(gp_conn_t *conn, gp_pipeline_t *p, gp__qstate_t *qs,
         const char *name = gp__stmt_lookup(qs, s->sql, &s->params, &entry, &nomem);
         if (nomem) {
             sent_ok = false;
+            unqueued = i;
             break;
         }
         if (s->caller) {
@@ -196,6 +198,10 @@ static gp_status_t run_once(gp_conn_t *conn, gp_pipeline_t *p, gp__qstate_t *qs,
     if (!sent_ok) {
         gp_status_t st = PQstatus(conn->pg) == CONNECTION_BAD ? gp__fail(conn, NULL, err)
                                                                : gp__client_error(err, GP_ERR_NOMEM, "out of memory");
+        /* Out of memory before statement `unqueued` was queued: it and the
+         * ones after it never left (libpq sends a pipeline at its Sync). */
+        if (err && unqueued >= 0)
+            err->statement_index = unqueued;
         conn->discard = true; /* statements may be queued half-sent: never reuse */
         for (int i = 0; i < p->n; i++)
             if (p->st[i].prepared_now)

@@ -141,7 +141,18 @@ gp_status_t gp__tx_commit_swept(gp_conn_t *conn, gp_error_t *err)
         items[i] = (gp__pipeline_item_t){gp__sweep_sql(conn, i), 0, NULL, 0,
                                          i == GP__SWEEP_COUNT - 1 ? &verdict : NULL};
     items[GP__SWEEP_COUNT] = (gp__pipeline_item_t){"COMMIT", 0, NULL, GP__EFFECT_ENDS_TX, &commit};
+    gp_error_t local;
+    if (!err)
+        err = &local;
     gp_status_t st = gp__pipeline_run_items(conn, GP__SWEEP_COUNT + 1, items, err);
+    if (st == GP_ERR_NOMEM && err->statement_index >= 0 && err->statement_index <= GP__SWEEP_COUNT) {
+        /* The COMMIT was never queued, let alone sent: not committed. */
+        conn->discard = true; /* closing the connection rolls the transaction back */
+        snprintf(err->message, sizeof err->message, "out of memory before COMMIT was sent: the transaction did "
+                 "not commit (it is rolled back)");
+        err->statement_index = -1;
+        return st;
+    }
     if (st != GP_OK) /* everything went out in one flight: after a break, the COMMIT may have run */
         return conn->discard ? commit_unknown(err) : st;
     bool rolled_back = strcmp(PQcmdStatus(commit->pg), "ROLLBACK") == 0;
