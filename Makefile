@@ -4,7 +4,7 @@ BUILD ?= build
 JOBS  ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
 
-.PHONY: all build demo check test bench install clean distclean services-start services-stop
+.PHONY: all build demo check test bench soak install clean distclean services-start services-stop
 
 all: build
 
@@ -35,6 +35,12 @@ test: build
 bench:
 	scripts/bootstrap
 	scripts/bench
+
+# Mixed load for SOAK_SECONDS (default 600) through a restart of each
+# server; prints the clients' memory and descriptors (not with `make check`).
+soak:
+	scripts/bootstrap
+	scripts/soak
 
 install: build
 	cmake --install $(BUILD)
