@@ -630,9 +630,20 @@ gp_status_t gp_pool_acquire(gp_pool_t *p, const char *label, int timeout_ms, gp_
 
 /* ---- bounded waits for the server ------------------------------------------------------- */
 
+int gp__deadline_ms(const gp_conn_t *conn)
+{
+    return conn->tx_query_timeout_ms > 0 ? conn->tx_query_timeout_ms : conn->query_timeout_ms;
+}
+
+const char *gp__deadline_source(const gp_conn_t *conn)
+{
+    return conn->tx_query_timeout_ms > 0 ? "the transaction's query_timeout_ms" : "DATABASE_QUERY_TIMEOUT";
+}
+
 void gp__arm_deadline(gp_conn_t *conn)
 {
-    conn->deadline_ns = conn->query_timeout_ms > 0 ? gp__now_ns() + (int64_t)conn->query_timeout_ms * 1000000 : 0;
+    int ms = gp__deadline_ms(conn);
+    conn->deadline_ns = ms > 0 ? gp__now_ns() + (int64_t)ms * 1000000 : 0;
 }
 
 PGresult *gp__get_result(gp_conn_t *conn)
@@ -646,8 +657,8 @@ PGresult *gp__get_result(gp_conn_t *conn)
             int64_t left = conn->deadline_ns - gp__now_ns();
             if (left <= 0) {
                 conn->timed_out = conn->discard = true;
-                gp__log(GP_LOG_WARN, "pool", "no answer from the server within DATABASE_QUERY_TIMEOUT (%d ms); "
-                        "the connection will be closed", conn->query_timeout_ms);
+                gp__log(GP_LOG_WARN, "pool", "no answer from the server within %s (%d ms); the connection will "
+                        "be closed", gp__deadline_source(conn), gp__deadline_ms(conn));
                 return NULL;
             }
             struct pollfd pfd = {.fd = fd, .events = POLLIN};
@@ -870,6 +881,7 @@ void gp_pool_release(gp_conn_t *conn)
     gp_pool_t *p = c->pool;
     int64_t now = gp__now_ns();
     gp_hist_record(p->hold_hist, now - c->leased_ns);
+    conn->tx_query_timeout_ms = 0; /* a transaction's own deadline ends with the lease at the latest */
     int why;
     if (conn->discard || PQstatus(conn->pg) != CONNECTION_OK)
         why = GP_CLOSE_BROKEN;

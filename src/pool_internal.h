@@ -57,6 +57,7 @@ struct gp_conn {
      * all. When it passes, `timed_out` and `discard` are set: the
      * connection is mid-protocol and is closed on release. */
     int query_timeout_ms;
+    int tx_query_timeout_ms; /* > 0: the open transaction's own (gp_tx_opts_t); cleared when it ends */
     int64_t deadline_ns;
     bool timed_out;
 
@@ -141,6 +142,11 @@ bool gp__sweep_apply(gp_conn_t *conn, const PGresult *verdict);
 /* Arm conn's deadline for the operation about to start: now plus
  * DATABASE_QUERY_TIMEOUT, or none. */
 void gp__arm_deadline(gp_conn_t *conn);
+
+/* The deadline in force on conn, in ms, and where it comes from ("DATABASE_QUERY_TIMEOUT" or "the
+ * transaction's query_timeout_ms"), for messages. */
+int gp__deadline_ms(const gp_conn_t *conn);
+const char *gp__deadline_source(const gp_conn_t *conn);
 
 /* PQgetResult, bounded by conn's deadline: NULL at the end of a query's
  * results, on a broken connection, or when the deadline passed (then

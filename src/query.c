@@ -343,9 +343,9 @@ gp_status_t gp__fail(gp_conn_t *conn, const PGresult *res, gp_error_t *err)
         /* The server did not answer in time (frozen, partitioned, or just
          * slower than the deadline): what it did is unknown. */
         conn->discard = true;
-        gp__client_error(err, GP_ERR_TIMEOUT, "no answer from the server within DATABASE_QUERY_TIMEOUT (%d ms); "
-                         "the statement may or may not have run, and the connection is closed",
-                         conn->query_timeout_ms);
+        gp__client_error(err, GP_ERR_TIMEOUT, "no answer from the server within %s (%d ms); the statement may "
+                         "or may not have run, and the connection is closed", gp__deadline_source(conn),
+                         gp__deadline_ms(conn));
         err->klass = GP_ECLASS_CONNECTION;
         err->retriable = 1;
         return GP_ERR_TIMEOUT;
@@ -394,8 +394,8 @@ gp_status_t gp__check_conn(gp_conn_t *conn, gp_error_t *err)
     }
     if (conn->timed_out) {
         gp__client_error(err, GP_ERR_TIMEOUT, "an earlier statement on this connection got no answer within "
-                         "DATABASE_QUERY_TIMEOUT (%d ms); release the connection (it is closed) and acquire "
-                         "another", conn->query_timeout_ms);
+                         "%s (%d ms); release the connection (it is closed) and acquire another",
+                         gp__deadline_source(conn), gp__deadline_ms(conn));
         if (err) {
             err->klass = GP_ECLASS_CONNECTION;
             err->retriable = 1;

@@ -169,6 +169,8 @@ static gp_status_t scoped_pipeline(gp_conn_t *conn, const char *tenant, const gp
     gp_value_t pub[4];
     if (sec.publish)
         publish_params(conn, &sec, pub);
+    if (!one_shot && opts) /* the transaction's own deadline, from its first round trip on */
+        conn->tx_query_timeout_ms = opts->query_timeout_ms;
     if (sec.publish && !one_shot) {
         gp__pipeline_item_t item = {PUBLISH, 4, pub, 0, NULL};
         if ((st = gp__pipeline_run_items(conn, 1, &item, err)) != GP_OK) {

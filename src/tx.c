@@ -38,7 +38,8 @@ gp_status_t gp__tx_begin_text(const gp_tx_opts_t *opts, char *sql, size_t len, g
     gp_tx_opts_t o = {0};
     if (opts)
         o = *opts;
-    if (o.isolation < GP_ISOLATION_DEFAULT || o.isolation > GP_ISOLATION_SERIALIZABLE || o.statement_timeout_ms < 0)
+    if (o.isolation < GP_ISOLATION_DEFAULT || o.isolation > GP_ISOLATION_SERIALIZABLE || o.statement_timeout_ms < 0 ||
+        o.query_timeout_ms < 0)
         return gp__client_error(err, GP_ERR_INVALID, "invalid transaction options (isolation %d, timeout %d)",
                                 (int)o.isolation, o.statement_timeout_ms);
     if (!opts || (o.isolation == GP_ISOLATION_DEFAULT && !o.read_only && !o.deferrable)) {
@@ -66,7 +67,10 @@ gp_status_t gp_tx_begin(gp_conn_t *conn, const gp_tx_opts_t *opts, gp_error_t *e
                                 "(use gp_tx_savepoint to nest)");
     if (opts && opts->statement_timeout_ms > 0) /* transaction-local: no session state to reset */
         gp__bufappend(sql, sizeof sql, "; SET LOCAL statement_timeout = %d", opts->statement_timeout_ms);
+    conn->tx_query_timeout_ms = opts ? opts->query_timeout_ms : 0;
     st = simple(conn, sql, NULL, err);
+    if (st != GP_OK && PQtransactionStatus(conn->pg) == PQTRANS_IDLE)
+        conn->tx_query_timeout_ms = 0;
     if (st != GP_OK && PQtransactionStatus(conn->pg) == PQTRANS_INERROR)
         simple(conn, "ROLLBACK", NULL, NULL); /* BEGIN ran, SET LOCAL failed */
     return st;
@@ -97,7 +101,7 @@ static gp_status_t commit_unknown(gp_error_t *err)
     return GP_ERR_COMMIT_UNKNOWN;
 }
 
-gp_status_t gp_tx_commit(gp_conn_t *conn, gp_error_t *err)
+static gp_status_t commit_impl(gp_conn_t *conn, gp_error_t *err)
 {
     gp_status_t st = need_conn(conn, err);
     if (st != GP_OK)
@@ -128,10 +132,10 @@ gp_status_t gp_tx_commit(gp_conn_t *conn, gp_error_t *err)
     return conn->discard ? commit_unknown(err) : st;
 }
 
-gp_status_t gp__tx_commit_swept(gp_conn_t *conn, gp_error_t *err)
+static gp_status_t commit_swept_impl(gp_conn_t *conn, gp_error_t *err)
 {
     if (!conn || !conn->pg || !conn->tainted || PQtransactionStatus(conn->pg) != PQTRANS_INTRANS)
-        return gp_tx_commit(conn, err);
+        return commit_impl(conn, err);
     /* The sweep inside the transaction, then COMMIT: if the transaction
      * rolls back instead, so does the sweep, and the session is back to
      * where it was at BEGIN (clean, or the pool sweeps on release). */
@@ -167,7 +171,7 @@ gp_status_t gp__tx_commit_swept(gp_conn_t *conn, gp_error_t *err)
     return GP_OK;
 }
 
-gp_status_t gp_tx_rollback(gp_conn_t *conn, gp_error_t *err)
+static gp_status_t rollback_impl(gp_conn_t *conn, gp_error_t *err)
 {
     gp_status_t st = need_conn(conn, err);
     if (st != GP_OK)
@@ -179,6 +183,22 @@ gp_status_t gp_tx_rollback(gp_conn_t *conn, gp_error_t *err)
     }
     return simple(conn, "ROLLBACK", NULL, err);
 }
+
+/* A transaction's own deadline (gp_tx_opts_t.query_timeout_ms) ends with it. */
+static gp_status_t tx_over(gp_conn_t *conn, gp_status_t st)
+{
+    if (conn && conn->pg && PQtransactionStatus(conn->pg) != PQTRANS_INTRANS &&
+        PQtransactionStatus(conn->pg) != PQTRANS_INERROR)
+        conn->tx_query_timeout_ms = 0;
+    return st;
+}
+
+gp_status_t gp_tx_commit(gp_conn_t *conn, gp_error_t *err) { return tx_over(conn, commit_impl(conn, err)); }
+gp_status_t gp__tx_commit_swept(gp_conn_t *conn, gp_error_t *err)
+{
+    return tx_over(conn, commit_swept_impl(conn, err));
+}
+gp_status_t gp_tx_rollback(gp_conn_t *conn, gp_error_t *err) { return tx_over(conn, rollback_impl(conn, err)); }
 
 static gp_status_t savepoint_cmd(gp_conn_t *conn, const char *verb, const char *name, gp_error_t *err)
 {

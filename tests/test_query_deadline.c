@@ -72,9 +72,10 @@ static int backend_pid(void)
     return (int)pid;
 }
 
-typedef enum { VIA_POOL_QUERY, VIA_TENANT_QUERY, VIA_LEASE_QUERY, VIA_TX_COMMIT, VIA_COUNT } via_t;
+typedef enum { VIA_POOL_QUERY, VIA_TENANT_QUERY, VIA_LEASE_QUERY, VIA_TX_COMMIT, VIA_TX_OWN, VIA_COUNT } via_t;
 static const char *const via_name[] = {"gp_pool_query", "gp_tenant_query", "gp_query on a lease",
-                                       "gp_tx_commit"};
+                                       "gp_tx_commit", "a transaction's own query_timeout_ms"};
+#define TX_OWN_MS 150
 
 /* Freeze the backend, make the call, thaw it: the call must fail with
  * GP_ERR_TIMEOUT, on time. */
@@ -85,10 +86,12 @@ static void frozen_call(via_t via)
     int pid = backend_pid();
     gp_conn_t *c = NULL;
     gp_error_t e;
-    if (via == VIA_LEASE_QUERY || via == VIA_TX_COMMIT) {
+    int deadline_ms = via == VIA_TX_OWN ? TX_OWN_MS : DEADLINE_MS;
+    if (via == VIA_LEASE_QUERY || via == VIA_TX_COMMIT || via == VIA_TX_OWN) {
         assert_int_equal(gp_pool_acquire(pool, "frozen", 5000, &c, &e), GP_OK);
-        if (via == VIA_TX_COMMIT) {
-            assert_int_equal(gp_tx_begin(c, NULL, &e), GP_OK);
+        if (via == VIA_TX_COMMIT || via == VIA_TX_OWN) {
+            gp_tx_opts_t o = {.query_timeout_ms = via == VIA_TX_OWN ? TX_OWN_MS : 0};
+            assert_int_equal(gp_tx_begin(c, &o, &e), GP_OK);
             assert_int_equal(gp_exec(c, "SELECT 1", 0, NULL, NULL, &e), GP_OK);
         }
     }
@@ -104,6 +107,7 @@ static void frozen_call(via_t via)
         st = gp_tenant_query(pool, tenant, "SELECT 1", 0, NULL, &r, &e);
         break;
     case VIA_LEASE_QUERY:
+    case VIA_TX_OWN:
         st = gp_query(c, "SELECT 1", 0, NULL, &r, &e);
         break;
     default:
@@ -127,10 +131,10 @@ static void frozen_call(via_t via)
     fprintf(stderr, "%s: %s after %lld ms\n", via_name[via], gp_strerror(st), (long long)took_ms);
     /* A COMMIT without an answer may have committed: that is its own status. */
     assert_int_equal(st, via == VIA_TX_COMMIT ? GP_ERR_COMMIT_UNKNOWN : GP_ERR_TIMEOUT);
-    assert_non_null(strstr(e.message, "DATABASE_QUERY_TIMEOUT"));
+    assert_non_null(strstr(e.message, via == VIA_TX_OWN ? "query_timeout_ms (150 ms)" : "DATABASE_QUERY_TIMEOUT"));
     assert_int_equal(e.retriable, via != VIA_TX_COMMIT);
-    assert_true(took_ms >= DEADLINE_MS - 5);
-    assert_true(took_ms <= DEADLINE_MS + SLACK_MS);
+    assert_true(took_ms >= deadline_ms - 5);
+    assert_true(took_ms <= deadline_ms + SLACK_MS);
     /* The next call gets a new connection, on another backend. */
     assert_int_equal(ok_call(), 1);
     assert_true(backend_pid() != pid);
@@ -144,6 +148,7 @@ static void test_pool_query(void **state) { (void)state; frozen_call(VIA_POOL_QU
 static void test_tenant_query(void **state) { (void)state; frozen_call(VIA_TENANT_QUERY); }
 static void test_lease_query(void **state) { (void)state; frozen_call(VIA_LEASE_QUERY); }
 static void test_tx_commit(void **state) { (void)state; frozen_call(VIA_TX_COMMIT); }
+static void test_tx_own_deadline(void **state) { (void)state; frozen_call(VIA_TX_OWN); }
 
 /* Off by default: a config without it has no deadline, and the range is
  * checked. */
@@ -166,6 +171,7 @@ int main(void)
         cmocka_unit_test(test_tenant_query),
         cmocka_unit_test(test_lease_query),
         cmocka_unit_test(test_tx_commit),
+        cmocka_unit_test(test_tx_own_deadline),
         cmocka_unit_test(test_config),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -187,6 +187,10 @@ typedef struct gp_tx_opts {
     int max_attempts;           /* total attempts, default (0) 5 */
     int backoff_ms;             /* first retry delay, default (0) 5 ms; doubles, with jitter */
     int max_backoff_ms;         /* cap of the delay, default (0) 1000 ms */
+    /* > 0: the client-side deadline of each statement of this transaction
+     * (its BEGIN and COMMIT too), instead of DATABASE_QUERY_TIMEOUT; see
+     * config.h. It ends with the transaction. */
+    int query_timeout_ms;
 } gp_tx_opts_t;
 
 /* BEGIN with the options (NULL = defaults), one round trip. Errors:
