@@ -698,6 +698,17 @@ static bool valid_pg_ports(const char *s)
     }
 }
 
+/* Does a URL ("scheme://...") have the zone that gp_redact masks: a ':'
+ * after the "://" and an '@' after it? */
+static bool url_has_masked_zone(const char *url)
+{
+    const char *sep = strstr(url, "://");
+    if (!sep)
+        return false;
+    const char *colon = strchr(sep + 3, ':');
+    return colon && strchr(colon, '@');
+}
+
 static void conflict(char *err, size_t errlen, const char *part, const char *url, const char *what,
                      const char *a, const char *b, bool secret)
 {
@@ -783,6 +794,12 @@ gp_status_t gp_config_validate(const gp_config_t *cfg, char *err, size_t errlen)
     /* DATABASE_URL, checked by libpq, then against its parts. */
     if (d->url) {
         PQconninfoOption *o = pg_parse("DATABASE_URL", d->url, err, errlen);
+        /* What libpq read from inside the part of the URL that every
+         * display masks (':' after '://' to the last '@': user info, with
+         * the password) may be password bytes, whatever libpq took them
+         * for (a host, an sslmode: a raw '/' or '?' in a password moves
+         * libpq's reading): then no value read from the URL is quoted. */
+        bool zone = url_has_masked_zone(d->url);
         if (!o)
             bad = true;
         else {
@@ -798,7 +815,7 @@ gp_status_t gp_config_validate(const gp_config_t *cfg, char *err, size_t errlen)
                 const char *in_url = pg_opt(o, parts[i].kw);
                 if (parts[i].val && in_url && strcmp(parts[i].val, in_url) != 0) {
                     conflict(err, errlen, parts[i].part, "DATABASE_URL", parts[i].what, parts[i].val, in_url,
-                             parts[i].secret);
+                             parts[i].secret || zone);
                     bad = true;
                 }
             }
@@ -811,7 +828,7 @@ gp_status_t gp_config_validate(const gp_config_t *cfg, char *err, size_t errlen)
             char pbuf[16];
             snprintf(pbuf, sizeof pbuf, "%d", d->port);
             if (d->port && uport && strcmp(uport, pbuf) != 0) {
-                conflict(err, errlen, "DATABASE_PORT", "DATABASE_URL", "port", pbuf, uport, false);
+                conflict(err, errlen, "DATABASE_PORT", "DATABASE_URL", "port", pbuf, uport, zone);
                 bad = true;
             }
             const char *sm = pg_opt(o, "sslmode");
@@ -820,7 +837,10 @@ gp_status_t gp_config_validate(const gp_config_t *cfg, char *err, size_t errlen)
                 for (size_t i = 0; i < sizeof sslmodes / sizeof *sslmodes; i++)
                     ok = ok || strcmp(sm, sslmodes[i]) == 0;
                 char b[96];
-                if (!ok)
+                if (!ok && zone)
+                    BAD("DATABASE_URL: unknown sslmode (not shown: the URL has a user-info part, which may hold "
+                        "the password); expected one of disable, allow, prefer, require, verify-ca, verify-full\n");
+                else if (!ok)
                     BAD("DATABASE_URL: unknown sslmode '%s'; expected one of disable, allow, prefer, "
                         "require, verify-ca, verify-full\n", shown(sm, b, sizeof b));
             }
@@ -1042,14 +1062,38 @@ char *gp_config_redis_display(const gp_redis_config_t *r, char *out, size_t outl
     return out;
 }
 
-/* JSON string body escape into a small buffer. */
+/* The length of the valid UTF-8 sequence at p (1..4), or 0 when it is not
+ * one (bad lead or continuation byte, overlong, surrogate, > U+10FFFF). */
+static size_t utf8_len(const unsigned char *p)
+{
+    if (p[0] < 0x80)
+        return 1;
+    size_t n = p[0] >= 0xF0 ? 4 : p[0] >= 0xE0 ? 3 : p[0] >= 0xC2 ? 2 : 0;
+    if (!n || p[0] > 0xF4)
+        return 0;
+    for (size_t i = 1; i < n; i++)
+        if ((p[i] & 0xC0) != 0x80)
+            return 0;
+    if ((n == 3 && p[0] == 0xE0 && p[1] < 0xA0) || (n == 3 && p[0] == 0xED && p[1] >= 0xA0) ||
+        (n == 4 && p[0] == 0xF0 && p[1] < 0x90) || (n == 4 && p[0] == 0xF4 && p[1] >= 0x90))
+        return 0;
+    return n;
+}
+
+/* JSON string body escape into a small buffer; bytes that are not UTF-8
+ * (a percent-decoded URL part can be anything) become U+FFFD, so the
+ * output is always valid JSON. */
 static const char *jesc(const char *s, char *out, size_t len)
 {
     size_t o = 0;
-    for (const unsigned char *p = (const unsigned char *)s; *p && o + 7 < len; p++) {
+    for (const unsigned char *p = (const unsigned char *)s; *p && o + 7 < len;) {
+        size_t n = utf8_len(p);
         if (*p == '"' || *p == '\\') { out[o++] = '\\'; out[o++] = (char)*p; }
         else if (*p < 0x20) o += (size_t)snprintf(out + o, len - o, "\\u%04x", *p);
-        else out[o++] = (char)*p;
+        else if (!n) { o += (size_t)snprintf(out + o, len - o, "\\ufffd"); n = 1; }
+        else if (o + n + 1 < len) { memcpy(out + o, p, n); o += n; }
+        else break;
+        p += n ? n : 1;
     }
     out[o] = 0;
     return out;

@@ -374,6 +374,33 @@ static void test_tenant_key_file(void **state)
     rmdir(dir);
 }
 
+/* Found by fuzz_config: values libpq reads from inside a URL's masked zone
+ * (a raw '/' or '?' in the password moves its reading) are never quoted,
+ * and the JSON description is UTF-8 whatever the URL decodes to. */
+static void test_fuzz_findings(void **state)
+{
+    (void)state;
+    const char *host[] = {"DATABASE_URL", "postgresql://app:S3cret/pw?host=Passw0rd@db/app", "DATABASE_HOST", "db",
+                          NULL};
+    expect_bad(host, "DATABASE_HOST: conflicts with the host in DATABASE_URL", NULL);
+    assert_null(strstr(errbuf, "Passw0rd"));
+    assert_null(strstr(errbuf, "S3cret"));
+    const char *sslmode[] = {"DATABASE_URL", "postgresql://app:longpa/ss?sslmode=word1234@db/app", NULL};
+    expect_bad(sslmode, "unknown sslmode (not shown", NULL);
+    assert_null(strstr(errbuf, "word1234"));
+    gp_config_t cfg;
+    const char *utf8[] = {"DATABASE_URL", "postgresql://app@db/caf%C3", NULL};
+    assert_int_equal(load(&cfg, utf8), GP_OK);
+    char *d = NULL;
+    assert_int_equal(gp_config_describe_json(&cfg, &d), GP_OK);
+    for (const unsigned char *p = (const unsigned char *)d; *p; p++)
+        assert_true(*p < 0x80 || (*p >= 0xC2 && *p <= 0xF4) || (*p & 0xC0) == 0x80); /* no stray 0xC3 alone */
+    assert_null(strstr(d, "caf\xc3\""));
+    assert_non_null(strstr(d, "\\ufffd"));
+    free(d);
+    gp_config_release(&cfg);
+}
+
 static void test_log_redaction(void **state)
 {
     (void)state;
@@ -423,6 +450,7 @@ int main(void)
         cmocka_unit_test(test_from_lookup_on_garbage),
         cmocka_unit_test(test_tenant_key),
         cmocka_unit_test(test_tenant_key_file),
+        cmocka_unit_test(test_fuzz_findings),
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_every_variable),
         cmocka_unit_test(test_not_numbers),
