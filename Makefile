@@ -4,7 +4,9 @@ BUILD ?= build
 JOBS  ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
 
-.PHONY: all build demo check test bench soak install clean distclean services-start services-stop
+FUZZ_SECONDS ?= 60
+
+.PHONY: all build demo check test bench soak fuzz install clean distclean services-start services-stop
 
 all: build
 
@@ -42,6 +44,12 @@ soak:
 	scripts/bootstrap
 	scripts/soak
 
+# The libFuzzer targets (fuzz/README.md) for FUZZ_SECONDS each (default 60),
+# built with clang into build-fuzz/; `make check` runs them for a few seconds.
+fuzz:
+	scripts/bootstrap --fuzz
+	FUZZ_SECONDS=$(FUZZ_SECONDS) fuzz/run
+
 install: build
 	cmake --install $(BUILD)
 
@@ -51,7 +59,7 @@ services-stop:
 	scripts/services stop
 
 clean:
-	rm -rf $(BUILD) build-asan build-tsan build-bench
+	rm -rf $(BUILD) build-asan build-tsan build-bench build-fuzz
 
 distclean: clean
 	scripts/services clean
