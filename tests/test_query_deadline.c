@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/types.h>
 
+#include "gp_scratch.h"
 #include "gp_test.h"
 #include "growplate/tenant.h"
 #include "internal.h"
@@ -21,10 +22,15 @@ static gp_config_t cfg;
 static gp_pool_t *pool;
 static const char tenant[] = "00000000-0000-4000-8000-0000000000d1";
 
+static gp_scratch_t scratch;
+
 static int setup(void **state)
 {
     (void)state;
-    gp_test_config(&cfg);
+    /* A database of its own, migrated (the tenant calls need the schema). */
+    gp_scratch_create(&scratch, "deadline");
+    gp_scratch_migrate(&scratch);
+    gp_scratch_config(&scratch, &cfg);
     cfg.db.pool_min = 1;
     cfg.db.pool_max = 1;
     cfg.db.query_timeout_ms = DEADLINE_MS;
@@ -41,6 +47,7 @@ static int teardown(void **state)
     (void)state;
     gp_pool_close(pool, 5000);
     gp_config_release(&cfg);
+    gp_scratch_drop(&scratch);
     return 0;
 }
 
