@@ -300,7 +300,7 @@ static void url_secrets(pair_t *p, size_t s, size_t e, bool redis)
     const char *sep = url_scheme_end(v + s, e - s);
     if (!sep)
         return;
-    const char *a = sep + 3, *last_at = NULL;
+    const char *a = sep + 3, *last_at = NULL, *query_from = sep + 3;
     for (const char *r = a; r < end; r++)
         if (*r == '@')
             last_at = r;
@@ -317,6 +317,8 @@ static void url_secrets(pair_t *p, size_t s, size_t e, bool redis)
         const char *c1 = at1 ? memchr(a, ':', (size_t)(at1 - a)) : NULL;
         if (c1)
             add_span(p, (size_t)(c1 + 1 - v), (size_t)(at1 - v), "libpq", "URL password, libpq's reading", DEC_PCT);
+        if (at1) /* a '?' inside libpq's user info is part of the password, not a query */
+            query_from = at1 + 1;
         /* The Redis parser: the last '@' before the first '/', '?' or '#'. */
         const char *at2 = NULL;
         for (const char *r = a; r < end && !strchr("/?#", *r); r++)
@@ -329,7 +331,7 @@ static void url_secrets(pair_t *p, size_t s, size_t e, bool redis)
     }
     if (redis)
         return; /* no query: the Redis parser rejects one */
-    for (size_t i = (size_t)(a - v); i < e; i++) {
+    for (size_t i = (size_t)(query_from - v); i < e; i++) {
         if (v[i] != '?' && v[i] != '&')
             continue;
         size_t ks = i + 1, kl = 0;
