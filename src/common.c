@@ -474,3 +474,45 @@ const char *gp__conninfo_error_phrase(const char *msg)
             return table[i].phrase;
     return NULL;
 }
+
+/* ---- UTF-8 ---- */
+
+long gp__utf8_invalid_at(const unsigned char *s, size_t len)
+{
+    size_t i = 0;
+    while (i < len) {
+        if (len - i >= 8) { /* eight ASCII bytes without NUL at once (each byte in 1..0x7F) */
+            uint64_t w;
+            memcpy(&w, s + i, 8);
+            if (!((w | (w - 0x0101010101010101ULL)) & 0x8080808080808080ULL)) {
+                i += 8;
+                continue;
+            }
+        }
+        unsigned c = s[i];
+        if (c == 0)
+            return (long)i;
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        size_t need;
+        unsigned min;
+        if (c >= 0xC2 && c <= 0xDF) { need = 1; min = 0x80; }
+        else if (c >= 0xE0 && c <= 0xEF) { need = 2; min = 0x800; }
+        else if (c >= 0xF0 && c <= 0xF4) { need = 3; min = 0x10000; }
+        else return (long)i;
+        if (len - i <= need)
+            return (long)i;
+        unsigned cp = c & (0x3F >> need);
+        for (size_t k = 1; k <= need; k++) {
+            if ((s[i + k] & 0xC0) != 0x80)
+                return (long)i;
+            cp = cp << 6 | (s[i + k] & 0x3F);
+        }
+        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+            return (long)i;
+        i += need + 1;
+    }
+    return -1;
+}

@@ -1062,38 +1062,38 @@ char *gp_config_redis_display(const gp_redis_config_t *r, char *out, size_t outl
     return out;
 }
 
-/* The length of the valid UTF-8 sequence at p (1..4), or 0 when it is not
- * one (bad lead or continuation byte, overlong, surrogate, > U+10FFFF). */
-static size_t utf8_len(const unsigned char *p)
-{
-    if (p[0] < 0x80)
-        return 1;
-    size_t n = p[0] >= 0xF0 ? 4 : p[0] >= 0xE0 ? 3 : p[0] >= 0xC2 ? 2 : 0;
-    if (!n || p[0] > 0xF4)
-        return 0;
-    for (size_t i = 1; i < n; i++)
-        if ((p[i] & 0xC0) != 0x80)
-            return 0;
-    if ((n == 3 && p[0] == 0xE0 && p[1] < 0xA0) || (n == 3 && p[0] == 0xED && p[1] >= 0xA0) ||
-        (n == 4 && p[0] == 0xF0 && p[1] < 0x90) || (n == 4 && p[0] == 0xF4 && p[1] >= 0x90))
-        return 0;
-    return n;
-}
-
-/* JSON string body escape into a small buffer; bytes that are not UTF-8
- * (a percent-decoded URL part can be anything) become U+FFFD, so the
- * output is always valid JSON. */
+/* JSON string body escape into a small buffer (truncated at a whole
+ * character); bytes that are not UTF-8 (a percent-decoded URL part can be
+ * anything) become U+FFFD, so the output is always valid JSON. */
 static const char *jesc(const char *s, char *out, size_t len)
 {
-    size_t o = 0;
-    for (const unsigned char *p = (const unsigned char *)s; *p && o + 7 < len;) {
-        size_t n = utf8_len(p);
-        if (*p == '"' || *p == '\\') { out[o++] = '\\'; out[o++] = (char)*p; }
-        else if (*p < 0x20) o += (size_t)snprintf(out + o, len - o, "\\u%04x", *p);
-        else if (!n) { o += (size_t)snprintf(out + o, len - o, "\\ufffd"); n = 1; }
-        else if (o + n + 1 < len) { memcpy(out + o, p, n); o += n; }
-        else break;
-        p += n ? n : 1;
+    size_t o = 0, n = strlen(s);
+    const unsigned char *p = (const unsigned char *)s;
+    bool full = false;
+    while (n && !full) {
+        long bad = gp__utf8_invalid_at(p, n);
+        size_t good = bad < 0 ? n : (size_t)bad, i = 0;
+        while (i < good && !full) {
+            unsigned char c = p[i];
+            size_t k = c < 0x80 ? 1 : c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2; /* a valid sequence's length */
+            if (o + (k > 6 ? k : 6) + 1 >= len)
+                full = true;
+            else if (c == '"' || c == '\\') { out[o++] = '\\'; out[o++] = (char)c; }
+            else if (c < 0x20) o += (size_t)snprintf(out + o, len - o, "\\u%04x", c);
+            else { memcpy(out + o, p + i, k); o += k; }
+            if (!full)
+                i += k;
+        }
+        if (!full && i < n) { /* the byte the validator stopped at */
+            if (o + 7 >= len)
+                full = true;
+            else {
+                o += (size_t)snprintf(out + o, len - o, "\\ufffd");
+                i++;
+            }
+        }
+        p += i;
+        n -= i;
     }
     out[o] = 0;
     return out;

@@ -74,6 +74,10 @@ typedef struct gp__tenant_key {
  * or "" leaves out->set false. Returns false for a malformed key. */
 bool gp__tenant_key_decode(const char *hex, int ttl_ms, gp__tenant_key_t *out);
 
+/* Offset of the first byte of s[0..len) that is not valid UTF-8 (or is a
+ * NUL), or -1: one validator for parameters (values.c) and displays. */
+long gp__utf8_invalid_at(const unsigned char *s, size_t len);
+
 /* Monotonic clock. */
 static inline int64_t gp__now_ns(void)
 {

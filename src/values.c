@@ -125,46 +125,6 @@ void gp_date_to_ymd(int32_t days, int *year, int *month, int *day)
 
 /* ---- validation ---------------------------------------------------------------- */
 
-/* Offset of the first byte that is not valid UTF-8 (or is NUL), or -1. */
-static long utf8_invalid_at(const unsigned char *s, size_t len)
-{
-    size_t i = 0;
-    while (i < len) {
-        if (len - i >= 8) { /* eight ASCII bytes without NUL at once (each byte in 1..0x7F) */
-            uint64_t w;
-            memcpy(&w, s + i, 8);
-            if (!((w | (w - 0x0101010101010101ULL)) & 0x8080808080808080ULL)) {
-                i += 8;
-                continue;
-            }
-        }
-        unsigned c = s[i];
-        if (c == 0)
-            return (long)i;
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        size_t need;
-        unsigned min;
-        if (c >= 0xC2 && c <= 0xDF) { need = 1; min = 0x80; }
-        else if (c >= 0xE0 && c <= 0xEF) { need = 2; min = 0x800; }
-        else if (c >= 0xF0 && c <= 0xF4) { need = 3; min = 0x10000; }
-        else return (long)i;
-        if (len - i <= need)
-            return (long)i;
-        unsigned cp = c & (0x3F >> need);
-        for (size_t k = 1; k <= need; k++) {
-            if ((s[i + k] & 0xC0) != 0x80)
-                return (long)i;
-            cp = cp << 6 | (s[i + k] & 0x3F);
-        }
-        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-            return (long)i;
-        i += need + 1;
-    }
-    return -1;
-}
 
 static bool numeric_text_ok(const char *s, size_t len)
 {
@@ -255,7 +215,7 @@ static gp_status_t measure(const gp_value_t *v, int i, bool copy, size_t *need, 
         if (!v->u.s.ptr || v->u.s.len > MAX_PARAM_LEN)
             return gp__client_error(err, GP_ERR_INVALID, "$%d: %s value is NULL or too long", i + 1,
                                     gp_type_name(v->type));
-        long bad = utf8_invalid_at((const unsigned char *)v->u.s.ptr, v->u.s.len);
+        long bad = gp__utf8_invalid_at((const unsigned char *)v->u.s.ptr, v->u.s.len);
         if (bad >= 0)
             return gp__client_error(err, GP_ERR_INVALID, "$%d: %s at byte %ld (text must be UTF-8 without NUL)",
                                     i + 1, v->u.s.ptr[bad] ? "invalid UTF-8" : "embedded NUL", bad);
@@ -288,7 +248,7 @@ static gp_status_t measure(const gp_value_t *v, int i, bool copy, size_t *need, 
         for (size_t k = 0; k < v->u.texts.n; k++) {
             const char *s = v->u.texts.items[k];
             size_t l = s ? strlen(s) : 0;
-            long bad = s ? utf8_invalid_at((const unsigned char *)s, l) : -1;
+            long bad = s ? gp__utf8_invalid_at((const unsigned char *)s, l) : -1;
             if (bad >= 0)
                 return gp__client_error(err, GP_ERR_INVALID, "$%d: element %zu: invalid UTF-8 at byte %ld", i + 1,
                                         k, bad);
