@@ -467,7 +467,7 @@ gp_status_t gp__cache_parse_json(gp_cache_t *c, const char *tenant, const char *
         return GP_ERR_MISS; /* a second look at a value already reported */
     COUNT(invalid_json);
     COUNT(misses);
-    gp__log(GP_LOG_WARN, "cache",
+    gp__logf(&(gp__log_fields_t){.tenant = tenant, .duration_ns = -1}, GP_LOG_WARN, "cache",
             "tenant %s key %s: the stored value (%zu bytes) is not valid JSON (%s, line %d column %d); "
             "treated as a miss",
             tenant, key, len, je.text, je.line, je.column);

@@ -1152,11 +1152,6 @@ gp_status_t gp_cache_metrics(gp_cache_t *c, gp_cache_metrics_t *m)
     m->load_waits = LOAD(load_waits);
     m->load_wait_timeouts = LOAD(load_wait_timeouts);
     m->early_refreshes = LOAD(early_refreshes);
-    m->latency.count = gp_hist_count(c->latency);
-    m->latency.p50_us = (double)gp_hist_quantile(c->latency, 0.50) / 1e3;
-    m->latency.p90_us = (double)gp_hist_quantile(c->latency, 0.90) / 1e3;
-    m->latency.p99_us = (double)gp_hist_quantile(c->latency, 0.99) / 1e3;
-    m->latency.max_us = (double)gp_hist_max(c->latency) / 1e3;
-    m->latency.sum_us = gp_hist_sum(c->latency) / 1e3;
+    gp_hist_latency(c->latency, &m->latency);
     return GP_OK;
 }

@@ -265,6 +265,7 @@ gp_status_t gp_cache_invalidate_tenant(gp_cache_t *c, const char *tenant, gp_err
         return st;
     gen_store(c, tenant, gen);
     atomic_fetch_add(&c->n.invalidations, 1);
-    gp__log(GP_LOG_INFO, "cache", "tenant %s invalidated: generation %llu", tenant, (unsigned long long)gen);
+    gp__logf(&(gp__log_fields_t){.tenant = tenant, .duration_ns = -1}, GP_LOG_INFO, "cache",
+             "tenant %s invalidated: generation %llu", tenant, (unsigned long long)gen);
     return GP_OK;
 }

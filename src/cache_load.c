@@ -207,8 +207,11 @@ static void store(gp_cache_t *c, const char *tenant, uint64_t gen, const char *k
     gp__cache_arena_init(&arena);
     int n = delta_ms >= 0 ? 2 : 1;
     gp_error_t e;
-    if (gp__cache_exec(c, n, cmds, r, &arena, true, &e) != GP_OK)
-        gp__log(GP_LOG_DEBUG, "cache", "tenant %s key %s: loaded value not stored: %s", tenant, key, e.message);
+    if (gp__cache_exec(c, n, cmds, r, &arena, true, &e) != GP_OK) {
+        gp__log_fields_t f = gp__log_fields_of(&e);
+        f.tenant = tenant;
+        gp__logf(&f, GP_LOG_DEBUG, "cache", "tenant %s key %s: loaded value not stored: %s", tenant, key, e.message);
+    }
     gp__cache_arena_free(&arena);
 }
 

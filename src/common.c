@@ -81,7 +81,8 @@ void gp_error_clear(gp_error_t *err)
 /* ---- logging ----------------------------------------------------------- */
 
 typedef struct log_sink {
-    gp_log_fn fn;
+    gp_log_fn fn;               /* at most one of fn and record_fn */
+    gp_log_record_fn record_fn;
     void *userdata;
 } log_sink_t;
 
@@ -104,8 +105,15 @@ const char *gp_log_level_name(gp_log_level_t level)
 void gp_log_set_handler(gp_log_fn fn, void *userdata, gp_log_level_t min_level)
 {
     pthread_mutex_lock(&log_lock);
-    log_sink.fn = fn;
-    log_sink.userdata = userdata;
+    log_sink = (log_sink_t){.fn = fn, .userdata = userdata};
+    pthread_mutex_unlock(&log_lock);
+    atomic_store(&log_min_level, (int)min_level);
+}
+
+void gp_log_set_record_handler(gp_log_record_fn fn, void *userdata, gp_log_level_t min_level)
+{
+    pthread_mutex_lock(&log_lock);
+    log_sink = (log_sink_t){.record_fn = fn, .userdata = userdata};
     pthread_mutex_unlock(&log_lock);
     atomic_store(&log_min_level, (int)min_level);
 }
@@ -117,15 +125,10 @@ bool gp__log_enabled(gp_log_level_t level)
     return level != GP_LOG_OFF && (int)level >= atomic_load(&log_min_level);
 }
 
-void gp__log(gp_log_level_t level, const char *component, const char *fmt, ...)
+static void emit(const gp__log_fields_t *f, gp_log_level_t level, const char *component, const char *fmt, va_list ap)
 {
-    if (!gp__log_enabled(level))
-        return;
     char clean[1024];
-    va_list ap;
-    va_start(ap, fmt);
     gp__vredact(clean, sizeof clean, fmt, ap);
-    va_end(ap);
     /* One line per message: fold any newline the server put in. */
     for (char *p = clean; *p; p++)
         if (*p == '\n' || *p == '\r')
@@ -134,10 +137,57 @@ void gp__log(gp_log_level_t level, const char *component, const char *fmt, ...)
     pthread_mutex_lock(&log_lock);
     log_sink_t sink = log_sink;
     pthread_mutex_unlock(&log_lock);
-    if (sink.fn)
+    if (sink.record_fn) {
+        char tenant[64] = "";
+        if (f && f->tenant) /* validated ids only reach here; cut anyway */
+            snprintf(tenant, sizeof tenant, "%s", f->tenant);
+        gp_log_record_t rec = {
+            .level = level,
+            .component = component,
+            .message = clean,
+            .sqlstate = f && f->sqlstate ? f->sqlstate : "",
+            .klass = f ? f->klass : GP_ECLASS_NONE,
+            .status = f ? f->status : GP_OK,
+            .tenant = tenant,
+            .duration_ns = f ? f->duration_ns : -1,
+        };
+        sink.record_fn(sink.userdata, &rec);
+    } else if (sink.fn) {
         sink.fn(sink.userdata, level, component, clean);
-    else
+    } else {
         fprintf(stderr, "growplate[%s] %s: %s\n", component, gp_log_level_name(level), clean);
+    }
+}
+
+void gp__log(gp_log_level_t level, const char *component, const char *fmt, ...)
+{
+    if (!gp__log_enabled(level))
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    emit(NULL, level, component, fmt, ap);
+    va_end(ap);
+}
+
+void gp__logf(const gp__log_fields_t *fields, gp_log_level_t level, const char *component, const char *fmt, ...)
+{
+    if (!gp__log_enabled(level))
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    emit(fields, level, component, fmt, ap);
+    va_end(ap);
+}
+
+gp__log_fields_t gp__log_fields_of(const gp_error_t *e)
+{
+    gp__log_fields_t f = {.duration_ns = -1};
+    if (e) {
+        f.sqlstate = e->sqlstate;
+        f.klass = e->klass;
+        f.status = e->status;
+    }
+    return f;
 }
 
 /* ---- small helpers ------------------------------------------------------- */

@@ -116,3 +116,48 @@ int64_t gp_hist_quantile(const gp_hist_t *h, double q)
     }
     return gp_hist_max(h);
 }
+
+int64_t gp_latency_bucket_ns(int i)
+{
+    return i >= 0 && i < GP_LATENCY_BUCKETS ? (int64_t)1 << (10 + i) : 0;
+}
+
+void gp_hist_latency(const gp_hist_t *h, gp_latency_t *out)
+{
+    if (!out)
+        return;
+    memset(out, 0, sizeof *out);
+    if (!h)
+        return;
+    /* One pass over the buckets: the cumulative counts at the power-of-two
+     * edges (2^k is the first value of bucket (k - SUB_BITS + 1) * SUB),
+     * then the percentiles from the same read, so they agree. */
+    uint64_t total = 0;
+    int next = 0;
+    uint64_t counts[NBUCKETS];
+    for (int i = 0; i < NBUCKETS; i++) {
+        while (next < GP_LATENCY_BUCKETS && i == bucket_of((uint64_t)gp_latency_bucket_ns(next)))
+            out->le[next++] = total;
+        counts[i] = atomic_load_explicit(&h->buckets[i], memory_order_relaxed);
+        total += counts[i];
+    }
+    while (next < GP_LATENCY_BUCKETS)
+        out->le[next++] = total;
+    out->count = total;
+    out->sum_us = gp_hist_sum(h) / 1e3;
+    int64_t max = gp_hist_max(h);
+    out->max_us = (double)max / 1e3;
+    if (total == 0)
+        return;
+    const double qs[3] = {0.50, 0.90, 0.99};
+    double *dst[3] = {&out->p50_us, &out->p90_us, &out->p99_us};
+    uint64_t seen = 0;
+    int q = 0;
+    for (int i = 0; i < NBUCKETS && q < 3; i++) {
+        seen += counts[i];
+        while (q < 3 && seen >= (uint64_t)(qs[q] * (double)(total - 1)) + 1) {
+            int64_t v = bucket_value(i);
+            *dst[q++] = (double)(max && v > max ? max : v) / 1e3;
+        }
+    }
+}

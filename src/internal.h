@@ -21,6 +21,20 @@
 /* Log through the application's handler. The message is redacted with
  * gp_redact() before it reaches the handler. */
 void gp__log(gp_log_level_t level, const char *component, const char *fmt, ...) GP__PRINTF(3, 4);
+/* A message with fields for a record handler (gp_log_record_t): every
+ * pointer may be NULL (""), duration_ns -1 when there is none. */
+typedef struct gp__log_fields {
+    const char *sqlstate;
+    gp_error_class_t klass;
+    gp_status_t status;
+    const char *tenant;
+    int64_t duration_ns;
+} gp__log_fields_t;
+void gp__logf(const gp__log_fields_t *fields, gp_log_level_t level, const char *component, const char *fmt, ...)
+    GP__PRINTF(4, 5);
+/* The fields of an error: its SQLSTATE, class and status; no tenant, no
+ * duration (set them after). e may be NULL. */
+gp__log_fields_t gp__log_fields_of(const gp_error_t *e);
 bool gp__log_enabled(gp_log_level_t level);
 
 /* Format in full, then gp_redact() into out (truncated to outlen): a

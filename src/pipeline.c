@@ -150,9 +150,11 @@ static PGresult *next_result(gp_conn_t *conn, bool *protocol_ok)
 
 /* One attempt. *gone is set when a statement failed because the server
  * forgot a prepared statement. */
-static gp_status_t run_once(gp_conn_t *conn, gp_pipeline_t *p, gp__qstate_t *qs, bool *gone, gp_error_t *err)
+static gp_status_t run_once(gp_conn_t *conn, gp_pipeline_t *p, gp__qstate_t *qs, bool *gone, uint64_t *rows,
+                            gp_error_t *err)
 {
     *gone = false;
+    *rows = 0;
     clear_results(p);
     bool was_idle = PQtransactionStatus(conn->pg) == PQTRANS_IDLE;
     if (!PQenterPipelineMode(conn->pg))
@@ -247,6 +249,7 @@ static gp_status_t run_once(gp_conn_t *conn, gp_pipeline_t *p, gp__qstate_t *qs,
         }
         if (rs == PGRES_TUPLES_OK || rs == PGRES_COMMAND_OK || rs == PGRES_EMPTY_QUERY) {
             if (s->caller) { /* what the server says it ran */
+                *rows += gp__result_rows_counted(r);
                 s->effects = gp__tag_effects(PQcmdStatus(r));
                 if (s->effects & GP__EFFECT_SESSION)
                     conn->reset_needed = true;
@@ -339,7 +342,9 @@ gp_status_t gp_pipeline_run(gp_conn_t *conn, gp_pipeline_t *p, gp_error_t *err)
         return gp__client_error(err, GP_ERR_NOMEM, "out of memory");
     bool was_idle = PQtransactionStatus(conn->pg) == PQTRANS_IDLE;
     bool gone;
-    st = run_once(conn, p, qs, &gone, err);
+    uint64_t rows;
+    int64_t t0 = gp__now_ns();
+    st = run_once(conn, p, qs, &gone, &rows, err);
     if (st != GP_OK && gone && was_idle && !conn->discard) {
         /* A forgotten prepared statement: everything before it ran in one
          * transaction that is now rolled back, unless a statement before it
@@ -349,9 +354,15 @@ gp_status_t gp_pipeline_run(gp_conn_t *conn, gp_pipeline_t *p, gp_error_t *err)
             safe = !(p->st[k].effects & GP__EFFECT_ENDS_TX);
         if (safe) {
             gp__log(GP_LOG_INFO, "query", "prepared statement vanished on the server; running the pipeline again");
-            st = run_once(conn, p, qs, &gone, err);
+            st = run_once(conn, p, qs, &gone, &rows, err);
         }
     }
+    int callers = 0;
+    for (int i = 0; i < p->n; i++)
+        callers += p->st[i].caller;
+    if (callers) /* the library's own pipelines (sweeps) are not the application's calls */
+        gp__stmt_stats_record(conn->stmt_stats, callers, rows, gp__now_ns() - t0,
+                              st == GP_OK ? GP_ECLASS_NONE : err->klass);
     if (st == GP_OK && err != &local) /* the caller's: say "no error" (ours is not read) */
         gp_error_clear(err);
     return st;

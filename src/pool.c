@@ -122,6 +122,7 @@ struct gp_pool {
     uint64_t opened, open_failures, leaks_reported;
     uint64_t closed_by[GP_CLOSE_REASON_COUNT_];
     gp_hist_t *wait_hist, *hold_hist, *connect_hist;
+    gp__stmt_stats_t stmt_stats;
 };
 
 static void set_error(gp_error_t *err, gp_status_t st, gp_error_class_t klass, int retriable, const char *fmt, ...)
@@ -322,6 +323,7 @@ static void destroy(gp_pool_t *p)
     gp_hist_free(p->wait_hist);
     gp_hist_free(p->hold_hist);
     gp_hist_free(p->connect_hist);
+    gp_hist_free(p->stmt_stats.duration);
     for (size_t i = 0; i < sizeof p->strings / sizeof *p->strings; i++) {
         if (p->strings[i]) {
             volatile char *s = p->strings[i]; /* may be a password */
@@ -418,12 +420,13 @@ gp_status_t gp_pool_create(const gp_config_t *cfg, gp_pool_t **out, gp_error_t *
     p->wait_hist = gp_hist_new();
     p->hold_hist = gp_hist_new();
     p->connect_hist = gp_hist_new();
+    p->stmt_stats.duration = gp_hist_new();
     pthread_mutex_init(&p->mu, NULL);
     pthread_condattr_init(&p->cattr);
     pthread_condattr_setclock(&p->cattr, CLOCK_MONOTONIC);
     pthread_cond_init(&p->maint_cv, &p->cattr);
     pthread_cond_init(&p->close_cv, &p->cattr);
-    if (!p->wait_hist || !p->hold_hist || !p->connect_hist) {
+    if (!p->wait_hist || !p->hold_hist || !p->connect_hist || !p->stmt_stats.duration) {
         destroy(p);
         goto nomem;
     }
@@ -657,8 +660,10 @@ PGresult *gp__get_result(gp_conn_t *conn)
             int64_t left = conn->deadline_ns - gp__now_ns();
             if (left <= 0) {
                 conn->timed_out = conn->discard = true;
-                gp__log(GP_LOG_WARN, "pool", "no answer from the server within %s (%d ms); the connection will "
-                        "be closed", gp__deadline_source(conn), gp__deadline_ms(conn));
+                gp__log_fields_t f = {.klass = GP_ECLASS_TIMEOUT, .status = GP_ERR_TIMEOUT,
+                                      .duration_ns = (int64_t)gp__deadline_ms(conn) * 1000000};
+                gp__logf(&f, GP_LOG_WARN, "pool", "no answer from the server within %s (%d ms); the connection will "
+                         "be closed", gp__deadline_source(conn), gp__deadline_ms(conn));
                 return NULL;
             }
             struct pollfd pfd = {.fd = fd, .events = POLLIN};
@@ -747,8 +752,9 @@ static bool exec_ok(gp_conn_t *conn, const char *sql)
     if (!ok) {
         gp_error_t e;
         gp__error_from_pg(pg, r, &e);
-        gp__log(GP_LOG_INFO, "pool", "%s on release failed (%s%s%s); discarding the connection", sql, e.message,
-                e.sqlstate[0] ? ", SQLSTATE " : "", e.sqlstate);
+        gp__log_fields_t f = gp__log_fields_of(&e);
+        gp__logf(&f, GP_LOG_INFO, "pool", "%s on release failed (%s%s%s); discarding the connection", sql, e.message,
+                 e.sqlstate[0] ? ", SQLSTATE " : "", e.sqlstate);
     }
     PQclear(r);
     return ok;
@@ -1025,7 +1031,8 @@ static void open_one(gp_pool_t *p, pconn_t *c)
             waiter_serve(p, p->waiters.head, NULL, e.status);
     pthread_mutex_unlock(&p->mu);
     if (news) /* the first failure, or a different one; not every retry */
-        gp__log(GP_LOG_WARN, "pool", "%s (retrying with backoff)", e.message);
+        gp__logf(&(gp__log_fields_t){.sqlstate = e.sqlstate, .klass = e.klass, .status = e.status, .duration_ns = -1},
+                 GP_LOG_WARN, "pool", "%s (retrying with backoff)", e.message);
     free(c);
     pthread_mutex_lock(&p->mu);
 }
@@ -1118,7 +1125,7 @@ static void *maint_main(void *arg)
             pthread_mutex_unlock(&p->mu);
             finalize_chain(dead);
             for (int i = 0; i < nleaks; i++)
-                gp__log(GP_LOG_WARN, "pool", "possible leak: connection leased by '%s' held for %lld ms",
+                gp__logf(&(gp__log_fields_t){.duration_ns = leaks[i].held_ns}, GP_LOG_WARN, "pool", "possible leak: connection leased by '%s' held for %lld ms",
                         leaks[i].label[0] ? leaks[i].label : "(no label)", (long long)(leaks[i].held_ns / 1000000));
             pthread_mutex_lock(&p->mu);
             continue;
@@ -1132,6 +1139,7 @@ static void *maint_main(void *arg)
                     c->conn.priv = c;
                     c->conn.tenant_key = &p->tenant_key;
                     c->conn.tenant_cache = p->tenant_cache;
+                    c->conn.stmt_stats = &p->stmt_stats;
                     c->conn.query_timeout_ms = p->db.query_timeout_ms;
                     set_state(p, c, CS_OPENING, now, -1);
                     open_one(p, c);
@@ -1234,14 +1242,16 @@ const char *gp_close_reason_name(gp_close_reason_t r)
     return (unsigned)r < GP_CLOSE_REASON_COUNT_ ? names[r] : "unknown";
 }
 
-static void latency(const gp_hist_t *h, gp_latency_t *out)
+void gp__stmt_stats_record(gp__stmt_stats_t *s, int statements, uint64_t rows, int64_t ns, gp_error_class_t klass)
 {
-    out->count = gp_hist_count(h);
-    out->p50_us = (double)gp_hist_quantile(h, 0.50) / 1e3;
-    out->p90_us = (double)gp_hist_quantile(h, 0.90) / 1e3;
-    out->p99_us = (double)gp_hist_quantile(h, 0.99) / 1e3;
-    out->max_us = (double)gp_hist_max(h) / 1e3;
-    out->sum_us = gp_hist_sum(h) / 1e3;
+    if (!s)
+        return;
+    atomic_fetch_add_explicit(&s->statements, (uint64_t)(statements > 0 ? statements : 0), memory_order_relaxed);
+    if (klass == GP_ECLASS_NONE)
+        atomic_fetch_add_explicit(&s->rows, rows, memory_order_relaxed);
+    else if ((unsigned)klass < GP_ECLASS_COUNT_)
+        atomic_fetch_add_explicit(&s->failed[klass], 1, memory_order_relaxed);
+    gp_hist_record(s->duration, ns);
 }
 
 gp_status_t gp_pool_metrics(gp_pool_t *p, gp_pool_metrics_t *out)
@@ -1265,8 +1275,13 @@ gp_status_t gp_pool_metrics(gp_pool_t *p, gp_pool_metrics_t *out)
     out->leaks_reported = p->leaks_reported;
     memcpy(out->closed, p->closed_by, sizeof out->closed);
     pthread_mutex_unlock(&p->mu);
-    latency(p->wait_hist, &out->wait);
-    latency(p->hold_hist, &out->hold);
-    latency(p->connect_hist, &out->connect);
+    gp_hist_latency(p->wait_hist, &out->wait);
+    gp_hist_latency(p->hold_hist, &out->hold);
+    gp_hist_latency(p->connect_hist, &out->connect);
+    out->statements = atomic_load_explicit(&p->stmt_stats.statements, memory_order_relaxed);
+    out->rows = atomic_load_explicit(&p->stmt_stats.rows, memory_order_relaxed);
+    for (int k = 0; k < GP_ECLASS_COUNT_; k++)
+        out->calls_failed[k] = atomic_load_explicit(&p->stmt_stats.failed[k], memory_order_relaxed);
+    gp_hist_latency(p->stmt_stats.duration, &out->call);
     return GP_OK;
 }

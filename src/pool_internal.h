@@ -41,6 +41,20 @@ typedef struct gp__tenant_cache {
     uint8_t next_way[GP__PUBLISHED_SLOTS / 4];
 } gp__tenant_cache_t;
 
+/* The query layer's call statistics of one pool (gp_pool_metrics_t's
+ * statements, rows, calls_failed and call): owned by the pool, recorded by
+ * the query layer through gp__stmt_stats_record, lock-free. */
+typedef struct gp__stmt_stats {
+    _Atomic uint64_t statements, rows;
+    _Atomic uint64_t failed[GP_ECLASS_COUNT_];
+    gp_hist_t *duration;
+} gp__stmt_stats_t;
+
+/* Record one call: `statements` of the caller's, `rows` (when it
+ * succeeded), its duration, and its error class (GP_ECLASS_NONE: it
+ * succeeded). NULL stats are ignored. Safe from any thread. */
+void gp__stmt_stats_record(gp__stmt_stats_t *s, int statements, uint64_t rows, int64_t ns, gp_error_class_t klass);
+
 struct gp_conn {
     PGconn *pg;                 /* the libpq connection; never NULL while leased */
 
@@ -49,6 +63,9 @@ struct gp_conn {
      * NULL). */
     const gp__tenant_key_t *tenant_key;
     gp__tenant_cache_t *tenant_cache;
+
+    /* The pool's call statistics, for the query layer (never NULL). */
+    gp__stmt_stats_t *stmt_stats;
 
     /* The client-side deadline (DATABASE_QUERY_TIMEOUT; 0 = none). Each
      * operation of the layers above arms it (gp__arm_deadline) before it

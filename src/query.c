@@ -250,7 +250,8 @@ static bool run_simple(gp_conn_t *conn, const char *sql)
     if (!ok) {
         gp_error_t e;
         gp__fail(conn, r, &e);
-        gp__log(GP_LOG_WARN, "query", "%s failed: %s", sql, e.message);
+        gp__log_fields_t f = gp__log_fields_of(&e);
+        gp__logf(&f, GP_LOG_WARN, "query", "%s failed: %s", sql, e.message);
     }
     PQclear(r);
     return ok;
@@ -425,8 +426,34 @@ static bool prepare(gp_conn_t *conn, const char *name, const char *sql, const gp
     return ok;
 }
 
+static gp_status_t run_statement(gp_conn_t *conn, const char *sql, int nparams, const gp_value_t *params,
+                                 PGresult **out, gp_error_t *err);
+
+/* The rows a successful statement returned or affected. */
+uint64_t gp__result_rows_counted(const PGresult *res)
+{
+    if (PQresultStatus(res) == PGRES_TUPLES_OK)
+        return (uint64_t)PQntuples(res);
+    int64_t n = gp__result_affected((PGresult *)res);
+    return n > 0 ? (uint64_t)n : 0;
+}
+
+/* One caller statement, recorded in the pool's call statistics. */
 static gp_status_t run(gp_conn_t *conn, const char *sql, int nparams, const gp_value_t *params, PGresult **out,
                        gp_error_t *err)
+{
+    gp_error_t local;
+    gp_error_t *e = err ? err : &local;
+    int64_t t0 = gp__now_ns();
+    gp_status_t st = run_statement(conn, sql, nparams, params, out, e);
+    if (conn && conn->stmt_stats)
+        gp__stmt_stats_record(conn->stmt_stats, 1, st == GP_OK ? gp__result_rows_counted(*out) : 0,
+                              gp__now_ns() - t0, st == GP_OK ? GP_ECLASS_NONE : e->klass);
+    return st;
+}
+
+static gp_status_t run_statement(gp_conn_t *conn, const char *sql, int nparams, const gp_value_t *params,
+                                 PGresult **out, gp_error_t *err)
 {
     *out = NULL;
     if (!sql)
@@ -552,7 +579,8 @@ static bool release_sweep(gp_conn_t *conn)
     bool clean = st == GP_OK && gp__sweep_apply(conn, verdict->pg) && !conn->tainted;
     gp_result_free(verdict);
     if (st != GP_OK)
-        gp__log(GP_LOG_INFO, "pool", "session sweep on release failed (%s); resetting the session", e.message);
+        gp__logf(&(gp__log_fields_t){.sqlstate = e.sqlstate, .klass = e.klass, .status = e.status, .duration_ns = -1},
+                 GP_LOG_INFO, "pool", "session sweep on release failed (%s); resetting the session", e.message);
     return clean;
 }
 

@@ -64,6 +64,9 @@ struct gp_result {
 gp_result_t *gp__result_wrap(PGresult *res);
 /* The row count of a command's result (0 when it has none). */
 int64_t gp__result_affected(PGresult *res);
+/* For the call statistics: PQntuples of a result with rows, else the
+ * affected count of its command tag (0 when it has none). */
+uint64_t gp__result_rows_counted(const PGresult *res);
 
 /* ---- per-connection state (statement cache) -------------------------------- */
 

@@ -250,7 +250,9 @@ void gp__tx_backoff(const gp_tx_opts_t *o, int attempt, const gp_error_t *e)
     if (delay > max_backoff_ms)
         delay = max_backoff_ms;
     delay = gp__jitter(delay, 0.5);
-    gp__log(GP_LOG_DEBUG, "query", "transaction attempt %d failed (%s, SQLSTATE %s); retrying in %lld ms", attempt,
+    gp__log_fields_t f = gp__log_fields_of(e);
+    f.duration_ns = (int64_t)delay * 1000000;
+    gp__logf(&f, GP_LOG_DEBUG, "query", "transaction attempt %d failed (%s, SQLSTATE %s); retrying in %lld ms", attempt,
             gp_error_class_name(e->klass), e->sqlstate, (long long)delay);
     struct timespec ts = {(time_t)(delay / 1000), (long)(delay % 1000) * 1000000L};
     while (nanosleep(&ts, &ts) != 0) /* backoff between attempts, interrupted sleeps resumed */

@@ -114,65 +114,218 @@ static void test_both_up(void **state)
     assert_json_shape(out, "up");
 }
 
-/* Every line is a comment (# HELP/# TYPE name ...) or a sample
- * `name{labels} value`; every sample's metric has a TYPE line before it. */
+/* The exposition format's rules, as a scraper applies them: every line is
+ * a comment (# HELP / # TYPE name type) or a sample `name{labels} value`;
+ * each family is typed once, before its samples; counters end in _total;
+ * a histogram's samples are NAME_bucket{...,le="..."} (non-decreasing in
+ * le, the last le="+Inf" equal to NAME_count), NAME_sum and NAME_count.
+ * Returns the number of samples. */
+typedef struct hseries {
+    char key[256];      /* family + labels without le */
+    double last;        /* the last bucket's count */
+    double inf;         /* the +Inf bucket, -1 until seen */
+    double count;       /* NAME_count, -1 until seen */
+} hseries_t;
+
+static int check_exposition(const char *input)
+{
+    char *text = strdup(input);
+    assert_non_null(text);
+    enum { MAXT = 160, MAXH = 64 };
+    static char typed[MAXT][96], types[MAXT][16];
+    static hseries_t hs[MAXH];
+    int ntyped = 0, nh = 0, samples = 0;
+    char *save = NULL;
+    for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        if (strncmp(line, "# HELP ", 7) == 0)
+            continue;
+        if (strncmp(line, "# TYPE ", 7) == 0) {
+            char name[96], type[32];
+            assert_int_equal(sscanf(line + 7, "%95s %31s", name, type), 2);
+            assert_true(strcmp(type, "gauge") == 0 || strcmp(type, "counter") == 0 ||
+                        strcmp(type, "histogram") == 0);
+            if (strcmp(type, "counter") == 0)
+                assert_non_null(strstr(name, "_total"));
+            for (int i = 0; i < ntyped; i++)
+                if (strcmp(typed[i], name) == 0) {
+                    fprintf(stderr, "family typed twice: %s\n", name);
+                    fail();
+                }
+            assert_true(ntyped < MAXT);
+            snprintf(typed[ntyped], sizeof typed[0], "%s", name);
+            snprintf(types[ntyped++], sizeof types[0], "%s", type);
+            continue;
+        }
+        const char *p = line;
+        assert_true(isalpha((unsigned char)*p) || *p == '_');
+        while (isalnum((unsigned char)*p) || *p == '_' || *p == ':')
+            p++;
+        char name[96], labels[256] = "", le[32] = "";
+        snprintf(name, sizeof name, "%.*s", (int)(p - line), line);
+        if (*p == '{') {
+            const char *close = strchr(p, '}');
+            assert_non_null(close);
+            assert_non_null(strstr(p, "=\""));
+            const char *lp = strstr(p, "le=\"");
+            if (lp && lp < close) {
+                const char *q = strchr(lp + 4, '"');
+                snprintf(le, sizeof le, "%.*s", (int)(q - lp - 4), lp + 4);
+                int n = (int)(lp - p - 1); /* the labels before le, without their comma */
+                snprintf(labels, sizeof labels, "%.*s", n > 0 && p[n] == ',' ? n - 1 : n, p + 1);
+            } else {
+                snprintf(labels, sizeof labels, "%.*s", (int)(close - p - 1), p + 1);
+            }
+            p = close + 1;
+        }
+        assert_int_equal(*p, ' ');
+        char *end;
+        double v = strtod(p + 1, &end);
+        assert_true(end > p + 1 && *end == 0);
+        int fam = -1;
+        const char *suffix = "";
+        for (int i = 0; i < ntyped && fam < 0; i++) {
+            size_t n = strlen(typed[i]);
+            if (strncmp(name, typed[i], n) != 0)
+                continue;
+            bool hist = strcmp(types[i], "histogram") == 0;
+            if (name[n] == 0 && !hist)
+                fam = i;
+            else if (hist && (strcmp(name + n, "_bucket") == 0 || strcmp(name + n, "_sum") == 0 ||
+                              strcmp(name + n, "_count") == 0))
+                fam = i, suffix = name + n;
+        }
+        if (fam < 0)
+            fprintf(stderr, "sample without TYPE: %s\n", line);
+        assert_true(fam >= 0);
+        if (*suffix) {
+            char key[256];
+            snprintf(key, sizeof key, "%s{%s}", typed[fam], labels);
+            hseries_t *h = NULL;
+            for (int i = 0; i < nh && !h; i++)
+                if (strcmp(hs[i].key, key) == 0)
+                    h = &hs[i];
+            if (!h) {
+                assert_true(nh < MAXH);
+                h = &hs[nh++];
+                snprintf(h->key, sizeof h->key, "%s", key);
+                h->last = 0, h->inf = -1, h->count = -1;
+            }
+            if (strcmp(suffix, "_bucket") == 0) {
+                assert_true(le[0] != 0);
+                assert_true(h->inf < 0);        /* nothing after +Inf */
+                assert_true(v >= h->last);      /* cumulative */
+                h->last = v;
+                if (strcmp(le, "+Inf") == 0)
+                    h->inf = v;
+            } else if (strcmp(suffix, "_count") == 0) {
+                h->count = v;
+            }
+        }
+        samples++;
+    }
+    for (int i = 0; i < nh; i++) {
+        if (hs[i].inf < 0 || hs[i].count != hs[i].inf)
+            fprintf(stderr, "histogram %s: +Inf %g, count %g\n", hs[i].key, hs[i].inf, hs[i].count);
+        assert_true(hs[i].inf >= 0 && hs[i].count == hs[i].inf);
+    }
+    free(text);
+    return samples;
+}
+
 static void test_exposition_parses(void **state)
 {
     (void)state;
     gp_health_report_t r = check(pool, 2000);
     char *text = NULL;
     assert_int_equal(gp_health_to_prometheus(&r, &text), GP_OK);
-    char typed[64][96];
-    int ntyped = 0, samples = 0;
-    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
-        if (strncmp(line, "# HELP ", 7) == 0)
-            continue;
-        if (strncmp(line, "# TYPE ", 7) == 0) {
-            char name[96], type[32];
-            assert_int_equal(sscanf(line + 7, "%95s %31s", name, type), 2);
-            assert_true(strcmp(type, "gauge") == 0 || strcmp(type, "counter") == 0 || strcmp(type, "summary") == 0);
-            if (strcmp(type, "counter") == 0)
-                assert_non_null(strstr(name, "_total"));
-            assert_true(ntyped < 64);
-            snprintf(typed[ntyped++], sizeof typed[0], "%s", name);
-            continue;
-        }
-        /* A sample: a valid metric name, optional {labels}, one value. */
-        const char *p = line;
-        assert_true(isalpha((unsigned char)*p) || *p == '_');
-        while (isalnum((unsigned char)*p) || *p == '_' || *p == ':')
-            p++;
-        char name[96];
-        snprintf(name, sizeof name, "%.*s", (int)(p - line), line);
-        if (*p == '{') {
-            const char *close = strchr(p, '}');
-            assert_non_null(close);
-            assert_non_null(strstr(p, "=\""));
-            p = close + 1;
-        }
-        assert_int_equal(*p, ' ');
-        char *end;
-        strtod(p + 1, &end);
-        assert_true(end > p + 1 && *end == 0);
-        bool found = false;
-        for (int i = 0; i < ntyped && !found; i++) {
-            size_t n = strlen(typed[i]);
-            found = strncmp(name, typed[i], n) == 0 &&
-                    (name[n] == 0 || strcmp(name + n, "_sum") == 0 || strcmp(name + n, "_count") == 0);
-        }
-        if (!found)
-            fprintf(stderr, "sample without TYPE: %s\n", line);
-        assert_true(found);
-        samples++;
-    }
-    assert_true(samples > 20);
+    assert_true(check_exposition(text) > 20);
+    assert_non_null(strstr(text, "growplate_build_info{version=\"" GP_VERSION_STRING "\""));
+    assert_non_null(strstr(text, "growplate_server_info{server=\"redis\",version=\""));
+    assert_non_null(strstr(text, "growplate_pool_acquire_wait_seconds_bucket{pool=\"default\",le=\"1.024e-06\"}"));
+    assert_non_null(strstr(text, "growplate_pool_acquire_wait_seconds_bucket{pool=\"default\",le=\"+Inf\"}"));
     free(text);
-    char out[16384];
+    static char out[131072];
     assert_int_equal(cli("metrics", out, sizeof out), 0);
+    assert_true(strlen(out) < sizeof out - 1); /* all of it */
     assert_non_null(strstr(out, "# TYPE growplate_pool_connections gauge"));
-    assert_non_null(strstr(out, "growplate_cache_circuit_state{state=\"closed\"} 1"));
+    assert_non_null(strstr(out, "growplate_cache_circuit_state{cache=\"default\",state=\"closed\"} 1"));
     assert_non_null(strstr(out, "# TYPE growplate_cache_hits_total counter"));
-    assert_non_null(strstr(out, "growplate_pool_connections{state=\"idle\"}"));
+    assert_non_null(strstr(out, "growplate_pool_connections{pool=\"default\",state=\"idle\"}"));
+    check_exposition(out);
+}
+
+/* A value in the text: the sample line that starts with `series `. */
+static double sample(const char *text, const char *series)
+{
+    char needle[256];
+    snprintf(needle, sizeof needle, "\n%s ", series);
+    const char *p = strstr(text, needle);
+    if (!p) {
+        fprintf(stderr, "no sample %s\n", series);
+        fail();
+    }
+    return strtod(p + strlen(needle), NULL);
+}
+
+/* gp_metrics_render: two pools told apart by their names, the query
+ * layer's statements, rows, failures by class and call durations. */
+static void test_metrics_render(void **state)
+{
+    (void)state;
+    gp_pool_t *replica;
+    assert_int_equal(gp_pool_create(&cfg, &replica, NULL), GP_OK);
+    gp_metrics_source_t src[] = {{"primary", pool, cache}, {"replica", replica, NULL}};
+    char *before = NULL;
+    assert_int_equal(gp_metrics_render(src, 2, &before, NULL), GP_OK);
+    check_exposition(before);
+    double stmts0 = sample(before, "growplate_query_statements_total{pool=\"primary\"}");
+    double rows0 = sample(before, "growplate_query_rows_total{pool=\"primary\"}");
+    double syntax0 = sample(before, "growplate_query_errors_total{pool=\"primary\",class=\"syntax_or_undefined\"}");
+    double calls0 = sample(before, "growplate_query_duration_seconds_count{pool=\"primary\"}");
+    free(before);
+
+    /* Three rows, then a failure, then a pipeline of two statements. */
+    gp_result_t *r = NULL;
+    assert_int_equal(gp_pool_query(pool, "SELECT generate_series(1, 3)", 0, NULL, &r, NULL), GP_OK);
+    gp_result_free(r);
+    gp_error_t err;
+    assert_int_equal(gp_pool_exec(pool, "SELEC 1", 0, NULL, NULL, &err), GP_ERR_SERVER);
+    gp_pipeline_t *p = gp_pipeline_new();
+    assert_non_null(p);
+    assert_int_equal(gp_pipeline_add(p, "SELECT 1", 0, NULL, NULL), GP_OK);
+    assert_int_equal(gp_pipeline_add(p, "SELECT 2", 0, NULL, NULL), GP_OK);
+    assert_int_equal(gp_pool_pipeline_run(pool, p, NULL), GP_OK);
+    gp_pipeline_free(p);
+
+    char *text = NULL;
+    assert_int_equal(gp_metrics_render(src, 2, &text, NULL), GP_OK);
+    check_exposition(text);
+    assert_true(sample(text, "growplate_query_statements_total{pool=\"primary\"}") == stmts0 + 4);
+    assert_true(sample(text, "growplate_query_rows_total{pool=\"primary\"}") == rows0 + 5);
+    assert_true(sample(text, "growplate_query_errors_total{pool=\"primary\",class=\"syntax_or_undefined\"}") == syntax0 + 1);
+    assert_true(sample(text, "growplate_query_duration_seconds_count{pool=\"primary\"}") == calls0 + 3);
+    assert_true(sample(text, "growplate_query_duration_seconds_bucket{pool=\"primary\",le=\"+Inf\"}") == calls0 + 3);
+    assert_true(sample(text, "growplate_query_statements_total{pool=\"replica\"}") == 0);
+    assert_non_null(strstr(text, "growplate_cache_hits_total{cache=\"primary\"}"));
+    assert_null(strstr(text, "cache=\"replica\""));
+    assert_non_null(strstr(text, "growplate_build_info{version=\""));
+    free(text);
+
+    /* Bad names are refused, naming the source. */
+    gp_metrics_source_t bad[] = {{"primary", pool, NULL}, {"primary", replica, NULL}};
+    assert_int_equal(gp_metrics_render(bad, 2, &text, &err), GP_ERR_INVALID);
+    assert_null(text);
+    assert_non_null(strstr(err.message, "both named 'primary'"));
+    gp_metrics_source_t quote[] = {{"a\"b", pool, NULL}};
+    assert_int_equal(gp_metrics_render(quote, 1, &text, &err), GP_ERR_INVALID);
+    assert_non_null(strstr(err.message, "metric source 0"));
+    gp_metrics_source_t unnamed[] = {{NULL, pool, NULL}};
+    assert_int_equal(gp_metrics_render(unnamed, 1, &text, &err), GP_ERR_INVALID);
+    /* No sources: just the build info. */
+    assert_int_equal(gp_metrics_render(NULL, 0, &text, NULL), GP_OK);
+    assert_true(check_exposition(text) == 1);
+    free(text);
+    gp_pool_close(replica, 1000);
 }
 
 static void test_redis_down_is_degraded(void **state)
@@ -326,6 +479,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_both_up),
         cmocka_unit_test(test_exposition_parses),
+        cmocka_unit_test(test_metrics_render),
         cmocka_unit_test(test_deadline_holds_when_server_hangs),
         cmocka_unit_test(test_redis_down_is_degraded),
         cmocka_unit_test(test_redis_noauth_is_auth),

@@ -678,6 +678,97 @@ static void test_leak_detection(void **state)
     gp_config_release(&cfg);
 }
 
+/* ---- structured logs --------------------------------------------------------------- */
+
+typedef struct rec_log {
+    pthread_mutex_t mu;
+    int n;
+    gp_log_record_t recs[16];
+    char msgs[16][256], sqlstates[16][8], components[16][16];
+} rec_log_t;
+
+static void record_handler(void *ud, const gp_log_record_t *r)
+{
+    rec_log_t *l = ud;
+    pthread_mutex_lock(&l->mu);
+    if (l->n < 16) {
+        int i = l->n++;
+        l->recs[i] = *r;
+        snprintf(l->msgs[i], sizeof l->msgs[i], "%s", r->message);
+        snprintf(l->sqlstates[i], sizeof l->sqlstates[i], "%s", r->sqlstate);
+        snprintf(l->components[i], sizeof l->components[i], "%s", r->component);
+        assert_non_null(r->tenant);
+    }
+    pthread_mutex_unlock(&l->mu);
+}
+
+/* A record handler gets the fields with the line: a failed connect is
+ * component pool, class connection, status GP_ERR_CONNECT, no secret; a
+ * leak report carries how long the lease was held. */
+static void test_structured_log_records(void **state)
+{
+    (void)state;
+    static rec_log_t log = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    gp_log_set_record_handler(record_handler, &log, GP_LOG_WARN);
+    gp_config_t cfg;
+    pool_cfg(&cfg, 1, 1);
+    cfg.db.url = "postgresql://growplate_app:Secr3tPw@127.0.0.1:1/growplate_dev";
+    gp_pool_t *p = make_pool(&cfg);
+    gp_conn_t *c = NULL;
+    assert_int_equal(gp_pool_acquire(p, "down", 2000, &c, NULL), GP_ERR_CONNECT);
+    /* The maintenance thread logs just after it records the failure. */
+    int64_t by = gp__now_ns() + 5000 * 1000000LL;
+    for (;;) {
+        pthread_mutex_lock(&log.mu);
+        int n = log.n;
+        pthread_mutex_unlock(&log.mu);
+        if (n > 0 || gp__now_ns() > by)
+            break;
+        pause_ms(1);
+    }
+    gp_pool_close(p, 1000);
+    pthread_mutex_lock(&log.mu);
+    assert_true(log.n >= 1);
+    assert_int_equal(log.recs[0].level, GP_LOG_WARN);
+    assert_string_equal(log.components[0], "pool");
+    assert_int_equal(log.recs[0].klass, GP_ECLASS_CONNECTION);
+    assert_int_equal(log.recs[0].status, GP_ERR_CONNECT);
+    assert_int_equal(log.recs[0].duration_ns, -1);
+    assert_non_null(strstr(log.msgs[0], "cannot connect to postgresql://growplate_app:********@127.0.0.1:1"));
+    assert_null(strstr(log.msgs[0], "Secr3tPw"));
+    log.n = 0;
+    pthread_mutex_unlock(&log.mu);
+    gp_config_release(&cfg);
+
+    /* A leak report: the duration the lease was held. */
+    pool_cfg(&cfg, 0, 1);
+    cfg.db.leak_threshold_ms = 30;
+    p = make_pool(&cfg);
+    c = lease(p, "tenant-42/report");
+    gp_pool_metrics_t m;
+    WAIT_UNTIL(p, m, m.leaks_reported == 1, 5000);
+    by = gp__now_ns() + 5000 * 1000000LL;
+    for (;;) {
+        pthread_mutex_lock(&log.mu);
+        int n = log.n;
+        pthread_mutex_unlock(&log.mu);
+        if (n > 0 || gp__now_ns() > by)
+            break;
+        pause_ms(1);
+    }
+    gp_pool_release(c);
+    assert_int_equal(gp_pool_close(p, 1000), GP_OK);
+    gp_log_set_handler(NULL, NULL, GP_LOG_WARN);
+    pthread_mutex_lock(&log.mu);
+    assert_true(log.n >= 1);
+    assert_non_null(strstr(log.msgs[0], "possible leak"));
+    assert_true(log.recs[0].duration_ns >= 30 * 1000000LL);
+    assert_int_equal(log.recs[0].klass, GP_ECLASS_NONE);
+    assert_string_equal(log.sqlstates[0], "");
+    pthread_mutex_unlock(&log.mu);
+    gp_config_release(&cfg);
+}
+
 /* ---- concurrency -------------------------------------------------------------------- */
 
 typedef struct churn {
@@ -746,6 +837,7 @@ int main(void)
         cmocka_unit_test(test_raw_libpq_resets_fully),
         cmocka_unit_test(test_query_state_freed_on_close),
         cmocka_unit_test(test_leak_detection),
+        cmocka_unit_test(test_structured_log_records),
         cmocka_unit_test(test_many_threads_few_connections),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

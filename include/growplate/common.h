@@ -130,6 +130,29 @@ typedef enum gp_log_level {
 typedef void (*gp_log_fn)(void *userdata, gp_log_level_t level,
                           const char *component, const char *message);
 
+/* A log message with its fields, for structured logging (JSON lines,
+ * journald, syslog with structured data). Built by the library for the
+ * duration of the handler's call: every pointer is borrowed, never NULL.
+ * New fields are only ever appended. */
+typedef struct gp_log_record {
+    gp_log_level_t level;
+    const char *component;      /* "pool", "query", "cache", "migrate", ... */
+    const char *message;        /* the formatted line, as gp_log_fn gets it (redacted) */
+    const char *sqlstate;       /* the server's SQLSTATE when the message is about one, else "" */
+    gp_error_class_t klass;     /* the error's class; GP_ECLASS_NONE when it is not about an error */
+    gp_status_t status;         /* the error's status; GP_OK likewise */
+    const char *tenant;         /* the tenant id when the message is about one tenant, else "" */
+    int64_t duration_ns;        /* how long the thing took or was held; -1 when there is none */
+} gp_log_record_t;
+
+typedef void (*gp_log_record_fn)(void *userdata, const gp_log_record_t *record);
+
+/* Install a process-wide handler that receives records (fields and the
+ * line), instead of gp_log_set_handler's; the same rules: thread-safe, must
+ * not call back into the library, never sees a secret. Setting either kind
+ * of handler replaces the other; fn == NULL restores the default. */
+GP_EXPORT void gp_log_set_record_handler(gp_log_record_fn fn, void *userdata, gp_log_level_t min_level);
+
 /* Install a process-wide log handler and minimum level. fn == NULL restores
  * the default: lines of the form "growplate[pool] warn: ..." on stderr.
  * The default minimum level is GP_LOG_WARN. The library never writes to
@@ -175,6 +198,28 @@ GP_EXPORT uint64_t gp_hist_count(const gp_hist_t *h);
 GP_EXPORT int64_t gp_hist_quantile(const gp_hist_t *h, double q);
 GP_EXPORT int64_t gp_hist_max(const gp_hist_t *h);
 GP_EXPORT double gp_hist_sum(const gp_hist_t *h); /* nanoseconds */
+
+/* A snapshot of a histogram: percentiles for people, cumulative buckets for
+ * Prometheus. The buckets' upper bounds are fixed powers of two,
+ * gp_latency_bucket_ns(i) = 2^(10+i) ns for i = 0..GP_LATENCY_BUCKETS-1
+ * (1.024 us to 34.4 s), the same in every process and every release, so
+ * bucket counts add up across instances; each bound is an exact edge of the
+ * log-linear histogram, so the counts are exact (le[i] counts the samples
+ * below the bound). Samples above the last bound count only in `count`
+ * (the +Inf bucket). */
+#define GP_LATENCY_BUCKETS 26
+typedef struct gp_latency {
+    uint64_t count;             /* every sample (= the +Inf bucket) */
+    double p50_us, p90_us, p99_us, max_us;
+    double sum_us;              /* for averages and Prometheus' _sum */
+    uint64_t le[GP_LATENCY_BUCKETS]; /* cumulative: samples below gp_latency_bucket_ns(i) */
+} gp_latency_t;
+
+/* Fill *out from h (NULL h: all zero). Safe concurrently with recording;
+ * count is the sum of the buckets read, so le[] never exceeds it. */
+GP_EXPORT void gp_hist_latency(const gp_hist_t *h, gp_latency_t *out);
+/* The upper bound of bucket i in nanoseconds; 0 for i out of range. */
+GP_EXPORT int64_t gp_latency_bucket_ns(int i);
 
 #ifdef __cplusplus
 }

@@ -86,10 +86,47 @@ GP_EXPORT gp_status_t gp_health_check(const gp_health_options_t *opts, gp_health
  * *out is malloc'd; free() it. */
 GP_EXPORT gp_status_t gp_health_to_json(const gp_health_report_t *r, char **out);
 
-/* Render every metric of the report in the Prometheus text exposition
- * format (version 0.0.4): HELP and TYPE lines, base units (seconds),
- * `_total` counters, summaries for latencies. *out is malloc'd; free() it. */
+/* Render the report in the Prometheus text exposition format (version
+ * 0.0.4): growplate_up, growplate_server_info (each server's version),
+ * growplate_health_status and growplate_check_latency_seconds, then
+ * everything gp_metrics_render shows for the report's pool and cache, under
+ * the name "default". *out is malloc'd; free() it. */
 GP_EXPORT gp_status_t gp_health_to_prometheus(const gp_health_report_t *r, char **out);
+
+/* ---- this process's metrics for its own /metrics ----------------------------- */
+
+#define GP_METRICS_NAME_MAX 64
+#define GP_METRICS_SOURCES_MAX 64
+
+/* One pool and/or one cache of this process, named for the label that
+ * tells its series apart (pool="primary", cache="sessions", ...). */
+typedef struct gp_metrics_source {
+    const char *name;   /* 1..GP_METRICS_NAME_MAX of [A-Za-z0-9_.:-]; borrowed for the call */
+    gp_pool_t *pool;    /* NULL: none */
+    gp_cache_t *cache;  /* NULL: none */
+} gp_metrics_source_t;
+
+/* Render the metrics of sources[0..n) (n <= GP_METRICS_SOURCES_MAX) in the
+ * Prometheus text exposition format (version 0.0.4), for a service's own
+ * metrics endpoint: no I/O, no server contacted, cheap enough for a scrape
+ * every second. Each family has one HELP and TYPE line; base units
+ * (seconds); counters end in _total; durations are histograms whose
+ * buckets are gp_latency_t's fixed powers of two (le="1.024e-06" ...
+ * le="34.359738368", +Inf), so they aggregate across instances; pool series
+ * carry pool="<name>", cache series cache="<name>". Always present:
+ * growplate_build_info{version,libpq,hiredis} 1. Per pool:
+ * growplate_pool_* (connections by state, limits, acquires, timeouts,
+ * closes by reason, leaks, acquire wait / hold / connect histograms) and
+ * the query layer's growplate_query_statements_total,
+ * growplate_query_rows_total, growplate_query_errors_total{class} and
+ * growplate_query_duration_seconds. Per cache: growplate_cache_* (circuit,
+ * hits, misses, errors by kind, connections, commands, round trips, the
+ * call-duration histogram, loads). *out is malloc'd; free() it.
+ * Errors: GP_ERR_INVALID (no output pointer; a name missing, malformed or
+ * used by two pools or two caches; too many sources: err names which),
+ * GP_ERR_NOMEM. Safe from any thread, concurrently with use of the pools
+ * and caches (each snapshot is gp_pool_metrics / gp_cache_metrics). */
+GP_EXPORT gp_status_t gp_metrics_render(const gp_metrics_source_t *sources, size_t n, char **out, gp_error_t *err);
 
 #ifdef __cplusplus
 }

@@ -82,13 +82,6 @@ GP_EXPORT gp_status_t gp_pool_close(gp_pool_t *pool, int wait_ms);
 struct pg_conn;
 GP_EXPORT struct pg_conn *gp_conn_pgconn(gp_conn_t *conn);
 
-/* Latency percentiles, in microseconds. */
-typedef struct gp_latency {
-    uint64_t count;
-    double p50_us, p90_us, p99_us, max_us;
-    double sum_us;              /* for averages and Prometheus summaries */
-} gp_latency_t;
-
 /* Why connections were closed. */
 typedef enum gp_close_reason {
     GP_CLOSE_IDLE = 0,       /* idle timeout */
@@ -117,6 +110,13 @@ typedef struct gp_pool_metrics {
     gp_latency_t wait;       /* time from acquire call to hand-out */
     gp_latency_t hold;       /* time from hand-out to release */
     gp_latency_t connect;    /* time to open a connection */
+    /* The query layer's calls on this pool's connections (gp_query,
+     * gp_exec, pipelines, gp_pool_query/exec, the tenant and data calls):
+     * a call is one observation, however many statements it sends. */
+    uint64_t statements;     /* the caller's statements sent (the library's own BEGIN, settings and sweeps not counted) */
+    uint64_t rows;           /* rows returned, or affected by INSERT/UPDATE/DELETE/MERGE, by calls that succeeded */
+    uint64_t calls_failed[GP_ECLASS_COUNT_]; /* failed calls by error class ([GP_ECLASS_NONE] stays 0) */
+    gp_latency_t call;       /* duration of each call, connection in hand (acquire wait not included) */
 } gp_pool_metrics_t;
 
 /* Fill *out. Safe from any thread; cheap enough for a scrape every second. */

@@ -126,7 +126,7 @@ GP_EXPORT gp_type_t gp_result_column_type(const gp_result_t *r, int col);
 GP_EXPORT gp_status_t gp_result_column_index(const gp_result_t *r, const char *name, int *col);
 /* The same as an expression: the index, or -1 when there is no such column
  * (every getter then fails with GP_ERR_NOT_FOUND):
- *     gp_get_int64(r, 0, gp_col(r, "id"), &id) */
+ *     gp_get_int64(res, 0, gp_col(res, "id"), &id) */
 GP_EXPORT int gp_col(const gp_result_t *r, const char *name);
 
 /* *is_null = whether the value is SQL NULL (errors: RANGE, NOT_FOUND). */

@@ -7,8 +7,8 @@
  * afterwards (gp_pipeline_add() copies what it needs). Build values with the
  * inline constructors below, typically in a compound literal:
  *
- *     gp_query(conn, "SELECT name FROM menu WHERE id = $1 AND price < $2",
- *              GP_ARGS(gp_int64(id), gp_numeric("12.50")), &res, &err);
+ *     gp_query(conn, "SELECT $1::int8 + 1 AS id, $2::numeric * 2 AS price",
+ *              GP_ARGS(gp_int64(41), gp_numeric("12.50")), &res, &err)
  *
  * Values are validated before anything is sent (text must be valid UTF-8
  * without NUL, numeric and UUID text must parse); a bad value fails the call
@@ -168,7 +168,7 @@ static inline gp_value_t gp_int_array(const int64_t *items, size_t n)
 }
 
 /* GP_ARGS(v1, v2, ...) expands to "count, array" for the query functions:
- *     gp_exec(conn, "DELETE FROM t WHERE id = $1", GP_ARGS(gp_int64(7)), NULL, &err);
+ *     gp_exec(conn, "SELECT $1::int", GP_ARGS(gp_int32(7)), NULL, &err)
  * With no parameters pass 0, NULL. */
 #define GP_ARGS(...) \
     (int)(sizeof((gp_value_t[]){__VA_ARGS__}) / sizeof(gp_value_t)), (const gp_value_t[]){__VA_ARGS__}
