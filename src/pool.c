@@ -511,6 +511,23 @@ static bool validate(PGconn *pg, int64_t deadline_ns)
     return ok && PQstatus(pg) == CONNECTION_OK && PQtransactionStatus(pg) == PQTRANS_IDLE;
 }
 
+/* How long a validation may wait for its round trip: half of what is left
+ * of the acquire's wait, and at most the connect timeout (or the query
+ * timeout when that is set and shorter). A connection whose server went
+ * away without a word (a firewall or NAT dropped the idle flow: half-open,
+ * nothing to read, nothing ever answers) then costs at most half the
+ * caller's wait: the rest goes to another connection, or a new one. */
+static int64_t validation_deadline(const gp_pool_t *p, int64_t now, int64_t acquire_deadline)
+{
+    int64_t bound = (int64_t)p->db.connect_timeout_ms * 1000000LL;
+    if (p->db.query_timeout_ms > 0 && (int64_t)p->db.query_timeout_ms * 1000000LL < bound)
+        bound = (int64_t)p->db.query_timeout_ms * 1000000LL;
+    int64_t half = (acquire_deadline - now) / 2;
+    if (half < bound)
+        bound = half;
+    return now + bound;
+}
+
 static void timeout_error(gp_pool_t *p, int timeout_ms, gp_error_t *err)
 {
     if (!err)
@@ -562,7 +579,7 @@ gp_status_t gp_pool_acquire(gp_pool_t *p, const char *label, int timeout_ms, gp_
                 return GP_OK;
             }
             pthread_mutex_unlock(&p->mu);
-            bool ok = !expired && validate(c->conn.pg, deadline);
+            bool ok = !expired && validate(c->conn.pg, validation_deadline(p, t0, deadline));
             pthread_mutex_lock(&p->mu);
             if (ok) {
                 p->acquires++;
@@ -660,7 +677,7 @@ PGresult *gp__get_result(gp_conn_t *conn)
             int64_t left = conn->deadline_ns - gp__now_ns();
             if (left <= 0) {
                 conn->timed_out = conn->discard = true;
-                gp__log_fields_t f = {.klass = GP_ECLASS_TIMEOUT, .status = GP_ERR_TIMEOUT,
+                gp__log_fields_t f = {.klass = GP_ECLASS_CONNECTION, .status = GP_ERR_TIMEOUT,
                                       .duration_ns = (int64_t)gp__deadline_ms(conn) * 1000000};
                 gp__logf(&f, GP_LOG_WARN, "pool", "no answer from the server within %s (%d ms); the connection will "
                          "be closed", gp__deadline_source(conn), gp__deadline_ms(conn));
