@@ -23,6 +23,7 @@ demo:
 	$(MAKE) --no-print-directory build
 	scripts/services start
 	eval "$$(scripts/services env)" && $(BUILD)/growplate demo
+	@if [ -x $(BUILD)/examples/service ]; then echo; echo 'Next, the example HTTP service on these tenants (examples/service/README.md): eval "$$(scripts/services env)"; $(BUILD)/examples/service 8080 & curl -H "X-Tenant: trattoria-demo" http://127.0.0.1:8080/menu'; fi
 
 # The whole test suite: plain, then ASan+UBSan, then the concurrency tests
 # under TSan. Starts the private servers and stops them afterwards.
