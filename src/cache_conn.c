@@ -282,6 +282,7 @@ void gp__cache_arena_init(cache_arena_t *a)
     a->p = a->first;
     a->left = sizeof a->first;
     a->blocks = NULL;
+    a->refused = false;
 }
 
 void gp__cache_arena_free(cache_arena_t *a)
@@ -317,7 +318,8 @@ static void *arena_alloc(cache_arena_t *a, size_t n)
 }
 
 /* The most elements an array reply may announce: more than any command of
- * the cache can be answered with (GP_CACHE_BATCH_MAX keys). */
+ * the cache can be answered with (GP_CACHE_BATCH_MAX keys). More is a broken
+ * reply, which ends the connection as any protocol error does. */
 #define REPLY_MAX_ELEMENTS (1 << 20)
 
 static redisReply *reply_new(const redisReadTask *t, int type, size_t extra, char **extra_out)
@@ -352,8 +354,12 @@ static void *reply_string(const redisReadTask *t, char *str, size_t len)
 
 static void *reply_array(const redisReadTask *t, int elements)
 {
-    if (elements < 0 || elements > REPLY_MAX_ELEMENTS)
+    if (elements < 0 || elements > REPLY_MAX_ELEMENTS) {
+        cache_arena_t *a = t->privdata;
+        if (a) /* a broken reply, not a lack of memory (which is all hiredis can report) */
+            a->refused = true;
         return NULL;
+    }
     char *buf;
     redisReply *r = reply_new(t, REDIS_REPLY_ARRAY, (size_t)elements * sizeof(redisReply *), &buf);
     if (!r)
@@ -743,19 +749,25 @@ static gp_status_t send_batch(gp_cache_t *c, cache_slot_t *s, int64_t deadline, 
     *prev = NULL;
     for (cache_job_t *j = batch; j; j = j->next) {
         s->ctx->reader->privdata = j->arena;
+        j->arena->refused = false;
         for (; j->st == GP_OK && j->got < j->n; j->got++) {
             void *r = NULL;
             if (redisGetReply(s->ctx, &r) != REDIS_OK || !r) {
                 int e = errno;
-                if (s->ctx->err == REDIS_ERR_OOM) {
+                if (s->ctx->err == REDIS_ERR_OOM && !j->arena->refused) {
                     gp__cache_fail(err, GP_ERR_NOMEM, GP_ECLASS_CLIENT, "out of memory reading a Redis reply");
                     drop_ctx(c, s); /* the rest of the reply is still on the socket */
                     return GP_ERR_NOMEM;
                 }
+                char why[80];
+                snprintf(why, sizeof why, "Protocol error, an array reply of more than %d elements",
+                         REPLY_MAX_ELEMENTS);
                 *timed_out = is_timeout(s->ctx, e);
                 gp__cache_fail(err, GP_ERR_UNAVAILABLE, *timed_out ? GP_ECLASS_TIMEOUT : GP_ECLASS_CONNECTION,
                                "%s: %s%s", c->display, *timed_out ? "no reply within REDIS_TIMEOUT: " : "",
-                               s->ctx->errstr[0] ? s->ctx->errstr : "connection lost");
+                               j->arena->refused    ? why
+                               : s->ctx->errstr[0] ? s->ctx->errstr
+                                                   : "connection lost");
                 drop_ctx(c, s);
                 return GP_ERR_UNAVAILABLE;
             }

@@ -104,6 +104,7 @@ typedef struct cache_arena {
     char *p;                     /* free room in the current block */
     size_t left;
     cache_arena_block_t *blocks; /* malloc'd blocks, newest first */
+    bool refused;                /* a reply announced too many elements: hiredis says "out of memory" */
     _Alignas(16) char first[1024];
 } cache_arena_t;
 

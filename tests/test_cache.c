@@ -1,11 +1,16 @@
 /* test_cache.c — the cache's operations on the private Redis: every call,
  * TTLs, batches in one round trip, JSON (unicode, 1 MB, invalid JSON written
  * by someone else, out of memory while decoding), validation, cross-tenant attacks, tenant invalidation,
- * cache-aside, AUTH/SELECT, health and metrics. */
+ * cache-aside, AUTH/SELECT, health and metrics; a broken reply from a stand-in server. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cache_internal.h"
 #include "gp_test_cache.h"
@@ -665,6 +670,78 @@ static void test_ping_metrics_auth_select(void **state)
     gp_config_release(&cfg);
 }
 
+/* A stand-in for a broken Redis on 127.0.0.1: answers whatever it reads
+ * with `reply`, keeps each connection until the client closes it. */
+typedef struct fake_redis {
+    int fd, port;
+    const char *reply;
+    pthread_t thread;
+} fake_redis_t;
+
+static void *fake_redis_serve(void *arg)
+{
+    fake_redis_t *f = arg;
+    int c;
+    while ((c = accept(f->fd, NULL, NULL)) >= 0) { /* until the listener is shut down */
+        char buf[4096];
+        while (recv(c, buf, sizeof buf, 0) > 0 && send(c, f->reply, strlen(f->reply), MSG_NOSIGNAL) > 0)
+            ;
+        close(c);
+    }
+    return NULL;
+}
+
+static void fake_redis_start(fake_redis_t *f)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t al = sizeof a;
+    f->fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(f->fd >= 0);
+    assert_int_equal(bind(f->fd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(listen(f->fd, 16), 0);
+    assert_int_equal(getsockname(f->fd, (struct sockaddr *)&a, &al), 0);
+    f->port = ntohs(a.sin_port);
+    assert_int_equal(pthread_create(&f->thread, NULL, fake_redis_serve, f), 0);
+}
+
+static void fake_redis_stop(fake_redis_t *f)
+{
+    shutdown(f->fd, SHUT_RDWR); /* wakes accept() */
+    pthread_join(f->thread, NULL);
+    close(f->fd);
+}
+
+/* An array reply announcing more elements than any command of the cache is
+ * answered with (found by fuzz/fuzz_redis_reply.c): a broken reply, which
+ * ends the connection like any protocol error. The call is unavailable
+ * (class connection, retriable), not out of memory as hiredis reports it. */
+static void test_oversized_array_reply(void **state)
+{
+    (void)state;
+    fake_redis_t f = {.reply = "*2000000\r\n"};
+    fake_redis_start(&f);
+    gp_config_t cfg;
+    gp_config_init(&cfg);
+    cfg.redis.host = "127.0.0.1";
+    cfg.redis.port = f.port;
+    gp_cache_t *c;
+    gp_error_t err;
+    assert_int_equal(gp_cache_create(&cfg, NULL, &c, &err), GP_OK);
+    assert_int_equal(gp_cache_ping(c, NULL, &err), GP_ERR_UNAVAILABLE);
+    assert_int_equal(err.klass, GP_ECLASS_CONNECTION);
+    assert_true(err.retriable);
+    assert_non_null(strstr(err.message, "an array reply of more than 1048576 elements"));
+    char t[37], *v = NULL;
+    gp_test_tenant(t);
+    assert_int_equal(gp_cache_get(c, t, "k", &v, NULL, &err), GP_ERR_UNAVAILABLE); /* its generation's SET */
+    assert_int_equal(err.klass, GP_ECLASS_CONNECTION);
+    assert_null(v);
+    assert_int_equal(gp_test_cache_metrics(c).connected, 0);
+    gp_cache_close(c);
+    gp_config_release(&cfg);
+    fake_redis_stop(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -680,6 +757,7 @@ int main(void)
         cmocka_unit_test(test_tenant_invalidation),
         cmocka_unit_test(test_get_or_load),
         cmocka_unit_test(test_ping_metrics_auth_select),
+        cmocka_unit_test(test_oversized_array_reply),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
