@@ -386,6 +386,40 @@ static void reply_free(void *r) { (void)r; /* the arena's owner frees it */ }
 
 static redisReplyObjectFunctions arena_replies = {reply_string, reply_array, reply_integer, reply_nil, reply_free};
 
+void gp__cache_reader_setup(redisReader *r)
+{
+    r->fn = &arena_replies; /* from now on replies go to the arenas */
+    r->privdata = NULL;
+}
+
+/* s (disconnected, held by the caller) gets the new connection ctx. */
+static void slot_ready(gp_cache_t *c, cache_slot_t *s, redisContext *ctx, int tmo)
+{
+    gp__cache_reader_setup(ctx->reader);
+    s->ctx = ctx;
+    s->timeout_ms = tmo;
+    atomic_fetch_add(&c->n.connects, 1);
+    pthread_mutex_lock(&c->mu);
+    c->connected++;
+    pthread_mutex_unlock(&c->mu);
+}
+
+gp_status_t gp__cache_adopt(gp_cache_t *c, redisContext *ctx)
+{
+    pthread_mutex_lock(&c->mu);
+    cache_slot_t *s = c->n_idle ? NULL : slot_take(c);
+    pthread_mutex_unlock(&c->mu);
+    if (!s) {
+        redisFree(ctx);
+        return GP_ERR_CLOSED;
+    }
+    slot_ready(c, s, ctx, c->timeout_ms);
+    pthread_mutex_lock(&c->mu);
+    slot_put(c, s);
+    pthread_mutex_unlock(&c->mu);
+    return GP_OK;
+}
+
 /* Open s->ctx within the budget: connect, AUTH, SELECT. */
 static gp_status_t slot_connect(gp_cache_t *c, cache_slot_t *s, int64_t deadline, gp_error_t *err)
 {
@@ -402,14 +436,7 @@ static gp_status_t slot_connect(gp_cache_t *c, cache_slot_t *s, int64_t deadline
         gp__log(GP_LOG_DEBUG, "cache", "connect failed: %s", err->message);
         return st;
     }
-    ctx->reader->fn = &arena_replies; /* set up: from now on replies go to the arenas */
-    ctx->reader->privdata = NULL;
-    s->ctx = ctx;
-    s->timeout_ms = tmo;
-    atomic_fetch_add(&c->n.connects, 1);
-    pthread_mutex_lock(&c->mu);
-    c->connected++;
-    pthread_mutex_unlock(&c->mu);
+    slot_ready(c, s, ctx, tmo);
     return GP_OK;
 }
 

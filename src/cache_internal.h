@@ -112,6 +112,20 @@ void gp__cache_arena_init(cache_arena_t *a);
 /* Frees the malloc'd blocks: every reply built in the arena is gone. */
 void gp__cache_arena_free(cache_arena_t *a);
 
+/* Set up the reader of a new connection as the cache's connections are
+ * set up: replies are built in the arena its privdata points to (set it
+ * before reading a call's replies; NULL: every reply fails as out of
+ * memory). */
+void gp__cache_reader_setup(redisReader *r);
+
+/* Give c a connection the caller opened (fuzz/fuzz_redis_reply.c: one end
+ * of a socketpair standing in for the server), set up as the cache's own
+ * connections are (gp__cache_reader_setup, the command timeout as its
+ * socket timeout, which the caller sets), in place of a disconnected slot.
+ * Takes ctx over. GP_ERR_CLOSED (ctx freed) when a slot is connected
+ * already or none is free. Not for use while calls run. */
+gp_status_t gp__cache_adopt(gp_cache_t *c, redisContext *ctx);
+
 /* Send n commands in one write and read their n replies (one round trip,
  * shared with concurrent calls when every connection is busy: automatic
  * pipelining), within the cache's time budget, through the circuit breaker
