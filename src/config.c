@@ -17,9 +17,32 @@
 
 #define MS_MAX 86400000 /* one day: the longest duration any setting accepts */
 
+/* What the configuration did with one of libpq's environment variables
+ * (PG*): growplate reads them through the same lookup as its own, so that
+ * `growplate config check` shows what libpq will see. */
+typedef enum {
+    PGV_AS_SETTING, /* copied into the DATABASE_* setting it stands for, passed to libpq explicitly */
+    PGV_LIBPQ,      /* no DATABASE_* counterpart: libpq reads it from the environment itself */
+    PGV_UNUSED      /* growplate's own configuration gives that parameter */
+} pgv_use_t;
+
+typedef struct pgvar {
+    const char *name;    /* owned: "PGHOST" */
+    const char *keyword; /* owned: libpq's parameter ("host"); NULL when libpq reads it outside its parameters */
+    const char *value;   /* owned copy of what the lookup returned */
+    bool secret;         /* libpq displays it as a password */
+    pgv_use_t use;
+    const char *setting; /* PGV_AS_SETTING: the variable it fills ("DATABASE_HOST"; static) */
+    int num;             /* PGV_AS_SETTING for the port: its value */
+    char note[160];      /* what was done with it and why, for the description */
+} pgvar_t;
+
 typedef struct owned {
     char **v;
     size_t n, cap;
+    const char *environment; /* GROWPLATE_ENV (one of v[]); NULL = unset */
+    pgvar_t *pg;             /* the PG* variables that were set, in libpq's order */
+    size_t npg, pgcap;
 } owned_t;
 
 void gp_config_init(gp_config_t *cfg)
@@ -60,6 +83,7 @@ void gp_config_release(gp_config_t *cfg)
             free(o->v[i]);
         }
         free(o->v);
+        free(o->pg);
         free(o);
     }
     gp_config_init(cfg);
@@ -287,6 +311,272 @@ static gp_status_t key_from_file(gp_config_t *cfg, char *err, size_t errlen)
     return GP_OK;
 }
 
+
+/* ---- libpq's environment (PG*) --------------------------------------------------
+ *
+ * libpq reads a PG* variable for every parameter its connection string leaves
+ * out. The policy: growplate's own settings win, and a PG* variable is used
+ * only for what DATABASE_URL and the DATABASE_* variables leave out (libpq's
+ * own rule, applied to the whole configuration). The variables with a
+ * DATABASE_* counterpart are copied into that setting, so that growplate
+ * passes them to libpq explicitly (and its defaults, which it passes
+ * explicitly too, come after them); libpq reads the others itself. Two
+ * that would silently move the connection elsewhere are refused: PGHOSTADDR
+ * (libpq would connect to that address, not to the host growplate names)
+ * and PGSERVICE without DATABASE_URL (growplate's own host and database
+ * would override the service's). */
+
+static const char *pg_opt(const PQconninfoOption *opts, const char *kw);
+static const char *const sslmodes[] = {"disable", "allow", "prefer", "require", "verify-ca", "verify-full"};
+#define NSSLMODES (sizeof sslmodes / sizeof *sslmodes)
+
+/* The PG* variables with a DATABASE_* counterpart. */
+static const struct pg_part {
+    const char *keyword, *setting, *what;
+    size_t offset;
+    bool is_int;
+} pg_parts[] = {
+    {"host", "DATABASE_HOST", "host", DB(host), false},
+    {"port", "DATABASE_PORT", "port", DB(port), true},
+    {"dbname", "DATABASE_NAME", "database name", DB(name), false},
+    {"user", "DATABASE_USER", "user", DB(user), false},
+    {"password", "DATABASE_PASSWORD", "password", DB(password), false},
+    {"sslmode", "DATABASE_SSLMODE", "sslmode", DB(sslmode), false},
+    {"application_name", "DATABASE_APPLICATION_NAME", "application_name", DB(application_name), false},
+};
+
+/* Variables libpq reads outside its connection parameters (service file
+ * location, session settings sent at startup, message catalogs). */
+static const char *const libpq_direct[] = {"PGSERVICEFILE", "PGSYSCONFDIR", "PGDATESTYLE", "PGTZ", "PGGEQO",
+                                           "PGLOCALEDIR"};
+
+static owned_t *owned(gp_config_t *cfg)
+{
+    if (!cfg->owned_)
+        cfg->owned_ = calloc(1, sizeof(owned_t));
+    return cfg->owned_;
+}
+
+static gp_status_t add_pgvar(gp_config_t *cfg, const char *name, const char *keyword, bool secret, const char *raw)
+{
+    if (!raw)
+        return GP_OK;
+    /* Copy the value first: the lookup's string need only live until its next call. */
+    const char *value = own(cfg, raw);
+    owned_t *o = owned(cfg);
+    if (!value || !o)
+        return GP_ERR_NOMEM;
+    if (o->npg == o->pgcap) {
+        size_t cap = o->pgcap ? o->pgcap * 2 : 8;
+        pgvar_t *v = realloc(o->pg, cap * sizeof *v);
+        if (!v)
+            return GP_ERR_NOMEM;
+        o->pg = v;
+        o->pgcap = cap;
+    }
+    pgvar_t *v = &o->pg[o->npg];
+    memset(v, 0, sizeof *v);
+    v->value = value;
+    v->secret = secret;
+    if (!(v->name = own(cfg, name)) || (keyword && !(v->keyword = own(cfg, keyword))))
+        return GP_ERR_NOMEM;
+    o->npg++;
+    return GP_OK;
+}
+
+/* Ask the lookup for every variable libpq reads: those of its parameter
+ * table (this libpq's, so a newer one's are covered too), then the rest. */
+static gp_status_t read_pg_env(gp_config_t *cfg, gp_config_lookup_fn lookup, void *ud)
+{
+    PQconninfoOption *opts = PQconninfoParse("", NULL);
+    if (!opts)
+        return GP_ERR_NOMEM;
+    gp_status_t st = GP_OK;
+    for (const PQconninfoOption *o = opts; st == GP_OK && o->keyword; o++)
+        if (o->envvar)
+            st = add_pgvar(cfg, o->envvar, o->keyword, o->dispchar && o->dispchar[0] == '*', lookup(ud, o->envvar));
+    PQconninfoFree(opts);
+    for (size_t i = 0; st == GP_OK && i < sizeof libpq_direct / sizeof *libpq_direct; i++)
+        st = add_pgvar(cfg, libpq_direct[i], NULL, false, lookup(ud, libpq_direct[i]));
+    return st;
+}
+
+static const pgvar_t *find_pgvar(const owned_t *o, const char *keyword)
+{
+    for (size_t i = 0; o && i < o->npg; i++)
+        if (o->pg[i].keyword && strcmp(o->pg[i].keyword, keyword) == 0)
+            return &o->pg[i];
+    return NULL;
+}
+
+/* Check a PG* value for the setting it fills, as growplate checks its own. */
+static bool pg_value_ok(const pgvar_t *v, const struct pg_part *part, int *port, char *err, size_t errlen)
+{
+    char b[96];
+    const char *why = "(libpq's variable, used because DATABASE_URL and the DATABASE_* variables leave it out)";
+    if (part->is_int) {
+        long long x;
+        if (!isdigit((unsigned char)v->value[0]) || parse_int(v->value, &x) != PARSE_OK || x < 1 || x > 65535) {
+            gp__bufappend(err, errlen, "%s: '%s' is not a port; expected a port from 1 to 65535 %s; a list of ports "
+                          "for several hosts belongs in DATABASE_URL\n", v->name, shown(v->value, b, sizeof b), why);
+            return false;
+        }
+        *port = (int)x;
+    } else if (strcmp(part->keyword, "dbname") == 0 &&
+               (strchr(v->value, '=') || strncmp(v->value, "postgres://", 11) == 0 ||
+                strncmp(v->value, "postgresql://", 13) == 0)) {
+        /* Without DATABASE_URL growplate's dbname is the first one, which
+         * libpq expands as a connection string; from the environment libpq
+         * never would. */
+        gp__bufappend(err, errlen, "%s: looks like a connection string (the value is not shown: it may contain a "
+                      "password); libpq does not read one from %s; put it in DATABASE_URL\n", v->name, v->name);
+        return false;
+    } else if (strcmp(part->keyword, "sslmode") == 0) {
+        bool ok = false;
+        for (size_t i = 0; i < NSSLMODES; i++)
+            ok = ok || strcmp(v->value, sslmodes[i]) == 0;
+        if (!ok) {
+            gp__bufappend(err, errlen, "%s: unknown sslmode '%s'; expected one of disable, allow, prefer, require, "
+                          "verify-ca, verify-full %s\n", v->name, shown(v->value, b, sizeof b), why);
+            return false;
+        }
+    } else if (strcmp(part->keyword, "application_name") == 0) {
+        bool ok = strlen(v->value) <= 63;
+        for (const char *p = v->value; ok && *p; p++)
+            ok = *p >= 32 && *p < 127;
+        if (!ok) {
+            gp__bufappend(err, errlen, "%s: too long or not printable ASCII; expected up to 63 printable ASCII "
+                          "bytes %s\n", v->name, why);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Decide, for every PG* variable that is set, what growplate does with it
+ * (see the policy above); fills the DATABASE_* settings they stand for.
+ * Returns false after writing a message per problem. */
+static bool resolve_pg_env(gp_config_t *cfg, char *err, size_t errlen)
+{
+    owned_t *ow = cfg->owned_;
+    if (!ow || !ow->npg)
+        return true;
+    gp_db_config_t *d = &cfg->db;
+    /* NULL for an invalid URL: gp_config_validate reports that. */
+    PQconninfoOption *u = d->url ? PQconninfoParse(d->url, NULL) : NULL;
+    const pgvar_t *svc = find_pgvar(ow, "service");
+    bool service = pg_opt(u, "service") || (svc && *svc->value);
+    bool ok = true;
+    char b[96];
+    for (size_t i = 0; i < ow->npg; i++) {
+        pgvar_t *v = &ow->pg[i];
+        const char *kw = v->keyword;
+        v->use = PGV_UNUSED;
+        if (!kw) {
+            v->use = PGV_LIBPQ;
+            snprintf(v->note, sizeof v->note, "used: libpq reads it itself, outside its connection parameters");
+            continue;
+        }
+        const struct pg_part *part = NULL;
+        for (size_t k = 0; k < sizeof pg_parts / sizeof *pg_parts; k++)
+            if (strcmp(pg_parts[k].keyword, kw) == 0)
+                part = &pg_parts[k];
+        if (part) {
+            const char **sfield = (const char **)((char *)cfg + part->offset);
+            int *ifield = (int *)((char *)cfg + part->offset);
+            bool given = part->is_int ? *ifield != 0 : *sfield && **sfield;
+            if (given)
+                snprintf(v->note, sizeof v->note, "not used: %s is set", part->setting);
+            else if (pg_opt(u, kw))
+                snprintf(v->note, sizeof v->note, "not used: DATABASE_URL gives the %s", part->what);
+            else if (service) {
+                v->use = PGV_LIBPQ;
+                snprintf(v->note, sizeof v->note, "used by libpq where the service does not give the %s",
+                         part->what);
+            } else if (!*v->value && v->secret)
+                snprintf(v->note, sizeof v->note, "not used: empty (no password)");
+            else if (!*v->value) {
+                gp__bufappend(err, errlen, "%s: is set but empty, and libpq would use it for the %s; unset it, or "
+                              "set %s\n", v->name, part->what, part->setting);
+                ok = false;
+            } else if (!pg_value_ok(v, part, &v->num, err, errlen)) {
+                ok = false;
+            } else {
+                v->use = PGV_AS_SETTING;
+                v->setting = part->setting;
+                if (part->is_int)
+                    *ifield = v->num;
+                else
+                    *sfield = v->value;
+                snprintf(v->note, sizeof v->note, "used as %s", part->setting);
+            }
+        } else if (strcmp(kw, "service") == 0) {
+            if (pg_opt(u, "service"))
+                snprintf(v->note, sizeof v->note, "not used: DATABASE_URL names a service");
+            else if (!d->url) {
+                gp__bufappend(err, errlen, "%s: '%s' is set but DATABASE_URL is not; growplate uses a service only "
+                              "through DATABASE_URL (without it, growplate names the host and database itself, "
+                              "overriding the service's); set DATABASE_URL='service=%s', or unset %s\n", v->name,
+                              shown(v->value, b, sizeof b), b, v->name);
+                ok = false;
+            } else if (!*v->value) {
+                gp__bufappend(err, errlen, "%s: is set but empty; unset it\n", v->name);
+                ok = false;
+            } else {
+                v->use = PGV_LIBPQ;
+                snprintf(v->note, sizeof v->note, "used by libpq: the service gives what DATABASE_URL and the "
+                         "DATABASE_* variables leave out");
+            }
+        } else if (strcmp(kw, "hostaddr") == 0) {
+            if (pg_opt(u, "hostaddr"))
+                snprintf(v->note, sizeof v->note, "not used: DATABASE_URL gives hostaddr");
+            else {
+                gp__bufappend(err, errlen, "%s: '%s' is set, and libpq would connect to that address instead of "
+                              "the host growplate names; unset it, or give hostaddr= in DATABASE_URL\n", v->name,
+                              shown(v->value, b, sizeof b));
+                ok = false;
+            }
+        } else if (strcmp(kw, "connect_timeout") == 0) {
+            snprintf(v->note, sizeof v->note, "not used: growplate passes DATABASE_TIMEOUT");
+        } else if (pg_opt(u, kw)) {
+            snprintf(v->note, sizeof v->note, "not used: DATABASE_URL gives %s", kw);
+        } else if (!*v->value) {
+            gp__bufappend(err, errlen, "%s: is set but empty, and libpq would use it for %s; unset it, or give %s= "
+                          "in DATABASE_URL\n", v->name, kw, kw);
+            ok = false;
+        } else {
+            v->use = PGV_LIBPQ;
+            if (strcmp(kw, "options") == 0 && d->statement_timeout_ms > 0)
+                snprintf(v->note, sizeof v->note, "used: passed to libpq with DATABASE_STATEMENT_TIMEOUT added");
+            else
+                snprintf(v->note, sizeof v->note, "used: libpq reads it, DATABASE_URL gives no %s", kw);
+        }
+    }
+    PQconninfoFree(u);
+    return ok;
+}
+
+static const char *const environments[] = {"development", "test", "staging", "production"};
+
+/* Nothing names the PostgreSQL server: growplate would dial its built-in
+ * default, localhost:5432/growplate_dev, which it does only in development. */
+static bool check_target(const gp_config_t *cfg, char *err, size_t errlen)
+{
+    const gp_db_config_t *d = &cfg->db;
+    const owned_t *o = cfg->owned_;
+    const char *env = o ? o->environment : NULL;
+    if (d->url || d->host || d->port || d->name || (env && strcmp(env, "development") == 0))
+        return true;
+    gp__bufappend(err, errlen,
+                  "DATABASE_URL: is not set, and nothing else names the PostgreSQL server (DATABASE_HOST, "
+                  "DATABASE_PORT, DATABASE_NAME, PGHOST, PGPORT, PGDATABASE); growplate connects to its built-in "
+                  "default localhost:5432/growplate_dev only when GROWPLATE_ENV=development (it is %s%s%s); set "
+                  "DATABASE_URL to the server's URL (postgresql://app@db.example:5432/app), or "
+                  "GROWPLATE_ENV=development\n",
+                  env ? "'" : "", env ? env : "unset", env ? "'" : "");
+    return false;
+}
+
 gp_status_t gp_config_from_lookup(gp_config_t *cfg, gp_config_lookup_fn lookup, void *ud,
                                   char *err, size_t errlen)
 {
@@ -346,6 +636,31 @@ gp_status_t gp_config_from_lookup(gp_config_t *cfg, gp_config_lookup_fn lookup, 
             return kst;
         bad |= kst != GP_OK;
     }
+    bool env_bad = false;
+    const char *env = lookup(ud, "GROWPLATE_ENV");
+    if (env) {
+        bool known = false;
+        for (size_t i = 0; i < sizeof environments / sizeof *environments; i++)
+            known = known || strcmp(env, environments[i]) == 0;
+        char b[96];
+        env_bad = !known;
+        if (!known) {
+            gp__bufappend(err, errlen, "GROWPLATE_ENV: '%s' is not an environment; expected development, test, "
+                          "staging or production\n", shown(env, b, sizeof b));
+            bad = true;
+        } else {
+            char *copy = own(cfg, env);
+            if (!copy)
+                return GP_ERR_NOMEM;
+            ((owned_t *)cfg->owned_)->environment = copy;
+        }
+    }
+    gp_status_t pst = read_pg_env(cfg, lookup, ud);
+    if (pst != GP_OK)
+        return pst;
+    bad |= !resolve_pg_env(cfg, err, errlen);
+    if (!env_bad)
+        bad |= !check_target(cfg, err, errlen);
     /* Report value problems and cross-field problems together. */
     char more[GP_ERRBUF_SIZE] = "";
     gp_status_t st = gp_config_validate(cfg, more, sizeof more);
@@ -772,10 +1087,9 @@ gp_status_t gp_config_validate(const gp_config_t *cfg, char *err, size_t errlen)
         BAD("DATABASE_TENANT_KEY_PREVIOUS: is the same key as DATABASE_TENANT_KEY; expected the key being "
             "rotated out, or unset it\n");
 
-    static const char *const sslmodes[] = {"disable", "allow", "prefer", "require", "verify-ca", "verify-full"};
     if (d->sslmode) {
         bool ok = false;
-        for (size_t i = 0; i < sizeof sslmodes / sizeof *sslmodes; i++)
+        for (size_t i = 0; i < NSSLMODES; i++)
             ok = ok || strcmp(d->sslmode, sslmodes[i]) == 0;
         char b[96];
         if (!ok)
@@ -834,7 +1148,7 @@ gp_status_t gp_config_validate(const gp_config_t *cfg, char *err, size_t errlen)
             const char *sm = pg_opt(o, "sslmode");
             if (sm && !d->sslmode) {
                 bool ok = false;
-                for (size_t i = 0; i < sizeof sslmodes / sizeof *sslmodes; i++)
+                for (size_t i = 0; i < NSSLMODES; i++)
                     ok = ok || strcmp(sm, sslmodes[i]) == 0;
                 char b[96];
                 if (!ok && zone)
@@ -958,6 +1272,11 @@ gp_status_t gp__pg_params(const gp_db_config_t *d, bool migration, gp__pg_params
             /* A later keyword overrides the URL's, so keep the URL's options. */
             PQconninfoOption *o = d->url ? PQconninfoParse(d->url, NULL) : NULL;
             const char *given = pg_opt(o, "options");
+            /* Without them, PGOPTIONS: what libpq would have read had
+             * growplate not passed options itself. */
+            const char *env = given ? NULL : getenv("PGOPTIONS");
+            if (env && *env)
+                given = env;
             snprintf(p->options, sizeof p->options, "%s%s-c statement_timeout=%d", given ? given : "",
                      given ? " " : "", d->statement_timeout_ms);
             PQconninfoFree(o);
@@ -1099,10 +1418,26 @@ static const char *jesc(const char *s, char *out, size_t len)
     return out;
 }
 
+/* The PG* variable a setting's value came from, while the setting still
+ * holds it (a config copied and changed in code shows its own value). */
+static const pgvar_t *setting_source(const gp_config_t *cfg, const var_t *v)
+{
+    const owned_t *o = cfg->owned_;
+    for (size_t i = 0; o && i < o->npg; i++) {
+        const pgvar_t *p = &o->pg[i];
+        if (p->use != PGV_AS_SETTING || strcmp(p->setting, v->name) != 0)
+            continue;
+        if (v->kind == V_INT ? *FIELD_INT(cfg, v) == p->num : *FIELD_STR(cfg, v) == p->value)
+            return p;
+    }
+    return NULL;
+}
+
 static gp_status_t describe(const gp_config_t *cfg, char **out, bool json)
 {
     if (!cfg || !out)
         return GP_ERR_INVALID;
+    const owned_t *ow = cfg->owned_;
     gp__sbuf_t b = {0};
     char val[1024], red[1024];
     if (json)
@@ -1135,6 +1470,7 @@ static gp_status_t describe(const gp_config_t *cfg, char **out, bool json)
             break;
         }
         }
+        const pgvar_t *src = set ? setting_source(cfg, v) : NULL;
         if (json) {
             char e[2048];
             if (!set)
@@ -1144,18 +1480,51 @@ static gp_status_t describe(const gp_config_t *cfg, char **out, bool json)
             else
                 gp__sbuf_add(&b, "%s\"%s\":%s", first ? "" : ",", v->name, val);
         } else {
-            gp__sbuf_add(&b, "%-27s %s%s\n", v->name, set ? val : "(unset)",
-                   set && v->kind == V_MS ? " ms" : "");
+            gp__sbuf_add(&b, "%-27s %s%s%s%s%s\n", v->name, set ? val : "(unset)",
+                   set && v->kind == V_MS ? " ms" : "", src ? " (from " : "", src ? src->name : "", src ? ")" : "");
         }
         first = false;
     }
+    const char *env = ow ? ow->environment : NULL;
+    if (json)
+        gp__sbuf_add(&b, env ? ",\"GROWPLATE_ENV\":\"%s\"" : ",\"GROWPLATE_ENV\":null", env ? env : "");
+    else
+        gp__sbuf_add(&b, "%-27s %s\n", "GROWPLATE_ENV", env ? env : "(unset: not development)");
     char t[512];
     if (json) {
         char e[1200];
         gp__sbuf_add(&b, ",\"effective\":{\"postgres\":\"%s\"",
                jesc(gp_config_db_display(&cfg->db, t, sizeof t), e, sizeof e));
-        gp__sbuf_add(&b, ",\"redis\":\"%s\"}}", jesc(gp_config_redis_display(&cfg->redis, t, sizeof t), e, sizeof e));
+        gp__sbuf_add(&b, ",\"redis\":\"%s\"}", jesc(gp_config_redis_display(&cfg->redis, t, sizeof t), e, sizeof e));
+        /* Where a setting's value came from, when not from its own variable. */
+        gp__sbuf_add(&b, ",\"sources\":{");
+        bool any = false;
+        for (size_t i = 0; i < NVARS; i++) {
+            const pgvar_t *src = setting_source(cfg, &vars[i]);
+            if (src) {
+                gp__sbuf_add(&b, "%s\"%s\":\"%s\"", any ? "," : "", vars[i].name, src->name);
+                any = true;
+            }
+        }
+        gp__sbuf_add(&b, "},\"pg_environment\":{");
+        for (size_t i = 0; ow && i < ow->npg; i++) {
+            const pgvar_t *p = &ow->pg[i];
+            char ev[2048], en[400];
+            gp_redact(p->value, red, sizeof red);
+            gp__sbuf_add(&b, "%s\"%s\":{\"value\":\"%s\",\"used\":%s,\"note\":\"%s\"}", i ? "," : "", p->name,
+                         p->secret && *p->value ? "********" : jesc(red, ev, sizeof ev),
+                         p->use == PGV_UNUSED ? "false" : "true", jesc(p->note, en, sizeof en));
+        }
+        gp__sbuf_add(&b, "}}");
     } else {
+        if (ow && ow->npg) {
+            gp__sbuf_add(&b, "\nlibpq's variables (PG*), used only for what the settings above leave out:\n");
+            for (size_t i = 0; i < ow->npg; i++) {
+                const pgvar_t *p = &ow->pg[i];
+                gp_redact(p->value, red, sizeof red);
+                gp__sbuf_add(&b, "%-27s %s (%s)\n", p->name, p->secret && *p->value ? "********" : red, p->note);
+            }
+        }
         gp__sbuf_add(&b, "\n%-27s %s\n", "effective PostgreSQL", gp_config_db_display(&cfg->db, t, sizeof t));
         gp__sbuf_add(&b, "%-27s %s\n", "effective Redis", gp_config_redis_display(&cfg->redis, t, sizeof t));
     }

@@ -25,7 +25,7 @@ for w in $workloads; do
   check "$w counted no errors" test "$(field errors)" = 0
 done
 "$gp" bench no-such-workload >/dev/null 2>"$out"; rc=$?
-check "an unknown workload is a usage error (exit 2)" test $rc -eq 2
+check "an unknown workload is a usage error (exit 3)" test $rc -eq 3
 check "... that says so" grep -q 'no-such-workload' "$out"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

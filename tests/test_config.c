@@ -1,5 +1,6 @@
 /* test_config.c — configuration: every variable, every class of bad value,
- * precedence and conflicts, redaction. No servers needed. */
+ * precedence and conflicts, libpq's PG* variables, the refusal to dial the
+ * built-in default outside development, redaction. No servers needed. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,7 +50,7 @@ static void test_defaults(void **state)
 {
     (void)state;
     gp_config_t cfg;
-    const char *kv[] = {NULL};
+    const char *kv[] = {"GROWPLATE_ENV", "development", NULL};
     assert_int_equal(load(&cfg, kv), GP_OK);
     assert_int_equal(cfg.db.pool_min, 2);
     assert_int_equal(cfg.db.pool_max, 10);
@@ -251,7 +252,7 @@ static void test_precedence(void **state)
     expect_bad((const char *[]){"DATABASE_URL", "postgresql://db/shop", "DATABASE_NAME", "other", NULL},
                "DATABASE_NAME", "conflicts");
 
-    const char *rok[] = {"REDIS_URL", "redis://:pw@cache:7000/2", "REDIS_DB", "2", NULL};
+    const char *rok[] = {"REDIS_URL", "redis://:pw@cache:7000/2", "REDIS_DB", "2", "DATABASE_HOST", "db", NULL};
     assert_int_equal(load(&cfg, rok), GP_OK);
     assert_string_equal(gp_config_redis_display(&cfg.redis, d, sizeof d), "redis://:********@cache:7000/2");
     gp__redis_target_t t;
@@ -261,7 +262,8 @@ static void test_precedence(void **state)
     assert_int_equal(t.db, 2);
     assert_string_equal(t.password, "pw");
     gp_config_release(&cfg);
-    const char *rparts[] = {"REDIS_URL", "redis://cache", "REDIS_PORT", "7001", "REDIS_PASSWORD", "x", NULL};
+    const char *rparts[] = {"REDIS_URL", "redis://cache", "REDIS_PORT", "7001", "REDIS_PASSWORD", "x",
+                            "DATABASE_HOST", "db", NULL};
     assert_int_equal(load(&cfg, rparts), GP_OK);
     assert_int_equal(gp__redis_target(&cfg.redis, &t, NULL, 0), GP_OK);
     assert_int_equal(t.port, 7001);
@@ -303,7 +305,8 @@ static void test_tenant_key(void **state)
     static const char key[] = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
     static const char sneaky[] = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeefZ";
     gp_config_t cfg;
-    const char *ok[] = {"DATABASE_TENANT_KEY", key, "DATABASE_TENANT_TOKEN_TTL", "30s", NULL};
+    const char *ok[] = {"DATABASE_TENANT_KEY", key, "DATABASE_TENANT_TOKEN_TTL", "30s", "GROWPLATE_ENV", "development",
+                        NULL};
     assert_int_equal(load(&cfg, ok), GP_OK);
     assert_int_equal(cfg.db.tenant_token_ttl_ms, 30000);
     char *d = NULL;
@@ -347,7 +350,7 @@ static void test_tenant_key_file(void **state)
     fprintf(f, "%s\n", key);
     fclose(f);
     gp_config_t cfg;
-    const char *open_mode[] = {"DATABASE_TENANT_KEY_FILE", path, NULL};
+    const char *open_mode[] = {"DATABASE_TENANT_KEY_FILE", path, "GROWPLATE_ENV", "development", NULL};
     assert_int_equal(chmod(path, 0644), 0);
     expect_bad(open_mode, "DATABASE_TENANT_KEY_FILE", "readable by others");
     assert_null(strstr(errbuf, "0011"));
@@ -355,7 +358,7 @@ static void test_tenant_key_file(void **state)
     assert_int_equal(load(&cfg, open_mode), GP_OK);
     assert_string_equal(cfg.db.tenant_key, key);
     gp_config_release(&cfg);
-    const char *absent[] = {"DATABASE_TENANT_KEY_FILE", missing, NULL};
+    const char *absent[] = {"DATABASE_TENANT_KEY_FILE", missing, "GROWPLATE_ENV", "development", NULL};
     assert_int_equal(load(&cfg, absent), GP_OK);
     assert_null(cfg.db.tenant_key);
     gp_config_release(&cfg);
@@ -444,6 +447,309 @@ static void test_from_lookup_on_garbage(void **state)
     gp_config_release(&cfg);
 }
 
+
+/* ---- nothing configured -------------------------------------------------------- */
+
+/* With nothing naming the PostgreSQL server, growplate would dial its
+ * built-in localhost:5432/growplate_dev: only in development. */
+static void test_nothing_configured(void **state)
+{
+    (void)state;
+    gp_config_t cfg;
+    const char *none[] = {NULL};
+    expect_bad(none, "DATABASE_URL: is not set", "GROWPLATE_ENV=development (it is unset)");
+    assert_non_null(strstr(errbuf, "PGHOST"));
+    const char *prod[] = {"GROWPLATE_ENV", "production", NULL};
+    expect_bad(prod, "DATABASE_URL: is not set", "(it is 'production')");
+    /* Settings that do not name the server do not count. */
+    const char *others[] = {"DATABASE_USER", "app", "DATABASE_PASSWORD", "pw", "PGUSER", "u", "PGPASSWORD", "pw2",
+                            "REDIS_URL", "redis://cache:6379", NULL};
+    expect_bad(others, "DATABASE_URL: is not set", NULL);
+    assert_null(strstr(errbuf, "pw"));
+    /* An unknown environment is reported as such, not as "unset". */
+    const char *typo[] = {"GROWPLATE_ENV", "dev", NULL};
+    expect_bad(typo, "GROWPLATE_ENV: 'dev' is not an environment", "development, test, staging or production");
+    assert_null(strstr(errbuf, "DATABASE_URL"));
+    /* Anything that names the server is enough, in any environment. */
+    const char *const named[][5] = {
+        {"DATABASE_URL", "postgresql://db/app", NULL},
+        {"DATABASE_HOST", "db", NULL},
+        {"DATABASE_PORT", "6543", NULL},
+        {"DATABASE_NAME", "app", NULL},
+        {"PGHOST", "db", NULL},
+        {"PGPORT", "6543", NULL},
+        {"PGDATABASE", "app", "GROWPLATE_ENV", "production", NULL},
+    };
+    for (size_t i = 0; i < sizeof named / sizeof *named; i++) {
+        gp_status_t st = load(&cfg, named[i]);
+        if (st != GP_OK)
+            fprintf(stderr, "case %zu: %s\n", i, errbuf);
+        assert_int_equal(st, GP_OK);
+        gp_config_release(&cfg);
+    }
+    /* Development: the documented defaults. */
+    const char *dev[] = {"GROWPLATE_ENV", "development", NULL};
+    assert_int_equal(load(&cfg, dev), GP_OK);
+    char d[256];
+    assert_string_equal(gp_config_db_display(&cfg.db, d, sizeof d), "postgresql://localhost:5432/growplate_dev");
+    char *text = NULL;
+    assert_int_equal(gp_config_describe(&cfg, &text), GP_OK);
+    assert_non_null(strstr(text, "GROWPLATE_ENV               development\n"));
+    free(text);
+    assert_int_equal(gp_config_describe_json(&cfg, &text), GP_OK);
+    assert_non_null(strstr(text, "\"GROWPLATE_ENV\":\"development\""));
+    free(text);
+    gp_config_release(&cfg);
+}
+
+/* ---- libpq's environment (PG*) ------------------------------------------------------ */
+
+static const char *param(const gp__pg_params_t *p, const char *kw)
+{
+    const char *v = NULL;
+    for (size_t i = 0; p->kw[i]; i++)
+        if (strcmp(p->kw[i], kw) == 0)
+            v = p->val[i]; /* the last one wins, as in libpq */
+    return v;
+}
+
+/* The lookup is asked for libpq's variables too (so that a test, or a
+ * service keeping its settings elsewhere, decides what they are). */
+static char asked[4096];
+static const char *recording_lookup(void *ud, const char *name)
+{
+    (void)ud;
+    size_t n = strlen(asked);
+    snprintf(asked + n, sizeof asked - n, "%s ", name);
+    return strcmp(name, "DATABASE_HOST") == 0 ? "db" : NULL;
+}
+
+static void test_pg_env_read_through_lookup(void **state)
+{
+    (void)state;
+    asked[0] = 0;
+    gp_config_t cfg;
+    assert_int_equal(gp_config_from_lookup(&cfg, recording_lookup, NULL, errbuf, sizeof errbuf), GP_OK);
+    const char *want[] = {"GROWPLATE_ENV ", "PGHOST ", "PGHOSTADDR ", "PGPORT ", "PGDATABASE ", "PGUSER ",
+                          "PGPASSWORD ", "PGPASSFILE ", "PGSERVICE ", "PGSSLMODE ", "PGOPTIONS ", "PGAPPNAME ",
+                          "PGSSLROOTCERT ", "PGTARGETSESSIONATTRS ", "PGCONNECT_TIMEOUT ", "PGSERVICEFILE ", "PGTZ "};
+    for (size_t i = 0; i < sizeof want / sizeof *want; i++) {
+        if (!strstr(asked, want[i]))
+            fprintf(stderr, "not asked for %s; asked: %s\n", want[i], asked);
+        assert_non_null(strstr(asked, want[i]));
+    }
+    gp_config_release(&cfg);
+}
+
+/* A PG* variable fills only what DATABASE_URL and the DATABASE_* variables
+ * leave out, and is then passed to libpq explicitly. */
+static void test_pg_env_fills_gaps(void **state)
+{
+    (void)state;
+    gp_config_t cfg;
+    const char *kv[] = {"DATABASE_URL", "postgresql://app@db.example/shop", "DATABASE_SSLMODE", "require",
+                        "PGHOST", "elsewhere", "PGUSER", "bob", "PGDATABASE", "otherdb", "PGSSLMODE", "disable",
+                        "PGPORT", "6000", "PGPASSWORD", "pg-Secret-1", "PGAPPNAME", "orders",
+                        "PGOPTIONS", "-c geqo=off", "PGCONNECT_TIMEOUT", "1", "PGTZ", "UTC", NULL};
+    assert_int_equal(load(&cfg, kv), GP_OK);
+    assert_null(cfg.db.host);                 /* the URL gives it: PGHOST not used */
+    assert_null(cfg.db.user);                 /* the URL gives it */
+    assert_null(cfg.db.name);                 /* the URL gives it */
+    assert_string_equal(cfg.db.sslmode, "require"); /* DATABASE_SSLMODE wins */
+    assert_int_equal(cfg.db.port, 6000);      /* the URL has no port */
+    assert_string_equal(cfg.db.password, "pg-Secret-1");
+    assert_string_equal(cfg.db.application_name, "orders");
+    gp__pg_params_t p;
+    assert_int_equal(gp__pg_params(&cfg.db, false, &p, NULL, 0), GP_OK);
+    assert_string_equal(param(&p, "port"), "6000");
+    assert_string_equal(param(&p, "password"), "pg-Secret-1");
+    assert_string_equal(param(&p, "sslmode"), "require");
+    assert_string_equal(param(&p, "application_name"), "orders");
+    assert_null(param(&p, "host"));
+    assert_null(param(&p, "user"));
+    char d[256];
+    assert_string_equal(gp_config_db_display(&cfg.db, d, sizeof d), "postgresql://app:********@db.example:6000/shop");
+
+    char *text = NULL;
+    assert_int_equal(gp_config_describe(&cfg, &text), GP_OK);
+    assert_null(strstr(text, "pg-Secret-1"));
+    assert_non_null(strstr(text, "DATABASE_PORT               6000 (from PGPORT)\n"));
+    assert_non_null(strstr(text, "DATABASE_PASSWORD           ******** (from PGPASSWORD)\n"));
+    assert_non_null(strstr(text, "DATABASE_SSLMODE            require\n"));
+    assert_non_null(strstr(text, "PGHOST                      elsewhere (not used: DATABASE_URL gives the host)\n"));
+    assert_non_null(strstr(text, "PGSSLMODE                   disable (not used: DATABASE_SSLMODE is set)\n"));
+    assert_non_null(strstr(text, "PGPASSWORD                  ******** (used as DATABASE_PASSWORD)\n"));
+    assert_non_null(strstr(text, "PGOPTIONS                   -c geqo=off (used: libpq reads it"));
+    assert_non_null(strstr(text, "PGCONNECT_TIMEOUT           1 (not used: growplate passes DATABASE_TIMEOUT)\n"));
+    assert_non_null(strstr(text, "PGTZ                        UTC (used: libpq reads it itself"));
+    free(text);
+    assert_int_equal(gp_config_describe_json(&cfg, &text), GP_OK);
+    assert_null(strstr(text, "pg-Secret-1"));
+    assert_non_null(strstr(text, "\"sources\":{\"DATABASE_PORT\":\"PGPORT\",\"DATABASE_PASSWORD\":\"PGPASSWORD\","
+                                 "\"DATABASE_APPLICATION_NAME\":\"PGAPPNAME\"}"));
+    assert_non_null(strstr(text, "\"PGPASSWORD\":{\"value\":\"********\",\"used\":true,"));
+    assert_non_null(strstr(text, "\"PGUSER\":{\"value\":\"bob\",\"used\":false,"));
+    free(text);
+    /* Changed in code, a setting no longer claims to come from PG*. */
+    gp_config_t copy = cfg;
+    copy.db.port = 7000;
+    assert_int_equal(gp_config_describe(&copy, &text), GP_OK);
+    assert_non_null(strstr(text, "DATABASE_PORT               7000\n"));
+    free(text);
+    gp_config_release(&cfg);
+}
+
+/* Without DATABASE_URL, PG* come before growplate's built-in defaults. */
+static void test_pg_env_without_url(void **state)
+{
+    (void)state;
+    gp_config_t cfg;
+    const char *kv[] = {"PGHOST", "pg.example", "PGPORT", "6543", "PGDATABASE", "shop", "PGUSER", "bob",
+                        "DATABASE_USER", "svc", NULL};
+    assert_int_equal(load(&cfg, kv), GP_OK);
+    gp__pg_params_t p;
+    assert_int_equal(gp__pg_params(&cfg.db, false, &p, NULL, 0), GP_OK);
+    assert_string_equal(param(&p, "host"), "pg.example");
+    assert_string_equal(param(&p, "port"), "6543");
+    assert_string_equal(param(&p, "dbname"), "shop");
+    assert_string_equal(param(&p, "user"), "svc"); /* growplate's own wins */
+    char d[256];
+    assert_string_equal(gp_config_db_display(&cfg.db, d, sizeof d), "postgresql://svc@pg.example:6543/shop");
+    gp_config_release(&cfg);
+    /* An empty DATABASE_PASSWORD is no password, so PGPASSWORD is used
+     * (libpq would read it anyway: an empty parameter is no parameter). */
+    const char *pw[] = {"DATABASE_HOST", "db", "DATABASE_PASSWORD", "", "PGPASSWORD", "from-env", NULL};
+    assert_int_equal(load(&cfg, pw), GP_OK);
+    assert_string_equal(cfg.db.password, "from-env");
+    gp_config_release(&cfg);
+    /* An empty PGPASSWORD is no password. */
+    const char *empty_pw[] = {"DATABASE_HOST", "db", "PGPASSWORD", "", NULL};
+    assert_int_equal(load(&cfg, empty_pw), GP_OK);
+    assert_null(cfg.db.password);
+    gp_config_release(&cfg);
+}
+
+/* PG* values are checked like growplate's own, and the messages name them. */
+static void test_pg_env_bad_values(void **state)
+{
+    (void)state;
+    expect_bad((const char *[]){"DATABASE_HOST", "db", "PGPORT", "abc", NULL}, "PGPORT: 'abc' is not a port",
+               "1 to 65535");
+    expect_bad((const char *[]){"DATABASE_HOST", "db", "PGPORT", "5432,5433", NULL}, "PGPORT", "DATABASE_URL");
+    expect_bad((const char *[]){"DATABASE_HOST", "db", "PGPORT", "+5432", NULL}, "PGPORT", NULL);
+    expect_bad((const char *[]){"DATABASE_HOST", "db", "PGSSLMODE", "maybe", NULL}, "PGSSLMODE: unknown sslmode 'maybe'",
+               "verify-full");
+    expect_bad((const char *[]){"DATABASE_HOST", "db", "PGSSLMODE", "", NULL}, "PGSSLMODE: is set but empty", NULL);
+    expect_bad((const char *[]){"DATABASE_HOST", "db", "PGSSLROOTCERT", "", NULL}, "PGSSLROOTCERT: is set but empty",
+               NULL);
+    expect_bad((const char *[]){"DATABASE_HOST", "db", "PGAPPNAME", "bad\x01name", NULL}, "PGAPPNAME", "printable");
+    /* A connection string in PGDATABASE: libpq never expands one from the
+     * environment, and growplate's first dbname it would. */
+    expect_bad((const char *[]){"DATABASE_HOST", "db", "PGDATABASE", "postgresql://u:pg-Secret-3@evil/db", NULL},
+               "PGDATABASE: looks like a connection string", "DATABASE_URL");
+    assert_null(strstr(errbuf, "pg-Secret-3"));
+    expect_bad((const char *[]){"DATABASE_HOST", "db", "PGDATABASE", "host=evil dbname=x", NULL},
+               "PGDATABASE: looks like a connection string", NULL);
+    /* Given by growplate, a PG* value is not used, so not judged either. */
+    gp_config_t cfg;
+    const char *unused[] = {"DATABASE_URL", "postgresql://db:5432/app?sslmode=require", "PGPORT", "abc", "PGSSLMODE",
+                            "", NULL};
+    assert_int_equal(load(&cfg, unused), GP_OK);
+    gp_config_release(&cfg);
+    /* PGPASSWORD never appears, whatever else is wrong. */
+    const char *pw[] = {"PGPASSWORD", "pg-Secret-2", "PGPORT", "x", "DATABASE_POOL_MAX", "0", NULL};
+    assert_int_equal(load(&cfg, pw), GP_ERR_CONFIG);
+    assert_null(strstr(errbuf, "pg-Secret-2"));
+    gp_config_release(&cfg);
+}
+
+/* Two variables that would silently move the connection are refused. */
+static void test_pg_env_refused(void **state)
+{
+    (void)state;
+    gp_config_t cfg;
+    expect_bad((const char *[]){"DATABASE_URL", "postgresql://db.example/app", "PGHOSTADDR", "10.0.0.9", NULL},
+               "PGHOSTADDR: '10.0.0.9' is set, and libpq would connect to that address", "hostaddr= in DATABASE_URL");
+    expect_bad((const char *[]){"GROWPLATE_ENV", "development", "PGHOSTADDR", "10.0.0.9", NULL}, "PGHOSTADDR", NULL);
+    const char *own_addr[] = {"DATABASE_URL", "host=db.example hostaddr=10.0.0.1 dbname=app", "PGHOSTADDR", "10.0.0.9",
+                              NULL};
+    assert_int_equal(load(&cfg, own_addr), GP_OK);
+    gp_config_release(&cfg);
+
+    expect_bad((const char *[]){"PGSERVICE", "prod", NULL}, "PGSERVICE: 'prod' is set but DATABASE_URL is not",
+               "DATABASE_URL='service=prod'");
+    /* With DATABASE_URL, the service fills what it leaves out, before the
+     * other PG* variables (libpq's order): growplate copies none of them. */
+    const char *svc[] = {"DATABASE_URL", "postgresql:///app", "PGSERVICE", "prod", "PGUSER", "bob", "PGHOST", "h",
+                         NULL};
+    assert_int_equal(load(&cfg, svc), GP_OK);
+    assert_null(cfg.db.user);
+    assert_null(cfg.db.host);
+    char *text = NULL;
+    assert_int_equal(gp_config_describe(&cfg, &text), GP_OK);
+    assert_non_null(strstr(text, "PGSERVICE                   prod (used by libpq: the service gives"));
+    assert_non_null(strstr(text, "PGUSER                      bob (used by libpq where the service does not give the user)"));
+    free(text);
+    gp_config_release(&cfg);
+    const char *url_svc[] = {"DATABASE_URL", "service=prod", "PGSERVICE", "other", "PGUSER", "bob", NULL};
+    assert_int_equal(load(&cfg, url_svc), GP_OK);
+    assert_null(cfg.db.user);
+    gp_config_release(&cfg);
+}
+
+/* DATABASE_STATEMENT_TIMEOUT makes growplate pass options itself: PGOPTIONS
+ * (read by libpq otherwise) is kept in them, unless the URL gives options. */
+static void test_pg_env_options(void **state)
+{
+    (void)state;
+    gp_config_t cfg;
+    const char *kv[] = {"DATABASE_URL", "postgresql://db/app", "DATABASE_STATEMENT_TIMEOUT", "250", "PGOPTIONS",
+                        "-c geqo=off", NULL};
+    assert_int_equal(setenv("PGOPTIONS", "-c geqo=off", 1), 0);
+    assert_int_equal(load(&cfg, kv), GP_OK);
+    gp__pg_params_t p;
+    assert_int_equal(gp__pg_params(&cfg.db, false, &p, NULL, 0), GP_OK);
+    assert_string_equal(param(&p, "options"), "-c geqo=off -c statement_timeout=250");
+    char *text = NULL;
+    assert_int_equal(gp_config_describe(&cfg, &text), GP_OK);
+    assert_non_null(strstr(text, "with DATABASE_STATEMENT_TIMEOUT added"));
+    free(text);
+    gp_config_release(&cfg);
+    const char *url_opts[] = {"DATABASE_URL", "postgresql://db/app?options=-c%20jit%3Doff",
+                              "DATABASE_STATEMENT_TIMEOUT", "250", "PGOPTIONS", "-c geqo=off", NULL};
+    assert_int_equal(load(&cfg, url_opts), GP_OK);
+    assert_int_equal(gp__pg_params(&cfg.db, false, &p, NULL, 0), GP_OK);
+    assert_string_equal(param(&p, "options"), "-c jit=off -c statement_timeout=250");
+    gp_config_release(&cfg);
+    unsetenv("PGOPTIONS");
+}
+
+/* The lookup's string need only live until its next call (the fuzzer's
+ * lookup frees it): every PG* value is copied at once. */
+static char one_buffer[64];
+static const char *reusing_lookup(void *ud, const char *name)
+{
+    (void)ud;
+    const char *v = strcmp(name, "PGHOST") == 0 ? "pg-host" : strcmp(name, "PGUSER") == 0 ? "pg-user"
+                  : strcmp(name, "PGDATABASE") == 0 ? "pg-db" : NULL;
+    if (!v)
+        return NULL;
+    memset(one_buffer, 'X', sizeof one_buffer - 1);
+    snprintf(one_buffer, sizeof one_buffer, "%s", v);
+    return one_buffer;
+}
+
+static void test_pg_env_lookup_lifetime(void **state)
+{
+    (void)state;
+    gp_config_t cfg;
+    assert_int_equal(gp_config_from_lookup(&cfg, reusing_lookup, NULL, errbuf, sizeof errbuf), GP_OK);
+    assert_string_equal(cfg.db.host, "pg-host");
+    assert_string_equal(cfg.db.user, "pg-user");
+    assert_string_equal(cfg.db.name, "pg-db");
+    gp_config_release(&cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -462,6 +768,14 @@ int main(void)
         cmocka_unit_test(test_redaction),
         cmocka_unit_test(test_log_redaction),
         cmocka_unit_test(test_strerror),
+        cmocka_unit_test(test_nothing_configured),
+        cmocka_unit_test(test_pg_env_read_through_lookup),
+        cmocka_unit_test(test_pg_env_fills_gaps),
+        cmocka_unit_test(test_pg_env_without_url),
+        cmocka_unit_test(test_pg_env_bad_values),
+        cmocka_unit_test(test_pg_env_refused),
+        cmocka_unit_test(test_pg_env_options),
+        cmocka_unit_test(test_pg_env_lookup_lifetime),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -45,7 +45,7 @@ flags=$(PKG_CONFIG_PATH=$(dirname "$pc") pkg-config --cflags --libs growplate 2>
 check "pkg-config resolves growplate" test $? -eq 0
 cc -Wall -Werror -o "$tmp/consumer-pc" "$tmp/consumer.c" $flags 2>"$tmp/cc.err"
 check "a program builds against the staged prefix with pkg-config" test $? -eq 0 || cat "$tmp/cc.err"
-out=$(env -i PATH="$PATH" LD_LIBRARY_PATH="$libdir" "$tmp/consumer-pc" 2>&1)
+out=$(env -i PATH="$PATH" LD_LIBRARY_PATH="$libdir" GROWPLATE_ENV=development "$tmp/consumer-pc" 2>&1)
 check "it runs (gp_config_from_env on an uninitialised config, jansson, libpq)" grep -q '^{"status":"success"} 1$' <<<"$out"
 
 mkdir -p "$tmp/cmake-consumer"
@@ -61,7 +61,7 @@ cmake -S "$tmp/cmake-consumer" -B "$tmp/cmake-build" -DCMAKE_PREFIX_PATH="$tmp/s
   cmake --build "$tmp/cmake-build" >>"$tmp/cm.log" 2>&1
 rc=$?
 check "a program builds against the staged prefix with find_package(growplate)" test $rc -eq 0 || tail -20 "$tmp/cm.log"
-out=$(env -i PATH="$PATH" LD_LIBRARY_PATH="$libdir" "$tmp/cmake-build/consumer" 2>&1)
+out=$(env -i PATH="$PATH" LD_LIBRARY_PATH="$libdir" GROWPLATE_ENV=development "$tmp/cmake-build/consumer" 2>&1)
 check "and runs" grep -q '^{"status":"success"} 1$' <<<"$out"
 
 echo "$passed passed, $failed failed"

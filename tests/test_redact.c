@@ -640,12 +640,14 @@ static void test_cli_every_byte(void **state)
                                  json ? " --json" : "", run_name[run], (unsigned char)bytes[b][0], pos_name[pos],
                                  enc_name[e]);
                         int code = run_cli(&rc.env, json, out, sizeof out, err, sizeof err);
-                        if (code != 0 && code != 2)
+                        if (code != 0 && code != 3) /* 3: invalid configuration */
                             fail_with("unexpected exit code", err);
                         if (code == 0 && *err)
                             fail_with("a valid configuration wrote to stderr", err);
-                        if (code == 2 && *out)
+                        if (code == 3 && !json && *out)
                             fail_with("an invalid configuration wrote to stdout", out);
+                        if (code == 3 && json && strncmp(out, "{\"ok\":false,", 12) != 0)
+                            fail_with("an invalid configuration with --json is not a JSON error object", out);
                         check_outputs(&rc, run, code == 0, json, out, err, pw, enc);
                         runs++;
                     }

@@ -24,7 +24,7 @@ secret=$(sed -E 's#.*://[^:]*:([^@]*)@.*#\1#' <<<"$owner_url")
 
 run "$gp" migrate --help;  check "migrate --help" grep -q 'dry-run' <<<"$out"
 run "$gp" audit --help;    check "audit --help" grep -q 'security_invoker' <<<"$out"
-run "$gp" migrate --bogus; check "unknown option exits 2" test $rc -eq 2
+run "$gp" migrate --bogus; check "unknown option exits 3 (usage)" test $rc -eq 3
 
 run "$gp" migrate --dry-run
 check "dry run exits 0" test $rc -eq 0
@@ -75,7 +75,7 @@ run env DATABASE_MIGRATION_URL="${owner_url/:$secret@/:Wr0ng$secret@}" "$gp" mig
 check "bad owner password exits 2" test $rc -eq 2
 check "no password in the message" bash -c '! grep -q -- "Wr0ng" <<<"$0$1"' "$out" "$err"
 run env -u DATABASE_MIGRATION_URL "$gp" migrate
-check "no migration URL exits 2 naming the variable" grep -q 'DATABASE_MIGRATION_URL' <<<"$err"
+check "no migration URL exits 3 naming the variable" bash -c '[ $0 -eq 3 ] && grep -q DATABASE_MIGRATION_URL <<<"$1"' "$rc" "$err"
 run env DATABASE_URL="postgresql://growplate_app:S3cret@127.0.0.1:1/x" "$gp" audit
 check "audit connection failure exits 2" test $rc -eq 2
 check "audit failure hides the password" bash -c '! grep -q S3cret <<<"$0$1"' "$out" "$err"

@@ -32,9 +32,11 @@ typedef struct gp_db_config {
     /* DATABASE_HOST/PORT/NAME/USER/PASSWORD. NULL / 0 = not set. When both
      * the URL and a part are set: a part the URL lacks is added; a part the
      * URL also gives must agree with it, or validation fails (a conflict is
-     * an error, never a silent choice). With neither, the defaults are
-     * host localhost, port 5432, database growplate_dev, and libpq's
-     * defaults for the rest. */
+     * an error, never a silent choice). With neither, a PG* variable
+     * (PGHOST...) may fill a part (gp_config_from_env); then the defaults
+     * are host localhost, port 5432, database growplate_dev (from the
+     * environment: only when GROWPLATE_ENV=development, or when something
+     * else names the server), and libpq's defaults for the rest. */
     const char *host;
     int port;
     const char *name;
@@ -116,12 +118,56 @@ GP_EXPORT void gp_config_init(gp_config_t *cfg);
  * *cfg need not be initialised (what it held is overwritten, not freed:
  * release a filled config before filling it again). Always call
  * gp_config_release() afterwards. Reads the environment with
- * getenv(): do not modify the environment concurrently. */
+ * getenv(): do not modify the environment concurrently.
+ *
+ * GROWPLATE_ENV: development, test, staging or production; unset = not
+ * development. When nothing names the PostgreSQL server (none of
+ * DATABASE_URL, DATABASE_HOST, DATABASE_PORT, DATABASE_NAME, PGHOST, PGPORT,
+ * PGDATABASE) the built-in default localhost:5432/growplate_dev is used only
+ * with GROWPLATE_ENV=development; otherwise this fails with GP_ERR_CONFIG
+ * ("DATABASE_URL: is not set, ..."), so a deployment that lost its
+ * DATABASE_URL never dials a local server by accident.
+ *
+ * libpq's own variables (PGHOST, PGPORT, PGDATABASE, PGUSER, PGPASSWORD,
+ * PGSSLMODE, PGAPPNAME, PGOPTIONS, PGPASSFILE, PGSERVICE, PGSSL*, ...),
+ * which libpq reads for any parameter a connection string leaves out, are
+ * read too, and growplate's own settings win: a PG* variable is used only
+ * for what DATABASE_URL and the DATABASE_* variables leave out (and before
+ * the built-in defaults above).
+ * - One with a DATABASE_* counterpart (PGHOST, PGPORT, PGDATABASE, PGUSER,
+ *   PGPASSWORD, PGSSLMODE, PGAPPNAME) then fills that field of *cfg (the
+ *   config owns the string), is checked like the DATABASE_* variable
+ *   (messages name the PG* variable) and is passed to libpq explicitly;
+ *   gp_config_describe() shows "(from PGHOST)".
+ * - The others are left to libpq, which reads them from the process
+ *   environment itself; PGCONNECT_TIMEOUT is never used (growplate passes
+ *   DATABASE_TIMEOUT), and PGOPTIONS is kept when DATABASE_STATEMENT_TIMEOUT
+ *   makes growplate pass options itself.
+ * - When a service is named (PGSERVICE, or service= in DATABASE_URL),
+ *   none is copied: libpq applies the service file, then the PG*
+ *   variables, to what growplate's settings leave out.
+ * - Refused (GP_ERR_CONFIG), as they would silently move the connection:
+ *   PGHOSTADDR unless DATABASE_URL gives hostaddr (libpq would connect to
+ *   that address instead of the host growplate names), PGSERVICE without
+ *   DATABASE_URL (use DATABASE_URL=service=NAME), and a PGDATABASE that is
+ *   a connection string (growplate would expand it, libpq never does from
+ *   the environment). A PG* variable that would be used but is set and
+ *   empty is refused too, except PGPASSWORD (no password).
+ * gp_config_describe() and gp_config_describe_json() list every PG*
+ * variable that is set with what was done with it, PGPASSWORD masked.
+ * DATABASE_MIGRATION_URL is handed to libpq as it is: libpq fills what it
+ * leaves out from the same PG* variables. */
 GP_EXPORT gp_status_t gp_config_from_env(gp_config_t *cfg, char *err, size_t errlen);
 
 /* The same, reading variables through `lookup` (return NULL for unset; the
  * returned string need only live until the next call). For tests, and for
- * services that keep their settings elsewhere. */
+ * services that keep their settings elsewhere. GROWPLATE_ENV and the PG*
+ * variables are asked of the lookup too, so that it decides what the
+ * configuration shows and passes explicitly; libpq itself still reads the
+ * process environment for the parameters without a DATABASE_* counterpart
+ * (PGOPTIONS, PGPASSFILE, PGSSLROOTCERT, ...), so a lookup that is not the
+ * environment should return the process's values for those (or the process
+ * should not set them). */
 typedef const char *(*gp_config_lookup_fn)(void *userdata, const char *name);
 GP_EXPORT gp_status_t gp_config_from_lookup(gp_config_t *cfg, gp_config_lookup_fn lookup,
                                             void *userdata, char *err, size_t errlen);
@@ -133,12 +179,18 @@ GP_EXPORT gp_status_t gp_config_from_lookup(gp_config_t *cfg, gp_config_lookup_f
  * GP_OK or GP_ERR_CONFIG. */
 GP_EXPORT gp_status_t gp_config_validate(const gp_config_t *cfg, char *err, size_t errlen);
 
-/* Render the effective configuration as "NAME=value" lines, passwords
- * masked as "********" (also inside URLs). *out is malloc'd; free() it.
- * Returns GP_OK or GP_ERR_NOMEM. */
+/* Render the effective configuration as "NAME value" lines, passwords
+ * masked as "********" (also inside URLs), a value taken from a PG*
+ * variable marked "(from PGHOST)", then GROWPLATE_ENV, then (when any is
+ * set) the PG* variables with what was done with each, then the effective
+ * targets. *out is malloc'd; free() it. Returns GP_OK or GP_ERR_NOMEM. */
 GP_EXPORT gp_status_t gp_config_describe(const gp_config_t *cfg, char **out);
 
-/* The same as a JSON object (keys are the variable names). */
+/* The same as a JSON object: keys are the variable names (null = unset),
+ * then "GROWPLATE_ENV", "effective" {"postgres","redis"}, "sources" (a
+ * setting filled from a PG* variable: {"DATABASE_HOST":"PGHOST"}) and
+ * "pg_environment" (every PG* variable set: {"PGHOST":{"value","used",
+ * "note"}}, PGPASSWORD's value "********"). */
 GP_EXPORT gp_status_t gp_config_describe_json(const gp_config_t *cfg, char **out);
 
 /* Free the strings that gp_config_from_env/_lookup allocated and reset

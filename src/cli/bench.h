@@ -28,7 +28,7 @@ typedef struct bench_workload {
     const char *name;
     const char *summary;
     const char *unit;   /* what units_per_sec counts: "ops", "keys", ... */
-    /* Create shared state; return 0, or nonzero after printing why to stderr. */
+    /* Create shared state; return 0, or nonzero after reporting why (cli_fail). */
     int (*setup)(const bench_opts_t *opts, void **shared);
     /* One operation on thread `tid`: return the number of units done (>= 1),
      * or 0 on error (counted; the run goes on). `local` is per-thread state,
@@ -53,8 +53,8 @@ int64_t bench_now_ns(void);
 
 /* A pool of `size` connections (min = max; size <= 0 keeps the configured
  * sizes) from the bench's configuration, returned once it is full so that a
- * measurement never includes connecting. NULL after printing why. */
-gp_pool_t *bench_full_pool(const bench_opts_t *o, int size, const char *who);
+ * measurement never includes connecting. NULL after reporting why. */
+gp_pool_t *bench_full_pool(const bench_opts_t *o, int size);
 
 int cmd_bench(int argc, char **argv);
 void cmd_bench_help(FILE *out);

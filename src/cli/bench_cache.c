@@ -45,22 +45,22 @@ static int setup(const bench_opts_t *o, void **out)
 {
     shared_t *s = calloc(1, sizeof *s);
     if (!s) {
-        fprintf(stderr, "growplate bench: out of memory\n");
+        cli_fail(CLI_FAILURE, GP_ERR_NOMEM, "out of memory");
         return 1;
     }
     if (o->pool_size > 0)
         o->cfg->redis.pool_size = o->pool_size;
     gp_error_t err;
-    if (gp_cache_create(o->cfg, NULL, &s->cache, &err) != GP_OK) {
-        fprintf(stderr, "growplate bench: cannot create the cache: %s\n", err.message);
+    if ((err.status = gp_cache_create(o->cfg, NULL, &s->cache, &err)) != GP_OK) {
+        cli_fail_error(cli_exit_for(err.status), &err, "cannot create the cache");
         free(s);
         return 1;
     }
     for (int i = 0; i < TENANTS; i++)
         tenant_id(i, s->tenants[i]);
     /* Fail early and clearly when Redis is not there at all. */
-    if (gp_cache_ping(s->cache, NULL, &err) != GP_OK) {
-        fprintf(stderr, "growplate bench: Redis is not reachable: %s (scripts/services start?)\n", err.message);
+    if ((err.status = gp_cache_ping(s->cache, NULL, &err)) != GP_OK) {
+        cli_fail_error(CLI_FAILURE, &err, "Redis is not reachable (scripts/services start?)");
         gp_cache_close(s->cache);
         free(s);
         return 1;

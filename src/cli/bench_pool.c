@@ -25,16 +25,16 @@ typedef struct pool_shared {
     int memory_conns;
 } pool_shared_t;
 
-static int setup_common(const bench_opts_t *o, void **shared, const char *who)
+static int setup_common(const bench_opts_t *o, void **shared)
 {
     pool_shared_t *s = calloc(1, sizeof *s);
     if (!s || !(s->thread_ops = calloc((size_t)o->threads, sizeof *s->thread_ops))) {
-        fprintf(stderr, "growplate bench %s: out of memory\n", who);
+        cli_fail(CLI_FAILURE, GP_ERR_NOMEM, "out of memory");
         free(s);
         return 1;
     }
     s->threads = o->threads;
-    s->pool = bench_full_pool(o, o->pool_size, who);
+    s->pool = bench_full_pool(o, o->pool_size);
     if (!s->pool) {
         free(s->thread_ops);
         free(s);
@@ -78,7 +78,7 @@ static void report_pool(pool_shared_t *s, FILE *out, bool json)
 
 /* ---- select1 -------------------------------------------------------------------- */
 
-static int select1_setup(const bench_opts_t *o, void **shared) { return setup_common(o, shared, "select1"); }
+static int select1_setup(const bench_opts_t *o, void **shared) { return setup_common(o, shared); }
 
 static int select1_op(void *shared, void **local, int tid)
 {
@@ -119,7 +119,7 @@ const bench_workload_t bench_select1 = {
 
 /* ---- pool-acquire ----------------------------------------------------------------- */
 
-static int acquire_setup(const bench_opts_t *o, void **shared) { return setup_common(o, shared, "pool-acquire"); }
+static int acquire_setup(const bench_opts_t *o, void **shared) { return setup_common(o, shared); }
 
 static int acquire_op(void *shared, void **local, int tid)
 {
@@ -173,12 +173,12 @@ static int memory_setup(const bench_opts_t *o, void **shared)
 {
     int n = o->pool_size > 0 ? o->pool_size : o->threads;
     if (!o->cfg->db.url) {
-        fprintf(stderr, "growplate bench pool-memory: needs DATABASE_URL (bare libpq connects with it)\n");
+        cli_fail(CLI_INVALID, GP_ERR_CONFIG, "needs DATABASE_URL (bare libpq connects with it)");
         return 1;
     }
     PGconn **bare = calloc((size_t)n, sizeof *bare);
     if (!bare) {
-        fprintf(stderr, "growplate bench pool-memory: out of memory\n");
+        cli_fail(CLI_FAILURE, GP_ERR_NOMEM, "out of memory");
         return 1;
     }
     /* Warm libpq's one-time allocations so they are not charged to either side. */
@@ -188,8 +188,14 @@ static int memory_setup(const bench_opts_t *o, void **shared)
         bare[i] = PQconnectdb(o->cfg->db.url);
         if (PQstatus(bare[i]) != CONNECTION_OK) {
             char clean[1024];
-            fprintf(stderr, "growplate bench pool-memory: %s",
-                    gp_redact(PQerrorMessage(bare[i]), clean, sizeof clean));
+            gp_redact(PQerrorMessage(bare[i]), clean, sizeof clean);
+            size_t len = strlen(clean);
+            while (len && (clean[len - 1] == '\n' || clean[len - 1] == ' '))
+                clean[--len] = 0;
+            for (char *c = clean; *c; c++)
+                if (*c == '\n')
+                    *c = ' ';
+            cli_fail(CLI_FAILURE, GP_ERR_CONNECT, "bare libpq: %s", clean);
             for (int j = 0; j <= i; j++)
                 PQfinish(bare[j]);
             free(bare);
@@ -209,10 +215,10 @@ static int memory_setup(const bench_opts_t *o, void **shared)
     empty.cfg = &cfg0;
     empty.pool_size = 0;
     long m2 = heap_in_use();
-    gp_pool_t *p0 = bench_full_pool(&empty, 0, "pool-memory");
+    gp_pool_t *p0 = bench_full_pool(&empty, 0);
     long m3 = heap_in_use();
     gp_pool_close(p0, 1000);
-    if (setup_common(o, shared, "pool-memory") != 0)
+    if (setup_common(o, shared) != 0)
         return 1;
     pool_shared_t *s = *shared;
     long m4 = heap_in_use();

@@ -14,11 +14,11 @@ static int txn_setup(const bench_opts_t *o, void **shared)
 {
     txn_shared_t *s = calloc(1, sizeof *s);
     if (!s) {
-        fprintf(stderr, "growplate bench: out of memory\n");
+        cli_fail(CLI_FAILURE, GP_ERR_NOMEM, "out of memory");
         return 1;
     }
     gp_error_t e;
-    if (!(s->pool = bench_full_pool(o, o->pool_size, "txn"))) {
+    if (!(s->pool = bench_full_pool(o, o->pool_size))) {
         free(s);
         return 1;
     }
@@ -36,7 +36,12 @@ static int txn_setup(const bench_opts_t *o, void **shared)
         gp_pool_release(held[i]);
     free(held);
     if (st != GP_OK) {
-        fprintf(stderr, "growplate bench: %s\n", st == GP_ERR_NOMEM ? "out of memory" : e.message);
+        if (st == GP_ERR_NOMEM)
+            cli_fail(CLI_FAILURE, st, "out of memory");
+        else {
+            e.status = st;
+            cli_fail_error(CLI_FAILURE, &e, "warming up");
+        }
         gp_pool_close(s->pool, 1000);
         free(s);
         return 1;

@@ -19,11 +19,11 @@
 /* The tenant-scoped calls need the verified tenant context (migration 0004)
  * and the tenant key installed: migrate first (idempotent) when a
  * migration URL is configured. */
-static int bench_migrate(const bench_opts_t *o, const char *who)
+static int bench_migrate(const bench_opts_t *o)
 {
     gp_error_t e;
-    if (o->cfg->db.migration_url && gp_migrate(o->cfg, NULL, NULL, &e) != GP_OK) {
-        fprintf(stderr, "growplate bench %s: migrate: %s\n", who, e.message);
+    if (o->cfg->db.migration_url && (e.status = gp_migrate(o->cfg, NULL, NULL, &e)) != GP_OK) {
+        cli_fail_error(cli_exit_for(e.status), &e, "migrate");
         return 1;
     }
     return 0;
@@ -42,10 +42,10 @@ static int scoped_setup(const bench_opts_t *o, void **shared)
 {
     scoped_shared_t *s = calloc(1, sizeof *s);
     if (!s) {
-        fprintf(stderr, "growplate bench scoped: out of memory\n");
+        cli_fail(CLI_FAILURE, GP_ERR_NOMEM, "out of memory");
         return 1;
     }
-    if (bench_migrate(o, "scoped") != 0 || !(s->pool = bench_full_pool(o, o->pool_size, "scoped"))) {
+    if (bench_migrate(o) != 0 || !(s->pool = bench_full_pool(o, o->pool_size))) {
         free(s);
         return 1;
     }
@@ -105,7 +105,7 @@ typedef struct menu_shared {
 
 static int menu_fail(const char *what, const gp_error_t *e)
 {
-    fprintf(stderr, "growplate bench menu: %s: %s\n", what, e->message);
+    cli_fail_error(CLI_FAILURE, e, "%s", what);
     return 1;
 }
 
@@ -161,10 +161,10 @@ static int menu_setup(const bench_opts_t *o, void **shared)
 {
     menu_shared_t *s = calloc(1, sizeof *s);
     if (!s) {
-        fprintf(stderr, "growplate bench menu: out of memory\n");
+        cli_fail(CLI_FAILURE, GP_ERR_NOMEM, "out of memory");
         return 1;
     }
-    if (bench_migrate(o, "menu") != 0 || !(s->pool = bench_full_pool(o, o->pool_size, "menu"))) {
+    if (bench_migrate(o) != 0 || !(s->pool = bench_full_pool(o, o->pool_size))) {
         free(s);
         return 1;
     }

@@ -31,34 +31,37 @@ void cmd_audit_help(FILE *out)
             "           object, message}]\n"
             "\n"
             "Without --json: one line per finding on stdout (kind, object, message).\n"
-            "exit codes: 0 clean; 1 findings; 2 failure (configuration, connection) or\n"
-            "usage error.\n");
+            "exit codes: 0 clean; 1 findings; 2 failure (connection, authentication,\n"
+            "timeout, a query); 3 invalid configuration or usage. With --json a failure\n"
+            "is one JSON error object on stdout (see 'growplate --help').\n");
 }
 
 int cmd_audit(int argc, char **argv)
 {
     bool json = false;
     for (int i = 1; i < argc; i++) {
+        char b[128];
         if (strcmp(argv[i], "--json") == 0)
             json = true;
-        else {
-            fprintf(stderr, "growplate audit: unknown option '%s'; see 'growplate audit --help'\n", argv[i]);
-            return CLI_FAILURE;
-        }
+        else
+            return cli_usage("unknown option '%s'", cli_shown(argv[i], b, sizeof b));
     }
     gp_config_t cfg;
     gp_config_init(&cfg);
-    if (!cli_load_config("audit", &cfg)) {
+    int lrc = cli_load_config(&cfg);
+    if (lrc != CLI_OK) {
         gp_config_release(&cfg);
-        return CLI_FAILURE;
+        return lrc;
     }
     gp_audit_report_t *rep = NULL;
     gp_error_t err;
+    gp_error_clear(&err);
     gp_status_t st = gp_audit(&cfg, &rep, &err);
     gp_config_release(&cfg);
     if (st != GP_OK) {
-        fprintf(stderr, "growplate audit: %s\n", err.message);
-        return CLI_FAILURE;
+        err.status = st;
+        gp_audit_report_free(rep);
+        return cli_fail_error(cli_exit_for(st), &err, NULL);
     }
     if (json) {
         printf("{\"role\":");

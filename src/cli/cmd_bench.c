@@ -44,7 +44,10 @@ void cmd_bench_help(FILE *out)
             "  --pool-size N   connections in the pool (default: as many as threads)\n"
             "  --json          one JSON object on stdout: ops_per_sec, p50_us, p99_us, errors, ...\n"
             "\n"
-            "exit codes: 0 ran (even with errors counted); 2 usage, configuration or setup failure.\n");
+            "exit codes: 0 ran (even with errors counted); 2 setup failure (a server\n"
+            "unreachable, the pool not filling, out of memory); 3 invalid configuration\n"
+            "or usage. With --json a failure is one JSON error object on stdout (see\n"
+            "'growplate --help').\n");
 }
 
 typedef struct worker {
@@ -65,15 +68,15 @@ int64_t bench_now_ns(void)
     return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-gp_pool_t *bench_full_pool(const bench_opts_t *o, int size, const char *who)
+gp_pool_t *bench_full_pool(const bench_opts_t *o, int size)
 {
     gp_config_t cfg = *o->cfg;
     if (size > 0)
         cfg.db.pool_min = cfg.db.pool_max = size;
     gp_pool_t *pool = NULL;
     gp_error_t e;
-    if (gp_pool_create(&cfg, &pool, &e) != GP_OK) {
-        fprintf(stderr, "growplate bench %s: %s\n", who, e.message);
+    if ((e.status = gp_pool_create(&cfg, &pool, &e)) != GP_OK) {
+        cli_fail_error(cli_exit_for(e.status), &e, NULL);
         return NULL;
     }
     int64_t until = bench_now_ns() + 30 * 1000000000LL;
@@ -84,10 +87,10 @@ gp_pool_t *bench_full_pool(const bench_opts_t *o, int size, const char *who)
             return pool;
         if (bench_now_ns() > until || m.open_failures > 0) {
             gp_conn_t *c = NULL;
-            if (gp_pool_acquire(pool, "bench", 100, &c, &e) != GP_OK)
-                fprintf(stderr, "growplate bench %s: the pool did not fill: %s\n", who, e.message);
+            if ((e.status = gp_pool_acquire(pool, "bench", 100, &c, &e)) != GP_OK)
+                cli_fail_error(CLI_FAILURE, &e, "the pool did not fill");
             else
-                fprintf(stderr, "growplate bench %s: the pool did not fill to %d connections\n", who, m.min);
+                cli_fail(CLI_FAILURE, GP_ERR_TIMEOUT, "the pool did not fill to %d connections", m.min);
             gp_pool_release(c);
             gp_pool_close(pool, 1000);
             return NULL;
@@ -132,18 +135,18 @@ static bool parse_num(const char *s, double lo, double hi, double *out)
 
 int cmd_bench(int argc, char **argv)
 {
-    if (argc < 2) {
-        fprintf(stderr, "growplate bench: which workload? see 'growplate bench --help'\n");
-        return CLI_FAILURE;
-    }
+    char b[128];
+    if (argc < 2)
+        return cli_usage("which workload?");
     const bench_workload_t *w = NULL;
     for (size_t i = 0; workloads[i]; i++)
         if (strcmp(argv[1], workloads[i]->name) == 0)
             w = workloads[i];
-    if (!w) {
-        fprintf(stderr, "growplate bench: unknown workload '%s'; see 'growplate bench --help'\n", argv[1]);
-        return CLI_FAILURE;
-    }
+    if (!w)
+        return cli_usage("unknown workload '%s'", cli_shown(argv[1], b, sizeof b));
+    static char command[64];
+    snprintf(command, sizeof command, "bench %s", w->name);
+    cli_set_command(command);
     bench_opts_t o = {.threads = 8, .seconds = 5, .pool_size = -1};
     for (int i = 2; i < argc; i++) {
         double v;
@@ -154,17 +157,15 @@ int cmd_bench(int argc, char **argv)
                    i + 1 < argc) {
             const char *val = argv[++i];
             bool ok = strcmp(a, "--seconds") == 0 ? parse_num(val, 0.1, 86400, &v) : parse_num(val, 1, 4096, &v);
-            if (!ok || (strcmp(a, "--seconds") != 0 && v != floor(v))) {
-                fprintf(stderr, "growplate bench: %s '%s' is not valid; expected %s\n", a, val,
-                        strcmp(a, "--seconds") == 0 ? "seconds from 0.1 to 86400" : "a whole number from 1 to 4096");
-                return CLI_FAILURE;
-            }
+            if (!ok || (strcmp(a, "--seconds") != 0 && v != floor(v)))
+                return cli_usage("%s '%s' is not valid; expected %s", a, cli_shown(val, b, sizeof b),
+                                 strcmp(a, "--seconds") == 0 ? "seconds from 0.1 to 86400"
+                                                             : "a whole number from 1 to 4096");
             if (strcmp(a, "--threads") == 0) o.threads = (int)v;
             else if (strcmp(a, "--seconds") == 0) o.seconds = v;
             else o.pool_size = (int)v;
         } else {
-            fprintf(stderr, "growplate bench: unknown or incomplete option '%s'; see 'growplate bench --help'\n", a);
-            return CLI_FAILURE;
+            return cli_usage("unknown or incomplete option '%s'", cli_shown(a, b, sizeof b));
         }
     }
     if (o.pool_size < 0)
@@ -172,23 +173,23 @@ int cmd_bench(int argc, char **argv)
 
     gp_config_t cfg;
     gp_config_init(&cfg);
-    if (!cli_load_config("bench", &cfg)) {
+    int rc = cli_load_config(&cfg);
+    if (rc != CLI_OK) {
         gp_config_release(&cfg);
-        return CLI_FAILURE;
+        return rc;
     }
     o.cfg = &cfg;
     void *shared = NULL;
     if (w->setup(&o, &shared) != 0) {
         gp_config_release(&cfg);
-        return CLI_FAILURE;
+        return cli_failure_code(); /* reported by the workload */
     }
 
     worker_t *wk = calloc((size_t)o.threads, sizeof *wk);
     if (!wk) {
-        fprintf(stderr, "growplate bench: out of memory\n");
         w->teardown(shared);
         gp_config_release(&cfg);
-        return CLI_FAILURE;
+        return cli_fail(CLI_FAILURE, GP_ERR_NOMEM, "out of memory");
     }
     int64_t start = bench_now_ns();
     int64_t deadline = start + (int64_t)(o.seconds * 1e9);
@@ -196,7 +197,7 @@ int cmd_bench(int argc, char **argv)
     for (int i = 0; i < o.threads; i++) {
         wk[i] = (worker_t){.w = w, .shared = shared, .tid = i, .deadline_ns = deadline, .hist = gp_hist_new()};
         if (!wk[i].hist || pthread_create(&wk[i].thread, NULL, worker_main, &wk[i]) != 0) {
-            fprintf(stderr, "growplate bench: cannot start thread %d\n", i);
+            cli_fail(CLI_FAILURE, wk[i].hist ? GP_ERR_IO : GP_ERR_NOMEM, "cannot start thread %d", i);
             gp_hist_free(wk[i].hist);
             break;
         }
@@ -224,9 +225,17 @@ int cmd_bench(int argc, char **argv)
         ops += wk[i].ops;
         units += wk[i].units;
         errors += wk[i].errors;
-        gp_hist_merge(all, wk[i].hist);
+        if (all)
+            gp_hist_merge(all, wk[i].hist);
         gp_hist_free(wk[i].hist);
     }
+    if (!all) {
+        free(wk);
+        w->teardown(shared);
+        gp_config_release(&cfg);
+        return cli_fail(CLI_FAILURE, GP_ERR_NOMEM, "out of memory");
+    }
+    rc = started == o.threads ? CLI_OK : CLI_FAILURE;
     double elapsed = (double)(bench_now_ns() - start) / 1e9;
     double p50 = (double)gp_hist_quantile(all, 0.50) / 1e3, p99 = (double)gp_hist_quantile(all, 0.99) / 1e3;
     double maxus = (double)gp_hist_max(all) / 1e3;
@@ -238,6 +247,10 @@ int cmd_bench(int argc, char **argv)
                (double)units / elapsed, p50, p99, maxus, (unsigned long long)errors);
         if (w->report)
             w->report(shared, stdout, true);
+        if (rc != CLI_OK) { /* the figures of the threads that ran, and why the others did not */
+            printf(",\"ok\":false,");
+            cli_json_error_members(stdout, rc);
+        }
         printf("}\n");
     } else {
         printf("%s: %d threads, %.1f s: %.0f ops/s (%.0f %s/s), p50 %.1f us, p99 %.1f us, max %.1f us, errors %llu\n",
@@ -250,5 +263,5 @@ int cmd_bench(int argc, char **argv)
     free(wk);
     w->teardown(shared);
     gp_config_release(&cfg);
-    return started == o.threads ? CLI_OK : CLI_FAILURE;
+    return rc;
 }

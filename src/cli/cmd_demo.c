@@ -21,7 +21,8 @@ void cmd_demo_help(FILE *out)
             "(eval \"$(scripts/services env)\"). Safe to run again: it reuses its tenants.\n"
             "\n"
             "exit codes: 0 tour completed; 2 a step failed (the message says which and\n"
-            "why), invalid configuration or usage.\n");
+            "why); 3 invalid configuration or usage. No --json (given, it is a usage\n"
+            "error, reported as a JSON error object like every failure with --json).\n");
 }
 
 typedef struct demo {
@@ -37,8 +38,13 @@ static bool check(demo_t *d, gp_status_t st, const gp_error_t *e, const char *wh
 {
     if (st == GP_OK)
         return true;
-    fprintf(stderr, "growplate demo: %s failed: %s%s%s\n", what, gp_strerror(st), e && e->message[0] ? ": " : "",
-            e ? e->message : "");
+    if (e) {
+        gp_error_t copy = *e;
+        copy.status = st;
+        cli_fail_error(cli_exit_for(st), &copy, "%s failed: %s", what, gp_strerror(st));
+    } else {
+        cli_fail(cli_exit_for(st), st, "%s failed: %s", what, gp_strerror(st));
+    }
     d->failed = 1;
     return false;
 }
@@ -222,6 +228,7 @@ static bool isolation_step(demo_t *d, char margherita_id[37])
     printf("  %s inserts a row for %s: %s (SQLSTATE %s, %s)\n", tenants[1].name, tenants[0].name,
            st == GP_OK ? "ACCEPTED" : "refused", e.sqlstate, gp_error_class_name(e.klass));
     if (st == GP_OK) {
+        cli_fail(CLI_FAILURE, GP_ERR_TENANT, "isolation: a row for another tenant was accepted");
         d->failed = 1;
         return false;
     }
@@ -355,6 +362,7 @@ static bool cache_step(demo_t *d)
            st == GP_ERR_MISS ? "miss" : st == GP_OK ? "HIT" : gp_strerror(st));
     json_decref(v);
     if (st == GP_OK) {
+        cli_fail(CLI_FAILURE, GP_ERR_TENANT, "isolation: one tenant read another's cache entry");
         d->failed = 1;
         return false;
     }
@@ -370,8 +378,9 @@ static bool health_step(demo_t *d)
     step("6. Health");
     gp_health_options_t o = {.cfg = &d->cfg, .pool = d->pool, .cache = d->cache};
     gp_health_report_t r;
-    if (gp_health_check(&o, &r) != GP_OK)
-        return false;
+    gp_status_t st = gp_health_check(&o, &r);
+    if (st != GP_OK)
+        return check(d, st, NULL, "health check");
     printf("  overall: %s (checked in %.1f ms)\n", gp_health_state_name(r.state), (double)r.elapsed_ns / 1e6);
     printf("  postgres  %-4s %7.2f ms  version %s\n", r.postgres.status == GP_OK ? "ok" : "FAIL",
            (double)r.postgres.latency_ns / 1e6, r.postgres.server_version);
@@ -383,21 +392,24 @@ static bool health_step(demo_t *d)
     printf("  cache     %llu hits, %llu misses, %llu errors\n", (unsigned long long)r.cache.hits,
            (unsigned long long)r.cache.misses, (unsigned long long)r.cache.errors);
     printf("\n  (growplate health, growplate metrics and growplate audit give the same from the command line)\n");
+    if (r.state != GP_HEALTH_UP)
+        cli_fail(CLI_FAILURE, r.postgres.status != GP_OK ? r.postgres.status : r.redis.status, "health: %s: %s",
+                 gp_health_state_name(r.state), r.postgres.status != GP_OK ? r.postgres.message : r.redis.message);
     return r.state == GP_HEALTH_UP;
 }
 
 int cmd_demo(int argc, char **argv)
 {
-    (void)argv;
     if (argc > 1) {
-        fprintf(stderr, "growplate demo: takes no arguments; see 'growplate demo --help'\n");
-        return CLI_FAILURE;
+        char b[128];
+        return cli_usage("takes no arguments (not '%s')", cli_shown(argv[1], b, sizeof b));
     }
     demo_t d = {0};
     gp_config_init(&d.cfg);
-    if (!cli_load_config("demo", &d.cfg)) {
+    int rc = cli_load_config(&d.cfg);
+    if (rc != CLI_OK) {
         gp_config_release(&d.cfg);
-        return CLI_FAILURE;
+        return rc;
     }
     char pg[256], rd[256];
     printf("growplate %s demo: PostgreSQL %s, Redis %s (passwords redacted)\n", gp_version(),
@@ -409,7 +421,7 @@ int cmd_demo(int argc, char **argv)
         !check(&d, gp_cache_create(&d.cfg, NULL, &d.cache, &e), &e, "cache")) {
         gp_pool_close(d.pool, 1000);
         gp_config_release(&d.cfg);
-        return CLI_FAILURE;
+        return cli_failure_code();
     }
     char margherita[37];
     bool ok = schema_step(&d) && tenants_step(&d) && isolation_step(&d, margherita) && order_step(&d, margherita) &&
@@ -419,5 +431,5 @@ int cmd_demo(int argc, char **argv)
     gp_config_release(&d.cfg);
     if (ok && !d.failed)
         printf("\nTour complete.\n");
-    return ok && !d.failed ? CLI_OK : CLI_FAILURE;
+    return ok && !d.failed ? CLI_OK : cli_failure_code();
 }

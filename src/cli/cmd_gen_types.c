@@ -27,7 +27,9 @@ void cmd_gen_types_help(FILE *out)
             "\n"
             "Run it from the source tree after `growplate migrate`; commit the files.\n"
             "exit codes: 0 written / up to date; 1 (--check) out of date; 2 failure\n"
-            "(configuration, connection, a column type with no C mapping) or usage.\n");
+            "(connection, a column type with no C mapping, a file not written); 3\n"
+            "invalid configuration or usage. No --json (given, it is a usage error,\n"
+            "reported as a JSON error object like every failure with --json).\n");
 }
 
 /* NULL when the file cannot be read. */
@@ -68,13 +70,13 @@ static bool write_file(const char *path, const char *text)
     snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
     FILE *f = fopen(tmp, "wb");
     if (!f) {
-        fprintf(stderr, "growplate gen-types: cannot write %s: %s\n", tmp, strerror(errno));
+        cli_fail(CLI_FAILURE, GP_ERR_IO, "cannot write %s: %s", tmp, strerror(errno));
         return false;
     }
     bool ok = fputs(text, f) >= 0;
     ok = (fclose(f) == 0) && ok;
     if (!ok || rename(tmp, path) != 0) {
-        fprintf(stderr, "growplate gen-types: cannot write %s: %s\n", path, strerror(errno));
+        cli_fail(CLI_FAILURE, GP_ERR_IO, "cannot write %s: %s", path, strerror(errno));
         unlink(tmp);
         return false;
     }
@@ -102,26 +104,28 @@ int cmd_gen_types(int argc, char **argv)
         else if (strcmp(argv[i], "--source") == 0 && i + 1 < argc)
             cpath = argv[++i];
         else {
-            fprintf(stderr, "growplate gen-types: unknown or incomplete option '%s'; see 'growplate gen-types --help'\n",
-                    argv[i]);
-            return CLI_FAILURE;
+            char b[128];
+            return cli_usage("unknown or incomplete option '%s'", cli_shown(argv[i], b, sizeof b));
         }
     }
     gp_config_t cfg;
     gp_config_init(&cfg);
-    if (!cli_load_config("gen-types", &cfg)) {
+    int rc = cli_load_config(&cfg);
+    if (rc != CLI_OK) {
         gp_config_release(&cfg);
-        return CLI_FAILURE;
+        return rc;
     }
     char *header = NULL, *source = NULL;
     gp_error_t err;
+    gp_error_clear(&err);
     gp_status_t st = gp_gen_types(&cfg, &header, &source, &err);
     gp_config_release(&cfg);
     if (st != GP_OK) {
-        fprintf(stderr, "growplate gen-types: %s\n", err.message);
-        return CLI_FAILURE;
+        err.status = st;
+        free(header);
+        free(source);
+        return cli_fail_error(cli_exit_for(st), &err, NULL);
     }
-    int rc = CLI_OK;
     if (check) {
         if (!same(hpath, header)) {
             fprintf(stderr, "growplate gen-types: %s is out of date with the schema\n", hpath);

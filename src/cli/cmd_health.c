@@ -19,8 +19,11 @@ void cmd_health_help(FILE *out)
             "  --watch SECONDS   repeat every SECONDS until interrupted (Ctrl-C)\n"
             "  --deadline MS     the longest a check may take (default %d)\n"
             "\n"
-            "exit codes: 0 up; 1 degraded (cache down, database up); 2 down (database\n"
-            "unreachable), invalid configuration or usage.\n",
+            "exit codes (like pg_isready's): 0 up; 1 degraded (cache down, database\n"
+            "up); 2 down (database unreachable, refusing or not answering in time: the\n"
+            "reason on stderr); 3 invalid configuration or usage, nothing checked. With\n"
+            "--json, a down report also carries \"ok\":false, \"error\":{...} and \"exit\",\n"
+            "and any other failure is one JSON error object (see 'growplate --help').\n",
             GP_HEALTH_DEFAULT_DEADLINE_MS);
 }
 
@@ -30,9 +33,12 @@ void cmd_metrics_help(FILE *out)
             "usage: growplate metrics [--deadline MS]\n"
             "\n"
             "Run one health check and print every metric in the Prometheus text\n"
-            "exposition format (HELP/TYPE lines, seconds, _total counters, summaries).\n"
+            "exposition format (HELP/TYPE lines, seconds, _total counters, summaries);\n"
+            "a server that is down is reported in the metrics (growplate_up 0), not by\n"
+            "the exit code. No --json (the output is the exposition; 'growplate health\n"
+            "--json' is the JSON view).\n"
             "\n"
-            "exit codes: 0 printed; 2 invalid configuration or usage.\n");
+            "exit codes: 0 printed; 2 out of memory; 3 invalid configuration or usage.\n");
 }
 
 static volatile sig_atomic_t interrupted;
@@ -48,35 +54,33 @@ typedef struct health_args {
     int deadline_ms;
 } health_args_t;
 
-static bool parse_args(const char *cmd, int argc, char **argv, bool allow_watch, health_args_t *a)
+/* Returns CLI_OK or the exit code of a usage error. */
+static int parse_args(int argc, char **argv, bool allow_json, health_args_t *a)
 {
     *a = (health_args_t){.deadline_ms = GP_HEALTH_DEFAULT_DEADLINE_MS};
     for (int i = 1; i < argc; i++) {
-        char *end;
-        if (allow_watch && strcmp(argv[i], "--json") == 0) {
+        char *end, b[128];
+        if (allow_json && strcmp(argv[i], "--json") == 0) {
             a->json = true;
-        } else if (allow_watch && strcmp(argv[i], "--watch") == 0 && i + 1 < argc) {
+        } else if (strcmp(argv[i], "--json") == 0) {
+            return cli_usage("--json is not an option of metrics: its output is the Prometheus text format "
+                             "('growplate health --json' is the JSON view)");
+        } else if (allow_json && strcmp(argv[i], "--watch") == 0 && i + 1 < argc) {
             a->watch = strtod(argv[++i], &end);
-            if (*end || !(a->watch >= 0.1 && a->watch <= 86400)) {
-                fprintf(stderr, "growplate %s: --watch '%s' is not valid; expected seconds from 0.1 to 86400\n", cmd,
-                        argv[i]);
-                return false;
-            }
+            if (!*argv[i] || *end || !(a->watch >= 0.1 && a->watch <= 86400))
+                return cli_usage("--watch '%s' is not valid; expected seconds from 0.1 to 86400",
+                                 cli_shown(argv[i], b, sizeof b));
         } else if (strcmp(argv[i], "--deadline") == 0 && i + 1 < argc) {
             long v = strtol(argv[++i], &end, 10);
-            if (*end || v < 1 || v > 600000) {
-                fprintf(stderr, "growplate %s: --deadline '%s' is not valid; expected milliseconds from 1 to 600000\n",
-                        cmd, argv[i]);
-                return false;
-            }
+            if (!*argv[i] || *end || v < 1 || v > 600000)
+                return cli_usage("--deadline '%s' is not valid; expected milliseconds from 1 to 600000",
+                                 cli_shown(argv[i], b, sizeof b));
             a->deadline_ms = (int)v;
         } else {
-            fprintf(stderr, "growplate %s: unknown or incomplete option '%s'; see 'growplate %s --help'\n", cmd,
-                    argv[i], cmd);
-            return false;
+            return cli_usage("unknown or incomplete option '%s'", cli_shown(argv[i], b, sizeof b));
         }
     }
-    return true;
+    return CLI_OK;
 }
 
 /* How long closing the CLI's pool waits for a connect still in flight
@@ -146,33 +150,60 @@ static int exit_code(gp_health_state_t s)
     return s == GP_HEALTH_UP ? CLI_OK : s == GP_HEALTH_DEGRADED ? CLI_FINDINGS : CLI_FAILURE;
 }
 
+/* Down: the reason on stderr (and kept for the JSON), from the database's probe. */
+static void report_down(const gp_health_report_t *r)
+{
+    gp_error_t e;
+    gp_error_clear(&e);
+    e.status = r->postgres.status;
+    snprintf(e.message, sizeof e.message, "%s", r->postgres.message[0] ? r->postgres.message : gp_strerror(e.status));
+    e.retriable = 1; /* the server may come back */
+    cli_fail_error(CLI_FAILURE, &e, "down: PostgreSQL");
+}
+
 int cmd_health(int argc, char **argv)
 {
     health_args_t a;
-    if (!parse_args("health", argc, argv, true, &a))
-        return CLI_FAILURE;
+    int rc = parse_args(argc, argv, true, &a);
+    if (rc != CLI_OK)
+        return rc;
     gp_config_t cfg;
     gp_config_init(&cfg);
-    if (!cli_load_config("health", &cfg)) {
+    if ((rc = cli_load_config(&cfg)) != CLI_OK) {
         gp_config_release(&cfg);
-        return CLI_FAILURE;
+        return rc;
     }
     gp_pool_t *pool = open_pool(&cfg);
     gp_cache_t *cache = open_cache(&cfg);
     signal(SIGINT, on_sigint);
-    int rc = CLI_FAILURE;
+    rc = CLI_FAILURE;
     for (;;) {
+        cli_error_reset(); /* each round reports its own state */
         gp_health_options_t o = {.cfg = &cfg, .pool = pool, .cache = cache, .deadline_ms = a.deadline_ms};
         gp_health_report_t r;
-        if (gp_health_check(&o, &r) != GP_OK) {
-            fprintf(stderr, "growplate health: out of memory\n");
+        gp_status_t st = gp_health_check(&o, &r);
+        if (st != GP_OK) {
+            rc = cli_fail(CLI_FAILURE, st, "%s", gp_strerror(st));
             break;
         }
         rc = exit_code(r.state);
+        if (rc == CLI_FAILURE)
+            report_down(&r);
         if (a.json) {
             char *s = NULL;
-            if (gp_health_to_json(&r, &s) == GP_OK)
+            if ((st = gp_health_to_json(&r, &s)) != GP_OK) {
+                rc = cli_fail(CLI_FAILURE, st, "%s", gp_strerror(st));
+                break;
+            }
+            size_t n = strlen(s);
+            if (rc == CLI_FAILURE && n > 1 && s[n - 1] == '}') {
+                /* The report stays as it is, plus the failure's members. */
+                printf("%.*s,\"ok\":false,", (int)(n - 1), s);
+                cli_json_error_members(stdout, rc);
+                printf("}\n");
+            } else {
                 printf("%s\n", s);
+            }
             free(s);
         } else {
             print_table(&r);
@@ -197,25 +228,28 @@ int cmd_health(int argc, char **argv)
 int cmd_metrics(int argc, char **argv)
 {
     health_args_t a;
-    if (!parse_args("metrics", argc, argv, false, &a))
-        return CLI_FAILURE;
+    int rc = parse_args(argc, argv, false, &a);
+    if (rc != CLI_OK)
+        return rc;
     gp_config_t cfg;
     gp_config_init(&cfg);
-    if (!cli_load_config("metrics", &cfg)) {
+    if ((rc = cli_load_config(&cfg)) != CLI_OK) {
         gp_config_release(&cfg);
-        return CLI_FAILURE;
+        return rc;
     }
     gp_pool_t *pool = open_pool(&cfg);
     gp_cache_t *cache = open_cache(&cfg);
     gp_health_options_t o = {.cfg = &cfg, .pool = pool, .cache = cache, .deadline_ms = a.deadline_ms};
     gp_health_report_t r;
-    int rc = CLI_FAILURE;
     char *s = NULL;
-    if (gp_health_check(&o, &r) == GP_OK && gp_health_to_prometheus(&r, &s) == GP_OK) {
+    gp_status_t st = gp_health_check(&o, &r);
+    if (st == GP_OK)
+        st = gp_health_to_prometheus(&r, &s);
+    if (st == GP_OK) {
         fputs(s, stdout);
         rc = CLI_OK;
     } else {
-        fprintf(stderr, "growplate metrics: out of memory\n");
+        rc = cli_fail(CLI_FAILURE, st, "%s", gp_strerror(st));
     }
     free(s);
     gp_pool_close(pool, CLOSE_WAIT_MS);

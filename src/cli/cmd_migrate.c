@@ -20,8 +20,10 @@ void cmd_migrate_help(FILE *out)
             "  --json     print the outcome as one JSON object on stdout\n"
             "\n"
             "Otherwise quiet; progress goes to stderr when it is a terminal.\n"
-            "exit codes: 0 up to date; 2 failure (configuration, connection, a changed or\n"
-            "failed migration: the message names the version) or usage error.\n");
+            "exit codes: 0 up to date; 2 failure (connection, authentication, a changed\n"
+            "or failed migration: the message names the version); 3 invalid\n"
+            "configuration (DATABASE_MIGRATION_URL unset...) or usage. With --json a\n"
+            "failure adds \"error\":{...} and \"exit\" to the object (see 'growplate --help').\n");
 }
 
 static void show_progress(void *ud, const char *line)
@@ -30,7 +32,7 @@ static void show_progress(void *ud, const char *line)
     fprintf(stderr, "growplate migrate: %s\n", line);
 }
 
-static void print_json(const gp_migrate_report_t *rep, gp_status_t st, const gp_error_t *err)
+static void print_json(const gp_migrate_report_t *rep, gp_status_t st, int rc)
 {
     printf("{\"ok\":%s,\"dry_run\":%s,\"applied\":%zu,\"pending\":%zu,\"waited_for_lock\":%s,\"migrations\":[",
            st == GP_OK ? "true" : "false", rep && rep->dry_run ? "true" : "false", rep ? rep->applied : 0,
@@ -44,8 +46,8 @@ static void print_json(const gp_migrate_report_t *rep, gp_status_t st, const gp_
     }
     printf("]");
     if (st != GP_OK) {
-        printf(",\"error\":");
-        cli_json_string(stdout, err->message);
+        printf(",");
+        cli_json_error_members(stdout, rc);
     }
     printf("}\n");
 }
@@ -55,36 +57,31 @@ int cmd_migrate(int argc, char **argv)
     bool json = false;
     gp_migrate_opts_t opts = {0};
     for (int i = 1; i < argc; i++) {
+        char b[128];
         if (strcmp(argv[i], "--json") == 0)
             json = true;
         else if (strcmp(argv[i], "--dry-run") == 0)
             opts.dry_run = true;
-        else {
-            fprintf(stderr, "growplate migrate: unknown option '%s'; see 'growplate migrate --help'\n", argv[i]);
-            return CLI_FAILURE;
-        }
+        else
+            return cli_usage("unknown option '%s'", cli_shown(argv[i], b, sizeof b));
     }
     gp_config_t cfg;
     gp_config_init(&cfg);
-    if (!cli_load_config("migrate", &cfg)) {
+    int rc = cli_load_config(&cfg);
+    if (rc != CLI_OK) {
         gp_config_release(&cfg);
-        return CLI_FAILURE;
+        return rc;
     }
     if (cli_progress_enabled())
         opts.progress = show_progress;
     gp_migrate_report_t *rep = NULL;
     gp_error_t err;
+    gp_error_clear(&err);
     gp_status_t st = gp_migrate(&cfg, &opts, &rep, &err);
     gp_config_release(&cfg);
     if (st != GP_OK) {
-        if (*err.sqlstate)
-            fprintf(stderr, "growplate migrate: %s (SQLSTATE %s)\n", err.message, err.sqlstate);
-        else
-            fprintf(stderr, "growplate migrate: %s\n", err.message);
-        if (*err.detail)
-            fprintf(stderr, "growplate migrate: detail: %s\n", err.detail);
-        if (*err.hint)
-            fprintf(stderr, "growplate migrate: hint: %s\n", err.hint);
+        err.status = st;
+        rc = cli_fail_error(cli_exit_for(st), &err, NULL);
     }
     if (!json && st == GP_OK && opts.dry_run) {
         for (size_t i = 0; i < rep->count; i++)
@@ -92,7 +89,7 @@ int cmd_migrate(int argc, char **argv)
                 printf("pending %04d %s\n", rep->entries[i].version, rep->entries[i].name);
     }
     if (json)
-        print_json(rep, st, &err);
+        print_json(rep, st, rc);
     gp_migrate_report_free(rep);
-    return st == GP_OK ? CLI_OK : CLI_FAILURE;
+    return rc;
 }

@@ -1,8 +1,9 @@
 /* main.c — the growplate command-line tool: dispatch to subcommands.
  *
  * Conventions shared by every subcommand (see cli.h): quiet by default,
- * --json where a script would parse the output, errors on stderr, exit 0 ok,
- * 1 findings/degraded, 2 failure/invalid configuration/usage. */
+ * --json where a script would parse the output (and, with --json, every
+ * failure as one JSON object on stdout), errors on stderr; exit 0 ok,
+ * 1 findings/degraded, 2 failure, 3 invalid configuration or usage. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,25 +34,11 @@ bool cli_wants_help(int argc, char **argv)
 
 bool cli_progress_enabled(void) { return isatty(STDERR_FILENO) && !getenv("CI"); }
 
-bool cli_load_config(const char *cmd, gp_config_t *cfg)
+int cli_load_config(gp_config_t *cfg)
 {
     char err[GP_ERRBUF_SIZE];
     gp_status_t st = gp_config_from_env(cfg, err, sizeof err);
-    if (st == GP_OK)
-        return true;
-    if (st == GP_ERR_NOMEM) {
-        fprintf(stderr, "growplate %s: out of memory reading the configuration\n", cmd);
-        return false;
-    }
-    for (char *line = err, *next; *line; line = next) {
-        next = strchr(line, '\n');
-        if (next)
-            *next++ = 0;
-        else
-            next = line + strlen(line);
-        fprintf(stderr, "growplate %s: %s\n", cmd, line);
-    }
-    return false;
+    return st == GP_OK ? CLI_OK : cli_fail_config(st, err);
 }
 
 static void usage(FILE *out)
@@ -71,15 +58,37 @@ static void usage(FILE *out)
             "  --help         this text; 'growplate <command> --help' for a command's\n"
             "  -V, --version  print the version\n"
             "\n"
-            "exit codes: 0 ok, 1 findings or degraded, 2 failure, invalid configuration or usage.\n"
-            "Errors go to stderr; --json output, where offered, goes to stdout.\n");
+            "exit codes (every command):\n"
+            "  0  ok\n"
+            "  1  ran, and found something: audit findings, health degraded, gen-types\n"
+            "     --check out of date\n"
+            "  2  failed: a server down, unreachable or refusing (authentication), a\n"
+            "     timeout, a failed or changed migration, a demo step, out of memory\n"
+            "  3  invalid configuration or usage: nothing was attempted\n"
+            "\n"
+            "Errors go to stderr; --json output, where offered, goes to stdout. With\n"
+            "--json, every failure (exit 2 or 3) also prints one JSON object on stdout:\n"
+            "{\"ok\":false,\"command\":..,\"error\":{\"status\",\"class\",\"message\",\"sqlstate\",\n"
+            "\"detail\",\"hint\",\"retriable\"},\"exit\":N}.\n");
+}
+
+/* --json anywhere on the command line: failures are reported as JSON too,
+ * usage errors included. */
+static bool wants_json(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--json") == 0)
+            return true;
+    return false;
 }
 
 int main(int argc, char **argv)
 {
+    bool json = wants_json(argc, argv);
+    cli_begin("", json);
     if (argc < 2) {
         usage(stderr);
-        return CLI_FAILURE;
+        return CLI_INVALID;
     }
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
         if (argc > 2) {
@@ -102,9 +111,15 @@ int main(int argc, char **argv)
                 commands[i].help(stdout);
                 return CLI_OK;
             }
-            return commands[i].run(argc - 1, argv + 1);
+            cli_begin(commands[i].name, json);
+            int rc = commands[i].run(argc - 1, argv + 1);
+            fflush(stdout);
+            cli_json_finish(rc);
+            return rc;
         }
     }
-    fprintf(stderr, "growplate: unknown command '%s'; see 'growplate --help'\n", argv[1]);
-    return CLI_FAILURE;
+    char b[128];
+    int rc = cli_usage("unknown command '%s'", cli_shown(argv[1], b, sizeof b));
+    cli_json_finish(rc);
+    return rc;
 }
