@@ -33,6 +33,7 @@ static const char *const status_names[GP_STATUS_COUNT_] = {
     [GP_ERR_MISS] = "cache miss",
     [GP_ERR_MIGRATION] = "migration failed",
     [GP_ERR_IO] = "I/O error",
+    [GP_ERR_BUSY] = "too many callers waiting for this key",
 };
 
 const char *gp_strerror(gp_status_t status)
@@ -61,6 +62,7 @@ static const char *const class_names[GP_ECLASS_COUNT_] = {
     [GP_ECLASS_TRANSACTION] = "invalid_transaction_state",
     [GP_ECLASS_CLIENT] = "client",
     [GP_ECLASS_INTERNAL] = "internal",
+    [GP_ECLASS_THROTTLED] = "throttled",
 };
 
 const char *gp_error_class_name(gp_error_class_t klass)

@@ -61,6 +61,9 @@ void gp_config_init(gp_config_t *cfg)
     d->validate_after_ms = 5000;
     d->leak_threshold_ms = 0;
     d->tenant_token_ttl_ms = 120000;
+    d->tenant_fair = 1;
+    d->tenant_max_share_pct = 50;
+    d->tenant_max_waiting = 0;
     gp_redis_config_t *r = &cfg->redis;
     r->db = -1;
     r->key_prefix = "growplate:";
@@ -229,6 +232,9 @@ static const var_t vars[] = {
     {"DATABASE_TENANT_KEY_PREVIOUS", V_SECRET, DB(tenant_key_previous), 0, 0, TENANT_KEY_MEANING},
     {"DATABASE_TENANT_KEY_FILE", V_STR, DB(tenant_key_file), 0, 0, "the path of a file holding the tenant key (mode 0600)"},
     {"DATABASE_TENANT_TOKEN_TTL", V_MS, DB(tenant_token_ttl_ms), 10000, 3600000, "a duration from 10s to 1h"},
+    {"DATABASE_TENANT_FAIR", V_INT, DB(tenant_fair), 0, 1, "1 (fair hand-off across tenants, the default) or 0 (first come, first served)"},
+    {"DATABASE_TENANT_MAX_SHARE", V_INT, DB(tenant_max_share_pct), 1, 100, "a percentage of DATABASE_POOL_MAX from 1 to 100"},
+    {"DATABASE_TENANT_MAX_WAITING", V_INT, DB(tenant_max_waiting), 0, 1000000, "0 (4 x DATABASE_POOL_MAX, at least 16) or a number of callers up to 1000000"},
     {"REDIS_URL", V_URL, RD(url), 0, 0, "a redis://[[user]:password@]host[:port][/db] URL"},
     {"REDIS_HOST", V_STR, RD(host), 0, 0, "a host name or IP address"},
     {"REDIS_PORT", V_INT, RD(port), 1, 65535, "a port from 1 to 65535"},

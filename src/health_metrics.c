@@ -39,7 +39,7 @@ static void head(out_t *o, const char *name, const char *type, const char *help)
 /* A bound in seconds, as Prometheus clients print them: shortest exact. */
 static void le_text(char *buf, size_t len, int i)
 {
-    snprintf(buf, len, "%.10g", (double)gp_latency_bucket_ns(i) / 1e9);
+    snprintf(buf, len, "%.12g", (double)gp_latency_bucket_ns(i) / 1e9); /* exact: 2^(10+i) ns has at most 11 digits */
 }
 
 static void histogram_samples(out_t *o, const char *name, const char *labels, const gp_latency_t *l)
@@ -75,6 +75,8 @@ static const family_t pool_families[] = {
     PF("growplate_pool_connections_opened_total", K_COUNTER, opened, "Connections opened."),
     PF("growplate_pool_connection_failures_total", K_COUNTER, open_failures, "Connection attempts that failed."),
     PF("growplate_pool_leaks_total", K_COUNTER, leaks_reported, "Leases held past the leak threshold."),
+    PF("growplate_pool_throttled_total", K_COUNTER, throttled,
+       "Acquires refused at once with GP_ERR_BUSY (DATABASE_TENANT_MAX_WAITING)."),
     PF("growplate_pool_acquire_wait_seconds", K_HIST, wait, "Time callers waited for a connection."),
     PF("growplate_pool_hold_seconds", K_HIST, hold, "Time connections were held by callers."),
     PF("growplate_pool_connect_seconds", K_HIST, connect, "Time to open a connection."),
@@ -136,6 +138,57 @@ static void table(out_t *o, bool pool, const family_t *fams, size_t nfams)
     }
 }
 
+/* A key as a label value: tenant ids and labels are the caller's text, so
+ * escape what the format requires. */
+static void key_label(char *buf, size_t len, const gp_pool_key_metrics_t *k)
+{
+    if (k->other) {
+        snprintf(buf, len, "other=\"true\",key=\"\"");
+        return;
+    }
+    size_t j = (size_t)snprintf(buf, len, "key=\"");
+    for (size_t i = 0; k->key[i] && i < sizeof k->key && j + 4 < len; i++) {
+        char c = k->key[i];
+        if (c == '\\' || c == '"' || c == '\n') {
+            buf[j++] = '\\';
+            c = c == '\n' ? 'n' : c;
+        }
+        buf[j++] = c;
+    }
+    if (j + 2 < len) {
+        buf[j++] = '"';
+        buf[j] = 0;
+    }
+}
+
+/* Per fairness key: the heaviest keys and one "other" row per pool. */
+static void keys(out_t *o)
+{
+    char labels[128], kl[200], all[340];
+#define EACH_KEY(body)                                                                            \
+    EACH_SOURCE(o, true, for (int r = 0; r < s->pm.n_keys; r++) {                                  \
+        const gp_pool_key_metrics_t *k = &s->pm.keys[r];                                          \
+        key_label(kl, sizeof kl, k);                                                              \
+        snprintf(all, sizeof all, "%s,%s", labels, kl);                                           \
+        body                                                                                      \
+    })
+    head(o, "growplate_pool_key_connections", "gauge",
+         "Connections held and callers waiting per fairness key (the heaviest keys, then other).");
+    EACH_KEY(gp__sbuf_add(&o->b, "growplate_pool_key_connections{%s,state=\"held\"} %d\n", all, k->held);
+             gp__sbuf_add(&o->b, "growplate_pool_key_connections{%s,state=\"waiting\"} %d\n", all, k->waiting);)
+    head(o, "growplate_pool_key_acquires_total", "counter", "Connections handed out per fairness key.");
+    EACH_KEY(gp__sbuf_add(&o->b, "growplate_pool_key_acquires_total{%s} %llu\n", all, (unsigned long long)k->acquires);)
+    head(o, "growplate_pool_key_timeouts_total", "counter", "Acquires that timed out per fairness key.");
+    EACH_KEY(gp__sbuf_add(&o->b, "growplate_pool_key_timeouts_total{%s} %llu\n", all, (unsigned long long)k->timeouts);)
+    head(o, "growplate_pool_key_throttled_total", "counter", "Acquires refused with GP_ERR_BUSY per fairness key.");
+    EACH_KEY(gp__sbuf_add(&o->b, "growplate_pool_key_throttled_total{%s} %llu\n", all, (unsigned long long)k->throttled);)
+    head(o, "growplate_pool_key_wait_seconds", "histogram", "Time callers of a fairness key waited for a connection.");
+    EACH_KEY(histogram_samples(o, "growplate_pool_key_wait_seconds", all, &k->wait);)
+    head(o, "growplate_pool_key_hold_seconds", "histogram", "Time a fairness key held its connections.");
+    EACH_KEY(histogram_samples(o, "growplate_pool_key_hold_seconds", all, &k->hold);)
+#undef EACH_KEY
+}
+
 static void pools(out_t *o)
 {
     if (!any_source(o, true))
@@ -152,6 +205,7 @@ static void pools(out_t *o)
                     &o->b, "growplate_pool_connections_closed_total{%s,reason=\"%s\"} %llu\n", labels,
                     gp_close_reason_name((gp_close_reason_t)r), (unsigned long long)s->pm.closed[r]);)
     table(o, true, pool_families, sizeof pool_families / sizeof pool_families[0]);
+    keys(o);
     head(o, "growplate_query_errors_total", "counter", "Query-layer calls that failed, by error class.");
     EACH_SOURCE(o, true,
                 for (int c = 1; c < GP_ECLASS_COUNT_; c++) gp__sbuf_add(

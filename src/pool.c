@@ -19,9 +19,11 @@
 #include <string.h>
 
 #include "internal.h"
+#include "pool_fair.h"
 #include "pool_internal.h"
 
 #define LABEL_MAX 64
+_Static_assert(LABEL_MAX == GP__FAIR_NAME_MAX, "labels are fairness keys: one length limit");
 #define BACKOFF_BASE_NS (25 * 1000000LL)   /* first retry after a failed open */
 #define BACKOFF_CAP_NS (500 * 1000000LL)   /* never longer: recovery stays quick */
 /* How often the maintenance thread looks for idle connections the server
@@ -50,7 +52,8 @@ struct gp__pool_conn_priv {
     int64_t idle_since_ns;      /* valid in IDLE */
     int64_t leased_ns;          /* valid in LEASED */
     bool leak_reported;         /* once per lease */
-    char label[LABEL_MAX];
+    const char *site;           /* while LEASED: the acquiring call site (borrowed), or NULL */
+    gp__fair_key_t *key;        /* while LEASED by a caller: its fairness key */
 };
 
 typedef struct clist {
@@ -65,6 +68,10 @@ typedef struct clist {
  * wakes exactly the waiter being served. */
 typedef struct waiter {
     struct waiter *prev, *next;
+    gp__fair_node_t node;       /* its place in its key's queue */
+    gp__fair_key_t *key;
+    const char *site;
+    int64_t t0;                 /* when it called gp_pool_acquire */
     pthread_cond_t cv;
     pconn_t *conn;
     gp_status_t status;
@@ -86,11 +93,17 @@ struct gp_pool {
      * caller waits. */
     clist_t idle;
     /* LEASED: owned by exactly one caller (or by the acquiring/releasing
-     * thread while it validates or cleans it); leased_ns and label are set;
+     * thread while it validates or cleans it); leased_ns and key are set;
      * the pool only reads them (leak detection). */
     clist_t leased;
-    /* Callers waiting for a connection, oldest first (FIFO hand-off). */
+    /* Callers waiting for a connection, oldest first; each also in its
+     * fairness key's queue (pool_fair.h), which decides who is served. */
     struct { waiter_t *head, *tail; int n; } waiters;
+    gp__fair_t fair;
+    uint64_t id;                /* unique in the process, never 0 */
+    bool fair_on;               /* DATABASE_TENANT_FAIR; else FIFO across keys */
+    int share_cap;              /* DATABASE_TENANT_MAX_SHARE of max, in connections (>= 1) */
+    int max_waiting;            /* DATABASE_TENANT_MAX_WAITING (resolved) */
 
     /* settings, read-only after creation */
     int min, max;
@@ -220,10 +233,32 @@ static void set_state(gp_pool_t *p, pconn_t *c, conn_state_t to, int64_t now, in
 /* The connection this thread released last, as a hint only: it is compared
  * with the members of the idle list, never dereferenced, so a stale hint
  * (closed connection, another pool) is harmless. */
-static _Thread_local struct {
+static _Thread_local __attribute__((tls_model("initial-exec"))) struct {
     const gp_pool_t *pool;
     const pconn_t *conn;
 } last_released;
+
+/* The fairness key this thread used last (most threads keep to one
+ * label, or serve one tenant for a while): valid while the table's
+ * generation has not moved, so the lookup is one comparison of the label. */
+static _Thread_local __attribute__((tls_model("initial-exec"))) struct {
+    uint64_t pool_id; /* not the pool's address: a new pool may reuse a freed one's */
+    gp__fair_key_t *key;
+    uint64_t gen;
+} last_key;
+static _Atomic uint64_t pool_ids;
+
+/* The key of label[0..len) (pool->mu held). */
+static gp__fair_key_t *key_of(gp_pool_t *p, const char *label, size_t len, int64_t now)
+{
+    if (last_key.pool_id == p->id && last_key.gen == p->fair.gen && gp__fair_same(last_key.key, label, len))
+        return last_key.key;
+    gp__fair_key_t *k = gp__fair_key(&p->fair, label, len, gp__fair_hash(label, len), now);
+    last_key.pool_id = p->id;
+    last_key.key = k;
+    last_key.gen = p->fair.gen;
+    return k;
+}
 
 /* How far down the idle list a thread looks for its own last connection. */
 #define AFFINITY_SCAN 8
@@ -260,6 +295,7 @@ static void waiter_remove(gp_pool_t *p, waiter_t *w)
     if (w->next) w->next->prev = w->prev; else p->waiters.tail = w->prev;
     w->prev = w->next = NULL;
     p->waiters.n--;
+    gp__fair_dequeue(&p->fair, w->key, &w->node);
 }
 
 static void waiter_serve(gp_pool_t *p, waiter_t *w, pconn_t *c, gp_status_t st)
@@ -271,13 +307,32 @@ static void waiter_serve(gp_pool_t *p, waiter_t *w, pconn_t *c, gp_status_t st)
     pthread_cond_signal(&w->cv);
 }
 
+/* The waiter to serve next: with fairness, the oldest of the key with the
+ * least recent service (pool_fair.h); without, the oldest of all. */
+static waiter_t *next_waiter(gp_pool_t *p, int64_t now)
+{
+    if (!p->fair_on || !p->waiters.head)
+        return p->waiters.head;
+    gp__fair_node_t *n = gp__fair_next(&p->fair, p->share_cap, now);
+    return n ? (waiter_t *)(void *)((char *)n - offsetof(waiter_t, node)) : p->waiters.head;
+}
+
+/* Lease c to its new holder's key (pool->mu held; c already LEASED). */
+static void key_handout(gp_pool_t *p, pconn_t *c, gp__fair_key_t *k, const char *site, int64_t wait_ns)
+{
+    c->key = k;
+    c->site = site;
+    gp__fair_handout(&p->fair, k, c->leased_ns, wait_ns);
+}
+
 /* A usable connection became available (released clean, or just opened):
- * hand it to the oldest waiter, or make it idle. pool->mu held. */
+ * hand it to the next waiter, or make it idle. pool->mu held. */
 static void offer(gp_pool_t *p, pconn_t *c, int64_t now)
 {
-    waiter_t *w = p->waiters.head;
+    waiter_t *w = next_waiter(p, now);
     if (w) {
         set_state(p, c, CS_LEASED, now, -1);
+        key_handout(p, c, w->key, w->site, now - w->t0);
         waiter_serve(p, w, c, GP_OK);
     } else {
         set_state(p, c, CS_IDLE, now, -1);
@@ -316,6 +371,7 @@ static void finalize_chain(pconn_t *c)
 
 static void destroy(gp_pool_t *p)
 {
+    gp__fair_free(&p->fair);
     pthread_cond_destroy(&p->maint_cv);
     pthread_cond_destroy(&p->close_cv);
     pthread_condattr_destroy(&p->cattr);
@@ -416,6 +472,15 @@ gp_status_t gp_pool_create(const gp_config_t *cfg, gp_pool_t **out, gp_error_t *
     p->max_lifetime_ns = (int64_t)cfg->db.max_lifetime_ms * 1000000LL;
     p->validate_after_ns = (int64_t)cfg->db.validate_after_ms * 1000000LL;
     p->leak_threshold_ns = (int64_t)cfg->db.leak_threshold_ms * 1000000LL;
+    gp__fair_init(&p->fair);
+    p->id = atomic_fetch_add(&pool_ids, 1) + 1;
+    p->fair_on = cfg->db.tenant_fair != 0;
+    p->share_cap = (p->max * cfg->db.tenant_max_share_pct + 99) / 100;
+    if (p->share_cap < 1)
+        p->share_cap = 1;
+    p->max_waiting = cfg->db.tenant_max_waiting > 0 ? cfg->db.tenant_max_waiting : 4 * p->max;
+    if (cfg->db.tenant_max_waiting <= 0 && p->max_waiting < 16)
+        p->max_waiting = 16;
     atomic_init(&p->closing, false);
     p->wait_hist = gp_hist_new();
     p->hold_hist = gp_hist_new();
@@ -453,12 +518,6 @@ nomem:
 
 /* ---- acquire --------------------------------------------------------------------- */
 
-static void set_label(pconn_t *c, const char *label)
-{
-    size_t n = label ? strnlen(label, LABEL_MAX - 1) : 0;
-    memcpy(c->label, label ? label : "", n);
-    c->label[n] = 0;
-}
 
 /* Wait for the server's reply to the empty query, until deadline_ns. */
 static bool await_result(PGconn *pg, int64_t deadline_ns)
@@ -541,6 +600,12 @@ static void timeout_error(gp_pool_t *p, int timeout_ms, gp_error_t *err)
 
 gp_status_t gp_pool_acquire(gp_pool_t *p, const char *label, int timeout_ms, gp_conn_t **out, gp_error_t *err)
 {
+    return gp_pool_acquire_at(p, label, NULL, timeout_ms, out, err);
+}
+
+gp_status_t gp_pool_acquire_at(gp_pool_t *p, const char *label, const char *site, int timeout_ms, gp_conn_t **out,
+                               gp_error_t *err)
+{
     if (out)
         *out = NULL;
     if (!p || !out) {
@@ -551,11 +616,13 @@ gp_status_t gp_pool_acquire(gp_pool_t *p, const char *label, int timeout_ms, gp_
         timeout_ms = p->acquire_timeout_ms;
     int64_t t0 = gp__now_ns();
     int64_t deadline = t0 + (int64_t)timeout_ms * 1000000LL;
+    size_t label_len = gp__fair_len(label); /* outside the lock: LABEL_MAX == GP__FAIR_NAME_MAX */
     /* Uncontended: the lock is free, so the wait is the few ns until the
      * hand-out below; one clock read serves the lease too. */
     bool contended = pthread_mutex_trylock(&p->mu) != 0;
     if (contended)
         pthread_mutex_lock(&p->mu);
+    gp__fair_key_t *key = key_of(p, label, label_len, t0);
     for (;;) {
         if (p->closed) {
             p->acquire_errors++;
@@ -570,9 +637,9 @@ gp_status_t gp_pool_acquire(gp_pool_t *p, const char *label, int timeout_ms, gp_
             bool expired = c->expires_ns && t0 >= c->expires_ns;
             bool check = t0 - c->idle_since_ns >= p->validate_after_ns;
             set_state(p, c, CS_LEASED, t0, -1);
-            set_label(c, label);
             if (!expired && !check) {
                 p->acquires++;
+                key_handout(p, c, key, site, 0);
                 pthread_mutex_unlock(&p->mu);
                 gp_hist_record(p->wait_hist, contended ? gp__now_ns() - t0 : 0);
                 *out = &c->conn;
@@ -583,6 +650,7 @@ gp_status_t gp_pool_acquire(gp_pool_t *p, const char *label, int timeout_ms, gp_
             pthread_mutex_lock(&p->mu);
             if (ok) {
                 p->acquires++;
+                key_handout(p, c, key, site, gp__now_ns() - t0);
                 pthread_mutex_unlock(&p->mu);
                 gp_hist_record(p->wait_hist, gp__now_ns() - t0);
                 *out = &c->conn;
@@ -604,18 +672,33 @@ gp_status_t gp_pool_acquire(gp_pool_t *p, const char *label, int timeout_ms, gp_
             pthread_mutex_unlock(&p->mu);
             return GP_ERR_TIMEOUT;
         }
-        waiter_t w = {.status = GP_OK};
+        /* One key may not queue without bound while others use the pool:
+         * over DATABASE_TENANT_MAX_WAITING it is told at once. */
+        if (p->fair_on && key->waiting >= p->max_waiting &&
+            (p->leased.n > key->held || p->waiters.n > key->waiting)) {
+            gp__fair_throttled(&p->fair, key);
+            p->acquire_errors++;
+            set_error(err, GP_ERR_BUSY, GP_ECLASS_THROTTLED, 1,
+                      "'%s' already has %d callers waiting for a connection (DATABASE_TENANT_MAX_WAITING = %d) "
+                      "while others use the pool (max %d: %d leased); retry later",
+                      key->name, key->waiting, p->max_waiting, p->max, p->leased.n);
+            pthread_mutex_unlock(&p->mu);
+            return GP_ERR_BUSY;
+        }
+        waiter_t w = {.status = GP_OK, .key = key, .site = site, .t0 = t0};
         pthread_cond_init(&w.cv, &p->cattr);
         w.prev = p->waiters.tail;
         if (p->waiters.tail) p->waiters.tail->next = &w; else p->waiters.head = &w;
         p->waiters.tail = &w;
         p->waiters.n++;
+        gp__fair_enqueue(&p->fair, key, &w.node);
         if (need_open(p))
             pthread_cond_signal(&p->maint_cv);
         struct timespec abs = mono_ts(deadline);
         while (!w.done) {
             if (pthread_cond_timedwait(&w.cv, &p->mu, &abs) == ETIMEDOUT && !w.done) {
                 waiter_remove(p, &w);
+                gp__fair_timed_out(key);
                 w.status = GP_ERR_TIMEOUT;
                 break;
             }
@@ -623,7 +706,6 @@ gp_status_t gp_pool_acquire(gp_pool_t *p, const char *label, int timeout_ms, gp_
         pthread_cond_destroy(&w.cv);
         if (w.conn) {
             c = w.conn;
-            set_label(c, label);
             p->acquires++;
             pthread_mutex_unlock(&p->mu);
             gp_hist_record(p->wait_hist, gp__now_ns() - t0);
@@ -902,7 +984,7 @@ void gp_pool_release(gp_conn_t *conn)
         return;
     pconn_t *c = conn->priv;
     gp_pool_t *p = c->pool;
-    int64_t now = gp__now_ns();
+    int64_t now = gp__now_ns(), released = now;
     gp_hist_record(p->hold_hist, now - c->leased_ns);
     conn->tx_query_timeout_ms = 0; /* a transaction's own deadline ends with the lease at the latest */
     int why;
@@ -920,6 +1002,10 @@ void gp_pool_release(gp_conn_t *conn)
         now = gp__now_ns();
     }
     pthread_mutex_lock(&p->mu);
+    if (c->key) {
+        gp__fair_release(&p->fair, c->key, c->leased_ns, released);
+        c->key = NULL;
+    }
     if (why < 0 && p->closed)
         why = GP_CLOSE_SHUTDOWN;
     bool free_pool = false;
@@ -986,6 +1072,7 @@ static void notice_to_log(void *arg, const PGresult *res)
 
 typedef struct leak {
     char label[LABEL_MAX];
+    const char *site;
     int64_t held_ns;
 } leak_t;
 
@@ -1126,7 +1213,8 @@ static void *maint_main(void *arg)
                 if (now >= due && nleaks < LEAK_BATCH) {
                     c->leak_reported = true;
                     p->leaks_reported++;
-                    snprintf(leaks[nleaks].label, LABEL_MAX, "%s", c->label);
+                    snprintf(leaks[nleaks].label, LABEL_MAX, "%s", c->key ? c->key->name : "");
+                    leaks[nleaks].site = c->site;
                     leaks[nleaks++].held_ns = now - c->leased_ns;
                 } else if (due < next_wake) {
                     next_wake = due;
@@ -1142,8 +1230,9 @@ static void *maint_main(void *arg)
             pthread_mutex_unlock(&p->mu);
             finalize_chain(dead);
             for (int i = 0; i < nleaks; i++)
-                gp__logf(&(gp__log_fields_t){.duration_ns = leaks[i].held_ns}, GP_LOG_WARN, "pool", "possible leak: connection leased by '%s' held for %lld ms",
-                        leaks[i].label[0] ? leaks[i].label : "(no label)", (long long)(leaks[i].held_ns / 1000000));
+                gp__logf(&(gp__log_fields_t){.duration_ns = leaks[i].held_ns}, GP_LOG_WARN, "pool", "possible leak: connection leased by '%s'%s%s held for %lld ms",
+                        leaks[i].label[0] ? leaks[i].label : "(no label)", leaks[i].site ? " at " : "",
+                        leaks[i].site ? leaks[i].site : "", (long long)(leaks[i].held_ns / 1000000));
             pthread_mutex_lock(&p->mu);
             continue;
         }
@@ -1291,6 +1380,7 @@ gp_status_t gp_pool_metrics(gp_pool_t *p, gp_pool_metrics_t *out)
     out->open_failures = p->open_failures;
     out->leaks_reported = p->leaks_reported;
     memcpy(out->closed, p->closed_by, sizeof out->closed);
+    gp__fair_metrics(&p->fair, gp__now_ns(), out);
     pthread_mutex_unlock(&p->mu);
     gp_hist_latency(p->wait_hist, &out->wait);
     gp_hist_latency(p->hold_hist, &out->hold);

@@ -238,7 +238,7 @@ static gp_status_t one_shot(gp_pool_t *pool, const char *tenant_id, const char *
     if (!pool || !sql)
         return gp__client_error(err, GP_ERR_INVALID, "no pool or SQL given");
     gp_conn_t *conn;
-    st = gp_pool_acquire(pool, tenant_id, -1, &conn, err);
+    st = gp_pool_acquire_at(pool, tenant_id, "gp_tenant_query/exec", -1, &conn, err);
     if (st != GP_OK)
         return st;
     gp_result_t *r = NULL;
@@ -425,7 +425,7 @@ gp_status_t gp_tenant_run(gp_pool_t *pool, const char *tenant_id, const gp_tx_op
     if (!pool || !fn)
         return gp__client_error(err, GP_ERR_INVALID, "no pool or transaction function given");
     gp_conn_t *conn;
-    if ((st = gp_pool_acquire(pool, tenant_id, -1, &conn, err)) != GP_OK)
+    if ((st = gp_pool_acquire_at(pool, tenant_id, "gp_tenant_run", -1, &conn, err)) != GP_OK)
         return st;
     static const gp__tx_steps_t steps = {scoped_begin, scoped_body, scoped_commit, scoped_rollback};
     scoped_run_t r = {conn, tenant_id, opts, fn, userdata, NULL};

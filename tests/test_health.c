@@ -131,7 +131,7 @@ static int check_exposition(const char *input)
 {
     char *text = strdup(input);
     assert_non_null(text);
-    enum { MAXT = 160, MAXH = 64 };
+    enum { MAXT = 160, MAXH = 1024 };
     static char typed[MAXT][96], types[MAXT][16];
     static hseries_t hs[MAXH];
     int ntyped = 0, nh = 0, samples = 0;
@@ -306,6 +306,11 @@ static void test_metrics_render(void **state)
     assert_true(sample(text, "growplate_query_duration_seconds_count{pool=\"primary\"}") == calls0 + 3);
     assert_true(sample(text, "growplate_query_duration_seconds_bucket{pool=\"primary\",le=\"+Inf\"}") == calls0 + 3);
     assert_true(sample(text, "growplate_query_statements_total{pool=\"replica\"}") == 0);
+    /* Per fairness key (the label here: system work has no tenant). */
+    assert_true(sample(text, "growplate_pool_key_acquires_total{pool=\"primary\",key=\"gp_pool_query\"}") >= 2);
+    assert_true(sample(text, "growplate_pool_key_connections{pool=\"primary\",key=\"gp_pool_pipeline\",state=\"held\"}") == 0);
+    assert_non_null(strstr(text, "growplate_pool_key_hold_seconds_bucket{pool=\"primary\",other=\"true\",key=\"\",le=\"+Inf\"}"));
+    assert_non_null(strstr(text, "growplate_pool_throttled_total{pool=\"primary\"} 0"));
     assert_non_null(strstr(text, "growplate_cache_hits_total{cache=\"primary\"}"));
     assert_null(strstr(text, "cache=\"replica\""));
     assert_non_null(strstr(text, "growplate_build_info{version=\""));

@@ -56,6 +56,7 @@ typedef enum gp_status {
     GP_ERR_MISS = 19,        /* cache miss (not an error for most callers) */
     GP_ERR_MIGRATION = 20,   /* a migration failed or was altered */
     GP_ERR_IO = 21,          /* a local I/O error (files) */
+    GP_ERR_BUSY = 22,        /* throttled: this key has too many callers waiting (retry later; HTTP 429) */
     GP_STATUS_COUNT_         /* not a status; keep last */
 } gp_status_t;
 
@@ -84,6 +85,7 @@ typedef enum gp_error_class {
     GP_ECLASS_TRANSACTION = 15, /* invalid transaction state (25xxx) */
     GP_ECLASS_CLIENT = 16,      /* misuse detected before anything reached the server */
     GP_ECLASS_INTERNAL = 17,    /* anything else the server reported */
+    GP_ECLASS_THROTTLED = 18,   /* refused by a fairness limit (GP_ERR_BUSY): retry after a pause */
     GP_ECLASS_COUNT_            /* not a class; keep last */
 } gp_error_class_t;
 

@@ -83,6 +83,19 @@ typedef struct gp_db_config {
      * secret is made for a window of this length and stays valid for one
      * more (so between one and two TTLs from when it was first used). */
     int tenant_token_ttl_ms;
+
+    /* Fairness across tenants (pool.h, "Fairness"). DATABASE_TENANT_FAIR,
+     * default 1: a free connection goes to the waiting key (tenant id or
+     * label) with the least recent service; 0 = first come, first served.
+     * DATABASE_TENANT_MAX_SHARE, default 50 (percent of pool_max, 1..100):
+     * a key holding that many gets another only when no key holding fewer
+     * waits. DATABASE_TENANT_MAX_WAITING, default 0 = 4 x pool_max (at least
+     * 16): the most
+     * callers one key may have waiting while other keys use the pool; one
+     * more gets GP_ERR_BUSY at once. */
+    int tenant_fair;
+    int tenant_max_share_pct;
+    int tenant_max_waiting;
 } gp_db_config_t;
 
 typedef struct gp_redis_config {

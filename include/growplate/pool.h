@@ -39,13 +39,38 @@ GP_EXPORT gp_status_t gp_pool_create(const gp_config_t *cfg, gp_pool_t **out, gp
 /* Lease a connection, waiting at most timeout_ms (< 0: the configured
  * DATABASE_ACQUIRE_TIMEOUT; the pool never waits forever). `label` (may be
  * NULL; copied, up to 63 bytes) names the caller — a service, a tenant — in
- * metrics and leak reports.
+ * metrics and leak reports, and is the acquire's fairness key ("Fairness"
+ * below): the tenant-scoped calls pass the tenant id.
  * Errors: GP_ERR_TIMEOUT (class timeout, retriable; the message includes the
- * last connection failure, if any), GP_ERR_CONNECT / GP_ERR_AUTH (the server
- * cannot be reached or refused the credentials, classified, no password in
- * the message), GP_ERR_CLOSED (the pool is closing), GP_ERR_INVALID. */
+ * last connection failure, if any), GP_ERR_BUSY (class throttled,
+ * retriable: this key already has DATABASE_TENANT_MAX_WAITING callers
+ * waiting while other keys use the pool; the message names the key and
+ * the bound; answer 429 with Retry-After), GP_ERR_CONNECT / GP_ERR_AUTH
+ * (the server cannot be reached or refused the credentials, classified, no
+ * password in the message), GP_ERR_CLOSED (the pool is closing),
+ * GP_ERR_INVALID.
+ *
+ * Fairness (DATABASE_TENANT_FAIR, on by default). While connections are
+ * scarce, a connection that comes free goes to the waiting key with the
+ * least recent service — the hold time of its leases, halved every second,
+ * plus its current leases counted up to now — oldest caller first within a
+ * key; a key that already holds DATABASE_TENANT_MAX_SHARE percent of max
+ * (default 50) is served only when no key holding less waits. A key alone
+ * may use every connection (work-conserving); every caller still gives up
+ * at its own timeout. Off: first come, first served across keys. */
 GP_EXPORT gp_status_t gp_pool_acquire(gp_pool_t *pool, const char *label, int timeout_ms,
                                       gp_conn_t **out, gp_error_t *err);
+
+/* The same, naming the call site for leak reports: `site` (may be NULL;
+ * borrowed for the whole lease, so a string literal) is logged with the key
+ * when the lease is held past DATABASE_LEAK_THRESHOLD. GP_POOL_ACQUIRE()
+ * passes the caller's file and line. */
+GP_EXPORT gp_status_t gp_pool_acquire_at(gp_pool_t *pool, const char *label, const char *site, int timeout_ms,
+                                         gp_conn_t **out, gp_error_t *err);
+#define GP__POOL_STR2(x) #x
+#define GP__POOL_STR(x) GP__POOL_STR2(x)
+#define GP_POOL_ACQUIRE(pool, label, timeout_ms, out, err) \
+    gp_pool_acquire_at((pool), (label), __FILE__ ":" GP__POOL_STR(__LINE__), (timeout_ms), (out), (err))
 
 /* Return a leased connection. Safe from any thread, and after
  * gp_pool_close(). A connection inside a transaction (or a failed one) is
@@ -96,6 +121,17 @@ typedef enum gp_close_reason {
 /* A lowercase name for a close reason ("idle", "lifetime", ...). */
 GP_EXPORT const char *gp_close_reason_name(gp_close_reason_t reason);
 
+/* One fairness key's share of the pool (see "Fairness" above). */
+#define GP_POOL_TOP_KEYS 20
+typedef struct gp_pool_key_metrics {
+    char key[64];            /* the key (tenant id or label); "" for the "other" row */
+    int other;               /* nonzero: the row that sums every key not listed */
+    int held, waiting;       /* gauges */
+    uint64_t acquires, timeouts, throttled; /* counters since creation (GP_ERR_BUSY counts as throttled) */
+    uint64_t recent_hold_us; /* hold time over the last one to two minutes: the ranking */
+    gp_latency_t wait, hold; /* percentiles within a factor of two (power-of-two buckets, interpolated) */
+} gp_pool_key_metrics_t;
+
 /* A consistent snapshot of the pool's metrics. */
 typedef struct gp_pool_metrics {
     /* gauges */
@@ -117,6 +153,13 @@ typedef struct gp_pool_metrics {
     uint64_t rows;           /* rows returned, or affected by INSERT/UPDATE/DELETE/MERGE, by calls that succeeded */
     uint64_t calls_failed[GP_ECLASS_COUNT_]; /* failed calls by error class ([GP_ECLASS_NONE] stays 0) */
     gp_latency_t call;       /* duration of each call, connection in hand (acquire wait not included) */
+    /* Fairness: acquires refused with GP_ERR_BUSY, and the heaviest keys
+     * (by hold time over the last one to two minutes, heaviest first),
+     * then one row (other != 0) for every other key: at most
+     * GP_POOL_TOP_KEYS + 1 rows, however many tenants use the pool. */
+    uint64_t throttled;
+    int n_keys;
+    gp_pool_key_metrics_t keys[GP_POOL_TOP_KEYS + 1];
 } gp_pool_metrics_t;
 
 /* Fill *out. Safe from any thread; cheap enough for a scrape every second. */

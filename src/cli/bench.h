@@ -45,6 +45,7 @@ typedef struct bench_workload {
 extern const bench_workload_t bench_select1, bench_pool_acquire, bench_pool_memory;
 extern const bench_workload_t bench_txn;
 extern const bench_workload_t bench_scoped, bench_menu;
+extern const bench_workload_t bench_noisy_neighbour;
 /* The workloads (each in its bench_<layer>.c). */
 extern const bench_workload_t bench_cache, bench_cache_bytes, bench_cache_batch;
 

@@ -120,6 +120,7 @@ static const char *status_name(gp_status_t st)
         [GP_ERR_MISS] = "GP_ERR_MISS",
         [GP_ERR_MIGRATION] = "GP_ERR_MIGRATION",
         [GP_ERR_IO] = "GP_ERR_IO",
+        [GP_ERR_BUSY] = "GP_ERR_BUSY",
     };
     if ((int)st < 0 || st >= GP_STATUS_COUNT_ || !names[st])
         return "GP_ERR_UNKNOWN";

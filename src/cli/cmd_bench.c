@@ -17,6 +17,7 @@ static const bench_workload_t *const workloads[] = {
     &bench_txn,
     &bench_scoped,
     &bench_menu,
+    &bench_noisy_neighbour,
     &bench_cache,
     &bench_cache_bytes,
     &bench_cache_batch,
