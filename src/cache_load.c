@@ -2,6 +2,7 @@
  * (one loader per tenant and key across the process's threads) and
  * probabilistic early refresh (XFetch). */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -215,6 +216,37 @@ static void store(gp_cache_t *c, const char *tenant, uint64_t gen, const char *k
     gp__cache_arena_free(&arena);
 }
 
+/* A loader's failure as the caller's error. The loader returns a status
+ * only, so its class and whether a retry can help are told by the status:
+ * timeouts, lost connections, an unavailable cache and a throttled pool
+ * are retriable, the rest are not. */
+static gp_status_t loader_failed(gp_error_t *err, gp_status_t st, const char *fmt, ...) GP__PRINTF(3, 4);
+static gp_status_t loader_failed(gp_error_t *err, gp_status_t st, const char *fmt, ...)
+{
+    if (!err)
+        return st;
+    gp_error_class_t k = GP_ECLASS_NONE;
+    switch (st) {
+    case GP_ERR_TIMEOUT: k = GP_ECLASS_TIMEOUT; break;
+    case GP_ERR_CONNECT:
+    case GP_ERR_UNAVAILABLE:
+    case GP_ERR_CLOSED: k = GP_ECLASS_CONNECTION; break;
+    case GP_ERR_AUTH: k = GP_ECLASS_AUTH; break;
+    case GP_ERR_BUSY: k = GP_ECLASS_THROTTLED; break;
+    case GP_ERR_NOMEM:
+    case GP_ERR_INVALID: k = GP_ECLASS_CLIENT; break;
+    default: break;
+    }
+    char msg[sizeof err->message];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    gp__cache_fail(err, st, k, "%s", msg);
+    err->retriable = st == GP_ERR_TIMEOUT || st == GP_ERR_CONNECT || st == GP_ERR_UNAVAILABLE || st == GP_ERR_BUSY;
+    return st;
+}
+
 /* Wait for another thread's load of the same key (flight_mu held on entry
  * and on return). */
 static gp_status_t wait_for(gp_cache_t *c, flight_t *f, int wait_ms, const char *tenant, const char *key,
@@ -232,7 +264,7 @@ static gp_status_t wait_for(gp_cache_t *c, flight_t *f, int wait_ms, const char 
         st = gp__cache_fail(err, GP_ERR_TIMEOUT, GP_ECLASS_TIMEOUT,
                             "tenant %s key %s: another thread's load took longer than %d ms", tenant, key, wait_ms);
     } else if (f->st != GP_OK) {
-        st = gp__cache_fail(err, f->st, GP_ECLASS_NONE, "tenant %s key %s: the load (by another thread) failed: %s",
+        st = loader_failed(err, f->st, "tenant %s key %s: the load (by another thread) failed: %s",
                             tenant, key, gp_strerror(f->st));
     } else {
         /* text is immutable once done, and our reference keeps it alive. */
@@ -335,7 +367,7 @@ gp_status_t gp_cache_get_or_load(gp_cache_t *c, const char *tenant, const char *
             return GP_OK;
         }
         if (err && err->status == GP_OK)
-            gp__cache_fail(err, st, GP_ECLASS_NONE, "the loader for tenant %s key %s failed: %s", tenant, key,
+            loader_failed(err, st, "the loader for tenant %s key %s failed: %s", tenant, key,
                            gp_strerror(st));
         flight_finish(c, f, st, NULL);
         return st;

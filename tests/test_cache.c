@@ -571,8 +571,19 @@ static void test_get_or_load(void **state)
     /* a failing loader: its status, nothing cached */
     loader_ctx_t bad = {0, GP_ERR_NOT_FOUND};
     assert_int_equal(gp_cache_get_or_load(c, t, "row:2", NULL, loader, &bad, &v, &err), GP_ERR_NOT_FOUND);
+    assert_false(err.retriable);
     assert_null(v);
     assert_int_equal(gp_cache_exists(c, t, "row:2", &err), GP_ERR_MISS);
+    /* ... classified by that status: a timeout or a throttled pool is retriable */
+    loader_ctx_t slow = {0, GP_ERR_TIMEOUT};
+    assert_int_equal(gp_cache_get_or_load(c, t, "row:2", NULL, loader, &slow, &v, &err), GP_ERR_TIMEOUT);
+    assert_int_equal(err.klass, GP_ECLASS_TIMEOUT);
+    assert_true(err.retriable);
+    assert_non_null(strstr(err.message, "the loader for tenant"));
+    loader_ctx_t busy = {0, GP_ERR_BUSY};
+    assert_int_equal(gp_cache_get_or_load(c, t, "row:2", NULL, loader, &busy, &v, &err), GP_ERR_BUSY);
+    assert_int_equal(err.klass, GP_ECLASS_THROTTLED);
+    assert_true(err.retriable);
 
     /* invalid JSON in the cache is a miss: reloaded and overwritten */
     assert_int_equal(gp_cache_set(c, t, "row:3", "{oops", 5, 0, &err), GP_OK);

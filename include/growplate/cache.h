@@ -263,7 +263,9 @@ typedef struct gp_cache_load_opts {
  * new generation. When Redis is unavailable the loader still runs (single-
  * flight still applies) and its value is returned, not stored.
  * On GP_OK *value is a new reference (json_decref() it). Errors: the
- * loader's status; GP_ERR_TIMEOUT when another thread's load took longer
+ * loader's status (classified by that status alone, as the loader returns
+ * no error object: GP_ERR_TIMEOUT, GP_ERR_CONNECT, GP_ERR_UNAVAILABLE and
+ * GP_ERR_BUSY are retriable, with their classes; others are not); GP_ERR_TIMEOUT when another thread's load took longer
  * than wait_ms; GP_ERR_INVALID for a waiting caller when the loaded value
  * cannot be read back from its JSON text (an object key with a NUL byte:
  * jansson rejects it); the common errors above, except GP_ERR_UNAVAILABLE.
