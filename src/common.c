@@ -63,6 +63,7 @@ static const char *const class_names[GP_ECLASS_COUNT_] = {
     [GP_ECLASS_CLIENT] = "client",
     [GP_ECLASS_INTERNAL] = "internal",
     [GP_ECLASS_THROTTLED] = "throttled",
+    [GP_ECLASS_WRONG_SERVER] = "wrong_server",
 };
 
 const char *gp_error_class_name(gp_error_class_t klass)

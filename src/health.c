@@ -83,7 +83,11 @@ static void fail_probe(gp_probe_t *out, gp_status_t st, const char *target, cons
 static gp_status_t round_trip(PGconn *pg, int64_t deadline_ns, gp_probe_t *out, const char *target)
 {
     int64_t t0 = gp__now_ns();
-    if (!PQsendQuery(pg, "SELECT 1")) {
+    /* One round trip: the server's role and, on a standby, how far behind it is. */
+    if (!PQsendQuery(pg, "SELECT pg_catalog.pg_is_in_recovery(), "
+                         "CASE WHEN pg_catalog.pg_is_in_recovery() THEN (1000 * extract(epoch FROM "
+                         "pg_catalog.now() - pg_catalog.pg_last_xact_replay_timestamp()))::int8 END, "
+                         "pg_catalog.current_setting('transaction_read_only')")) {
         fail_probe(out, GP_ERR_CONNECT, target, PQerrorMessage(pg), NULL);
         return out->status;
     }
@@ -110,6 +114,11 @@ static gp_status_t round_trip(PGconn *pg, int64_t deadline_ns, gp_probe_t *out, 
             gp_error_t e;
             st = gp__error_from_pg(pg, r, &e);
             fail_probe(out, st, target, e.message, NULL);
+        } else if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 && PQnfields(r) == 3) {
+            bool standby = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+            bool ro = strcmp(PQgetvalue(r, 0, 2), "on") == 0;
+            snprintf(out->role, sizeof out->role, "%s", standby ? "standby" : ro ? "read-only" : "primary");
+            out->replay_lag_ms = standby && !PQgetisnull(r, 0, 1) ? strtoll(PQgetvalue(r, 0, 1), NULL, 10) : -1;
         }
         PQclear(r);
     }
@@ -229,6 +238,7 @@ gp_status_t gp_probe_postgres(const gp_config_t *cfg, gp_probe_t *out)
     if (!out)
         return GP_ERR_INVALID;
     memset(out, 0, sizeof *out);
+    out->replay_lag_ms = -1;
     if (!cfg) {
         snprintf(out->message, sizeof out->message, "no configuration given");
         return out->status = GP_ERR_INVALID;
@@ -241,6 +251,7 @@ gp_status_t gp_probe_redis(const gp_config_t *cfg, gp_probe_t *out)
     if (!out)
         return GP_ERR_INVALID;
     memset(out, 0, sizeof *out);
+    out->replay_lag_ms = -1;
     if (!cfg) {
         snprintf(out->message, sizeof out->message, "no configuration given");
         return out->status = GP_ERR_INVALID;
@@ -257,6 +268,23 @@ typedef struct redis_job {
     gp_probe_t *out;
 } redis_job_t;
 
+/* The server's version through the cache's own connections (INFO server). */
+static void cache_version(gp_cache_t *cache, gp_probe_t *out)
+{
+    const char *argv[2] = {"INFO", "server"};
+    size_t len[2] = {4, 6};
+    cache_cmd_t cmd = {2, argv, len};
+    redisReply *rep = NULL;
+    cache_arena_t arena;
+    gp__cache_arena_init(&arena);
+    if (gp__cache_exec(cache, 1, &cmd, &rep, &arena, true, NULL) == GP_OK && rep && rep->type == REDIS_REPLY_STRING) {
+        const char *v = strstr(rep->str, "redis_version:");
+        if (v)
+            snprintf(out->server_version, sizeof out->server_version, "%.*s", (int)strcspn(v + 14, "\r\n"), v + 14);
+    }
+    gp__cache_arena_free(&arena);
+}
+
 static void *redis_check(void *arg)
 {
     redis_job_t *j = arg;
@@ -267,8 +295,11 @@ static void *redis_check(void *arg)
         char target[300];
         gp_config_redis_display(&o->cfg->redis, target, sizeof target);
         memset(j->out, 0, sizeof *j->out);
-        if (gp_cache_ping(o->cache, &j->out->latency_ns, &e) == GP_OK)
+        if (gp_cache_ping(o->cache, &j->out->latency_ns, &e) == GP_OK) {
             j->out->status = GP_OK;
+            if (gp__now_ns() + budget_ns <= j->deadline_ns)
+                cache_version(o->cache, j->out);
+        }
         else if (e.klass == GP_ECLASS_AUTH) /* the message already says what to check */
             fail_probe(j->out, GP_ERR_AUTH, target, e.message, NULL);
         else
@@ -284,6 +315,7 @@ gp_status_t gp_health_check(const gp_health_options_t *opts, gp_health_report_t 
     if (!out)
         return GP_ERR_INVALID;
     memset(out, 0, sizeof *out);
+    out->postgres.replay_lag_ms = out->redis.replay_lag_ms = -1;
     if (!opts || !opts->cfg)
         return GP_ERR_INVALID;
     int64_t t0 = gp__now_ns();
@@ -307,9 +339,10 @@ gp_status_t gp_health_check(const gp_health_options_t *opts, gp_health_report_t 
         out->have_pool = 1;
     if (opts->cache && gp_cache_metrics(opts->cache, &out->cache) == GP_OK)
         out->have_cache = 1;
-    out->state = out->postgres.status != GP_OK ? GP_HEALTH_DOWN
-                 : out->redis.status != GP_OK  ? GP_HEALTH_DEGRADED
-                                               : GP_HEALTH_UP;
+    bool writable = !out->postgres.role[0] || strcmp(out->postgres.role, "primary") == 0;
+    out->state = out->postgres.status != GP_OK           ? GP_HEALTH_DOWN
+                 : out->redis.status != GP_OK || !writable ? GP_HEALTH_DEGRADED
+                                                         : GP_HEALTH_UP;
     out->elapsed_ns = gp__now_ns() - t0;
     return GP_OK;
 }
@@ -325,6 +358,10 @@ static json_t *probe_json(const gp_probe_t *p)
     json_object_set_new(o, "status", json_string(gp_strerror(p->status)));
     json_object_set_new(o, "latency_ms", json_real((double)p->latency_ns / 1e6));
     json_object_set_new(o, "version", json_string(p->server_version));
+    if (p->role[0])
+        json_object_set_new(o, "role", json_string(p->role));
+    if (p->role[0] && p->replay_lag_ms >= 0)
+        json_object_set_new(o, "replay_lag_ms", json_integer((json_int_t)p->replay_lag_ms));
     if (p->status != GP_OK)
         json_object_set_new(o, "error", json_string(p->message));
     return o;

@@ -378,6 +378,15 @@ gp_status_t gp_health_to_prometheus(const gp_health_report_t *r, char **out)
     gp__sbuf_add(&o.b, "growplate_server_info{server=\"postgres\",version=\"%s\"} 1\n", v);
     label_value(v, sizeof v, r->redis.server_version);
     gp__sbuf_add(&o.b, "growplate_server_info{server=\"redis\",version=\"%s\"} 1\n", v);
+    head(&o, "growplate_postgres_role", "gauge",
+         "The role the database server reported in the last check (1 for it): primary, standby, read-only.");
+    static const char *const roles[] = {"primary", "standby", "read-only"};
+    for (int i = 0; i < 3; i++)
+        gp__sbuf_add(&o.b, "growplate_postgres_role{role=\"%s\"} %d\n", roles[i], strcmp(r->postgres.role, roles[i]) == 0);
+    head(&o, "growplate_postgres_replay_lag_seconds", "gauge",
+         "A standby's replay lag in the last check (time since the last replayed commit); -1 when not a standby.");
+    gp__sbuf_add(&o.b, "growplate_postgres_replay_lag_seconds %.3f\n",
+                 r->postgres.replay_lag_ms >= 0 ? (double)r->postgres.replay_lag_ms / 1e3 : -1.0);
     head(&o, "growplate_health_status", "gauge", "Overall health: 0 up, 1 degraded (cache down), 2 down (database down).");
     gp__sbuf_add(&o.b, "growplate_health_status %d\n", (int)r->state);
     head(&o, "growplate_check_latency_seconds", "gauge", "Round trip of the last health check query or PING.");

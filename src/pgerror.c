@@ -82,6 +82,15 @@ static void copy_clean(char *dst, size_t len, const char *src)
     snprintf(dst, len, "%s", tmp);
 }
 
+bool gp__server_read_only(PGconn *pg)
+{
+    /* Both are reported by the server (PostgreSQL 14+) whenever they change,
+     * so libpq knows them without a round trip. */
+    const char *standby = PQparameterStatus(pg, "in_hot_standby");
+    const char *ro = PQparameterStatus(pg, "default_transaction_read_only");
+    return (standby && strcmp(standby, "on") == 0) || (ro && strcmp(ro, "on") == 0);
+}
+
 gp_status_t gp__error_from_pg(PGconn *pg, const PGresult *res, gp_error_t *err)
 {
     gp_error_t local;

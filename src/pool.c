@@ -987,6 +987,7 @@ void gp_pool_release(gp_conn_t *conn)
     int64_t now = gp__now_ns(), released = now;
     gp_hist_record(p->hold_hist, now - c->leased_ns);
     conn->tx_query_timeout_ms = 0; /* a transaction's own deadline ends with the lease at the latest */
+    conn->tx_read_only = false;
     int why;
     if (conn->discard || PQstatus(conn->pg) != CONNECTION_OK)
         why = GP_CLOSE_BROKEN;

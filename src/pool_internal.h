@@ -75,6 +75,7 @@ struct gp_conn {
      * connection is mid-protocol and is closed on release. */
     int query_timeout_ms;
     int tx_query_timeout_ms; /* > 0: the open transaction's own (gp_tx_opts_t); cleared when it ends */
+    bool tx_read_only;       /* the open transaction was begun READ ONLY at the caller's request */
     int64_t deadline_ns;
     bool timed_out;
 
@@ -188,6 +189,9 @@ void gp__classify_sqlstate(const char *sqlstate, gp_error_t *err);
 /* True when the SQLSTATE means the connection must be discarded: class 08,
  * 57P01 admin_shutdown, 57P02 crash_shutdown, 57P03 cannot_connect_now. */
 bool gp__sqlstate_is_fatal(const char *sqlstate);
+/* Whether the server says it is a hot standby or read-only by default
+ * (parameters it reports: no round trip). */
+bool gp__server_read_only(PGconn *pg);
 
 /* Fill *err (if not NULL) from a libpq result or, when res is NULL, from the
  * connection's error message; classify it; redact it. Returns err->status. */

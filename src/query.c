@@ -352,8 +352,19 @@ gp_status_t gp__fail(gp_conn_t *conn, const PGresult *res, gp_error_t *err)
         return GP_ERR_TIMEOUT;
     }
     gp_status_t st = gp__error_from_pg(conn ? conn->pg : NULL, res, err);
-    if (conn && (!conn->pg || PQstatus(conn->pg) == CONNECTION_BAD || gp__sqlstate_is_fatal(err->sqlstate)))
-        conn->discard = true;
+    if (conn && conn->pg && strcmp(err->sqlstate, "25006") == 0 && (!conn->tx_read_only || gp__server_read_only(conn->pg))) {
+        /* read_only_sql_transaction outside a READ ONLY transaction of the
+         * caller's: the server is read-only (a standby, or made read-only),
+         * the wrong server for this work. */
+        err->klass = GP_ECLASS_WRONG_SERVER;
+        err->retriable = 1;
+        snprintf(err->hint, sizeof err->hint, "%s",
+                 "the server is read-only (a standby, or default_transaction_read_only is on); the connection is "
+                 "closed, and a multi-host DATABASE_URL with target_session_attrs=read-write finds the primary");
+    }
+    if (conn && (!conn->pg || PQstatus(conn->pg) == CONNECTION_BAD || gp__sqlstate_is_fatal(err->sqlstate) ||
+                 err->klass == GP_ECLASS_WRONG_SERVER))
+        conn->discard = true; /* a read-only server: reconnect (libpq re-resolves a multi-host URL) */
     return st;
 }
 

@@ -289,6 +289,7 @@ gp_status_t gp_tenant_begin(gp_conn_t *conn, const char *tenant_id, const gp_tx_
     tx->conn = conn;
     if (opts)
         tx->opts = *opts;
+    conn->tx_read_only = opts && opts->read_only; /* 25006 in it is the caller's, not the server's */
     memcpy(tx->tenant, tenant_id, GP_TENANT_ID_LEN + 1);
     *out = tx;
     if (err)

@@ -68,6 +68,7 @@ gp_status_t gp_tx_begin(gp_conn_t *conn, const gp_tx_opts_t *opts, gp_error_t *e
     if (opts && opts->statement_timeout_ms > 0) /* transaction-local: no session state to reset */
         gp__bufappend(sql, sizeof sql, "; SET LOCAL statement_timeout = %d", opts->statement_timeout_ms);
     conn->tx_query_timeout_ms = opts ? opts->query_timeout_ms : 0;
+    conn->tx_read_only = opts && opts->read_only;
     st = simple(conn, sql, NULL, err);
     if (st != GP_OK && PQtransactionStatus(conn->pg) == PQTRANS_IDLE)
         conn->tx_query_timeout_ms = 0;
@@ -188,8 +189,10 @@ static gp_status_t rollback_impl(gp_conn_t *conn, gp_error_t *err)
 static gp_status_t tx_over(gp_conn_t *conn, gp_status_t st)
 {
     if (conn && conn->pg && PQtransactionStatus(conn->pg) != PQTRANS_INTRANS &&
-        PQtransactionStatus(conn->pg) != PQTRANS_INERROR)
+        PQtransactionStatus(conn->pg) != PQTRANS_INERROR) {
         conn->tx_query_timeout_ms = 0;
+        conn->tx_read_only = false;
+    }
     return st;
 }
 

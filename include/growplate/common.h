@@ -86,6 +86,9 @@ typedef enum gp_error_class {
     GP_ECLASS_CLIENT = 16,      /* misuse detected before anything reached the server */
     GP_ECLASS_INTERNAL = 17,    /* anything else the server reported */
     GP_ECLASS_THROTTLED = 18,   /* refused by a fairness limit (GP_ERR_BUSY): retry after a pause */
+    GP_ECLASS_WRONG_SERVER = 19,/* a write reached a read-only server (25006 on a standby or a server made
+                                   read-only): the connection is closed; retry (a multi-host URL with
+                                   target_session_attrs=read-write finds the primary) */
     GP_ECLASS_COUNT_            /* not a class; keep last */
 } gp_error_class_t;
 

@@ -25,11 +25,19 @@ typedef struct gp_probe {
     int64_t latency_ns;      /* round trip of the check query/PING; 0 when it failed */
     char server_version[64]; /* e.g. "15.18" or "7.0.15"; "" when unknown */
     char message[512];       /* on failure: what went wrong and what to try; redacted */
+    /* PostgreSQL only (Redis: ""/-1): what the server said it is, in the
+     * same round trip: "primary", "standby" (in recovery) or "read-only"
+     * (default_transaction_read_only on: writes fail); "" when unknown.
+     * A standby's replay lag: now() - pg_last_xact_replay_timestamp(), in
+     * ms (it grows while the primary commits nothing); -1 otherwise, and
+ * while a standby has replayed no transaction yet. */
+    char role[16];
+    int64_t replay_lag_ms;
 } gp_probe_t;
 
 /* Open a fresh connection to PostgreSQL with cfg->db (not through a pool),
  * run one round trip, close it, all within cfg->db.connect_timeout_ms.
- * Fills *out; returns out->status: GP_ERR_CONFIG, GP_ERR_AUTH,
+ * Fills *out (role and replay_lag_ms too); returns out->status: GP_ERR_CONFIG, GP_ERR_AUTH,
  * GP_ERR_CONNECT, GP_ERR_TIMEOUT or GP_ERR_NOMEM. */
 GP_EXPORT gp_status_t gp_probe_postgres(const gp_config_t *cfg, gp_probe_t *out);
 
@@ -38,8 +46,9 @@ GP_EXPORT gp_status_t gp_probe_postgres(const gp_config_t *cfg, gp_probe_t *out)
 GP_EXPORT gp_status_t gp_probe_redis(const gp_config_t *cfg, gp_probe_t *out);
 
 typedef enum gp_health_state {
-    GP_HEALTH_UP = 0,       /* both servers answer */
-    GP_HEALTH_DEGRADED = 1, /* the database answers, the cache does not */
+    GP_HEALTH_UP = 0,       /* both servers answer, the database as a primary */
+    GP_HEALTH_DEGRADED = 1, /* the database answers, but the cache does not, or the database is read-only
+                               (a standby, or default_transaction_read_only: writes fail) */
     GP_HEALTH_DOWN = 2      /* the database does not answer */
 } gp_health_state_t;
 

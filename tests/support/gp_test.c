@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 
 #include "gp_test.h"
 
@@ -64,4 +65,11 @@ void gp_test_clear_logs(void)
     pthread_mutex_lock(&log_mu);
     log_buf[0] = 0;
     pthread_mutex_unlock(&log_mu);
+}
+
+void gp_test_pause_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0)
+        ;
 }

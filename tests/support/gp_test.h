@@ -21,6 +21,10 @@ void gp_test_require_env(void);
 /* Run `scripts/services <args>` from the source tree; returns its exit code. */
 int gp_test_services(const char *args);
 
+/* Let `ms` of wall time pass (pacing a load, polling for a condition;
+ * never in place of a synchronisation). */
+void gp_test_pause_ms(int ms);
+
 /* Capture log lines: installs a handler that appends every message to a
  * buffer (thread-safe). */
 void gp_test_capture_logs(gp_log_level_t min_level);
