@@ -61,6 +61,7 @@ void gp_config_init(gp_config_t *cfg)
     d->validate_after_ms = 5000;
     d->leak_threshold_ms = 0;
     d->tenant_token_ttl_ms = 120000;
+    d->statement_cache = -1;
     d->tenant_fair = 1;
     d->tenant_max_share_pct = 50;
     d->tenant_max_waiting = 0;
@@ -232,6 +233,7 @@ static const var_t vars[] = {
     {"DATABASE_TENANT_KEY_PREVIOUS", V_SECRET, DB(tenant_key_previous), 0, 0, TENANT_KEY_MEANING},
     {"DATABASE_TENANT_KEY_FILE", V_STR, DB(tenant_key_file), 0, 0, "the path of a file holding the tenant key (mode 0600)"},
     {"DATABASE_TENANT_TOKEN_TTL", V_MS, DB(tenant_token_ttl_ms), 10000, 3600000, "a duration from 10s to 1h"},
+    {"DATABASE_STATEMENT_CACHE", V_INT, DB(statement_cache), -1, 10000, "prepared statements per connection, from 0 (none: for PgBouncer in transaction mode) to 10000, or -1 (the process-wide capacity, the default)"},
     {"DATABASE_TENANT_FAIR", V_INT, DB(tenant_fair), 0, 1, "1 (fair hand-off across tenants, the default) or 0 (first come, first served)"},
     {"DATABASE_TENANT_MAX_SHARE", V_INT, DB(tenant_max_share_pct), 1, 100, "a percentage of DATABASE_POOL_MAX from 1 to 100"},
     {"DATABASE_TENANT_MAX_WAITING", V_INT, DB(tenant_max_waiting), 0, 1000000, "0 (4 x DATABASE_POOL_MAX, at least 16) or a number of callers up to 1000000"},

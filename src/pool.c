@@ -1247,6 +1247,8 @@ static void *maint_main(void *arg)
                     c->conn.tenant_key = &p->tenant_key;
                     c->conn.tenant_cache = p->tenant_cache;
                     c->conn.stmt_stats = &p->stmt_stats;
+                    c->conn.own_statement_cache = p->db.statement_cache >= 0;
+                    c->conn.statement_cache = p->db.statement_cache;
                     c->conn.query_timeout_ms = p->db.query_timeout_ms;
                     set_state(p, c, CS_OPENING, now, -1);
                     open_one(p, c);

@@ -76,6 +76,8 @@ struct gp_conn {
     int query_timeout_ms;
     int tx_query_timeout_ms; /* > 0: the open transaction's own (gp_tx_opts_t); cleared when it ends */
     bool tx_read_only;       /* the open transaction was begun READ ONLY at the caller's request */
+    bool own_statement_cache; /* DATABASE_STATEMENT_CACHE set for the pool (else the process-wide capacity) */
+    int statement_cache;      /* ... and its value */
     int64_t deadline_ns;
     bool timed_out;
 

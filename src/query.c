@@ -66,6 +66,7 @@ struct gp__stmt {
 
 struct gp__qstate {
     PGconn *pg;                /* the connection this cache describes */
+    int capacity;              /* the pool's own capacity, or -1: the process-wide one */
     gp__stmt_t **buckets;
     size_t nbuckets;
     gp__stmt_t lru;            /* sentinel */
@@ -86,6 +87,11 @@ gp_status_t gp_query_set_statement_cache(int capacity)
 }
 
 int gp_query_statement_cache(void) { return atomic_load(&cache_capacity); }
+
+static int capacity_of(const gp__qstate_t *qs)
+{
+    return qs->capacity >= 0 ? qs->capacity : atomic_load_explicit(&cache_capacity, memory_order_relaxed);
+}
 
 static void lru_unlink(gp__stmt_t *s)
 {
@@ -150,6 +156,7 @@ gp__qstate_t *gp__qstate(gp_conn_t *conn)
         return NULL;
     }
     qs->pg = conn->pg;
+    qs->capacity = conn->own_statement_cache ? conn->statement_cache : -1;
     qs->lru.next = qs->lru.prev = &qs->lru;
     conn->query_state = qs;
     conn->query_state_free = qstate_free;
@@ -187,7 +194,7 @@ const char *gp__stmt_lookup(gp__qstate_t *qs, const char *sql, const gp__params_
 {
     *entry = NULL;
     *nomem = false;
-    if (atomic_load_explicit(&cache_capacity, memory_order_relaxed) == 0)
+    if (capacity_of(qs) == 0)
         return NULL;
     size_t len = strlen(sql);
     uint64_t h = key_hash(sql, len, p->n, p->types);
@@ -271,7 +278,7 @@ static bool flush_deallocs(gp_conn_t *conn, gp__qstate_t *qs)
 
 void gp__stmt_enforce(gp_conn_t *conn, gp__qstate_t *qs)
 {
-    int cap = atomic_load_explicit(&cache_capacity, memory_order_relaxed);
+    int cap = capacity_of(qs);
     PGTransactionStatusType ts = PQtransactionStatus(conn->pg);
     bool can_talk = ts == PQTRANS_IDLE || ts == PQTRANS_INTRANS; /* not in a failed transaction */
     if (qs->dealloc_all) {

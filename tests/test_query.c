@@ -428,6 +428,45 @@ static void test_statement_cache(void **state)
     assert_int_equal(gp_query_statement_cache(), GP_STATEMENT_CACHE_DEFAULT);
 }
 
+/* DATABASE_STATEMENT_CACHE: a pool's own capacity, whatever the process-wide
+ * one; 0 leaves nothing prepared on the server (PgBouncer's transaction mode). */
+static void test_pool_statement_cache(void **state)
+{
+    (void)state;
+    const int caps[] = {0, 1, -1};
+    for (int k = 0; k < 3; k++) {
+        gp_config_t cfg;
+        gp_test_config(&cfg);
+        assert_int_equal(cfg.db.statement_cache, -1); /* the default: the process-wide capacity */
+        cfg.db.pool_min = 0;
+        cfg.db.pool_max = 1;
+        cfg.db.statement_cache = caps[k];
+        gp_pool_t *p = NULL;
+        assert_int_equal(gp_pool_create(&cfg, &p, NULL), GP_OK);
+        gp_conn_t *c = NULL;
+        assert_int_equal(gp_pool_acquire(p, "cache", -1, &c, NULL), GP_OK);
+        for (int i = 0; i < 20; i++) { /* 20 distinct statements */
+            char sql[64];
+            snprintf(sql, sizeof sql, "SELECT %d + $1::int4", i);
+            gp_result_t *r = NULL;
+            assert_int_equal(gp_query(c, sql, GP_ARGS(gp_int32(i)), &r, NULL), GP_OK);
+            gp_result_free(r);
+        }
+        PGresult *r = PQexec(gp_conn_pgconn(c), "SELECT count(*) FROM pg_prepared_statements");
+        int n = atoi(PQgetvalue(r, 0, 0));
+        PQclear(r);
+        if (caps[k] == 0)
+            assert_int_equal(n, 0);        /* nothing left on the server */
+        else if (caps[k] == 1)
+            assert_true(n >= 1 && n <= 1 + 16); /* the capacity plus one deallocation batch */
+        else
+            assert_true(n >= 20);          /* the process-wide 128 */
+        gp_pool_release(c);
+        assert_int_equal(gp_pool_close(p, 1000), GP_OK);
+        gp_config_release(&cfg);
+    }
+}
+
 static void test_statement_vanishes(void **state)
 {
     (void)state;
@@ -528,6 +567,7 @@ int main(void)
         cmocka_unit_test(test_nulls_and_misuse),
         cmocka_unit_test(test_parameter_validation),
         cmocka_unit_test(test_statement_cache),
+        cmocka_unit_test(test_pool_statement_cache),
         cmocka_unit_test(test_statement_vanishes),
         cmocka_unit_test(test_session_state_flag),
         cmocka_unit_test(test_tag_effects),

@@ -96,6 +96,12 @@ typedef struct gp_db_config {
     int tenant_fair;
     int tenant_max_share_pct;
     int tenant_max_waiting;
+
+    /* DATABASE_STATEMENT_CACHE, -1..10000: prepared statements kept per
+     * connection of this pool (0 = none: every call uses the unnamed
+     * statement, as PgBouncer in transaction mode needs); default -1 = the
+     * process-wide gp_query_set_statement_cache() value (128). */
+    int statement_cache;
 } gp_db_config_t;
 
 typedef struct gp_redis_config {

@@ -92,7 +92,9 @@ GP_EXPORT gp_status_t gp_pool_exec(gp_pool_t *pool, const char *sql, int nparams
  * (one round trip each, no server-side state; required behind PgBouncer in
  * transaction mode). Default GP_STATEMENT_CACHE_DEFAULT. Takes effect on
  * each connection at its next query (shrinking evicts). Range 0..10000;
- * other values give GP_ERR_INVALID. Safe from any thread. */
+ * other values give GP_ERR_INVALID. Safe from any thread. A pool whose
+ * DATABASE_STATEMENT_CACHE is set (gp_db_config_t.statement_cache >= 0)
+ * uses that capacity for its connections instead. */
 #define GP_STATEMENT_CACHE_DEFAULT 128
 GP_EXPORT gp_status_t gp_query_set_statement_cache(int capacity);
 GP_EXPORT int gp_query_statement_cache(void);
