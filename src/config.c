@@ -233,6 +233,7 @@ static const var_t vars[] = {
     {"DATABASE_TENANT_KEY_PREVIOUS", V_SECRET, DB(tenant_key_previous), 0, 0, TENANT_KEY_MEANING},
     {"DATABASE_TENANT_KEY_FILE", V_STR, DB(tenant_key_file), 0, 0, "the path of a file holding the tenant key (mode 0600)"},
     {"DATABASE_TENANT_TOKEN_TTL", V_MS, DB(tenant_token_ttl_ms), 10000, 3600000, "a duration from 10s to 1h"},
+    {"DATABASE_POOLER", V_STR, DB(pooler), 0, 0, "unset (no pooler: one is detected and refused) or session (PgBouncer in session mode)"},
     {"DATABASE_STATEMENT_CACHE", V_INT, DB(statement_cache), -1, 10000, "prepared statements per connection, from 0 (none: for PgBouncer in transaction mode) to 10000, or -1 (the process-wide capacity, the default)"},
     {"DATABASE_TENANT_FAIR", V_INT, DB(tenant_fair), 0, 1, "1 (fair hand-off across tenants, the default) or 0 (first come, first served)"},
     {"DATABASE_TENANT_MAX_SHARE", V_INT, DB(tenant_max_share_pct), 1, 100, "a percentage of DATABASE_POOL_MAX from 1 to 100"},
@@ -1095,6 +1096,15 @@ gp_status_t gp_config_validate(const gp_config_t *cfg, char *err, size_t errlen)
         BAD("DATABASE_TENANT_KEY_PREVIOUS: is the same key as DATABASE_TENANT_KEY; expected the key being "
             "rotated out, or unset it\n");
 
+    if (d->pooler && *d->pooler && strcmp(d->pooler, "session") != 0) {
+        char b[96];
+        if (strcmp(d->pooler, "transaction") == 0)
+            BAD("DATABASE_POOLER: 'transaction' is not supported yet (named statements and session state would "
+                "cross between clients); point DATABASE_URL at the server, or use PgBouncer in session mode "
+                "with DATABASE_POOLER=session\n");
+        else
+            BAD("DATABASE_POOLER: unknown value '%s'; expected session, or unset\n", shown(d->pooler, b, sizeof b));
+    }
     if (d->sslmode) {
         bool ok = false;
         for (size_t i = 0; i < NSSLMODES; i++)

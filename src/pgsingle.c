@@ -40,6 +40,27 @@ gp_status_t gp__pg_connect_single(const gp_db_config_t *db, bool migration, PGco
         return st;
     }
     gp__pg_log_notices(c, migration ? "migrate" : "schema");
+    /* Migrations and audits need a session with the server itself (advisory
+     * locks, several statements): never through a connection pooler. */
+    int server_pid = 0;
+    int pooler = gp__pooler_check(c, gp__now_ns() + (int64_t)db->connect_timeout_ms * 1000000LL, &server_pid);
+    if (pooler != 0) {
+        char target[256];
+        const char *var = migration ? "DATABASE_MIGRATION_URL" : "DATABASE_URL";
+        int client_pid = PQbackendPID(c);
+        if (migration)
+            gp_redact(db->migration_url, target, sizeof target);
+        else
+            gp_config_db_display(db, target, sizeof target);
+        PQfinish(c);
+        if (pooler < 0)
+            return gp__client_error(err, GP_ERR_TIMEOUT, "%s (%s): no answer to the first statement in time", target, var);
+        return gp__client_error(err, GP_ERR_CONFIG,
+                                "%s (%s) goes through a connection pooler (the server's backend is %d, the connection "
+                                "says %d); migrations and the audit need a session with the server itself: point %s "
+                                "at the server",
+                                target, var, server_pid, client_pid, var);
+    }
     /* Independent of the role's search_path defaults. */
     PGresult *r = PQexec(c, "SET search_path = public, pg_catalog");
     if (PQresultStatus(r) != PGRES_COMMAND_OK) {

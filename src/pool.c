@@ -1077,6 +1077,24 @@ typedef struct leak {
     int64_t held_ns;
 } leak_t;
 
+int gp__pooler_check(PGconn *pg, int64_t deadline_ns, int *server_pid)
+{
+    *server_pid = 0;
+    if (!PQsendQuery(pg, "SELECT pg_catalog.pg_backend_pid()"))
+        return -1;
+    if (!await_result(pg, deadline_ns))
+        return -1; /* mid-query: the caller closes it */
+    PGresult *r;
+    while ((r = PQgetResult(pg))) {
+        if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
+            *server_pid = atoi(PQgetvalue(r, 0, 0));
+        PQclear(r);
+    }
+    if (*server_pid <= 0)
+        return -1;
+    return *server_pid != PQbackendPID(pg) ? 1 : 0;
+}
+
 /* Open one connection in the reserved slot `c` (OPENING), without the lock.
  * Returns with the lock held again. */
 static void open_one(gp_pool_t *p, pconn_t *c)
@@ -1089,7 +1107,26 @@ static void open_one(gp_pool_t *p, pconn_t *c)
     bool ok = pg && PQstatus(pg) == CONNECTION_OK;
     if (pg)
         PQsetNoticeReceiver(pg, notice_to_log, NULL);
-    if (!ok) {
+    int server_pid = 0, pooler = 0;
+    if (ok && !(p->db.pooler && strcmp(p->db.pooler, "session") == 0))
+        pooler = gp__pooler_check(pg, t1 + (int64_t)p->db.connect_timeout_ms * 1000000LL, &server_pid);
+    if (pooler < 0) {
+        ok = false;
+        set_error(&e, GP_ERR_TIMEOUT, GP_ECLASS_CONNECTION, 1,
+                  "cannot connect to %s: no answer to the first statement within DATABASE_TIMEOUT", p->display);
+        PQfinish(pg);
+        pg = NULL;
+    } else if (pooler > 0) {
+        ok = false;
+        set_error(&e, GP_ERR_CONFIG, GP_ECLASS_CLIENT, 0,
+                  "%s goes through a connection pooler (the server's backend is %d, the connection says %d): in "
+                  "PgBouncer's transaction mode named statements and session state cross between clients, which "
+                  "growplate does not support yet; point DATABASE_URL at the server, or set DATABASE_POOLER=session "
+                  "for a pooler in session mode",
+                  p->display, server_pid, PQbackendPID(pg));
+        PQfinish(pg);
+        pg = NULL;
+    } else if (!ok) {
         char raw[sizeof e.message];
         gp__error_from_connect(pg, &e);
         snprintf(raw, sizeof raw, "%s", e.message);

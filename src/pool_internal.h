@@ -195,6 +195,13 @@ bool gp__sqlstate_is_fatal(const char *sqlstate);
  * (parameters it reports: no round trip). */
 bool gp__server_read_only(PGconn *pg);
 
+/* Whether pg reaches PostgreSQL through a connection pooler: 1 when the
+ * server's pg_backend_pid() is not the backend PID the connection got at
+ * startup (PgBouncer makes one up for its clients), 0 when it is, -1 when
+ * no answer came by deadline_ns (the connection is then mid-query: close
+ * it). One round trip; *server_pid receives the server's pid. */
+int gp__pooler_check(PGconn *pg, int64_t deadline_ns, int *server_pid);
+
 /* Fill *err (if not NULL) from a libpq result or, when res is NULL, from the
  * connection's error message; classify it; redact it. Returns err->status. */
 gp_status_t gp__error_from_pg(PGconn *pg, const PGresult *res, gp_error_t *err);

@@ -102,6 +102,16 @@ typedef struct gp_db_config {
      * statement, as PgBouncer in transaction mode needs); default -1 = the
      * process-wide gp_query_set_statement_cache() value (128). */
     int statement_cache;
+
+    /* DATABASE_POOLER: what stands between the pool and PostgreSQL. NULL or
+     * "" (the default): nothing; a connection that turns out to go through
+     * a pooler (the backend PID the server reports differs from the one the
+     * connection got: PgBouncer makes one up) is refused with GP_ERR_CONFIG,
+     * because in PgBouncer's transaction mode named statements and session
+     * state cross between clients. "session": a pooler in session mode (a
+     * server connection per client connection): allowed, not checked.
+     * "transaction" is refused for now (not supported yet). */
+    const char *pooler;
 } gp_db_config_t;
 
 typedef struct gp_redis_config {
