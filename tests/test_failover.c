@@ -243,6 +243,10 @@ typedef struct writer {
     _Atomic bool *stop;
     _Atomic int64_t *first_ok_after; /* ns of the first success after `since`, 0 until then */
     _Atomic int64_t *since;
+    _Atomic int64_t *window_from, *window_to; /* the second after the promotion */
+    _Atomic uint64_t *ok_before, *ok_window;
+    int64_t load_from;
+    _Atomic int64_t *stop_at;
     uint64_t ok, failed, unclassified, slow;
     int64_t slowest_ns;
 } writer_t;
@@ -261,6 +265,11 @@ static void *writer_main(void *arg)
             w->slow++;
         if (st == GP_OK) {
             w->ok++;
+            int64_t now = gp__now_ns(), wf = atomic_load(w->window_from), sa = atomic_load(w->stop_at);
+            if (!sa)
+                atomic_fetch_add(w->ok_before, 1);
+            else if (wf && now >= wf && now < wf + 1000 * 1000000LL)
+                atomic_fetch_add(w->ok_window, 1);
             int64_t since = atomic_load(w->since), zero = 0;
             if (since && t0 > since)
                 atomic_compare_exchange_strong(w->first_ok_after, &zero, gp__now_ns());
@@ -285,25 +294,31 @@ static void test_failover_under_load(void **state)
     gp_error_t e;
     assert_int_equal(write_one(p, &e), GP_OK);
     _Atomic bool stop = false;
-    _Atomic int64_t first_ok = 0, since = 0;
+    _Atomic int64_t first_ok = 0, since = 0, window_from = 0, stop_at = 0;
+    _Atomic uint64_t ok_before = 0, ok_window = 0;
     writer_t w[4];
     pthread_t th[4];
+    int64_t load_from = gp__now_ns();
     for (int i = 0; i < 4; i++) {
-        w[i] = (writer_t){.pool = p, .stop = &stop, .first_ok_after = &first_ok, .since = &since};
+        w[i] = (writer_t){.pool = p, .stop = &stop, .first_ok_after = &first_ok, .since = &since,
+                          .window_from = &window_from, .window_to = NULL, .ok_before = &ok_before,
+                          .ok_window = &ok_window, .load_from = load_from, .stop_at = &stop_at};
         assert_int_equal(pthread_create(&th[i], NULL, writer_main, &w[i]), 0);
     }
-    gp_test_pause_ms(300); /* writes flowing */
+    gp_test_pause_ms(1000); /* writes flowing: the rate before */
     int64_t t_stop = gp__now_ns();
+    atomic_store(&stop_at, t_stop);
     assert_int_equal(services("stop postgres >/dev/null"), 0);
     int64_t t_stopped = gp__now_ns();
     assert_int_equal(services("promote replica >/dev/null"), 0);
     int64_t t_promoted = gp__now_ns();
     atomic_store(&since, t_promoted);
+    atomic_store(&window_from, t_promoted);
     int64_t by = t_promoted + 20000 * 1000000LL;
     while (atomic_load(&first_ok) == 0 && gp__now_ns() < by)
         gp_test_pause_ms(5);
     int64_t back = atomic_load(&first_ok);
-    gp_test_pause_ms(300); /* and keep writing on the new primary */
+    gp_test_pause_ms(1100); /* and keep writing on the new primary: the second after the promotion */
     atomic_store(&stop, true);
     uint64_t ok = 0, failed = 0, unclassified = 0, slow = 0;
     int64_t slowest = 0;
@@ -320,6 +335,9 @@ static void test_failover_under_load(void **state)
             (long long)((t_stopped - t_stop) / 1000000), (long long)((t_promoted - t_stopped) / 1000000),
             back ? (long long)((back - t_promoted) / 1000000) : -1LL, back ? (long long)((back - t_stop) / 1000000) : -1LL,
             (unsigned long long)ok, (unsigned long long)failed, unclassified ? "no" : "yes", (long long)(slowest / 1000000));
+    double before = (double)atomic_load(&ok_before) / ((double)(t_stop - load_from) / 1e9);
+    fprintf(stderr, "failover: %.0f writes/s before the stop, %llu in the first second after the promotion (%.2f of before)\n",
+            before, (unsigned long long)atomic_load(&ok_window), before > 0 ? (double)atomic_load(&ok_window) / before : 0);
     assert_true(back != 0);
     assert_int_equal(unclassified, 0);
     assert_int_equal(slow, 0);
