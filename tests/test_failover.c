@@ -69,8 +69,10 @@ static int setup(void **state)
 {
     (void)state;
     snprintf(key, sizeof key, "failover-%d", (int)getpid());
-    if (services("start postgres >/dev/null") != 0 || services("start replica >/dev/null") != 0)
+    if (services("start postgres >/dev/null") != 0 || services("start replica >/dev/null") != 0) {
+        services("clean >/dev/null 2>&1"); /* nothing left running */
         return -1;
+    }
     char port[16];
     if (!env_value("DATABASE_MIGRATION_URL", owner_url, sizeof owner_url) ||
         !env_value("GP_PG_ADMIN_CONNINFO", admin, sizeof admin) ||

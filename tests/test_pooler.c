@@ -43,8 +43,10 @@ static int setup(void **state)
 {
     (void)state;
     snprintf(key, sizeof key, "pooler-%d", (int)getpid());
-    if (services("start postgres >/dev/null") != 0 || services("start pgbouncer >/dev/null") != 0)
+    if (services("start postgres >/dev/null") != 0 || services("start pgbouncer >/dev/null") != 0) {
+        services("clean >/dev/null 2>&1"); /* nothing left running */
         return -1;
+    }
     if (!env_value("DATABASE_POOLER_URL", pooler_url, sizeof pooler_url) ||
         !env_value("DATABASE_POOLER_MIGRATION_URL", pooler_owner_url, sizeof pooler_owner_url) ||
         !env_value("DATABASE_URL", direct_url, sizeof direct_url))
