@@ -647,6 +647,94 @@ static gp_status_t pool_one_shot(gp_pool_t *pool, const char *sql, int nparams, 
     return st;
 }
 
+/* ---- read-your-writes ------------------------------------------------------------ */
+
+/* "hex/hex", each 1..8 hex digits: what a pg_lsn prints. */
+static bool wal_position_ok(const char *s)
+{
+    if (!s)
+        return false;
+    int part = 0, digits = 0;
+    for (; *s; s++) {
+        bool hex = (*s >= '0' && *s <= '9') || (*s >= 'A' && *s <= 'F') || (*s >= 'a' && *s <= 'f');
+        if (hex && digits < 8) {
+            digits++;
+        } else if (*s == '/' && part == 0 && digits > 0) {
+            part = 1;
+            digits = 0;
+        } else {
+            return false;
+        }
+    }
+    return part == 1 && digits > 0;
+}
+
+gp_status_t gp_pool_wal_position(gp_pool_t *pool, char out[GP_WAL_POSITION_LEN], gp_error_t *err)
+{
+    if (!out)
+        return gp__client_error(err, GP_ERR_INVALID, "no output buffer given");
+    out[0] = 0;
+    gp_result_t *r = NULL;
+    /* The insert position: with synchronous_commit off, the commit record may
+     * still sit in the WAL buffers, ahead of pg_current_wal_lsn(). */
+    gp_status_t st = gp_pool_query(pool, "SELECT pg_catalog.pg_current_wal_insert_lsn()::pg_catalog.text", 0, NULL, &r, err);
+    if (st != GP_OK)
+        return st;
+    const char *v = NULL;
+    size_t len = 0;
+    if (gp_get_text(r, 0, 0, &v, &len) != GP_OK || len >= GP_WAL_POSITION_LEN) {
+        gp_result_free(r);
+        return gp__client_error(err, GP_ERR_PROTOCOL, "pg_current_wal_insert_lsn() gave no position");
+    }
+    memcpy(out, v, len);
+    out[len] = 0;
+    gp_result_free(r);
+    return GP_OK;
+}
+
+gp_status_t gp_pool_wait_replayed(gp_pool_t *pool, const char *position, int timeout_ms, gp_error_t *err)
+{
+    if (!pool || !wal_position_ok(position))
+        return gp__client_error(err, GP_ERR_INVALID, "a WAL position like 16/B374D848 (from gp_pool_wal_position) "
+                                "and a pool are required");
+    if (timeout_ms < 0)
+        return gp__client_error(err, GP_ERR_INVALID, "timeout_ms must be >= 0");
+    int64_t deadline = gp__now_ns() + (int64_t)timeout_ms * 1000000LL;
+    gp_conn_t *conn;
+    gp_status_t st = gp_pool_acquire(pool, "gp_pool_wait_replayed", timeout_ms > 0 ? timeout_ms : 1, &conn, err);
+    if (st != GP_OK)
+        return st;
+    static const char sql[] =
+        "SELECT CASE WHEN pg_catalog.pg_is_in_recovery() "
+        "THEN coalesce(pg_catalog.pg_last_wal_replay_lsn() >= $1::pg_catalog.pg_lsn, false) "
+        "ELSE pg_catalog.pg_current_wal_insert_lsn() >= $1::pg_catalog.pg_lsn END";
+    for (;;) {
+        gp_result_t *r = NULL;
+        st = gp_query(conn, sql, GP_ARGS(gp_text(position)), &r, err);
+        bool done = false;
+        if (st == GP_OK && gp_get_bool(r, 0, 0, &done) != GP_OK)
+            st = gp__client_error(err, GP_ERR_PROTOCOL, "no answer to the replay check");
+        gp_result_free(r);
+        if (st != GP_OK || done)
+            break;
+        if (gp__now_ns() >= deadline) {
+            st = gp__client_error(err, GP_ERR_TIMEOUT, "the server had not replayed WAL position %s within %d ms; "
+                                  "read from the primary", position, timeout_ms);
+            if (err) {
+                err->klass = GP_ECLASS_TIMEOUT;
+                err->retriable = 1;
+            }
+            break;
+        }
+        struct timespec ts = {0, 1000000}; /* polling the server's replay position */
+        nanosleep(&ts, NULL);
+    }
+    gp_pool_release(conn);
+    if (st == GP_OK && err)
+        gp_error_clear(err);
+    return st;
+}
+
 gp_status_t gp_pool_query(gp_pool_t *pool, const char *sql, int nparams, const gp_value_t *params,
                           gp_result_t **out, gp_error_t *err)
 {

@@ -238,6 +238,86 @@ static void test_standby_health(void **state)
     gp_config_release(&cfg);
 }
 
+/* ---- read-your-writes ---------------------------------------------------------------- */
+
+/* A write on the primary, its position, a wait for the standby to replay
+ * it, then a read on the standby: never stale. With replay paused, the wait
+ * ends at its timeout. */
+static void test_read_your_writes(void **state)
+{
+    (void)state;
+    char purl[512], rurl[512], hosts[64];
+    snprintf(hosts, sizeof hosts, "127.0.0.1:%d", pg_port);
+    url_for(purl, sizeof purl, hosts, "");
+    snprintf(hosts, sizeof hosts, "127.0.0.1:%d", replica_port);
+    url_for(rurl, sizeof rurl, hosts, "");
+    gp_config_t pcfg, rcfg;
+    gp_pool_t *primary = pool_at(&pcfg, purl, 2), *replica = pool_at(&rcfg, rurl, 2);
+    gp_error_t e;
+    enum { ROUNDS = 20 };
+    int stale = 0;
+    int64_t waited[2] = {0, 0};
+    char pos[GP_WAL_POSITION_LEN];
+    /* The private server runs synchronous_commit = off: a commit then reaches
+     * the standby when the WAL writer flushes (wal_writer_delay, 200 ms).
+     * Half the writes ask for a synchronous commit, as a write whose reader
+     * must see it at once would. */
+    for (int i = 0; i < 2 * ROUNDS; i++) {
+        bool sync = i % 2;
+        gp_conn_t *c = NULL;
+        assert_int_equal(gp_pool_acquire(primary, "writer", -1, &c, &e), GP_OK);
+        assert_int_equal(gp_tx_begin(c, NULL, &e), GP_OK);
+        if (sync)
+            assert_int_equal(gp_exec(c, "SET LOCAL synchronous_commit = on", 0, NULL, NULL, &e), GP_OK);
+        gp_result_t *r = NULL;
+        assert_int_equal(gp_query(c, "INSERT INTO failover_probe (v) VALUES ($1) RETURNING id", GP_ARGS(gp_int32(1000 + i)),
+                                  &r, &e), GP_OK);
+        int64_t id = 0;
+        assert_int_equal(gp_get_int64(r, 0, 0, &id), GP_OK);
+        gp_result_free(r);
+        assert_int_equal(gp_tx_commit(c, &e), GP_OK);
+        gp_pool_release(c);
+        assert_int_equal(gp_pool_wal_position(primary, pos, &e), GP_OK);
+        int64_t t0 = gp__now_ns();
+        assert_int_equal(gp_pool_wait_replayed(replica, pos, 2000, &e), GP_OK);
+        waited[sync] += gp__now_ns() - t0;
+        assert_int_equal(gp_pool_query(replica, "SELECT count(*) FROM failover_probe WHERE id = $1", GP_ARGS(gp_int64(id)),
+                                       &r, &e), GP_OK);
+        int64_t n = 0;
+        assert_int_equal(gp_get_int64(r, 0, 0, &n), GP_OK);
+        gp_result_free(r);
+        stale += n != 1;
+    }
+    fprintf(stderr,
+            "read-your-writes: %d commit-then-read rounds through the standby, %d stale; average wait %.2f ms after a "
+            "synchronous commit, %.2f ms after an asynchronous one\n",
+            2 * ROUNDS, stale, (double)waited[1] / ROUNDS / 1e6, (double)waited[0] / ROUNDS / 1e6);
+    assert_int_equal(stale, 0);
+    /* The primary has its own position at once. */
+    assert_int_equal(gp_pool_wait_replayed(primary, pos, 0, &e), GP_OK);
+    /* Replay paused: the wait gives up at its timeout, retriable. */
+    admin_sql(replica_admin, "SELECT pg_wal_replay_pause()");
+    assert_int_equal(gp_pool_exec(primary, "INSERT INTO failover_probe (v) VALUES (1)", 0, NULL, NULL, &e), GP_OK);
+    assert_int_equal(gp_pool_wal_position(primary, pos, &e), GP_OK);
+    int64_t t0 = gp__now_ns();
+    assert_int_equal(gp_pool_wait_replayed(replica, pos, 100, &e), GP_ERR_TIMEOUT);
+    int64_t took = (gp__now_ns() - t0) / 1000000;
+    assert_true(took >= 100 && took < 600);
+    assert_true(e.retriable);
+    assert_non_null(strstr(e.message, "read from the primary"));
+    admin_sql(replica_admin, "SELECT pg_wal_replay_resume()");
+    assert_int_equal(gp_pool_wait_replayed(replica, pos, 5000, &e), GP_OK);
+    /* Bad input, and a standby has no position of its own. */
+    assert_int_equal(gp_pool_wait_replayed(replica, "0/1'; DROP TABLE x", 100, &e), GP_ERR_INVALID);
+    assert_int_equal(gp_pool_wait_replayed(replica, "", 100, &e), GP_ERR_INVALID);
+    assert_int_equal(gp_pool_wait_replayed(replica, "123456789/0", 100, &e), GP_ERR_INVALID);
+    assert_int_equal(gp_pool_wal_position(replica, pos, &e), GP_ERR_SERVER);
+    assert_int_equal(gp_pool_close(primary, 1000), GP_OK);
+    assert_int_equal(gp_pool_close(replica, 1000), GP_OK);
+    gp_config_release(&pcfg);
+    gp_config_release(&rcfg);
+}
+
 /* ---- failover under load ------------------------------------------------------------ */
 
 typedef struct writer {
@@ -353,6 +433,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_read_only_primary),
         cmocka_unit_test(test_standby_health),
+        cmocka_unit_test(test_read_your_writes),
         cmocka_unit_test(test_failover_under_load),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -85,6 +85,29 @@ GP_EXPORT gp_status_t gp_pool_query(gp_pool_t *pool, const char *sql, int nparam
 GP_EXPORT gp_status_t gp_pool_exec(gp_pool_t *pool, const char *sql, int nparams, const gp_value_t *params,
                                    int64_t *affected, gp_error_t *err);
 
+/* ---- read-your-writes across a primary and a streaming standby ----------- */
+
+/* A WAL position as PostgreSQL prints a pg_lsn ("16/B374D848"), NUL included. */
+#define GP_WAL_POSITION_LEN 24
+
+/* The primary's current WAL insert position (pg_current_wal_insert_lsn()), taken through
+ * `pool` after a write has committed: at or after that commit. One
+ * one-shot round trip. A standby that has replayed it has the commit.
+ * Errors: as gp_pool_query; GP_ERR_SERVER when the server is in recovery
+ * (a standby has no current position of its own). Thread-safety: as
+ * gp_pool_query. */
+GP_EXPORT gp_status_t gp_pool_wal_position(gp_pool_t *pool, char out[GP_WAL_POSITION_LEN], gp_error_t *err);
+
+/* Wait until the server behind `pool` has `position` (from
+ * gp_pool_wal_position): a standby once it has replayed it, a primary once
+ * its own position is past it. Waits at most timeout_ms (>= 0), asking the
+ * server every millisecond on one leased connection, so a read that
+ * follows sees the write; on GP_ERR_TIMEOUT (retriable) read from the
+ * primary instead. Errors: GP_ERR_INVALID (a position that is not
+ * "hex/hex"), the pool's acquire errors, the server's. Thread-safety: as
+ * gp_pool_query. */
+GP_EXPORT gp_status_t gp_pool_wait_replayed(gp_pool_t *pool, const char *position, int timeout_ms, gp_error_t *err);
+
 /* The process-wide capacity of each connection's prepared-statement cache:
  * the number of distinct statements (SQL text + parameter types) kept
  * prepared per connection, least recently used evicted first (with
