@@ -29,29 +29,9 @@
 static char key[64], owner_url[512], admin[512], replica_admin[512];
 static int pg_port, replica_port;
 
-static int services(const char *args)
-{
-    char cmd[512];
-    const char *src = getenv("GP_SOURCE_DIR");
-    snprintf(cmd, sizeof cmd, "GP_SERVICES_KEY=%s '%s/scripts/services' %s", key, src ? src : ".", args);
-    return system(cmd);
-}
+static int services(const char *args) { return gp_test_key_services(key, args); }
 
-/* One value of `scripts/services env` for this key. */
-static bool env_value(const char *name, char *out, size_t len)
-{
-    char cmd[512];
-    const char *src = getenv("GP_SOURCE_DIR");
-    snprintf(cmd, sizeof cmd, "GP_SERVICES_KEY=%s '%s/scripts/services' env | sed -n \"s/^export %s='\\(.*\\)'$/\\1/p\"",
-             key, src ? src : ".", name);
-    FILE *f = popen(cmd, "r");
-    bool ok = f && fgets(out, (int)len, f);
-    if (f)
-        pclose(f);
-    if (ok)
-        out[strcspn(out, "\n")] = 0;
-    return ok && out[0];
-}
+static bool env_value(const char *name, char *out, size_t len) { return gp_test_key_env(key, name, out, len); }
 
 static void admin_sql(const char *conninfo, const char *sql)
 {

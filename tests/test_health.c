@@ -163,7 +163,17 @@ static int check_exposition(const char *input)
         char name[96], labels[256] = "", le[32] = "";
         snprintf(name, sizeof name, "%.*s", (int)(p - line), line);
         if (*p == '{') {
-            const char *close = strchr(p, '}');
+            /* The closing brace outside any quoted (escaped) label value. */
+            const char *close = NULL;
+            bool quoted = false;
+            for (const char *q = p + 1; *q && !close; q++) {
+                if (quoted && *q == '\\' && q[1])
+                    q++;
+                else if (*q == '"')
+                    quoted = !quoted;
+                else if (!quoted && *q == '}')
+                    close = q;
+            }
             assert_non_null(close);
             assert_non_null(strstr(p, "=\""));
             const char *lp = strstr(p, "le=\"");
@@ -297,9 +307,16 @@ static void test_metrics_render(void **state)
     assert_int_equal(gp_pool_pipeline_run(pool, p, NULL), GP_OK);
     gp_pipeline_free(p);
 
+    /* A label (a fairness key) that tries to forge series: escaped. */
+    gp_conn_t *evil = NULL;
+    assert_int_equal(gp_pool_acquire(pool, "x\"} 1\ngrowplate_forged{a=\"b\\", -1, &evil, NULL), GP_OK);
+    gp_pool_release(evil);
+
     char *text = NULL;
     assert_int_equal(gp_metrics_render(src, 2, &text, NULL), GP_OK);
     check_exposition(text);
+    assert_null(strstr(text, "\ngrowplate_forged"));
+    assert_non_null(strstr(text, "key=\"x\\\"} 1\\ngrowplate_forged{a=\\\"b\\\\\""));
     assert_true(sample(text, "growplate_query_statements_total{pool=\"primary\"}") == stmts0 + 4);
     assert_true(sample(text, "growplate_query_rows_total{pool=\"primary\"}") == rows0 + 5);
     assert_true(sample(text, "growplate_query_errors_total{pool=\"primary\",class=\"syntax_or_undefined\"}") == syntax0 + 1);

@@ -15,11 +15,6 @@
 #include "gp_test.h"
 #include "internal.h"
 
-static void pause_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
 
 /* Poll the pool's metrics until `cond` holds, for at most `ms`. */
 #define WAIT_UNTIL(pool, m, cond, ms)                                                   \
@@ -33,7 +28,7 @@ static void pause_ms(int ms)
                 fprintf(stderr, "timed out waiting for: %s\n", #cond);                 \
                 fail();                                                                 \
             }                                                                           \
-            pause_ms(1);                                                                \
+            gp_test_pause_ms(1);                                                                \
         }                                                                               \
     } while (0)
 
@@ -77,7 +72,7 @@ static void hold_for(int ms)
 {
     int64_t until = gp__now_ns() + (int64_t)ms * 1000000LL;
     while (gp__now_ns() < until)
-        pause_ms(1);
+        gp_test_pause_ms(1);
 }
 
 static const gp_pool_key_metrics_t *key_row(const gp_pool_metrics_t *m, const char *key)
@@ -419,7 +414,7 @@ static void test_leak_report_names_key_and_site(void **state)
     snprintf(want, sizeof want, "possible leak: connection leased by 'tenant-leaky' at %s:%d held for", __FILE__, line);
     int64_t by = gp__now_ns() + 5000 * 1000000LL;
     while (!gp_test_logs_contain(want) && gp__now_ns() < by)
-        pause_ms(1);
+        gp_test_pause_ms(1);
     assert_true(gp_test_logs_contain(want));
     gp_pool_release(c);
     assert_int_equal(gp_pool_close(p, 1000), GP_OK);

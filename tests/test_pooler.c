@@ -16,28 +16,9 @@
 
 static char key[64], pooler_url[512], pooler_owner_url[512], direct_url[512];
 
-static int services(const char *args)
-{
-    char cmd[512];
-    const char *src = getenv("GP_SOURCE_DIR");
-    snprintf(cmd, sizeof cmd, "GP_SERVICES_KEY=%s '%s/scripts/services' %s", key, src ? src : ".", args);
-    return system(cmd);
-}
+static int services(const char *args) { return gp_test_key_services(key, args); }
 
-static bool env_value(const char *name, char *out, size_t len)
-{
-    char cmd[512];
-    const char *src = getenv("GP_SOURCE_DIR");
-    snprintf(cmd, sizeof cmd, "GP_SERVICES_KEY=%s '%s/scripts/services' env | sed -n \"s/^export %s='\\(.*\\)'$/\\1/p\"",
-             key, src ? src : ".", name);
-    FILE *f = popen(cmd, "r");
-    bool ok = f && fgets(out, (int)len, f);
-    if (f)
-        pclose(f);
-    if (ok)
-        out[strcspn(out, "\n")] = 0;
-    return ok && out[0];
-}
+static bool env_value(const char *name, char *out, size_t len) { return gp_test_key_env(key, name, out, len); }
 
 static int setup(void **state)
 {

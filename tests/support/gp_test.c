@@ -73,3 +73,26 @@ void gp_test_pause_ms(int ms)
     while (nanosleep(&ts, &ts) != 0)
         ;
 }
+
+int gp_test_key_services(const char *key, const char *args)
+{
+    char cmd[512];
+    const char *src = getenv("GP_SOURCE_DIR");
+    snprintf(cmd, sizeof cmd, "GP_SERVICES_KEY=%s '%s/scripts/services' %s", key, src ? src : ".", args);
+    return system(cmd);
+}
+
+bool gp_test_key_env(const char *key, const char *name, char *out, size_t len)
+{
+    char cmd[512];
+    const char *src = getenv("GP_SOURCE_DIR");
+    snprintf(cmd, sizeof cmd, "GP_SERVICES_KEY=%s '%s/scripts/services' env | sed -n \"s/^export %s='\\(.*\\)'$/\\1/p\"",
+             key, src ? src : ".", name);
+    FILE *f = popen(cmd, "r");
+    bool ok = f && fgets(out, (int)len, f);
+    if (f)
+        pclose(f);
+    if (ok)
+        out[strcspn(out, "\n")] = 0;
+    return ok && out[0];
+}

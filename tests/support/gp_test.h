@@ -25,6 +25,13 @@ int gp_test_services(const char *args);
  * never in place of a synchronisation). */
 void gp_test_pause_ms(int ms);
 
+/* Private servers of a test's own: scripts/services with GP_SERVICES_KEY=key
+ * (never the shared ones). gp_test_key_services runs `args`, returns the
+ * exit status; gp_test_key_env copies the value of `name` from its `env`
+ * output into out, false when absent. */
+int gp_test_key_services(const char *key, const char *args);
+bool gp_test_key_env(const char *key, const char *name, char *out, size_t len);
+
 /* Capture log lines: installs a handler that appends every message to a
  * buffer (thread-safe). */
 void gp_test_capture_logs(gp_log_level_t min_level);
