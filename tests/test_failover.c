@@ -305,9 +305,8 @@ typedef struct writer {
     _Atomic bool *stop;
     _Atomic int64_t *first_ok_after; /* ns of the first success after `since`, 0 until then */
     _Atomic int64_t *since;
-    _Atomic int64_t *window_from, *window_to; /* the second after the promotion */
+    _Atomic int64_t *window_from; /* the start of the second after the promotion */
     _Atomic uint64_t *ok_before, *ok_window;
-    int64_t load_from;
     _Atomic int64_t *stop_at;
     uint64_t ok, failed, unclassified, slow;
     int64_t slowest_ns;
@@ -363,8 +362,8 @@ static void test_failover_under_load(void **state)
     int64_t load_from = gp__now_ns();
     for (int i = 0; i < 4; i++) {
         w[i] = (writer_t){.pool = p, .stop = &stop, .first_ok_after = &first_ok, .since = &since,
-                          .window_from = &window_from, .window_to = NULL, .ok_before = &ok_before,
-                          .ok_window = &ok_window, .load_from = load_from, .stop_at = &stop_at};
+                          .window_from = &window_from, .ok_before = &ok_before, .ok_window = &ok_window,
+                          .stop_at = &stop_at};
         assert_int_equal(pthread_create(&th[i], NULL, writer_main, &w[i]), 0);
     }
     gp_test_pause_ms(1000); /* writes flowing: the rate before */
