@@ -65,6 +65,7 @@ void gp_config_init(gp_config_t *cfg)
     d->tenant_fair = 1;
     d->tenant_max_share_pct = 50;
     d->tenant_max_waiting = 0;
+    d->read_max_lag_ms = 1000;
     gp_redis_config_t *r = &cfg->redis;
     r->db = -1;
     r->key_prefix = "growplate:";
@@ -233,7 +234,9 @@ static const var_t vars[] = {
     {"DATABASE_TENANT_KEY_PREVIOUS", V_SECRET, DB(tenant_key_previous), 0, 0, TENANT_KEY_MEANING},
     {"DATABASE_TENANT_KEY_FILE", V_STR, DB(tenant_key_file), 0, 0, "the path of a file holding the tenant key (mode 0600)"},
     {"DATABASE_TENANT_TOKEN_TTL", V_MS, DB(tenant_token_ttl_ms), 10000, 3600000, "a duration from 10s to 1h"},
-    {"DATABASE_POOLER", V_STR, DB(pooler), 0, 0, "unset (no pooler: one is detected and refused) or session (PgBouncer in session mode)"},
+    {"DATABASE_POOLER", V_STR, DB(pooler), 0, 0, "unset (no pooler: one is detected and refused), session (PgBouncer in session mode) or transaction (PgBouncer in transaction mode)"},
+    {"DATABASE_READ_URL", V_URL, DB(read_url), 0, 0, "a postgres:// or postgresql:// URL of one or several standbys, or a libpq conninfo string"},
+    {"DATABASE_READ_MAX_LAG", V_MS, DB(read_max_lag_ms), 0, MS_MAX, "a replay lag from 0 (no bound) to 24h"},
     {"DATABASE_STATEMENT_CACHE", V_INT, DB(statement_cache), -1, 10000, "prepared statements per connection, from 0 (none: for PgBouncer in transaction mode) to 10000, or -1 (the process-wide capacity, the default)"},
     {"DATABASE_TENANT_FAIR", V_INT, DB(tenant_fair), 0, 1, "1 (fair hand-off across tenants, the default) or 0 (first come, first served)"},
     {"DATABASE_TENANT_MAX_SHARE", V_INT, DB(tenant_max_share_pct), 1, 100, "a percentage of DATABASE_POOL_MAX from 1 to 100"},
@@ -1096,15 +1099,15 @@ gp_status_t gp_config_validate(const gp_config_t *cfg, char *err, size_t errlen)
         BAD("DATABASE_TENANT_KEY_PREVIOUS: is the same key as DATABASE_TENANT_KEY; expected the key being "
             "rotated out, or unset it\n");
 
-    if (d->pooler && *d->pooler && strcmp(d->pooler, "session") != 0) {
+    if (d->pooler && *d->pooler && strcmp(d->pooler, "session") != 0 && strcmp(d->pooler, "transaction") != 0) {
         char b[96];
-        if (strcmp(d->pooler, "transaction") == 0)
-            BAD("DATABASE_POOLER: 'transaction' is not supported yet (named statements and session state would "
-                "cross between clients); point DATABASE_URL at the server, or use PgBouncer in session mode "
-                "with DATABASE_POOLER=session\n");
-        else
-            BAD("DATABASE_POOLER: unknown value '%s'; expected session, or unset\n", shown(d->pooler, b, sizeof b));
+        BAD("DATABASE_POOLER: unknown value '%s'; expected session, transaction, or unset\n",
+            shown(d->pooler, b, sizeof b));
     }
+    if (d->pooler && strcmp(d->pooler, "transaction") == 0 && d->statement_cache > 0)
+        BAD("DATABASE_STATEMENT_CACHE: is %d, but DATABASE_POOLER=transaction needs unnamed statements (a named "
+            "one would be visible to, or collide with, other clients of the pooler); unset it or set 0\n",
+            d->statement_cache);
     if (d->sslmode) {
         bool ok = false;
         for (size_t i = 0; i < NSSLMODES; i++)
@@ -1181,6 +1184,12 @@ gp_status_t gp_config_validate(const gp_config_t *cfg, char *err, size_t errlen)
     }
     if (d->migration_url) {
         PQconninfoOption *o = pg_parse("DATABASE_MIGRATION_URL", d->migration_url, err, errlen);
+        if (!o)
+            bad = true;
+        PQconninfoFree(o);
+    }
+    if (d->read_url) {
+        PQconninfoOption *o = pg_parse("DATABASE_READ_URL", d->read_url, err, errlen);
         if (!o)
             bad = true;
         PQconninfoFree(o);
@@ -1286,7 +1295,11 @@ gp_status_t gp__pg_params(const gp_db_config_t *d, bool migration, gp__pg_params
             ADD("password", d->password);
         if (d->sslmode)
             ADD("sslmode", d->sslmode);
-        if (d->statement_timeout_ms > 0) {
+        /* Through PgBouncer in transaction mode the timeout is set in each
+         * transaction instead (the query layer): it refuses the options
+         * startup parameter, and a server connection serves many clients. */
+        bool txpooler = d->pooler && strcmp(d->pooler, "transaction") == 0;
+        if (d->statement_timeout_ms > 0 && !txpooler) {
             /* A later keyword overrides the URL's, so keep the URL's options. */
             PQconninfoOption *o = d->url ? PQconninfoParse(d->url, NULL) : NULL;
             const char *given = pg_opt(o, "options");

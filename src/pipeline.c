@@ -2,6 +2,7 @@
  * mode: send all (preparing cache misses in the same flight), one Sync,
  * then collect the results in order and say precisely what became of each
  * statement when one fails. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -316,12 +317,71 @@ static gp_status_t run_once(gp_conn_t *conn, gp_pipeline_t *p, gp__qstate_t *qs,
     if (failed >= 0 && was_idle && PQtransactionStatus(conn->pg) == PQTRANS_INERROR) {
         /* The pipeline opened a transaction that failed: end it, so the
          * connection is usable again (the caller had not opened it). */
-        PGresult *r = gp__exec(conn, "ROLLBACK");
+        PGresult *r = gp__exec(conn, conn->txpooler ? GP__TXP_ROLLBACK : "ROLLBACK");
         if (PQresultStatus(r) != PGRES_COMMAND_OK)
             gp__fail(conn, r, NULL);
         PQclear(r);
     }
     gp__stmt_enforce(conn, qs);
+    return st;
+}
+
+/* Through a transaction pooler (query_txpooler.c): p as one transaction
+ * of the library's, [BEGIN; the statement timeout; p...; the verdict; the
+ * neutralisers; COMMIT], in one round trip. The caller's statements are
+ * borrowed (struct copies: their parameters stay where they are) and their
+ * outcomes and results handed back. */
+static gp_status_t run_wrapped(gp_conn_t *conn, gp_pipeline_t *p, gp__qstate_t *qs, uint64_t *rows, gp_error_t *err)
+{
+    *rows = 0;
+    int cap = p->n + 4 + GP__TXP_NEUTRALISE_COUNT;
+    pstmt_t *w = malloc((size_t)cap * sizeof *w);
+    if (!w)
+        return gp__client_error(err, GP_ERR_NOMEM, "out of memory");
+    gp_pipeline_t wp = {w, 0, cap};
+    char timeout[64];
+    gp_status_t st = add(&wp, "BEGIN", 0, NULL, 0, false, false, err);
+    int tmo = gp__txp_timeout_ms(conn);
+    if (st == GP_OK && tmo > 0) {
+        snprintf(timeout, sizeof timeout, "SET LOCAL statement_timeout = %d", tmo);
+        st = add(&wp, timeout, 0, NULL, 0, false, false, err);
+    }
+    int first = wp.n;
+    clear_results(p);
+    for (int i = 0; i < p->n; i++)
+        w[wp.n++] = p->st[i];
+    int verdict = wp.n;
+    if (st == GP_OK)
+        st = add(&wp, gp__txp_verdict_sql, 0, NULL, 0, false, false, err);
+    for (int i = 0; i < GP__TXP_NEUTRALISE_COUNT && st == GP_OK; i++)
+        st = add(&wp, gp__txp_neutralise_sql[i], 0, NULL, 0, false, false, err);
+    if (st == GP_OK)
+        st = add(&wp, "COMMIT", 0, NULL, GP__EFFECT_ENDS_TX, false, false, err);
+    bool gone;
+    if (st == GP_OK)
+        st = run_once(conn, &wp, qs, &gone, rows, err);
+    else if (err)
+        err->statement_index = -1; /* nothing was sent */
+    for (int i = 0; i < p->n; i++) {
+        p->st[i].outcome = w[first + i].outcome;
+        p->st[i].result = w[first + i].result;
+        p->st[i].effects = w[first + i].effects;
+    }
+    for (int k = 0; k < wp.n; k++) {
+        if (k >= first && k < first + p->n)
+            continue;
+        gp_result_free(w[k].result);
+        gp__params_free(&w[k].params);
+    }
+    free(w);
+    if (st != GP_OK && err) {
+        int at = err->statement_index;
+        if (at == verdict && err->status == GP_ERR_SERVER) {
+            gp__txp_refused(err);
+            st = GP_ERR_INVALID;
+        }
+        err->statement_index = at >= first && at < first + p->n ? at - first : -1;
+    }
     return st;
 }
 
@@ -341,10 +401,25 @@ gp_status_t gp_pipeline_run(gp_conn_t *conn, gp_pipeline_t *p, gp_error_t *err)
     if (!qs)
         return gp__client_error(err, GP_ERR_NOMEM, "out of memory");
     bool was_idle = PQtransactionStatus(conn->pg) == PQTRANS_IDLE;
-    bool gone;
+    bool gone = false;
     uint64_t rows;
     int64_t t0 = gp__now_ns();
-    st = run_once(conn, p, qs, &gone, &rows, err);
+    bool wrap = false;
+    if (conn->txpooler) {
+        for (int i = 0; i < p->n; i++) {
+            if (p->st[i].caller && (st = gp__txp_check_sql(p->st[i].sql, err)) != GP_OK) {
+                err->statement_index = i;
+                return st;
+            }
+        }
+        /* Unless the library opens a transaction itself (a tenant
+         * transaction's first round trip), a unit of work of its own. */
+        wrap = was_idle && !(!p->st[0].caller && strncmp(p->st[0].sql, "BEGIN", 5) == 0);
+    }
+    if (wrap)
+        st = run_wrapped(conn, p, qs, &rows, err);
+    else
+        st = run_once(conn, p, qs, &gone, &rows, err);
     if (st != GP_OK && gone && was_idle && !conn->discard) {
         /* A forgotten prepared statement: everything before it ran in one
          * transaction that is now rolled back, unless a statement before it

@@ -136,6 +136,13 @@ struct gp_pool {
     uint64_t closed_by[GP_CLOSE_REASON_COUNT_];
     gp_hist_t *wait_hist, *hold_hist, *connect_hist;
     gp__stmt_stats_t stmt_stats;
+
+    bool txpooler;              /* DATABASE_POOLER=transaction */
+    /* Read routing (pool_read.c): the read pool (DATABASE_READ_URL) and its
+     * routing state, or, in a read pool, the primary pool it reads for. */
+    gp_pool_t *read;
+    gp_pool_t *writer;
+    gp__read_state_t *rstate;
 };
 
 static void set_error(gp_error_t *err, gp_status_t st, gp_error_class_t klass, int retriable, const char *fmt, ...)
@@ -395,6 +402,7 @@ static void destroy(gp_pool_t *p)
         gp__wipe(p->tenant_cache, sizeof *p->tenant_cache);
         free(p->tenant_cache);
     }
+    gp__read_state_free(p->rstate);
     free(p);
 }
 
@@ -419,7 +427,35 @@ static bool copy_str(gp_pool_t *p, size_t *k, const char **field)
 
 static void *maint_main(void *arg);
 
+/* The read pool of p (DATABASE_READ_URL): the same settings, its own URL,
+ * its connections knowing p as their writer. */
+static gp_status_t open_read_pool(gp_pool_t *p, const gp_config_t *cfg, gp_error_t *err)
+{
+    gp_config_t rc = *cfg;
+    rc.db.url = cfg->db.read_url;
+    rc.db.read_url = NULL;
+    rc.db.host = NULL; /* where the standbys are is the read URL's to say */
+    rc.db.port = 0;
+    rc.db.migration_url = NULL;
+    if (!(p->rstate = gp__read_state_new())) {
+        set_error(err, GP_ERR_NOMEM, GP_ECLASS_CLIENT, 0, "out of memory creating the read pool");
+        return GP_ERR_NOMEM;
+    }
+    gp_status_t st = gp__pool_create_read(&rc, p, &p->read, err);
+    if (st != GP_OK && err) {
+        char msg[sizeof err->message];
+        snprintf(msg, sizeof msg, "%s", err->message);
+        snprintf(err->message, sizeof err->message, "DATABASE_READ_URL: %s", msg);
+    }
+    return st;
+}
+
 gp_status_t gp_pool_create(const gp_config_t *cfg, gp_pool_t **out, gp_error_t *err)
+{
+    return gp__pool_create_read(cfg, NULL, out, err);
+}
+
+gp_status_t gp__pool_create_read(const gp_config_t *cfg, gp_pool_t *writer, gp_pool_t **out, gp_error_t *err)
 {
     gp_error_clear(err);
     if (out)
@@ -441,6 +477,11 @@ gp_status_t gp_pool_create(const gp_config_t *cfg, gp_pool_t **out, gp_error_t *
         goto nomem;
     p->db = cfg->db;
     p->db.migration_url = NULL;
+    p->db.read_url = NULL;
+    p->writer = writer;
+    p->txpooler = cfg->db.pooler && strcmp(cfg->db.pooler, "transaction") == 0;
+    if (p->txpooler) /* unnamed statements only */
+        p->db.statement_cache = 0;
     gp__tenant_key_decode(cfg->db.tenant_key, cfg->db.tenant_token_ttl_ms, &p->tenant_key); /* validated above */
     p->db.tenant_key = p->db.tenant_key_previous = p->db.tenant_key_file = NULL;
     if (!(p->tenant_cache = calloc(1, sizeof *p->tenant_cache))) {
@@ -502,6 +543,13 @@ gp_status_t gp_pool_create(const gp_config_t *cfg, gp_pool_t **out, gp_error_t *
         return GP_ERR_NOMEM;
     }
     gp__log(GP_LOG_DEBUG, "pool", "created for %s (min %d, max %d)", p->display, p->min, p->max);
+    if (cfg->db.read_url && !p->writer) {
+        gp_status_t st = open_read_pool(p, cfg, err);
+        if (st != GP_OK) {
+            gp_pool_close(p, 0);
+            return st;
+        }
+    }
     *out = p;
     return GP_OK;
 nomem_free:
@@ -944,7 +992,7 @@ static int clean(gp_conn_t *conn)
         break;
     case PQTRANS_INTRANS:
     case PQTRANS_INERROR:
-        if (!exec_ok(conn, "ROLLBACK"))
+        if (!exec_ok(conn, conn->txpooler ? GP__TXP_ROLLBACK : "ROLLBACK"))
             return PQstatus(pg) == CONNECTION_OK ? GP_CLOSE_RESET : GP_CLOSE_BROKEN;
         break;
     case PQTRANS_ACTIVE: /* a command still running: cheaper to replace than to cancel and drain */
@@ -957,7 +1005,7 @@ static int clean(gp_conn_t *conn)
             return GP_CLOSE_BROKEN;
         if (PQpipelineStatus(pg) != PQ_PIPELINE_OFF)
             return GP_CLOSE_RESET;
-        if (PQtransactionStatus(pg) != PQTRANS_IDLE && !exec_ok(conn, "ROLLBACK"))
+        if (PQtransactionStatus(pg) != PQTRANS_IDLE && !exec_ok(conn, conn->txpooler ? GP__TXP_ROLLBACK : "ROLLBACK"))
             return GP_CLOSE_RESET;
         conn->reset_needed = true;
     }
@@ -988,6 +1036,15 @@ void gp_pool_release(gp_conn_t *conn)
     gp_hist_record(p->hold_hist, now - c->leased_ns);
     conn->tx_query_timeout_ms = 0; /* a transaction's own deadline ends with the lease at the latest */
     conn->tx_read_only = false;
+    conn->read_lease = false;
+    if (conn->txpooler && PQtransactionStatus(conn->pg) == PQTRANS_IDLE && PQpipelineStatus(conn->pg) == PQ_PIPELINE_OFF) {
+        /* Every unit of work through a transaction pooler was checked and
+         * neutralised before it committed (query_txpooler.c): nothing
+         * stays with this client connection, and a reset here would reach
+         * whichever server the pooler picks. */
+        conn->tainted = false;
+        conn->reset_needed = false;
+    }
     int why;
     if (conn->discard || PQstatus(conn->pg) != CONNECTION_OK)
         why = GP_CLOSE_BROKEN;
@@ -1108,7 +1165,7 @@ static void open_one(gp_pool_t *p, pconn_t *c)
     if (pg)
         PQsetNoticeReceiver(pg, notice_to_log, NULL);
     int server_pid = 0, pooler = 0;
-    if (ok && !(p->db.pooler && strcmp(p->db.pooler, "session") == 0))
+    if (ok && !(p->db.pooler && *p->db.pooler))
         pooler = gp__pooler_check(pg, t1 + (int64_t)p->db.connect_timeout_ms * 1000000LL, &server_pid);
     if (pooler < 0) {
         ok = false;
@@ -1120,9 +1177,9 @@ static void open_one(gp_pool_t *p, pconn_t *c)
         ok = false;
         set_error(&e, GP_ERR_CONFIG, GP_ECLASS_CLIENT, 0,
                   "%s goes through a connection pooler (the server's backend is %d, the connection says %d): in "
-                  "PgBouncer's transaction mode named statements and session state cross between clients, which "
-                  "growplate does not support yet; point DATABASE_URL at the server, or set DATABASE_POOLER=session "
-                  "for a pooler in session mode",
+                  "PgBouncer's transaction mode named statements and session state cross between clients unless "
+                  "growplate knows; set DATABASE_POOLER=transaction (or session, for a pooler in session mode), "
+                  "or point DATABASE_URL at the server",
                   p->display, server_pid, PQbackendPID(pg));
         PQfinish(pg);
         pg = NULL;
@@ -1287,6 +1344,9 @@ static void *maint_main(void *arg)
                     c->conn.own_statement_cache = p->db.statement_cache >= 0;
                     c->conn.statement_cache = p->db.statement_cache;
                     c->conn.query_timeout_ms = p->db.query_timeout_ms;
+                    c->conn.txpooler = p->txpooler;
+                    c->conn.txpooler_timeout_ms = p->txpooler ? p->db.statement_timeout_ms : 0;
+                    c->conn.writer = p->writer;
                     set_state(p, c, CS_OPENING, now, -1);
                     open_one(p, c);
                     continue;
@@ -1341,6 +1401,10 @@ gp_status_t gp_pool_close(gp_pool_t *p, int wait_ms)
 {
     if (!p)
         return GP_OK;
+    if (p->read) { /* its connections know this pool as their writer: first */
+        gp_pool_close(p->read, wait_ms);
+        p->read = NULL;
+    }
     pconn_t *dead = NULL;
     pthread_mutex_lock(&p->mu);
     p->closed = true;
@@ -1430,5 +1494,22 @@ gp_status_t gp_pool_metrics(gp_pool_t *p, gp_pool_metrics_t *out)
     for (int k = 0; k < GP_ECLASS_COUNT_; k++)
         out->calls_failed[k] = atomic_load_explicit(&p->stmt_stats.failed[k], memory_order_relaxed);
     gp_hist_latency(p->stmt_stats.duration, &out->call);
+    gp__read_metrics(p, out->reads, &out->read_lag_ms);
     return GP_OK;
+}
+
+/* ---- for read routing (pool_read.c) ---------------------------------------------- */
+
+gp_pool_t *gp_pool_read_pool(gp_pool_t *p) { return p ? p->read : NULL; }
+gp__read_state_t *gp__pool_rstate(gp_pool_t *p) { return p->rstate; }
+int gp__pool_read_max_lag_ms(const gp_pool_t *p) { return p->db.read_max_lag_ms; }
+int gp__pool_connect_timeout_ms(const gp_pool_t *p) { return p->db.connect_timeout_ms; }
+int gp__pool_acquire_timeout_ms(const gp_pool_t *p) { return p->acquire_timeout_ms; }
+
+bool gp__pool_unreachable(gp_pool_t *p)
+{
+    pthread_mutex_lock(&p->mu);
+    bool down = p->failures > 0 && p->idle.n == 0;
+    pthread_mutex_unlock(&p->mu);
+    return down;
 }

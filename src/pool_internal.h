@@ -81,6 +81,24 @@ struct gp_conn {
     int64_t deadline_ns;
     bool timed_out;
 
+    /* DATABASE_POOLER=transaction: a pooler hands the server connection to
+     * another client after each transaction, so the query layer runs every
+     * unit of work as one transaction of its own, checked for session state
+     * before it commits (query.c, "Through a transaction pooler"), with
+     * unnamed statements only, and sets the statement timeout
+     * (`txpooler_timeout_ms`, DATABASE_STATEMENT_TIMEOUT) in each
+     * transaction. */
+    bool txpooler;
+    int txpooler_timeout_ms;
+
+    /* Read routing (pool_read.c). `writer`: for a connection of a pool's
+     * read pool, the primary pool (which publishes tenant secrets, since a
+     * standby cannot write); NULL otherwise. `read_lease`: this lease came
+     * from gp_pool_acquire_read() (from either pool): transactions begun on
+     * it are READ ONLY. Cleared on release. */
+    gp_pool_t *writer;
+    bool read_lease;
+
     /* Per-connection state of the query layer (e.g. its prepared-statement
      * cache). Created lazily by the query layer on a leased connection; the
      * pool calls query_state_free(query_state) when it closes the connection
@@ -148,6 +166,12 @@ struct gp_conn {
 #define GP__SWEEP_COUNT 2
 #define GP__SWEEP_RELEASE_COUNT 4
 
+/* Through a transaction pooler (query_txpooler.c): ROLLBACK, then what a
+ * rollback does not undo (session advisory locks, SQL-level prepared
+ * statements), in one simple-query message so that it reaches the same
+ * server connection; its last result is a command's. */
+#define GP__TXP_ROLLBACK "ROLLBACK; SELECT pg_catalog.pg_advisory_unlock_all(); DEALLOCATE ALL"
+
 /* Statement i of conn's per-call sweep (0 <= i < GP__SWEEP_COUNT), and of
  * its release-time sweep (0 <= i < GP__SWEEP_RELEASE_COUNT). */
 const char *gp__sweep_sql(const gp_conn_t *conn, int i);
@@ -194,6 +218,31 @@ bool gp__sqlstate_is_fatal(const char *sqlstate);
 /* Whether the server says it is a hot standby or read-only by default
  * (parameters it reports: no round trip). */
 bool gp__server_read_only(PGconn *pg);
+
+/* ---- read routing (pool_read.c) ---------------------------------------------
+ * A pool created with DATABASE_READ_URL owns a read pool (gp_pool_read_pool)
+ * and its routing state: the standbys' last measured replay lag and how
+ * reads were served. */
+typedef struct gp__read_state gp__read_state_t;
+gp__read_state_t *gp__read_state_new(void);
+void gp__read_state_free(gp__read_state_t *rs);
+/* gp_pool_create, for a read pool when writer is not NULL. */
+gp_status_t gp__pool_create_read(const gp_config_t *cfg, gp_pool_t *writer, gp_pool_t **out, gp_error_t *err);
+gp__read_state_t *gp__pool_rstate(gp_pool_t *p);
+int gp__pool_read_max_lag_ms(const gp_pool_t *p);
+int gp__pool_connect_timeout_ms(const gp_pool_t *p);
+int gp__pool_acquire_timeout_ms(const gp_pool_t *p);
+/* gp_pool_metrics_t.reads and read_lag_ms of pool. */
+void gp__read_metrics(gp_pool_t *pool, uint64_t served[GP_READ_SERVED_COUNT_], int64_t *lag_ms);
+/* The pool's last connection attempts failed and nothing is idle. */
+bool gp__pool_unreachable(gp_pool_t *p);
+/* "hex/hex", each 1..8 hex digits: what a pg_lsn prints. */
+bool gp__wal_position_ok(const char *s);
+/* Wait until the server of conn has replayed WAL up to position (a
+ * primary has: it wrote it), polling every millisecond, until deadline_ns.
+ * 1 replayed, 0 not by the deadline, -1 the query failed (conn may be
+ * discarded). */
+int gp__wait_replayed(gp_conn_t *conn, const char *position, int64_t deadline_ns);
 
 /* Whether pg reaches PostgreSQL through a connection pooler: 1 when the
  * server's pg_backend_pid() is not the backend PID the connection got at

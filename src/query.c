@@ -359,7 +359,8 @@ gp_status_t gp__fail(gp_conn_t *conn, const PGresult *res, gp_error_t *err)
         return GP_ERR_TIMEOUT;
     }
     gp_status_t st = gp__error_from_pg(conn ? conn->pg : NULL, res, err);
-    if (conn && conn->pg && strcmp(err->sqlstate, "25006") == 0 && (!conn->tx_read_only || gp__server_read_only(conn->pg))) {
+    if (conn && conn->pg && strcmp(err->sqlstate, "25006") == 0 && !conn->read_lease &&
+        (!conn->tx_read_only || gp__server_read_only(conn->pg))) {
         /* read_only_sql_transaction outside a READ ONLY transaction of the
          * caller's: the server is read-only (a standby, or made read-only),
          * the wrong server for this work. */
@@ -463,11 +464,33 @@ static gp_status_t run(gp_conn_t *conn, const char *sql, int nparams, const gp_v
     gp_error_t local;
     gp_error_t *e = err ? err : &local;
     int64_t t0 = gp__now_ns();
+    /* (a transaction pooler's one-shot is a pipeline, which records itself) */
+    bool piped = conn && conn->pg && conn->txpooler && PQtransactionStatus(conn->pg) == PQTRANS_IDLE;
     gp_status_t st = run_statement(conn, sql, nparams, params, out, e);
-    if (conn && conn->stmt_stats)
+    if (conn && conn->stmt_stats && !piped)
         gp__stmt_stats_record(conn->stmt_stats, 1, st == GP_OK ? gp__result_rows_counted(*out) : 0,
                               gp__now_ns() - t0, st == GP_OK ? GP_ECLASS_NONE : e->klass);
     return st;
+}
+
+/* Through a transaction pooler, a statement outside the caller's
+ * transaction is a unit of work of its own: the wrapped pipeline
+ * (pipeline.c), in one round trip. */
+static gp_status_t run_txpooler_one_shot(gp_conn_t *conn, const char *sql, int nparams, const gp_value_t *params,
+                                         PGresult **out, gp_error_t *err)
+{
+    gp_result_t *r = NULL;
+    const gp__pipeline_item_t item = {sql, nparams, params, GP__EFFECT_UNKNOWN, &r};
+    gp_status_t st = gp__pipeline_run_items(conn, 1, &item, err);
+    if (st != GP_OK) {
+        if (err && err->statement_index == 0)
+            err->statement_index = -1;
+        return st;
+    }
+    *out = r->pg;
+    r->pg = NULL;
+    gp_result_free(r);
+    return GP_OK;
 }
 
 static gp_status_t run_statement(gp_conn_t *conn, const char *sql, int nparams, const gp_value_t *params,
@@ -479,6 +502,12 @@ static gp_status_t run_statement(gp_conn_t *conn, const char *sql, int nparams, 
     gp_status_t st = gp__check_conn(conn, err);
     if (st != GP_OK)
         return st;
+    if (conn->txpooler) {
+        if (PQtransactionStatus(conn->pg) == PQTRANS_IDLE)
+            return run_txpooler_one_shot(conn, sql, nparams, params, out, err);
+        if ((st = gp__txp_check_sql(sql, err)) != GP_OK)
+            return st;
+    }
     gp__params_t p;
     st = gp__params_encode(&p, nparams, params, false, err);
     if (st != GP_OK)
@@ -649,26 +678,6 @@ static gp_status_t pool_one_shot(gp_pool_t *pool, const char *sql, int nparams, 
 
 /* ---- read-your-writes ------------------------------------------------------------ */
 
-/* "hex/hex", each 1..8 hex digits: what a pg_lsn prints. */
-static bool wal_position_ok(const char *s)
-{
-    if (!s)
-        return false;
-    int part = 0, digits = 0;
-    for (; *s; s++) {
-        bool hex = (*s >= '0' && *s <= '9') || (*s >= 'A' && *s <= 'F') || (*s >= 'a' && *s <= 'f');
-        if (hex && digits < 8) {
-            digits++;
-        } else if (*s == '/' && part == 0 && digits > 0) {
-            part = 1;
-            digits = 0;
-        } else {
-            return false;
-        }
-    }
-    return part == 1 && digits > 0;
-}
-
 gp_status_t gp_pool_wal_position(gp_pool_t *pool, char out[GP_WAL_POSITION_LEN], gp_error_t *err)
 {
     if (!out)
@@ -694,7 +703,7 @@ gp_status_t gp_pool_wal_position(gp_pool_t *pool, char out[GP_WAL_POSITION_LEN],
 
 gp_status_t gp_pool_wait_replayed(gp_pool_t *pool, const char *position, int timeout_ms, gp_error_t *err)
 {
-    if (!pool || !wal_position_ok(position))
+    if (!pool || !gp__wal_position_ok(position))
         return gp__client_error(err, GP_ERR_INVALID, "a WAL position like 16/B374D848 (from gp_pool_wal_position) "
                                 "and a pool are required");
     if (timeout_ms < 0)
@@ -704,35 +713,92 @@ gp_status_t gp_pool_wait_replayed(gp_pool_t *pool, const char *position, int tim
     gp_status_t st = gp_pool_acquire(pool, "gp_pool_wait_replayed", timeout_ms > 0 ? timeout_ms : 1, &conn, err);
     if (st != GP_OK)
         return st;
-    static const char sql[] =
-        "SELECT CASE WHEN pg_catalog.pg_is_in_recovery() "
-        "THEN coalesce(pg_catalog.pg_last_wal_replay_lsn() >= $1::pg_catalog.pg_lsn, false) "
-        "ELSE pg_catalog.pg_current_wal_insert_lsn() >= $1::pg_catalog.pg_lsn END";
-    for (;;) {
-        gp_result_t *r = NULL;
-        st = gp_query(conn, sql, GP_ARGS(gp_text(position)), &r, err);
-        bool done = false;
-        if (st == GP_OK && gp_get_bool(r, 0, 0, &done) != GP_OK)
-            st = gp__client_error(err, GP_ERR_PROTOCOL, "no answer to the replay check");
-        gp_result_free(r);
-        if (st != GP_OK || done)
-            break;
-        if (gp__now_ns() >= deadline) {
-            st = gp__client_error(err, GP_ERR_TIMEOUT, "the server had not replayed WAL position %s within %d ms; "
-                                  "read from the primary", position, timeout_ms);
-            if (err) {
-                err->klass = GP_ECLASS_TIMEOUT;
-                err->retriable = 1;
-            }
-            break;
+    int r = gp__wait_replayed(conn, position, deadline);
+    if (r < 0)
+        st = gp__client_error(err, GP_ERR_CONNECT, "the replay check failed on the server (its connection is "
+                              "closed); read from the primary");
+    else if (r == 0) {
+        st = gp__client_error(err, GP_ERR_TIMEOUT, "the server had not replayed WAL position %s within %d ms; "
+                              "read from the primary", position, timeout_ms);
+        if (err) {
+            err->klass = GP_ECLASS_TIMEOUT;
+            err->retriable = 1;
         }
-        struct timespec ts = {0, 1000000}; /* polling the server's replay position */
-        nanosleep(&ts, NULL);
     }
     gp_pool_release(conn);
     if (st == GP_OK && err)
         gp_error_clear(err);
     return st;
+}
+
+/* A read: on a lease of gp_pool_acquire_read, in a READ ONLY transaction
+ * (on a standby the server refuses writes anyway; on the primary the
+ * transaction does), swept before it commits, in one round trip (through
+ * a transaction pooler: BEGIN, the statement and its checked COMMIT). */
+static gp_status_t pool_read_one_shot(gp_pool_t *pool, const gp_read_opts_t *ropts, const char *sql, int nparams,
+                                      const gp_value_t *params, gp_result_t **out, int64_t *affected,
+                                      gp_error_t *err)
+{
+    if (!pool || !sql)
+        return gp__client_error(err, GP_ERR_INVALID, "no pool or SQL given");
+    gp_conn_t *conn;
+    gp_status_t st = gp_pool_acquire_read(pool, ropts, "gp_pool_read_query", -1, &conn, err);
+    if (st != GP_OK)
+        return st;
+    gp_result_t *r = NULL;
+    if (conn->txpooler) {
+        if ((st = gp_tx_begin(conn, &(gp_tx_opts_t){.read_only = true}, err)) == GP_OK &&
+            (st = gp_query(conn, sql, nparams, params, &r, err)) == GP_OK)
+            st = gp_tx_commit(conn, err);
+        else
+            gp_tx_rollback(conn, NULL);
+    } else {
+        gp_result_t *verdict = NULL, *commit = NULL;
+        gp__pipeline_item_t items[3 + GP__SWEEP_COUNT];
+        int n = 0;
+        items[n++] = (gp__pipeline_item_t){"BEGIN READ ONLY", 0, NULL, 0, NULL};
+        items[n++] = (gp__pipeline_item_t){sql, nparams, params, GP__EFFECT_UNKNOWN, &r};
+        for (int i = 0; i < GP__SWEEP_COUNT; i++)
+            items[n++] = (gp__pipeline_item_t){gp__sweep_sql(conn, i), 0, NULL, 0,
+                                               i == GP__SWEEP_COUNT - 1 ? &verdict : NULL};
+        items[n++] = (gp__pipeline_item_t){"COMMIT", 0, NULL, GP__EFFECT_ENDS_TX, &commit};
+        conn->tx_read_only = true; /* 25006 in it is the caller's write, not a read-only server */
+        st = gp__pipeline_run_items(conn, n, items, err);
+        if (st == GP_OK && strcmp(PQcmdStatus(commit->pg), "COMMIT") == 0)
+            gp__sweep_apply(conn, verdict->pg);
+        gp_result_free(verdict);
+        gp_result_free(commit);
+        if (err && st != GP_OK)
+            err->statement_index = -1;
+    }
+    gp_pool_release(conn);
+    if (st == GP_OK) {
+        if (affected)
+            *affected = gp_result_affected(r);
+        if (out) {
+            *out = r;
+            return GP_OK;
+        }
+    }
+    gp_result_free(r);
+    return st;
+}
+
+gp_status_t gp_pool_read_query(gp_pool_t *pool, const gp_read_opts_t *ropts, const char *sql, int nparams,
+                               const gp_value_t *params, gp_result_t **out, gp_error_t *err)
+{
+    if (!out)
+        return gp__client_error(err, GP_ERR_INVALID, "no result pointer given (use gp_pool_read_exec to discard rows)");
+    *out = NULL;
+    return pool_read_one_shot(pool, ropts, sql, nparams, params, out, NULL, err);
+}
+
+gp_status_t gp_pool_read_exec(gp_pool_t *pool, const gp_read_opts_t *ropts, const char *sql, int nparams,
+                              const gp_value_t *params, int64_t *affected, gp_error_t *err)
+{
+    if (affected)
+        *affected = 0;
+    return pool_read_one_shot(pool, ropts, sql, nparams, params, NULL, affected, err);
 }
 
 gp_status_t gp_pool_query(gp_pool_t *pool, const char *sql, int nparams, const gp_value_t *params,

@@ -181,6 +181,29 @@ typedef struct gp__pipeline_item {
 
 #define GP__PIPELINE_ITEMS_MAX 8
 
+/* ---- through a transaction pooler (query_txpooler.c) ----------------------- */
+
+/* The verdict that fails a unit of work whose session state would outlive
+ * it, and the statements that undo the rest, in the order they run just
+ * before the library's COMMIT. */
+#define GP__TXP_NEUTRALISE_COUNT 8
+extern const char gp__txp_verdict_sql[];
+extern const char *const gp__txp_neutralise_sql[GP__TXP_NEUTRALISE_COUNT];
+/* GP_ERR_INVALID (class client) when sql would end or open a transaction
+ * (COMMIT, END, ABORT, ROLLBACK but not ROLLBACK TO, PREPARE TRANSACTION,
+ * BEGIN, START), judged by its first keyword after blanks and comments. */
+gp_status_t gp__txp_check_sql(const char *sql, gp_error_t *err);
+/* Fill err with the refusal of session-level state (the verdict failed). */
+void gp__txp_refused(gp_error_t *err);
+/* The caller's open transaction on conn: verdict, neutralisers and COMMIT
+ * in one message (or the rollback, when it had failed). *rolled_back when
+ * it did not commit; GP_ERR_INVALID when the verdict refused it. */
+gp_status_t gp__txp_commit(gp_conn_t *conn, bool *rolled_back, gp_error_t *err);
+/* GP__TXP_ROLLBACK on conn (discarded when it fails). */
+gp_status_t gp__txp_rollback(gp_conn_t *conn, gp_error_t *err);
+/* The statement timeout a transaction on conn must set itself (0: none). */
+int gp__txp_timeout_ms(const gp_conn_t *conn);
+
 /* Run items[0..n) (1 <= n <= GP__PIPELINE_ITEMS_MAX) as one pipeline,
  * exactly as gp_pipeline_add for each then gp_pipeline_run would, but with
  * no pipeline object: nothing is copied and nothing allocated besides the

@@ -138,6 +138,35 @@ static void publish_params(const gp_conn_t *conn, const secret_t *s, gp_value_t 
     v[3] = gp_text(s->hex);
 }
 
+/* Publish a tenant secret for conn, a standby's lease, through its writer
+ * (the primary pool), and wait, within the writer's acquire timeout, until
+ * the standby has replayed it. */
+static gp_status_t publish_via_writer(gp_conn_t *conn, const gp_value_t pub[4], gp_error_t *err)
+{
+    gp_result_t *r = NULL;
+    gp_status_t st = gp_pool_query(conn->writer, PUBLISH, 4, pub, &r, err);
+    gp_result_free(r);
+    char pos[GP_WAL_POSITION_LEN];
+    if (st == GP_OK)
+        st = gp_pool_wal_position(conn->writer, pos, err);
+    if (st != GP_OK)
+        return st;
+    int wait_ms = gp__pool_acquire_timeout_ms(conn->writer);
+    int got = gp__wait_replayed(conn, pos, gp__now_ns() + (int64_t)wait_ms * 1000000LL);
+    if (got == 1)
+        return GP_OK;
+    st = gp__client_error(err, got < 0 ? GP_ERR_CONNECT : GP_ERR_TIMEOUT,
+                          got < 0 ? "the standby failed while waiting for the tenant's context to replicate"
+                                  : "the standby had not replayed the tenant's context within %d ms (it lags); "
+                                    "retry, or read from the primary",
+                          wait_ms);
+    if (err) {
+        err->klass = got < 0 ? GP_ECLASS_CONNECTION : GP_ECLASS_TIMEOUT;
+        err->retriable = 1;
+    }
+    return st;
+}
+
 /* The tenant-scoped statements, the caller's SQL in the middle:
  *  - a transaction's first round trip: [BEGIN; set tenant; sql], after a
  *    round trip of its own that publishes the secret when this connection
@@ -161,6 +190,12 @@ static gp_status_t scoped_pipeline(gp_conn_t *conn, const char *tenant, const gp
 {
     char begin[160], timeout[16];
     gp_status_t st;
+    gp_tx_opts_t ro;
+    if (conn->read_lease && !one_shot) { /* a read lease reads, wherever it was routed */
+        ro = opts ? *opts : (gp_tx_opts_t){0};
+        ro.read_only = true;
+        opts = &ro;
+    }
     if (!one_shot && (st = gp__tx_begin_text(opts, begin, sizeof begin, err)) != GP_OK)
         return st; /* (a one-shot call has no BEGIN to format: no snprintf on its path) */
     secret_t sec;
@@ -171,6 +206,16 @@ static gp_status_t scoped_pipeline(gp_conn_t *conn, const char *tenant, const gp
         publish_params(conn, &sec, pub);
     if (!one_shot && opts) /* the transaction's own deadline, from its first round trip on */
         conn->tx_query_timeout_ms = opts->query_timeout_ms;
+    if (sec.publish && conn->writer) {
+        /* A standby cannot write: publish through the primary, then wait
+         * until this standby has replayed the anchor. */
+        if ((st = publish_via_writer(conn, pub, err)) != GP_OK) {
+            gp__wipe(sec.hex, sizeof sec.hex);
+            return st;
+        }
+        published(conn, &sec);
+        sec.publish = false;
+    }
     if (sec.publish && !one_shot) {
         gp__pipeline_item_t item = {PUBLISH, 4, pub, 0, NULL};
         if ((st = gp__pipeline_run_items(conn, 1, &item, err)) != GP_OK) {
@@ -182,9 +227,14 @@ static gp_status_t scoped_pipeline(gp_conn_t *conn, const char *tenant, const gp
         sec.publish = false;
     }
     gp_value_t set[2] = {gp_text(sec.hex), gp_null()};
-    bool with_timeout = opts && opts->statement_timeout_ms > 0;
+    /* Through a transaction pooler DATABASE_STATEMENT_TIMEOUT is set per
+     * transaction (a one-shot's wrapper sets it itself). */
+    int tmo = opts && opts->statement_timeout_ms > 0 ? opts->statement_timeout_ms
+              : one_shot                               ? 0
+                                                       : gp__txp_timeout_ms(conn);
+    bool with_timeout = tmo > 0;
     if (with_timeout) {
-        snprintf(timeout, sizeof timeout, "%d", opts->statement_timeout_ms);
+        snprintf(timeout, sizeof timeout, "%d", tmo);
         set[1] = gp_text(timeout);
     }
     /* Our own statements are known: BEGIN, the publication and the
@@ -247,6 +297,34 @@ static gp_status_t one_shot(gp_pool_t *pool, const char *tenant_id, const char *
     return hand_out(st, r, out, affected);
 }
 
+gp_status_t gp_tenant_read_query(gp_pool_t *pool, const char *tenant_id, const gp_read_opts_t *ropts,
+                                 const char *sql, int nparams, const gp_value_t *params, gp_result_t **out,
+                                 gp_error_t *err)
+{
+    if (!out)
+        return gp__client_error(err, GP_ERR_INVALID, "no result pointer given");
+    *out = NULL;
+    gp_status_t st = check_tenant(tenant_id, err);
+    if (st != GP_OK)
+        return st;
+    if (!pool || !sql)
+        return gp__client_error(err, GP_ERR_INVALID, "no pool or SQL given");
+    gp_conn_t *conn;
+    if ((st = gp_pool_acquire_read(pool, ropts, tenant_id, -1, &conn, err)) != GP_OK)
+        return st;
+    /* [BEGIN READ ONLY; set tenant; sql], then COMMIT with the sweep. */
+    gp_result_t *r = NULL;
+    const gp_tx_opts_t ro = {.read_only = true};
+    conn->tx_read_only = true;
+    st = scoped_pipeline(conn, tenant_id, &ro, sql, nparams, params, false, &r, err);
+    if (st == GP_OK)
+        st = gp__tx_commit_swept(conn, err);
+    else
+        gp_tx_rollback(conn, NULL);
+    gp_pool_release(conn);
+    return hand_out(st, r, out, NULL);
+}
+
 gp_status_t gp_tenant_query(gp_pool_t *pool, const char *tenant_id, const char *sql, int nparams,
                             const gp_value_t *params, gp_result_t **out, gp_error_t *err)
 {
@@ -289,7 +367,7 @@ gp_status_t gp_tenant_begin(gp_conn_t *conn, const char *tenant_id, const gp_tx_
     tx->conn = conn;
     if (opts)
         tx->opts = *opts;
-    conn->tx_read_only = opts && opts->read_only; /* 25006 in it is the caller's, not the server's */
+    conn->tx_read_only = (opts && opts->read_only) || conn->read_lease; /* 25006 in it is the caller's */
     memcpy(tx->tenant, tenant_id, GP_TENANT_ID_LEN + 1);
     *out = tx;
     if (err)
@@ -426,7 +504,9 @@ gp_status_t gp_tenant_run(gp_pool_t *pool, const char *tenant_id, const gp_tx_op
     if (!pool || !fn)
         return gp__client_error(err, GP_ERR_INVALID, "no pool or transaction function given");
     gp_conn_t *conn;
-    if ((st = gp_pool_acquire_at(pool, tenant_id, "gp_tenant_run", -1, &conn, err)) != GP_OK)
+    st = opts && opts->read_only ? gp_pool_acquire_read(pool, NULL, tenant_id, -1, &conn, err)
+                                 : gp_pool_acquire_at(pool, tenant_id, "gp_tenant_run", -1, &conn, err);
+    if (st != GP_OK)
         return st;
     static const gp__tx_steps_t steps = {scoped_begin, scoped_body, scoped_commit, scoped_rollback};
     scoped_run_t r = {conn, tenant_id, opts, fn, userdata, NULL};

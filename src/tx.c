@@ -59,6 +59,12 @@ gp_status_t gp_tx_begin(gp_conn_t *conn, const gp_tx_opts_t *opts, gp_error_t *e
     if (st != GP_OK)
         return st;
     char sql[160];
+    gp_tx_opts_t ro;
+    if (conn->read_lease) { /* a read lease reads, wherever it was routed */
+        ro = opts ? *opts : (gp_tx_opts_t){0};
+        ro.read_only = true;
+        opts = &ro;
+    }
     st = gp__tx_begin_text(opts, sql, sizeof sql, err);
     if (st != GP_OK)
         return st;
@@ -67,8 +73,10 @@ gp_status_t gp_tx_begin(gp_conn_t *conn, const gp_tx_opts_t *opts, gp_error_t *e
                                 "(use gp_tx_savepoint to nest)");
     if (opts && opts->statement_timeout_ms > 0) /* transaction-local: no session state to reset */
         gp__bufappend(sql, sizeof sql, "; SET LOCAL statement_timeout = %d", opts->statement_timeout_ms);
+    else if (gp__txp_timeout_ms(conn) > 0) /* DATABASE_STATEMENT_TIMEOUT, through a transaction pooler */
+        gp__bufappend(sql, sizeof sql, "; SET LOCAL statement_timeout = %d", gp__txp_timeout_ms(conn));
     conn->tx_query_timeout_ms = opts ? opts->query_timeout_ms : 0;
-    conn->tx_read_only = opts && opts->read_only;
+    conn->tx_read_only = (opts && opts->read_only) || conn->read_lease;
     st = simple(conn, sql, NULL, err);
     if (st != GP_OK && PQtransactionStatus(conn->pg) == PQTRANS_IDLE)
         conn->tx_query_timeout_ms = 0;
@@ -115,6 +123,13 @@ static gp_status_t commit_impl(gp_conn_t *conn, gp_error_t *err)
         return err ? err->status : GP_ERR_CONNECT;
     }
     gp__arm_deadline(conn);
+    if (conn->txpooler) {
+        bool rolled_back;
+        st = gp__txp_commit(conn, &rolled_back, err);
+        if (st != GP_OK)
+            return conn->discard ? commit_unknown(err) : st;
+        return rolled_back ? commit_rolled_back(err) : GP_OK;
+    }
     PGresult *r = gp__exec(conn, "COMMIT");
     ExecStatusType rs = PQresultStatus(r);
     if (rs == PGRES_COMMAND_OK) {
@@ -135,7 +150,7 @@ static gp_status_t commit_impl(gp_conn_t *conn, gp_error_t *err)
 
 static gp_status_t commit_swept_impl(gp_conn_t *conn, gp_error_t *err)
 {
-    if (!conn || !conn->pg || !conn->tainted || PQtransactionStatus(conn->pg) != PQTRANS_INTRANS)
+    if (!conn || !conn->pg || !conn->tainted || PQtransactionStatus(conn->pg) != PQTRANS_INTRANS || conn->txpooler)
         return commit_impl(conn, err);
     /* The sweep inside the transaction, then COMMIT: if the transaction
      * rolls back instead, so does the sweep, and the session is back to
@@ -182,7 +197,7 @@ static gp_status_t rollback_impl(gp_conn_t *conn, gp_error_t *err)
             gp_error_clear(err);
         return GP_OK;
     }
-    return simple(conn, "ROLLBACK", NULL, err);
+    return simple(conn, conn->txpooler ? GP__TXP_ROLLBACK : "ROLLBACK", NULL, err);
 }
 
 /* A transaction's own deadline (gp_tx_opts_t.query_timeout_ms) ends with it. */

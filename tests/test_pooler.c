@@ -63,7 +63,7 @@ static void test_pool_refuses_a_pooler(void **state)
     assert_int_equal(gp_pool_acquire(p, "through-pgbouncer", -1, &c, &e), GP_ERR_CONFIG);
     assert_null(c);
     assert_non_null(strstr(e.message, "goes through a connection pooler"));
-    assert_non_null(strstr(e.message, "DATABASE_POOLER=session"));
+    assert_non_null(strstr(e.message, "DATABASE_POOLER=transaction"));
     assert_null(strstr(e.message, "growplate_app_dev")); /* no password */
     /* One-shots say the same. */
     assert_int_equal(gp_pool_exec(p, "SELECT 1", 0, NULL, NULL, &e), GP_ERR_CONFIG);
@@ -98,18 +98,22 @@ static void test_session_pooler_is_allowed(void **state)
     gp_config_release(&cfg);
 }
 
-static void test_transaction_mode_refused_by_validation(void **state)
+static void test_transaction_mode_validation(void **state)
 {
     (void)state;
     gp_config_t cfg;
     config_for(&cfg, pooler_url);
     cfg.db.pooler = "transaction";
     char msg[1024] = "";
+    assert_int_equal(gp_config_validate(&cfg, msg, sizeof msg), GP_OK);
+    /* Named statements would be other clients' to see or collide with. */
+    cfg.db.statement_cache = 16;
     assert_int_equal(gp_config_validate(&cfg, msg, sizeof msg), GP_ERR_CONFIG);
-    assert_non_null(strstr(msg, "DATABASE_POOLER: 'transaction' is not supported yet"));
+    assert_non_null(strstr(msg, "DATABASE_STATEMENT_CACHE: is 16, but DATABASE_POOLER=transaction needs unnamed"));
     gp_pool_t *p = NULL;
     gp_error_t e;
     assert_int_equal(gp_pool_create(&cfg, &p, &e), GP_ERR_CONFIG);
+    cfg.db.statement_cache = -1;
     cfg.db.pooler = "bouncy";
     msg[0] = 0;
     assert_int_equal(gp_config_validate(&cfg, msg, sizeof msg), GP_ERR_CONFIG);
@@ -136,7 +140,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pool_refuses_a_pooler),
         cmocka_unit_test(test_session_pooler_is_allowed),
-        cmocka_unit_test(test_transaction_mode_refused_by_validation),
+        cmocka_unit_test(test_transaction_mode_validation),
         cmocka_unit_test(test_migrate_refuses_a_pooler),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -110,8 +110,22 @@ typedef struct gp_db_config {
      * because in PgBouncer's transaction mode named statements and session
      * state cross between clients. "session": a pooler in session mode (a
      * server connection per client connection): allowed, not checked.
-     * "transaction" is refused for now (not supported yet). */
+     * "transaction": PgBouncer in transaction mode (pool.h, "Through
+     * PgBouncer in transaction mode"): unnamed statements only, every unit
+     * of work one transaction that is checked for session state before it
+     * commits, the statement timeout set per transaction. */
     const char *pooler;
+
+    /* Read routing (pool.h, "Read replicas"). DATABASE_READ_URL: a URL (or
+     * conninfo) of one or several hot standbys, with its own credentials,
+     * e.g. postgres://app:pw@replica1,replica2/db?target_session_attrs=standby;
+     * NULL = no read pool: reads go to the primary. The read pool has the
+     * primary pool's sizes and timeouts. DATABASE_READ_MAX_LAG, default
+     * 1000 (ms), 0 = no bound: a standby measured further behind than this
+     * (or not measured in the last second and unreachable) is not used, and
+     * reads go to the primary. */
+    const char *read_url;
+    int read_max_lag_ms;
 } gp_db_config_t;
 
 typedef struct gp_redis_config {

@@ -133,6 +133,16 @@ typedef struct gp_pool_key_metrics {
 } gp_pool_key_metrics_t;
 
 /* A consistent snapshot of the pool's metrics. */
+/* Where a read was served (gp_pool_metrics_t.reads; pool.h, "Read replicas"). */
+typedef enum gp_read_served {
+    GP_READ_REPLICA = 0,       /* by the read pool */
+    GP_READ_PRIMARY_NONE,      /* by the primary: no DATABASE_READ_URL */
+    GP_READ_PRIMARY_DOWN,      /* by the primary: the read pool could not connect */
+    GP_READ_PRIMARY_LAG,       /* by the primary: the standby lagged beyond DATABASE_READ_MAX_LAG */
+    GP_READ_PRIMARY_BEHIND,    /* by the primary: the standby had not replayed `after` within wait_ms */
+    GP_READ_SERVED_COUNT_
+} gp_read_served_t;
+
 typedef struct gp_pool_metrics {
     /* gauges */
     int total, idle, leased, opening, waiting;
@@ -160,10 +170,78 @@ typedef struct gp_pool_metrics {
     uint64_t throttled;
     int n_keys;
     gp_pool_key_metrics_t keys[GP_POOL_TOP_KEYS + 1];
+    /* Read routing (gp_pool_acquire_read and the calls on it): where reads
+     * were served and why, and the standbys' replay lag as last measured
+     * (-1: unknown, or no read pool). The read pool's own connections and
+     * calls: gp_pool_metrics(gp_pool_read_pool(pool), ...). */
+    uint64_t reads[GP_READ_SERVED_COUNT_];
+    int64_t read_lag_ms;
 } gp_pool_metrics_t;
 
 /* Fill *out. Safe from any thread; cheap enough for a scrape every second. */
 GP_EXPORT gp_status_t gp_pool_metrics(gp_pool_t *pool, gp_pool_metrics_t *out);
+
+/* ---- Read replicas ----------------------------------------------------------
+ *
+ * With DATABASE_READ_URL (gp_db_config_t.read_url) the pool owns a second,
+ * read pool on one or several hot standbys (a multi-host URL: libpq tries
+ * the hosts in order; target_session_attrs=standby keeps a promoted one out),
+ * with the same sizes and timeouts. Reads go there only through the calls
+ * that say they read: gp_pool_acquire_read() and what is built on it
+ * (gp_pool_read_query/exec in query.h, gp_tenant_read_query and
+ * gp_tenant_run with gp_tx_opts_t.read_only in tenant.h). Everything else,
+ * writes included, stays on the primary.
+ *
+ * A read is served by the primary instead (and counted by why in
+ * gp_pool_metrics_t.reads) when there is no read pool, when the read pool
+ * cannot connect (its last attempts failed and nothing is idle; then it is
+ * left alone for a second), when the standby's replay lag, measured on a
+ * read lease at most once a second, exceeds DATABASE_READ_MAX_LAG, and when
+ * the read asks for a WAL position (read-your-writes) that the standby
+ * does not replay within gp_read_opts_t.wait_ms. The lag is 0 while the
+ * standby has replayed all it received, else the time since the last
+ * transaction it replayed committed: a standby cut off from its primary
+ * therefore reads as current (the primary is then down too).
+ *
+ * Tenant scoping is identical on both: a standby cannot write, so the
+ * tenant secret it needs is published through the primary pool and waited
+ * for on the standby, once per tenant and token window. */
+
+
+/* "replica", "primary_none", "primary_down", "primary_lag", "primary_behind". */
+GP_EXPORT const char *gp_read_served_name(gp_read_served_t s);
+
+typedef struct gp_read_opts {
+    /* A WAL position from gp_pool_wal_position() (query.h) taken after the
+     * caller's commit: a standby serves the read only once it has replayed
+     * it, so the read sees that commit (read-your-writes). NULL = any
+     * standby within DATABASE_READ_MAX_LAG. */
+    const char *after;
+    /* How long to wait for a standby to replay `after` before the primary
+     * serves the read instead; 0 = 100 ms. */
+    int wait_ms;
+} gp_read_opts_t;
+
+/* Lease a connection for reading: from the read pool when a standby can
+ * serve the read (see above), else from the primary pool, as
+ * gp_pool_acquire would. Either way transactions begun on the lease
+ * (gp_tx_begin, gp_tenant_begin) are READ ONLY; a statement sent outside a
+ * transaction is not checked on the primary, so use gp_pool_read_query for
+ * one-shot reads. opts may be NULL. timeout_ms as gp_pool_acquire's
+ * (-1: DATABASE_ACQUIRE_TIMEOUT); a read-your-writes wait counts in it.
+ * Errors: as gp_pool_acquire; GP_ERR_INVALID for an `after` that is not a
+ * WAL position ("16/B374D848"). Release with gp_pool_release(). Safe from
+ * any thread. */
+GP_EXPORT gp_status_t gp_pool_acquire_read(gp_pool_t *pool, const gp_read_opts_t *opts, const char *label,
+                                           int timeout_ms, gp_conn_t **out, gp_error_t *err);
+
+/* Whether a lease is the read pool's (a standby's, unless the read URL
+ * names a primary). */
+GP_EXPORT int gp_conn_is_replica(const gp_conn_t *conn);
+
+/* The pool's read pool, for its metrics (gp_pool_metrics) and health;
+ * borrowed, closed with the pool; NULL when there is none. */
+GP_EXPORT gp_pool_t *gp_pool_read_pool(gp_pool_t *pool);
 
 #ifdef __cplusplus
 }

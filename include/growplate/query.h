@@ -85,6 +85,18 @@ GP_EXPORT gp_status_t gp_pool_query(gp_pool_t *pool, const char *sql, int nparam
 GP_EXPORT gp_status_t gp_pool_exec(gp_pool_t *pool, const char *sql, int nparams, const gp_value_t *params,
                                    int64_t *affected, gp_error_t *err);
 
+/* One-shot reads, routed to the pool's read pool when a standby can serve
+ * them (pool.h, "Read replicas"; ropts may be NULL, or name a WAL position
+ * the read must see): `sql` runs in a READ ONLY transaction with the
+ * session sweep, in one round trip, wherever it is served, so a write in
+ * it fails (SQLSTATE 25006, class transaction) on the primary too. Results
+ * and errors as gp_pool_query/gp_pool_exec, plus GP_ERR_INVALID for an
+ * `after` that is not a WAL position. Safe from any thread. */
+GP_EXPORT gp_status_t gp_pool_read_query(gp_pool_t *pool, const gp_read_opts_t *ropts, const char *sql,
+                                         int nparams, const gp_value_t *params, gp_result_t **out, gp_error_t *err);
+GP_EXPORT gp_status_t gp_pool_read_exec(gp_pool_t *pool, const gp_read_opts_t *ropts, const char *sql,
+                                        int nparams, const gp_value_t *params, int64_t *affected, gp_error_t *err);
+
 /* ---- read-your-writes across a primary and a streaming standby ----------- */
 
 /* A WAL position as PostgreSQL prints a pg_lsn ("16/B374D848"), NUL included. */

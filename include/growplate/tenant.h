@@ -115,6 +115,18 @@ GP_EXPORT gp_status_t gp_tenant_query(gp_pool_t *pool, const char *tenant_id, co
 GP_EXPORT gp_status_t gp_tenant_exec(gp_pool_t *pool, const char *tenant_id, const char *sql, int nparams,
                                      const gp_value_t *params, int64_t *affected, gp_error_t *err);
 
+/* A tenant's one-shot read, routed like gp_pool_read_query (pool.h, "Read
+ * replicas"; ropts may be NULL): a READ ONLY tenant-scoped transaction on
+ * a standby when one can serve it, else on the primary, with the same
+ * scoping either way (row-level security and the verified tenant context
+ * hold on the standby: the tenant's secret is published through the
+ * primary and waited for, once per token window). Errors: as
+ * gp_tenant_query; GP_ERR_TIMEOUT (retriable) when the standby did not
+ * replay a new tenant secret within the pool's acquire timeout. */
+GP_EXPORT gp_status_t gp_tenant_read_query(gp_pool_t *pool, const char *tenant_id, const gp_read_opts_t *ropts,
+                                           const char *sql, int nparams, const gp_value_t *params, gp_result_t **out,
+                                           gp_error_t *err);
+
 /* ---- scoped transactions ------------------------------------------------------- */
 
 typedef struct gp_tenant_tx gp_tenant_tx_t;
@@ -154,7 +166,9 @@ typedef gp_status_t (*gp_tenant_fn)(gp_tenant_tx_t *tx, void *userdata, gp_error
 /* Lease a connection, run fn in a tenant-scoped transaction, commit,
  * release; retry on serialization failure or deadlock exactly as
  * gp_tx_run() does (bounded, with backoff, never after an unknown COMMIT
- * outcome). *attempts (may be NULL) receives the number of attempts. */
+ * outcome). *attempts (may be NULL) receives the number of attempts. With
+ * opts->read_only the lease is gp_pool_acquire_read's (a standby's when
+ * one can serve the read, pool.h "Read replicas"). */
 GP_EXPORT gp_status_t gp_tenant_run(gp_pool_t *pool, const char *tenant_id, const gp_tx_opts_t *opts,
                                     gp_tenant_fn fn, void *userdata, int *attempts, gp_error_t *err);
 
