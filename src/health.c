@@ -330,6 +330,20 @@ gp_status_t gp_health_check(const gp_health_options_t *opts, gp_health_report_t 
         probe_pg_pool(opts->pool, deadline, &out->postgres);
     else
         probe_pg_fresh(opts->cfg, deadline, &out->postgres);
+    out->replica.replay_lag_ms = -1;
+    gp_pool_t *rp = opts->pool ? gp_pool_read_pool(opts->pool) : NULL;
+    if (rp || (!opts->pool && opts->cfg->db.read_url)) {
+        out->have_replica = 1;
+        if (rp) {
+            probe_pg_pool(rp, deadline, &out->replica);
+        } else {
+            gp_config_t rc = *opts->cfg;
+            rc.db.url = opts->cfg->db.read_url;
+            rc.db.host = NULL;
+            rc.db.port = 0;
+            probe_pg_fresh(&rc, deadline, &out->replica);
+        }
+    }
     if (threaded)
         pthread_join(th, NULL);
     else
@@ -340,9 +354,10 @@ gp_status_t gp_health_check(const gp_health_options_t *opts, gp_health_report_t 
     if (opts->cache && gp_cache_metrics(opts->cache, &out->cache) == GP_OK)
         out->have_cache = 1;
     bool writable = !out->postgres.role[0] || strcmp(out->postgres.role, "primary") == 0;
-    out->state = out->postgres.status != GP_OK           ? GP_HEALTH_DOWN
-                 : out->redis.status != GP_OK || !writable ? GP_HEALTH_DEGRADED
-                                                         : GP_HEALTH_UP;
+    bool replica_ok = !out->have_replica || out->replica.status == GP_OK;
+    out->state = out->postgres.status != GP_OK                         ? GP_HEALTH_DOWN
+                 : out->redis.status != GP_OK || !writable || !replica_ok ? GP_HEALTH_DEGRADED
+                                                                       : GP_HEALTH_UP;
     out->elapsed_ns = gp__now_ns() - t0;
     return GP_OK;
 }
@@ -423,6 +438,8 @@ gp_status_t gp_health_to_json(const gp_health_report_t *r, char **out)
         return GP_ERR_NOMEM;
     json_object_set_new(root, "postgres", probe_json(&r->postgres));
     json_object_set_new(root, "redis", probe_json(&r->redis));
+    if (r->have_replica)
+        json_object_set_new(root, "replica", probe_json(&r->replica));
     if (r->have_pool)
         json_object_set_new(root, "pool", pool_json(&r->pool));
     if (r->have_cache)

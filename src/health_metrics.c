@@ -21,6 +21,8 @@
 typedef struct src {
     const char *name;
     bool pool, cache;
+    bool has_read;      /* the pool has a read pool (its series follow as "<name>.read") */
+    char read_name[GP_METRICS_NAME_MAX + 8];
     gp_pool_metrics_t pm;
     gp_cache_metrics_t cm;
 } src_t;
@@ -206,6 +208,20 @@ static void pools(out_t *o)
                     gp_close_reason_name((gp_close_reason_t)r), (unsigned long long)s->pm.closed[r]);)
     table(o, true, pool_families, sizeof pool_families / sizeof pool_families[0]);
     keys(o);
+    bool reads = false;
+    for (size_t k = 0; k < o->n; k++)
+        reads = reads || (o->s[k].pool && o->s[k].has_read);
+    if (reads) {
+        head(o, "growplate_pool_reads_total", "counter",
+             "Routed reads (gp_pool_acquire_read and the calls on it) by where they were served and why.");
+        EACH_SOURCE(o, true, if (s->has_read) for (int r = 0; r < GP_READ_SERVED_COUNT_; r++) gp__sbuf_add(
+                        &o->b, "growplate_pool_reads_total{%s,served_by=\"%s\"} %llu\n", labels,
+                        gp_read_served_name((gp_read_served_t)r), (unsigned long long)s->pm.reads[r]);)
+        head(o, "growplate_pool_read_lag_seconds", "gauge",
+             "The read pool's standby replay lag as last measured by a routed read; -1 when unknown.");
+        EACH_SOURCE(o, true, if (s->has_read) gp__sbuf_add(&o->b, "growplate_pool_read_lag_seconds{%s} %.3f\n",
+                                                           labels, s->pm.read_lag_ms >= 0 ? (double)s->pm.read_lag_ms / 1e3 : -1.0);)
+    }
     head(o, "growplate_query_errors_total", "counter", "Query-layer calls that failed, by error class.");
     EACH_SOURCE(o, true,
                 for (int c = 1; c < GP_ECLASS_COUNT_; c++) gp__sbuf_add(
@@ -342,15 +358,26 @@ gp_status_t gp_metrics_render(const gp_metrics_source_t *sources, size_t n, char
                                         "cache its own name",
                                         j, k, name);
     }
-    src_t *s = calloc(n ? n : 1, sizeof *s);
+    /* Each pool's read pool (DATABASE_READ_URL) is a source of its own,
+     * named "<name>.read", after the given ones. */
+    src_t *s = calloc(n ? 2 * n : 1, sizeof *s);
     if (!s)
         return gp__client_error(err, GP_ERR_NOMEM, "out of memory rendering the metrics");
+    size_t m = n;
     for (size_t k = 0; k < n; k++) {
         s[k].name = sources[k].name;
         s[k].pool = sources[k].pool && gp_pool_metrics(sources[k].pool, &s[k].pm) == GP_OK;
         s[k].cache = sources[k].cache && gp_cache_metrics(sources[k].cache, &s[k].cm) == GP_OK;
+        gp_pool_t *rp = s[k].pool ? gp_pool_read_pool(sources[k].pool) : NULL;
+        if (rp && gp_pool_metrics(rp, &s[m].pm) == GP_OK) {
+            s[k].has_read = true;
+            snprintf(s[k].read_name, sizeof s[k].read_name, "%s.read", sources[k].name);
+            s[m].name = s[k].read_name;
+            s[m].pool = true;
+            m++;
+        }
     }
-    out_t o = {{0}, s, n};
+    out_t o = {{0}, s, m};
     build_info(&o);
     pools(&o);
     caches(&o);
@@ -372,6 +399,8 @@ gp_status_t gp_health_to_prometheus(const gp_health_report_t *r, char **out)
     head(&o, "growplate_up", "gauge", "Whether the server answered the last health check (1) or not (0).");
     gp__sbuf_add(&o.b, "growplate_up{server=\"postgres\"} %d\n", r->postgres.status == GP_OK);
     gp__sbuf_add(&o.b, "growplate_up{server=\"redis\"} %d\n", r->redis.status == GP_OK);
+    if (r->have_replica)
+        gp__sbuf_add(&o.b, "growplate_up{server=\"replica\"} %d\n", r->replica.status == GP_OK);
     head(&o, "growplate_server_info", "gauge", "The version each server reported in the last health check (always 1).");
     char v[160];
     label_value(v, sizeof v, r->postgres.server_version);

@@ -22,11 +22,11 @@ extern "C" {
 #endif
 
 #define GP_VERSION_MAJOR 0
-#define GP_VERSION_MINOR 2
+#define GP_VERSION_MINOR 3
 #define GP_VERSION_PATCH 0
-#define GP_VERSION_STRING "0.2.0"
+#define GP_VERSION_STRING "0.3.0"
 
-/* The library's version at run time ("0.2.0"). Static string. */
+/* The library's version at run time ("0.3.0"). Static string. */
 GP_EXPORT const char *gp_version(void);
 
 /* One stable status enum for every layer. GP_OK is 0; values are only ever

@@ -78,6 +78,12 @@ typedef struct gp_health_report {
     gp_pool_metrics_t pool;
     int have_cache;           /* nonzero when `cache` holds a snapshot */
     gp_cache_metrics_t cache;
+    /* The read pool's standby (DATABASE_READ_URL; pool.h "Read replicas"),
+     * probed like `postgres` (through the pool's read pool when `pool` has
+     * one): its role and replay lag. A standby that cannot be reached makes
+     * the state degraded (reads fall back to the primary). */
+    int have_replica;         /* nonzero when a read URL is configured */
+    gp_probe_t replica;
 } gp_health_report_t;
 
 /* Check both servers concurrently and fill *out. Never takes longer than

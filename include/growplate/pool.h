@@ -138,7 +138,7 @@ typedef enum gp_read_served {
     GP_READ_REPLICA = 0,       /* by the read pool */
     GP_READ_PRIMARY_NONE,      /* by the primary: no DATABASE_READ_URL */
     GP_READ_PRIMARY_DOWN,      /* by the primary: the read pool could not connect */
-    GP_READ_PRIMARY_LAG,       /* by the primary: the standby lagged beyond DATABASE_READ_MAX_LAG */
+    GP_READ_PRIMARY_LAG,       /* by the primary: the standby lagged beyond DATABASE_READ_MAX_LAG (or not measured yet) */
     GP_READ_PRIMARY_BEHIND,    /* by the primary: the standby had not replayed `after` within wait_ms */
     GP_READ_SERVED_COUNT_
 } gp_read_served_t;

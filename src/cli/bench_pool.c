@@ -1,6 +1,8 @@
 /* bench_pool.c — pool workloads for `growplate bench`:
  *   select1       prepared SELECT 1 through the pool: gp_pool_exec (acquire, the
  *                 statement and the session sweep in one round trip, release)
+ *   read1         SELECT 1 as a routed read: gp_pool_read_exec (a standby's
+ *                 lease when DATABASE_READ_URL is set, READ ONLY, the sweep)
  *   pool-acquire  acquire+release only, in batches: the pool's own cost
  *   pool-memory   client heap per pooled connection next to bare libpq's */
 #include <malloc.h>
@@ -75,6 +77,43 @@ static void report_pool(pool_shared_t *s, FILE *out, bool json)
                 m.max, m.wait.p50_us, m.wait.p99_us, m.wait.max_us, (unsigned long long)m.acquire_timeouts,
                 (unsigned long long)lo, (unsigned long long)hi, fairness);
 }
+
+/* ---- read1 ---------------------------------------------------------------------- */
+
+static int read1_op(void *shared, void **local, int tid)
+{
+    (void)tid;
+    (void)local;
+    pool_shared_t *s = shared;
+    return gp_pool_read_exec(s->pool, NULL, "SELECT 1", 0, NULL, NULL, NULL) == GP_OK ? 1 : 0;
+}
+
+/* Where the reads were served, next to the pool's figures. */
+static void read1_report(void *shared, FILE *out, bool json)
+{
+    pool_shared_t *s = shared;
+    report_pool(s, out, json);
+    gp_pool_metrics_t m;
+    gp_pool_metrics(s->pool, &m);
+    for (int i = 0; i < GP_READ_SERVED_COUNT_; i++) {
+        if (json)
+            fprintf(out, ",\"reads_%s\":%llu", gp_read_served_name((gp_read_served_t)i),
+                    (unsigned long long)m.reads[i]);
+        else if (m.reads[i])
+            fprintf(out, "  reads served %s: %llu\n", gp_read_served_name((gp_read_served_t)i),
+                    (unsigned long long)m.reads[i]);
+    }
+}
+
+const bench_workload_t bench_read1 = {
+    .name = "read1",
+    .summary = "gp_pool_read_exec(SELECT 1): routed to DATABASE_READ_URL's standby when it can serve",
+    .unit = "queries",
+    .setup = setup_common,
+    .op = read1_op,
+    .report = read1_report,
+    .teardown = teardown_common,
+};
 
 /* ---- select1 -------------------------------------------------------------------- */
 

@@ -114,9 +114,10 @@ static void print_table(const gp_health_report_t *r)
     printf("growplate health: %s (checked in %.1f ms, deadline %d ms)\n\n", gp_health_state_name(r->state),
            (double)r->elapsed_ns / 1e6, r->deadline_ms);
     printf("  %-9s %-7s %10s  %-8s %-9s %s\n", "server", "status", "latency", "version", "role", "detail");
-    const gp_probe_t *p[2] = {&r->postgres, &r->redis};
-    const char *names[2] = {"postgres", "redis"};
-    for (int i = 0; i < 2; i++) {
+    const gp_probe_t *p[3] = {&r->postgres, &r->redis, &r->replica};
+    const char *names[3] = {"postgres", "redis", "replica"};
+    int nservers = r->have_replica ? 3 : 2;
+    for (int i = 0; i < nservers; i++) {
         char lat[32] = "-";
         if (p[i]->status == GP_OK)
             snprintf(lat, sizeof lat, "%.2f ms", (double)p[i]->latency_ns / 1e6);
@@ -128,11 +129,13 @@ static void print_table(const gp_health_report_t *r)
         const char *detail = p[i]->status != GP_OK ? p[i]->message
                              : i == 0 && strcmp(role, "-") != 0 && strcmp(p[i]->role, "primary") != 0
                                  ? "read-only: writes fail (DATABASE_URL should reach the primary)"
+                             : i == 2 && strcmp(p[i]->role, "standby") != 0
+                                 ? "DATABASE_READ_URL reaches a primary: reads are not offloaded"
                                  : "";
         printf("  %-9s %-7s %10s  %-8s %-9s %s\n", names[i], p[i]->status == GP_OK ? "ok" : "FAIL", lat,
                p[i]->server_version[0] ? p[i]->server_version : "-", role, detail);
     }
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; i < nservers; i++)
         if (p[i]->status == GP_ERR_CONNECT || p[i]->status == GP_ERR_TIMEOUT) {
             printf("\n  (in a development checkout: scripts/services start, then eval \"$(scripts/services env)\")\n");
             break;
