@@ -334,7 +334,7 @@ static gp_status_t run_once(gp_conn_t *conn, gp_pipeline_t *p, gp__qstate_t *qs,
 static gp_status_t run_wrapped(gp_conn_t *conn, gp_pipeline_t *p, gp__qstate_t *qs, uint64_t *rows, gp_error_t *err)
 {
     *rows = 0;
-    int cap = p->n + 4 + GP__TXP_NEUTRALISE_COUNT;
+    int cap = p->n + 5 + GP__TXP_NEUTRALISE_COUNT;
     pstmt_t *w = malloc((size_t)cap * sizeof *w);
     if (!w)
         return gp__client_error(err, GP_ERR_NOMEM, "out of memory");
@@ -355,6 +355,10 @@ static gp_status_t run_wrapped(gp_conn_t *conn, gp_pipeline_t *p, gp__qstate_t *
         st = add(&wp, gp__txp_verdict_sql, 0, NULL, 0, false, false, err);
     for (int i = 0; i < GP__TXP_NEUTRALISE_COUNT && st == GP_OK; i++)
         st = add(&wp, gp__txp_neutralise_sql[i], 0, NULL, 0, false, false, err);
+    char app[64];
+    gp_value_t appv[1] = {gp_text(app)};
+    if (st == GP_OK && gp__txp_app_name(conn, app, sizeof app)) /* after RESET ALL: the client's own again */
+        st = add(&wp, "SELECT pg_catalog.set_config('application_name', $1, false)", 1, appv, 0, false, false, err);
     if (st == GP_OK)
         st = add(&wp, "COMMIT", 0, NULL, GP__EFFECT_ENDS_TX, false, false, err);
     bool gone;
@@ -409,6 +413,14 @@ gp_status_t gp_pipeline_run(gp_conn_t *conn, gp_pipeline_t *p, gp_error_t *err)
         for (int i = 0; i < p->n; i++) {
             if (p->st[i].caller && (st = gp__txp_check_sql(p->st[i].sql, err)) != GP_OK) {
                 err->statement_index = i;
+                if (!was_idle) {
+                    /* Inside the caller's transaction: it fails, as it would
+                     * had the server refused the statement, so that what ran
+                     * before in it does not commit. */
+                    PQclear(gp__exec(conn, "SELECT 1 OPERATOR(pg_catalog./) 0"));
+                    if (PQstatus(conn->pg) != CONNECTION_OK)
+                        conn->discard = true;
+                }
                 return st;
             }
         }

@@ -1093,7 +1093,7 @@ void gp_pool_release(gp_conn_t *conn)
 
 struct pg_conn *gp_conn_pgconn(gp_conn_t *conn)
 {
-    if (!conn)
+    if (!conn || conn->txpooler) /* nothing could undo what it left on a server others share */
         return NULL;
     /* Nothing the library can see tells what raw libpq did: reset fully. */
     conn->tainted = conn->reset_needed = true;

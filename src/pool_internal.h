@@ -168,9 +168,10 @@ struct gp_conn {
 
 /* Through a transaction pooler (query_txpooler.c): ROLLBACK, then what a
  * rollback does not undo (session advisory locks, SQL-level prepared
- * statements), in one simple-query message so that it reaches the same
- * server connection; its last result is a command's. */
-#define GP__TXP_ROLLBACK "ROLLBACK; SELECT pg_catalog.pg_advisory_unlock_all(); DEALLOCATE ALL"
+ * statements, currval/lastval), in one simple-query message so that it
+ * reaches the same server connection; its last result is a command's. */
+#define GP__TXP_ROLLBACK \
+    "ROLLBACK; SELECT pg_catalog.pg_advisory_unlock_all(); DEALLOCATE ALL; DISCARD SEQUENCES"
 
 /* Statement i of conn's per-call sweep (0 <= i < GP__SWEEP_COUNT), and of
  * its release-time sweep (0 <= i < GP__SWEEP_RELEASE_COUNT). */

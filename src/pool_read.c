@@ -158,11 +158,16 @@ gp_status_t gp_pool_acquire_read(gp_pool_t *pool, const gp_read_opts_t *opts, co
     gp__read_state_t *rs = rp ? gp__pool_rstate(pool) : NULL;
     if (!rp)
         return primary_since(pool, NULL, GP_READ_PRIMARY_NONE, label, timeout_ms, t0, out, err);
-    int64_t now = gp__now_ns();
-    if (now < atomic_load(&rs->down_until_ns) || gp__pool_unreachable(rp)) {
-        atomic_store(&rs->down_until_ns, now + DOWN_BACKOFF_NS);
+    int64_t now = gp__now_ns(), until = atomic_load(&rs->down_until_ns);
+    if (now < until)
         return primary_since(pool, rs, GP_READ_PRIMARY_DOWN, label, timeout_ms, t0, out, err);
-    }
+    /* Its last attempts failed and nothing is idle: once a second one
+     * caller tries it again (the others read from the primary meanwhile);
+     * without that try a read pool that opens only on demand would stay
+     * unused once the standby is back. */
+    if (gp__pool_unreachable(rp) &&
+        !atomic_compare_exchange_strong(&rs->down_until_ns, &until, now + DOWN_BACKOFF_NS))
+        return primary_since(pool, rs, GP_READ_PRIMARY_DOWN, label, timeout_ms, t0, out, err);
     /* The standby gets at most the connect timeout of the caller's wait:
      * a hung standby must leave time for the primary. */
     int rt = timeout_ms / 2 > 0 ? timeout_ms / 2 : 1;
@@ -171,6 +176,17 @@ gp_status_t gp_pool_acquire_read(gp_pool_t *pool, const gp_read_opts_t *opts, co
     gp_conn_t *c = NULL;
     gp_error_t e;
     if (gp_pool_acquire_at(rp, label, "gp_pool_acquire_read", rt, &c, &e) != GP_OK) {
+        atomic_store(&rs->down_until_ns, gp__now_ns() + DOWN_BACKOFF_NS);
+        return primary_since(pool, rs, GP_READ_PRIMARY_DOWN, label, timeout_ms, t0, out, err);
+    }
+    /* An idle connection to a standby that has stopped since: its farewell
+     * (57P01) and the end of the stream wait in the socket. Read them, no
+     * round trip, rather than hand the caller a dead lease (twice: libpq
+     * sees the end of the stream on the read after the one that returns
+     * the farewell). */
+    if (!PQconsumeInput(c->pg) || !PQconsumeInput(c->pg) || PQstatus(c->pg) != CONNECTION_OK) {
+        c->discard = true;
+        gp_pool_release(c);
         atomic_store(&rs->down_until_ns, gp__now_ns() + DOWN_BACKOFF_NS);
         return primary_since(pool, rs, GP_READ_PRIMARY_DOWN, label, timeout_ms, t0, out, err);
     }

@@ -493,6 +493,17 @@ static gp_status_t run_txpooler_one_shot(gp_conn_t *conn, const char *sql, int n
     return GP_OK;
 }
 
+/* Through a transaction pooler, a statement refused inside the caller's
+ * transaction (one that would end it) fails that transaction on the
+ * server, as a failed statement would: its work must not commit as if the
+ * refused statement had not been there. */
+static void txp_doom(gp_conn_t *conn)
+{
+    PQclear(gp__exec(conn, "SELECT 1 OPERATOR(pg_catalog./) 0"));
+    if (PQstatus(conn->pg) != CONNECTION_OK)
+        conn->discard = true;
+}
+
 static gp_status_t run_statement(gp_conn_t *conn, const char *sql, int nparams, const gp_value_t *params,
                                  PGresult **out, gp_error_t *err)
 {
@@ -505,8 +516,10 @@ static gp_status_t run_statement(gp_conn_t *conn, const char *sql, int nparams, 
     if (conn->txpooler) {
         if (PQtransactionStatus(conn->pg) == PQTRANS_IDLE)
             return run_txpooler_one_shot(conn, sql, nparams, params, out, err);
-        if ((st = gp__txp_check_sql(sql, err)) != GP_OK)
+        if ((st = gp__txp_check_sql(sql, err)) != GP_OK) {
+            txp_doom(conn);
             return st;
+        }
     }
     gp__params_t p;
     st = gp__params_encode(&p, nparams, params, false, err);
@@ -633,6 +646,8 @@ static bool release_sweep(gp_conn_t *conn)
 
 gp_status_t gp__one_shot_swept(gp_conn_t *conn, const gp__pipeline_item_t *head, int nhead, gp_error_t *err)
 {
+    if (conn && conn->txpooler) /* the pipeline's wrapper checks and neutralises (query_txpooler.c) */
+        return gp__pipeline_run_items(conn, nhead, head, err);
     gp_result_t *verdict = NULL;
     gp__pipeline_item_t items[GP__PIPELINE_ITEMS_MAX];
     if (nhead < 1 || nhead + GP__SWEEP_COUNT > GP__PIPELINE_ITEMS_MAX)

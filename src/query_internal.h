@@ -186,13 +186,17 @@ typedef struct gp__pipeline_item {
 /* The verdict that fails a unit of work whose session state would outlive
  * it, and the statements that undo the rest, in the order they run just
  * before the library's COMMIT. */
-#define GP__TXP_NEUTRALISE_COUNT 8
+#define GP__TXP_NEUTRALISE_COUNT 5
 extern const char gp__txp_verdict_sql[];
 extern const char *const gp__txp_neutralise_sql[GP__TXP_NEUTRALISE_COUNT];
 /* GP_ERR_INVALID (class client) when sql would end or open a transaction
  * (COMMIT, END, ABORT, ROLLBACK but not ROLLBACK TO, PREPARE TRANSACTION,
  * BEGIN, START), judged by its first keyword after blanks and comments. */
 gp_status_t gp__txp_check_sql(const char *sql, gp_error_t *err);
+/* The application_name conn connected with (else its fallback), into out;
+ * false when it has none (or it does not fit): the units set it again
+ * after their RESET ALL, which a pooler would take for the client's. */
+bool gp__txp_app_name(gp_conn_t *conn, char *out, size_t len);
 /* Fill err with the refusal of session-level state (the verdict failed). */
 void gp__txp_refused(gp_error_t *err);
 /* The caller's open transaction on conn: verdict, neutralisers and COMMIT

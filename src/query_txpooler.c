@@ -15,15 +15,15 @@
  *   1. the verdict: the unit fails (division by zero inside the library's
  *      own statement, reported as GP_ERR_INVALID naming the cause) when the
  *      server shows state that would outlive the transaction and that the
- *      caller may have meant to keep: a switched role, a temporary object,
- *      a SQL-level prepared statement, a holdable cursor. The failure rolls
- *      the whole unit back;
+ *      caller may have meant to keep: a switched role, a temporary schema.
+ *      The failure rolls the whole unit back, which undoes both; the same
+ *      statement releases session advisory locks;
  *   2. the neutralisers, which undo the rest whatever SQL spelled it: RESET
- *      ALL and RESET ROLE (settings, including placeholders), CLOSE ALL,
- *      UNLISTEN * (a LISTEN takes effect only at commit: this cancels it),
- *      DEALLOCATE ALL (the library names no statement here), DISCARD TEMP,
- *      DISCARD SEQUENCES (currval/lastval would tell the next client our
- *      sequence values), pg_advisory_unlock_all().
+ *      ALL (settings, including placeholders), UNLISTEN * (a LISTEN takes
+ *      effect only at commit: this cancels it), DISCARD SEQUENCES
+ *      (currval/lastval would tell the next client our sequence values),
+ *      DEALLOCATE ALL (the library names no statement here), CLOSE ALL
+ *      (holdable cursors).
  * A rollback is followed, in the same message, by what a rollback does not
  * undo (session advisory locks, SQL-level prepared statements).
  * Statements that would end the library's transaction from inside it
@@ -39,42 +39,47 @@
 
 #include "query_internal.h"
 
-/* Keep the temporary-object test in step with the pool's sweep (pool.c). */
-const char gp__txp_verdict_sql[] =
-    "SELECT 1 OPERATOR(pg_catalog./) (CASE WHEN CURRENT_USER OPERATOR(pg_catalog.<>) SESSION_USER"
-    " OR EXISTS (SELECT FROM pg_catalog.pg_depend"
-    "  WHERE refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_namespace'::pg_catalog.regclass"
-    "    AND refobjid OPERATOR(pg_catalog.=) pg_catalog.pg_my_temp_schema())"
-    " OR EXISTS (SELECT FROM pg_catalog.pg_prepared_statements WHERE from_sql)"
-    " OR EXISTS (SELECT FROM pg_catalog.pg_cursors WHERE is_holdable)"
-    " THEN 0 ELSE 1 END)";
+/* The verdict: division by zero inside the library's own statement when
+ * the server shows what would outlive the transaction and what the caller
+ * may have meant to keep: a switched role, or a temporary schema (an
+ * object in it would be the next client's; the schema itself is forgotten
+ * when the transaction that made it rolls back). It also releases session
+ * advisory locks (should the division fail first, the rollback that
+ * follows does). Two cheap tests: looking into pg_prepared_statements,
+ * pg_cursors or pg_depend here cost half the throughput through the pooler
+ * (BENCHMARKS.md), so prepared statements and cursors are neutralised
+ * instead. */
+#define VERDICT                                                                                                \
+    "SELECT 1 OPERATOR(pg_catalog./) (CASE WHEN CURRENT_USER OPERATOR(pg_catalog.<>) SESSION_USER"             \
+    " OR pg_catalog.pg_my_temp_schema() OPERATOR(pg_catalog.<>) 0::pg_catalog.oid"                            \
+    " THEN 0 ELSE 1 END), pg_catalog.pg_advisory_unlock_all()"
 
+const char gp__txp_verdict_sql[] = VERDICT;
+
+/* What the verdict lets through and a unit may still leave: settings (SET,
+ * set_config(..., false), placeholders included), a LISTEN (it takes
+ * effect at commit: UNLISTEN * before it cancels it), the session's
+ * sequence values (currval, lastval), SQL-level prepared statements (the
+ * library names none here) and holdable cursors. */
 const char *const gp__txp_neutralise_sql[GP__TXP_NEUTRALISE_COUNT] = {
-    "RESET ALL", "RESET ROLE", "CLOSE ALL", "UNLISTEN *", "DEALLOCATE ALL", "DISCARD TEMP", "DISCARD SEQUENCES",
-    "SELECT pg_catalog.pg_advisory_unlock_all()",
+    "RESET ALL", "UNLISTEN *", "DISCARD SEQUENCES", "DEALLOCATE ALL", "CLOSE ALL",
 };
 
 /* The verdict, the neutralisers and COMMIT as one simple-query message. */
 static const char COMMIT_MSG[] =
-    "SELECT 1 OPERATOR(pg_catalog./) (CASE WHEN CURRENT_USER OPERATOR(pg_catalog.<>) SESSION_USER"
-    " OR EXISTS (SELECT FROM pg_catalog.pg_depend"
-    "  WHERE refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_namespace'::pg_catalog.regclass"
-    "    AND refobjid OPERATOR(pg_catalog.=) pg_catalog.pg_my_temp_schema())"
-    " OR EXISTS (SELECT FROM pg_catalog.pg_prepared_statements WHERE from_sql)"
-    " OR EXISTS (SELECT FROM pg_catalog.pg_cursors WHERE is_holdable)"
-    " THEN 0 ELSE 1 END);"
-    " RESET ALL; RESET ROLE; CLOSE ALL; UNLISTEN *; DEALLOCATE ALL; DISCARD TEMP; DISCARD SEQUENCES;"
-    " SELECT pg_catalog.pg_advisory_unlock_all(); COMMIT";
+    VERDICT "; RESET ALL; UNLISTEN *; DISCARD SEQUENCES; DEALLOCATE ALL; CLOSE ALL; COMMIT";
 
-/* Skip whitespace and comments (-- to the end of the line, and nested
- * block comments); NULL for an unterminated block comment. */
+/* Skip whitespace, comments (-- to the end of the line, which for
+ * PostgreSQL's lexer is \n or \r, and nested block comments) and empty
+ * statements (";COMMIT" is one command to the server); NULL for an
+ * unterminated block comment. */
 static const char *skip_blank(const char *s)
 {
     for (;;) {
-        while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r' || *s == '\f' || *s == '\v')
+        while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r' || *s == '\f' || *s == '\v' || *s == ';')
             s++;
         if (s[0] == '-' && s[1] == '-') {
-            while (*s && *s != '\n')
+            while (*s && *s != '\n' && *s != '\r')
                 s++;
             continue;
         }
@@ -128,7 +133,9 @@ gp_status_t gp__txp_check_sql(const char *sql, gp_error_t *err)
             verb = ending[i];
     if (!verb && keyword(s, "ROLLBACK", &rest)) {
         const char *t = skip_blank(rest);
-        if (!t || !keyword(t, "TO", NULL)) /* ROLLBACK TO SAVEPOINT keeps the transaction */
+        if (t && (keyword(t, "WORK", &rest) || keyword(t, "TRANSACTION", &rest)))
+            t = skip_blank(rest);
+        if (!t || !keyword(t, "TO", NULL)) /* ROLLBACK [WORK|TRANSACTION] TO SAVEPOINT keeps the transaction */
             verb = "ROLLBACK";
     }
     if (!verb && keyword(s, "PREPARE", &rest)) {
@@ -153,11 +160,9 @@ static void refused(gp_error_t *err)
 {
     gp__client_error(err, GP_ERR_INVALID,
                      "session-level state through a transaction pooler (DATABASE_POOLER=transaction): the "
-                     "statement left a switched role, a temporary object, a SQL-level prepared statement or a "
-                     "holdable cursor, which would outlive the transaction on a server connection that other "
-                     "clients of the pooler share; the transaction was rolled back. Use transaction-local forms "
-                     "(SET LOCAL, set_config(..., true), a cursor without HOLD), or a direct connection "
-                     "(DATABASE_MIGRATION_URL) for session work");
+                     "session has a switched role or temporary objects, which would outlive the transaction on a "
+                     "server connection that other clients of the pooler share; the transaction was rolled back. "
+                     "Use SET LOCAL ROLE or a direct connection (DATABASE_MIGRATION_URL) for session work");
 }
 
 void gp__txp_refused(gp_error_t *err) { refused(err); }
@@ -177,6 +182,30 @@ gp_status_t gp__txp_rollback(gp_conn_t *conn, gp_error_t *err)
     return st;
 }
 
+bool gp__txp_app_name(gp_conn_t *conn, char *out, size_t len)
+{
+    /* RESET ALL gives application_name the server connection's value, not
+     * this client's, and PgBouncer, which passes the server's report on to
+     * the client it serves, then keeps that as the client's own: from its
+     * next unit on the client would run with the pooler's name. So the
+     * units set it back to what the client connected with. */
+    PQconninfoOption *o = PQconninfo(conn->pg);
+    const char *name = NULL, *fallback = NULL;
+    for (PQconninfoOption *k = o; k && k->keyword; k++) {
+        if (k->val && *k->val && strcmp(k->keyword, "application_name") == 0)
+            name = k->val;
+        else if (k->val && *k->val && strcmp(k->keyword, "fallback_application_name") == 0)
+            fallback = k->val;
+    }
+    if (!name)
+        name = fallback;
+    bool ok = name && strlen(name) < len;
+    if (ok)
+        memcpy(out, name, strlen(name) + 1);
+    PQconninfoFree(o);
+    return ok;
+}
+
 gp_status_t gp__txp_commit(gp_conn_t *conn, bool *rolled_back, gp_error_t *err)
 {
     *rolled_back = false;
@@ -185,7 +214,17 @@ gp_status_t gp__txp_commit(gp_conn_t *conn, bool *rolled_back, gp_error_t *err)
         *rolled_back = true;
         return gp__txp_rollback(conn, err);
     }
-    PGresult *r = gp__exec(conn, COMMIT_MSG);
+    char app[64], msg[sizeof COMMIT_MSG + 200];
+    const char *sql = COMMIT_MSG;
+    if (gp__txp_app_name(conn, app, sizeof app)) {
+        char *lit = PQescapeLiteral(conn->pg, app, strlen(app));
+        size_t head = sizeof COMMIT_MSG - 1 - strlen("COMMIT"); /* COMMIT_MSG ends with it */
+        if (lit && snprintf(msg, sizeof msg, "%.*sSET application_name = %s; COMMIT", (int)head, COMMIT_MSG, lit) <
+                       (int)sizeof msg)
+            sql = msg;
+        PQfreemem(lit);
+    }
+    PGresult *r = gp__exec(conn, sql);
     ExecStatusType rs = PQresultStatus(r);
     if (rs == PGRES_COMMAND_OK) {
         *rolled_back = strcmp(PQcmdStatus(r), "ROLLBACK") == 0;

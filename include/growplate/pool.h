@@ -102,7 +102,9 @@ GP_EXPORT gp_status_t gp_pool_close(gp_pool_t *pool, int wait_ms);
  * cannot clean). Nothing the library can see tells what raw libpq did, so
  * the lease is reset with DISCARD ALL on release (which also empties the
  * statement cache of that connection): session state set through it lasts
- * until the release. Returns NULL for NULL. Declared with the libpq struct tag so this header does not
+ * until the release. Returns NULL for NULL, and through a transaction
+ * pooler (DATABASE_POOLER=transaction), where nothing could undo what raw
+ * SQL leaves on a server connection other clients share. Declared with the libpq struct tag so this header does not
  * include libpq-fe.h: `PGconn *pg = gp_conn_pgconn(conn);` */
 struct pg_conn;
 GP_EXPORT struct pg_conn *gp_conn_pgconn(gp_conn_t *conn);
