@@ -90,6 +90,11 @@ struct gp_conn {
      * transaction. */
     bool txpooler;
     int txpooler_timeout_ms;
+    /* The application_name this client connected with (query_txpooler.c
+     * sets it back after each unit), looked up once per libpq connection:
+     * valid while txpooler_app_of == pg. */
+    char txpooler_app[64];
+    PGconn *txpooler_app_of;
 
     /* Read routing (pool_read.c). `writer`: for a connection of a pool's
      * read pool, the primary pool (which publishes tenant secrets, since a

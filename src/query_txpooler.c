@@ -189,6 +189,15 @@ bool gp__txp_app_name(gp_conn_t *conn, char *out, size_t len)
      * the client it serves, then keeps that as the client's own: from its
      * next unit on the client would run with the pooler's name. So the
      * units set it back to what the client connected with. */
+    if (conn->txpooler_app_of == conn->pg) { /* looked up for this connection already */
+        size_t n = strlen(conn->txpooler_app);
+        if (!n || n >= len)
+            return false;
+        memcpy(out, conn->txpooler_app, n + 1);
+        return true;
+    }
+    conn->txpooler_app_of = conn->pg;
+    conn->txpooler_app[0] = 0;
     PQconninfoOption *o = PQconninfo(conn->pg);
     const char *name = NULL, *fallback = NULL;
     for (PQconninfoOption *k = o; k && k->keyword; k++) {
@@ -199,9 +208,11 @@ bool gp__txp_app_name(gp_conn_t *conn, char *out, size_t len)
     }
     if (!name)
         name = fallback;
-    bool ok = name && strlen(name) < len;
-    if (ok)
+    bool ok = name && strlen(name) < len && strlen(name) < sizeof conn->txpooler_app;
+    if (ok) {
         memcpy(out, name, strlen(name) + 1);
+        memcpy(conn->txpooler_app, name, strlen(name) + 1);
+    }
     PQconninfoFree(o);
     return ok;
 }

@@ -411,6 +411,12 @@ static void test_nothing_secret_in_the_server_log(void **state)
 static void test_lost_anchors_are_published_again(void **state)
 {
     (void)state;
+    if (getenv("DATABASE_POOLER")) {
+        /* Through a pooler the client never sees the server connection
+         * break, so it cannot know to publish again (README, "Scaling
+         * out"): tests/test_via_pgbouncer.sh runs this file that way. */
+        skip();
+    }
     assert_int_equal(gp_test_data_scalar(pool, tb, "SELECT " B_ROWS, NULL), 2);
     gp_scratch_exec(admin, "DELETE FROM growplate_private.tenant_anchors WHERE expires_at > now()");
     char sql[256];
