@@ -102,12 +102,16 @@ int gp__wait_replayed(gp_conn_t *conn, const char *position, int64_t deadline_ns
     }
 }
 
-/* The replay lag of conn's server in ms (0 on a primary), or -1. */
+/* The replay lag of conn's server in ms (0 on a primary), or -1. A
+ * standby that has replayed all it received is current: after a restart
+ * its receive position starts at the beginning of a WAL segment, behind
+ * what it replayed, until the primary sends more (and the last transaction
+ * it replayed may be old), so "all" is <=, not =. */
 static int64_t measure_lag(gp_conn_t *conn)
 {
     static const char sql[] =
         "SELECT CASE WHEN NOT pg_catalog.pg_is_in_recovery() THEN 0"
-        " WHEN pg_catalog.pg_last_wal_receive_lsn() OPERATOR(pg_catalog.=) pg_catalog.pg_last_wal_replay_lsn()"
+        " WHEN pg_catalog.pg_last_wal_receive_lsn() OPERATOR(pg_catalog.<=) pg_catalog.pg_last_wal_replay_lsn()"
         " THEN 0"
         " ELSE coalesce((1000 OPERATOR(pg_catalog.*) extract(epoch FROM pg_catalog.now() OPERATOR(pg_catalog.-)"
         " pg_catalog.pg_last_xact_replay_timestamp()))::pg_catalog.int8, -1) END";
