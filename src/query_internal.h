@@ -149,6 +149,8 @@ gp_status_t gp__tx_begin_text(const gp_tx_opts_t *opts, char *sql, size_t len, g
  * the connection is tainted, the sweep runs inside the transaction and the
  * COMMIT follows in the same round trip. Errors as gp_tx_commit. */
 gp_status_t gp__tx_commit_swept(gp_conn_t *conn, gp_error_t *err);
+/* The server's WAL insert position, on conn (idle, after a commit). */
+gp_status_t gp__wal_position_of(gp_conn_t *conn, char out[GP_WAL_POSITION_LEN], gp_error_t *err);
 /* Whether a failed attempt may be retried (serialization failure, deadlock). */
 bool gp__tx_retriable(const gp_error_t *e);
 /* The total number of attempts opts allows. */

@@ -443,6 +443,20 @@ gp_status_t gp_tenant_commit(gp_tenant_tx_t *tx, gp_error_t *err)
     return st;
 }
 
+gp_status_t gp_tenant_commit_position(gp_tenant_tx_t *tx, char position[GP_WAL_POSITION_LEN], gp_error_t *err)
+{
+    if (!position || !tx) {
+        gp_tenant_rollback(tx, NULL);
+        return gp__client_error(err, GP_ERR_INVALID, "a transaction and a position buffer are required");
+    }
+    position[0] = 0;
+    gp_conn_t *conn = tx->conn;
+    gp_status_t st = gp_tenant_commit(tx, err);
+    if (st != GP_OK)
+        return st;
+    return gp__wal_position_of(conn, position, err);
+}
+
 gp_status_t gp_tenant_rollback(gp_tenant_tx_t *tx, gp_error_t *err)
 {
     if (!tx)

@@ -218,6 +218,41 @@ gp_status_t gp__tx_commit_swept(gp_conn_t *conn, gp_error_t *err)
 }
 gp_status_t gp_tx_rollback(gp_conn_t *conn, gp_error_t *err) { return tx_over(conn, rollback_impl(conn, err)); }
 
+gp_status_t gp__wal_position_of(gp_conn_t *conn, char out[GP_WAL_POSITION_LEN], gp_error_t *err)
+{
+    /* The insert position: with synchronous_commit off, the commit record
+     * may still sit in the WAL buffers, ahead of pg_current_wal_lsn(). */
+    gp__arm_deadline(conn);
+    PGresult *r = gp__exec(conn, "SELECT pg_catalog.pg_current_wal_insert_lsn()::pg_catalog.text");
+    gp_status_t st = GP_OK;
+    if (PQresultStatus(r) != PGRES_TUPLES_OK)
+        st = gp__fail(conn, r, err);
+    else if (PQntuples(r) != 1 || PQgetisnull(r, 0, 0) || (size_t)PQgetlength(r, 0, 0) >= GP_WAL_POSITION_LEN)
+        st = gp__client_error(err, GP_ERR_PROTOCOL, "pg_current_wal_insert_lsn() gave no position");
+    else
+        snprintf(out, GP_WAL_POSITION_LEN, "%s", PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return st;
+}
+
+gp_status_t gp_tx_commit_position(gp_conn_t *conn, char position[GP_WAL_POSITION_LEN], gp_error_t *err)
+{
+    if (!position)
+        return gp__client_error(err, GP_ERR_INVALID, "no position buffer given");
+    position[0] = 0;
+    gp_status_t st = gp_tx_commit(conn, err);
+    if (st != GP_OK)
+        return st;
+    st = gp__wal_position_of(conn, position, err);
+    if (st != GP_OK && err) {
+        char msg[sizeof err->message];
+        snprintf(msg, sizeof msg, "%s", err->message);
+        snprintf(err->message, sizeof err->message, "the transaction committed, but its WAL position could not be "
+                 "read (%s); read from the primary", msg);
+    }
+    return st;
+}
+
 static gp_status_t savepoint_cmd(gp_conn_t *conn, const char *verb, const char *name, gp_error_t *err)
 {
     gp_status_t st = need_conn(conn, err);

@@ -218,6 +218,72 @@ static void test_standby_health(void **state)
     gp_config_release(&cfg);
 }
 
+/* ---- the commit's token, through the pool's own read routing -------------------------------- */
+
+/* gp_tx_commit_position hands out the commit's WAL position, and a routed
+ * read given it (gp_pool_read_query with gp_read_opts_t.after) sees the row
+ * on the standby, asynchronous commits included (it waits for the replay,
+ * or the primary serves the read). */
+static void test_commit_token_routed(void **state)
+{
+    (void)state;
+    char purl[512], rurl[512], hosts[64];
+    snprintf(hosts, sizeof hosts, "127.0.0.1:%d", pg_port);
+    url_for(purl, sizeof purl, hosts, "");
+    snprintf(hosts, sizeof hosts, "127.0.0.1:%d", replica_port);
+    url_for(rurl, sizeof rurl, hosts, "");
+    gp_config_t cfg;
+    gp_test_config(&cfg);
+    cfg.db.url = purl;
+    cfg.db.read_url = rurl;
+    cfg.db.pool_min = 0;
+    cfg.db.pool_max = 2;
+    cfg.db.acquire_timeout_ms = 3000;
+    gp_pool_t *p = NULL;
+    gp_error_t e;
+    assert_int_equal(gp_pool_create(&cfg, &p, &e), GP_OK);
+    enum { ROUNDS = 30 };
+    int stale = 0;
+    for (int i = 0; i < ROUNDS; i++) {
+        gp_conn_t *c = NULL;
+        assert_int_equal(gp_pool_acquire(p, "writer", -1, &c, &e), GP_OK);
+        assert_int_equal(gp_tx_begin(c, NULL, &e), GP_OK);
+        gp_result_t *r = NULL;
+        assert_int_equal(gp_query(c, "INSERT INTO failover_probe (v) VALUES ($1) RETURNING id", GP_ARGS(gp_int32(3000 + i)),
+                                  &r, &e), GP_OK);
+        int64_t id = 0;
+        assert_int_equal(gp_get_int64(r, 0, 0, &id), GP_OK);
+        gp_result_free(r);
+        char pos[GP_WAL_POSITION_LEN];
+        assert_int_equal(gp_tx_commit_position(c, pos, &e), GP_OK);
+        assert_true(strchr(pos, '/') != NULL);
+        gp_pool_release(c);
+        gp_read_opts_t ro = {.after = pos, .wait_ms = 1000};
+        assert_int_equal(gp_pool_read_query(p, &ro, "SELECT count(*) FROM failover_probe WHERE id = $1",
+                                            GP_ARGS(gp_int64(id)), &r, &e), GP_OK);
+        int64_t n = 0;
+        assert_int_equal(gp_get_int64(r, 0, 0, &n), GP_OK);
+        gp_result_free(r);
+        stale += n != 1;
+    }
+    gp_pool_metrics_t m;
+    assert_int_equal(gp_pool_metrics(p, &m), GP_OK);
+    fprintf(stderr, "commit token: %d routed reads after their commit, %d stale; served by the standby %llu, by the "
+            "primary (behind) %llu, (lag) %llu\n", ROUNDS, stale, (unsigned long long)m.reads[GP_READ_REPLICA],
+            (unsigned long long)m.reads[GP_READ_PRIMARY_BEHIND], (unsigned long long)m.reads[GP_READ_PRIMARY_LAG]);
+    assert_int_equal(stale, 0);
+    assert_true(m.reads[GP_READ_REPLICA] > 0);
+    /* Without a transaction there is nothing to commit. */
+    gp_conn_t *c = NULL;
+    char pos[GP_WAL_POSITION_LEN];
+    assert_int_equal(gp_pool_acquire(p, "writer", -1, &c, &e), GP_OK);
+    assert_int_equal(gp_tx_commit_position(c, pos, &e), GP_ERR_INVALID);
+    assert_string_equal(pos, "");
+    gp_pool_release(c);
+    assert_int_equal(gp_pool_close(p, 1000), GP_OK);
+    gp_config_release(&cfg);
+}
+
 /* ---- read-your-writes ---------------------------------------------------------------- */
 
 /* A write on the primary, its position, a wait for the standby to replay
@@ -413,6 +479,7 @@ int main(void)
         cmocka_unit_test(test_read_only_primary),
         cmocka_unit_test(test_standby_health),
         cmocka_unit_test(test_read_your_writes),
+        cmocka_unit_test(test_commit_token_routed),
         cmocka_unit_test(test_failover_under_load),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

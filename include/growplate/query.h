@@ -246,6 +246,15 @@ GP_EXPORT gp_status_t gp_tx_commit(gp_conn_t *conn, gp_error_t *err);
  * transaction is open is GP_OK. */
 GP_EXPORT gp_status_t gp_tx_rollback(gp_conn_t *conn, gp_error_t *err);
 
+/* gp_tx_commit, then the server's WAL insert position, at or after the
+ * commit, in `position` (GP_WAL_POSITION_LEN, "16/B374D848"): the token a
+ * read gives gp_read_opts_t.after to see this commit on a standby
+ * (pool.h, "Read replicas"). One more round trip on the same connection.
+ * Errors: as gp_tx_commit (position is "" unless it committed); after a
+ * commit, a failure to read the position is GP_ERR_SERVER/GP_ERR_CONNECT
+ * with the transaction committed (then read from the primary). */
+GP_EXPORT gp_status_t gp_tx_commit_position(gp_conn_t *conn, char position[GP_WAL_POSITION_LEN], gp_error_t *err);
+
 /* Savepoints inside a transaction. `name` must be an identifier of 1-63
  * ASCII letters, digits and '_' not starting with a digit (GP_ERR_INVALID
  * otherwise); it is quoted, so case matters. */

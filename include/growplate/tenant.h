@@ -156,6 +156,12 @@ GP_EXPORT const char *gp_tenant_tx_tenant(const gp_tenant_tx_t *tx);
  * the outcome. */
 GP_EXPORT gp_status_t gp_tenant_commit(gp_tenant_tx_t *tx, gp_error_t *err);
 
+/* gp_tenant_commit, then the WAL position of the commit for
+ * read-your-writes, as gp_tx_commit_position (query.h). tx is freed
+ * whatever the outcome. */
+GP_EXPORT gp_status_t gp_tenant_commit_position(gp_tenant_tx_t *tx, char position[GP_WAL_POSITION_LEN],
+                                                gp_error_t *err);
+
 /* ROLLBACK (when anything was sent) and free tx. NULL is accepted. */
 GP_EXPORT gp_status_t gp_tenant_rollback(gp_tenant_tx_t *tx, gp_error_t *err);
 
