@@ -55,6 +55,22 @@ static int setup(void **state)
         services("clean >/dev/null 2>&1");
         return -1;
     }
+    /* The PgBouncer on the derived port must be this test's, forwarding to
+     * this test's server (another instance's, on a colliding port, would
+     * answer the readiness check as well). */
+    PGconn *c = PQconnectdb(pooler_url);
+    PGresult *r = PQstatus(c) == CONNECTION_OK ? PQexec(c, "SHOW port") : NULL;
+    const char *port = strrchr(direct_url, ':');
+    bool ours = PQresultStatus(r) == PGRES_TUPLES_OK && port && atoi(PQgetvalue(r, 0, 0)) == atoi(port + 1);
+    if (!ours)
+        fprintf(stderr, "the PgBouncer at DATABASE_POOLER_URL does not forward to this test's PostgreSQL (%s): "
+                        "another instance's on the same port?\n", PQresultStatus(r) == PGRES_TUPLES_OK ? "another port" : PQerrorMessage(c));
+    PQclear(r);
+    PQfinish(c);
+    if (!ours) {
+        services("clean >/dev/null 2>&1");
+        return -1;
+    }
     return 0;
 }
 
