@@ -11,6 +11,7 @@
 #define LAG_FRESH_NS INT64_C(1000000000)  /* a measured lag serves this long */
 #define DOWN_BACKOFF_NS INT64_C(1000000000) /* an unreachable read pool is left alone this long */
 #define DEFAULT_WAIT_MS 100
+#define QUERY_FLOOR_NS INT64_C(500000000) /* a replay check may take this long, whatever is left of a wait */
 
 struct gp__read_state {
     _Atomic int64_t lag_ms;        /* last measured; -1 unknown */
@@ -64,10 +65,16 @@ bool gp__wal_position_ok(const char *s)
 }
 
 /* One statement of the library's with text parameters, its single value
- * in *out (NULL when it is NULL); false when it failed. */
-static bool value_of(gp_conn_t *conn, const char *sql, int n, const char *const *params, char *out, size_t len)
+ * in *out (NULL when it is NULL); false when it failed. Answered by
+ * deadline_ns (monotonic) at the latest, whatever DATABASE_QUERY_TIMEOUT
+ * says (none by default): a standby that stopped answering must leave the
+ * read time for the primary; the connection is then discarded. */
+static bool value_of(gp_conn_t *conn, const char *sql, int n, const char *const *params, char *out, size_t len,
+                     int64_t deadline_ns)
 {
     gp__arm_deadline(conn);
+    if (!conn->deadline_ns || deadline_ns < conn->deadline_ns)
+        conn->deadline_ns = deadline_ns;
     PGresult *r = gp__exec_params(conn, sql, n, NULL, params, NULL, NULL, 0);
     bool ok = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 && PQnfields(r) == 1;
     if (ok) {
@@ -91,7 +98,11 @@ int gp__wait_replayed(gp_conn_t *conn, const char *position, int64_t deadline_ns
         "ELSE pg_catalog.pg_current_wal_insert_lsn() OPERATOR(pg_catalog.>=) $1::pg_catalog.pg_lsn END";
     for (;;) {
         char v[8];
-        if (!value_of(conn, sql, 1, (const char *const[]){position}, v, sizeof v))
+        /* each check answered by the deadline, or within half a second
+         * when less is left: a live standby is not dropped for a wait that
+         * ran out while it answered */
+        int64_t by = gp__now_ns() + QUERY_FLOOR_NS;
+        if (!value_of(conn, sql, 1, (const char *const[]){position}, v, sizeof v, by > deadline_ns ? by : deadline_ns))
             return -1;
         if (v[0] == 't')
             return 1;
@@ -107,7 +118,7 @@ int gp__wait_replayed(gp_conn_t *conn, const char *position, int64_t deadline_ns
  * its receive position starts at the beginning of a WAL segment, behind
  * what it replayed, until the primary sends more (and the last transaction
  * it replayed may be old), so "all" is <=, not =. */
-static int64_t measure_lag(gp_conn_t *conn)
+static int64_t measure_lag(gp_conn_t *conn, int64_t deadline_ns)
 {
     static const char sql[] =
         "SELECT CASE WHEN NOT pg_catalog.pg_is_in_recovery() THEN 0"
@@ -116,7 +127,7 @@ static int64_t measure_lag(gp_conn_t *conn)
         " ELSE coalesce((1000 OPERATOR(pg_catalog.*) extract(epoch FROM pg_catalog.now() OPERATOR(pg_catalog.-)"
         " pg_catalog.pg_last_xact_replay_timestamp()))::pg_catalog.int8, -1) END";
     char v[32];
-    if (!value_of(conn, sql, 0, NULL, v, sizeof v) || !v[0])
+    if (!value_of(conn, sql, 0, NULL, v, sizeof v, deadline_ns) || !v[0])
         return -1;
     long long ms = strtoll(v, NULL, 10);
     return ms < 0 ? 0 : ms; /* a clock a little ahead of the primary's: current */
@@ -196,7 +207,7 @@ gp_status_t gp_pool_acquire_read(gp_pool_t *pool, const gp_read_opts_t *opts, co
     }
     int64_t measured = atomic_load(&rs->measured_ns);
     if ((measured == 0 || gp__now_ns() - measured > LAG_FRESH_NS) && !atomic_flag_test_and_set(&rs->measuring)) {
-        int64_t lag = measure_lag(c);
+        int64_t lag = measure_lag(c, gp__now_ns() + (int64_t)rt * 1000000LL);
         atomic_store(&rs->lag_ms, lag);
         atomic_store(&rs->measured_ns, gp__now_ns());
         atomic_flag_clear(&rs->measuring);
