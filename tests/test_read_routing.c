@@ -22,6 +22,9 @@
  * Every wait is a bounded poll of the condition (a short pause between
  * checks), never a sleep standing in for it.
  * ctest-timeout: 180 */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -589,6 +592,103 @@ static void test_tenant_scoping_on_the_standby(void **state)
     assert_int_equal(gp_pool_close(p, 1000), GP_OK);
 }
 
+/* ---- the standby hung ------------------------------------------------------------- */
+
+typedef struct hung_read {
+    gp_pool_t *pool;
+    char after[GP_WAL_POSITION_LEN];
+    gp_status_t st;
+    bool standby, done;
+    double took;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+} hung_read_t;
+
+static void *hung_read_main(void *arg)
+{
+    hung_read_t *h = arg;
+    gp_read_opts_t o = {.after = h->after[0] ? h->after : NULL, .wait_ms = 50};
+    gp_result_t *r = NULL;
+    gp_error_t e;
+    double t0 = now_ms();
+    gp_status_t st = gp_pool_read_query(h->pool, &o, "SELECT pg_is_in_recovery()", 0, NULL, &r, &e);
+    bool standby = true;
+    if (st == GP_OK)
+        gp_get_bool(r, 0, 0, &standby);
+    gp_result_free(r);
+    pthread_mutex_lock(&h->mu);
+    h->st = st;
+    h->standby = standby;
+    h->took = now_ms() - t0;
+    h->done = true;
+    pthread_cond_signal(&h->cv);
+    pthread_mutex_unlock(&h->mu);
+    return NULL;
+}
+
+/* A standby whose backend stops answering (SIGSTOP: a hung server, a
+ * partition): a read must still be served, by the primary, within the
+ * acquire timeout (3 s) — not wait for the standby forever. */
+static void test_hung_standby(void **state)
+{
+    (void)state;
+    for (int with_after = 0; with_after < 2; with_after++) {
+        gp_pool_t *p = pool_with(1000, true);
+        gp_result_t *r = NULL;
+        gp_error_t e;
+        /* the read pool's one connection, and its backend */
+        gp_conn_t *c = NULL;
+        assert_int_equal(gp_pool_acquire_read(p, NULL, "probe", -1, &c, &e), GP_OK);
+        assert_true(gp_conn_is_replica(c));
+        gp_pool_release(c);
+        assert_int_equal(gp_pool_read_query(p, NULL, "SELECT pg_backend_pid(), pg_is_in_recovery()", 0, NULL, &r, &e),
+                         GP_OK);
+        bool standby = false;
+        gp_get_bool(r, 0, 1, &standby);
+        assert_true(standby);
+        pid_t backend = (pid_t)int_of(r, 0, 0);
+        gp_result_free(r);
+        hung_read_t h = {.pool = p, .st = GP_ERR_INVALID};
+        pthread_mutex_init(&h.mu, NULL);
+        pthread_cond_init(&h.cv, NULL);
+        if (with_after)
+            assert_int_equal(gp_pool_wal_position(p, h.after, &e), GP_OK);
+        /* (without a position the lag measurement, due a second after the
+         * last, is what talks to the standby: let it fall due) */
+        if (!with_after)
+            gp_test_pause_ms(1100);
+        assert_int_equal(kill(backend, SIGSTOP), 0);
+        pthread_t th;
+        assert_int_equal(pthread_create(&th, NULL, hung_read_main, &h), 0);
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += 6;
+        pthread_mutex_lock(&h.mu);
+        int rc = 0;
+        while (!h.done && rc != ETIMEDOUT)
+            rc = pthread_cond_timedwait(&h.cv, &h.mu, &until);
+        bool done = h.done;
+        pthread_mutex_unlock(&h.mu);
+        kill(backend, SIGCONT); /* whatever happened: the thread can finish */
+        pthread_join(th, NULL);
+        if (!done)
+            fprintf(stderr, "a read %s with the standby's backend stopped: no answer within 6 s (it took %.0f ms, "
+                            "once the backend was continued)\n", with_after ? "with a position" : "due a lag measurement",
+                    h.took);
+        else
+            fprintf(stderr, "a read %s with the standby's backend stopped: status %d after %.0f ms, on the %s\n",
+                    with_after ? "with a position" : "due a lag measurement", h.st, h.took,
+                    h.standby ? "standby" : "primary");
+        assert_true(done);
+        assert_int_equal(h.st, GP_OK);
+        assert_false(h.standby);
+        assert_true(h.took < 3000);
+        pthread_mutex_destroy(&h.mu);
+        pthread_cond_destroy(&h.cv);
+        assert_int_equal(gp_pool_close(p, 1000), GP_OK);
+    }
+}
+
 /* ---- the standby stopped ----------------------------------------------------------- */
 
 static void test_standby_down(void **state)
@@ -655,6 +755,7 @@ int main(void)
         cmocka_unit_test(test_lagging_standby),
         cmocka_unit_test(test_write_through_a_read_fails),
         cmocka_unit_test(test_tenant_scoping_on_the_standby),
+        cmocka_unit_test(test_hung_standby),
         cmocka_unit_test(test_standby_down),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
