@@ -7,7 +7,9 @@
  *    the pool's reads[GP_READ_REPLICA]); writes stay on the primary.
  *  - Read-your-writes: a read given the WAL position of the caller's commit
  *    (gp_pool_wal_position) sees it, over hundreds of commit-then-read
- *    cycles (stale reads counted: 0), synchronous and asynchronous commits.
+ *    cycles (stale reads counted: 0), synchronous and asynchronous commits,
+ *    and from 4 threads at once.
+ *  - A standby whose backend stopped answering does not hold reads.
  *  - Replay paused on the standby: once its lag exceeds the bound the reads
  *    go to the primary (GP_READ_PRIMARY_LAG); reads that must see a write
  *    the standby has not replayed go to the primary (GP_READ_PRIMARY_BEHIND)
@@ -21,6 +23,7 @@
  *    within the acquire timeout; started again, reads return to it.
  * Every wait is a bounded poll of the condition (a short pause between
  * checks), never a sleep standing in for it.
+ * ctest-labels: concurrency
  * ctest-timeout: 180 */
 #include <errno.h>
 #include <pthread.h>
@@ -365,6 +368,96 @@ static void test_read_your_writes(void **state)
     }
     fprintf(stderr, "the control, no position given: %d of 50 reads right after an asynchronous commit were stale\n",
             control_stale);
+    assert_int_equal(gp_pool_close(p, 1000), GP_OK);
+}
+
+/* Many readers and writers at once: each thread writes its own row and
+ * reads it back with the position, while the lag is measured and the
+ * counters move under all of them. */
+#define RYW_THREADS 4
+#define RYW_EACH 50
+
+typedef struct ryw_worker {
+    gp_pool_t *pool;
+    int id, stale, failed, on_standby;
+    char last[200];
+} ryw_worker_t;
+
+static gp_status_t tx_fn_write_row(gp_conn_t *conn, void *ud, gp_error_t *err)
+{
+    const int64_t *kv = ud;
+    gp_status_t st = gp_exec(conn, "SET LOCAL synchronous_commit = on", 0, NULL, NULL, err);
+    if (st == GP_OK)
+        st = gp_exec(conn, "UPDATE public.rr_probe SET v = $2 WHERE id = $1", GP_ARGS(gp_int32((int32_t)kv[0]), gp_int64(kv[1])),
+                     NULL, err);
+    return st;
+}
+
+static void *ryw_main(void *arg)
+{
+    ryw_worker_t *w = arg;
+    for (int k = 1; k <= RYW_EACH; k++) {
+        gp_error_t e;
+        gp_conn_t *c = NULL;
+        int64_t kv[2] = {10 + w->id, k};
+        char pos[GP_WAL_POSITION_LEN];
+        if (gp_pool_acquire(w->pool, "ryw", -1, &c, &e) != GP_OK) {
+            w->failed++;
+            snprintf(w->last, sizeof w->last, "acquire: %s", e.message);
+            continue;
+        }
+        gp_status_t st = gp_tx_run(c, NULL, tx_fn_write_row, kv, NULL, &e);
+        gp_pool_release(c);
+        if (st == GP_OK)
+            st = gp_pool_wal_position(w->pool, pos, &e);
+        gp_result_t *r = NULL;
+        if (st == GP_OK) {
+            gp_read_opts_t o = {.after = pos, .wait_ms = 1000};
+            st = gp_pool_read_query(w->pool, &o, "SELECT v, pg_is_in_recovery() FROM public.rr_probe WHERE id = $1",
+                                    GP_ARGS(gp_int32((int32_t)kv[0])), &r, &e);
+        }
+        if (st != GP_OK) {
+            w->failed++;
+            snprintf(w->last, sizeof w->last, "%s", e.message);
+            continue;
+        }
+        bool standby = false;
+        gp_get_bool(r, 0, 1, &standby);
+        w->on_standby += standby;
+        w->stale += int_of(r, 0, 0) != k;
+        gp_result_free(r);
+    }
+    return NULL;
+}
+
+static void test_concurrent_read_your_writes(void **state)
+{
+    (void)state;
+    gp_pool_t *p = pool_with(1000, true);
+    gp_error_t e;
+    assert_int_equal(gp_pool_exec(p, "INSERT INTO public.rr_probe SELECT 10 + g, 0 FROM generate_series(0, $1::int4 - 1) g "
+                                     "ON CONFLICT (id) DO NOTHING", GP_ARGS(gp_int32(RYW_THREADS)), NULL, &e),
+                     GP_OK);
+    ryw_worker_t w[RYW_THREADS];
+    pthread_t th[RYW_THREADS];
+    double t0 = now_ms();
+    for (int i = 0; i < RYW_THREADS; i++) {
+        w[i] = (ryw_worker_t){.pool = p, .id = i};
+        assert_int_equal(pthread_create(&th[i], NULL, ryw_main, &w[i]), 0);
+    }
+    int stale = 0, failed = 0, on_standby = 0;
+    for (int i = 0; i < RYW_THREADS; i++) {
+        pthread_join(th[i], NULL);
+        stale += w[i].stale;
+        failed += w[i].failed;
+        on_standby += w[i].on_standby;
+        if (w[i].failed)
+            fprintf(stderr, "reader %d: %d failed, last: %s\n", i, w[i].failed, w[i].last);
+    }
+    fprintf(stderr, "%d threads, %d commit-then-read cycles each in %.0f ms: %d stale, %d served by the standby, "
+                    "%d failed\n", RYW_THREADS, RYW_EACH, now_ms() - t0, stale, on_standby, failed);
+    assert_int_equal(failed, 0);
+    assert_int_equal(stale, 0);
     assert_int_equal(gp_pool_close(p, 1000), GP_OK);
 }
 
@@ -752,6 +845,7 @@ int main(void)
         cmocka_unit_test(test_fixtures),
         cmocka_unit_test(test_reads_served_by_the_standby),
         cmocka_unit_test(test_read_your_writes),
+        cmocka_unit_test(test_concurrent_read_your_writes),
         cmocka_unit_test(test_lagging_standby),
         cmocka_unit_test(test_write_through_a_read_fails),
         cmocka_unit_test(test_tenant_scoping_on_the_standby),
