@@ -160,9 +160,11 @@ static void refused(gp_error_t *err)
 {
     gp__client_error(err, GP_ERR_INVALID,
                      "session-level state through a transaction pooler (DATABASE_POOLER=transaction): the "
-                     "session has a switched role or temporary objects, which would outlive the transaction on a "
+                     "session has a switched role (SET ROLE, and SET LOCAL ROLE too: before the commit the check "
+                     "cannot tell them apart) or a temporary schema, which would outlive the transaction on a "
                      "server connection that other clients of the pooler share; the transaction was rolled back. "
-                     "Use SET LOCAL ROLE or a direct connection (DATABASE_MIGRATION_URL) for session work");
+                     "Use a direct connection (DATABASE_MIGRATION_URL) for work under another role or with "
+                     "temporary tables");
 }
 
 void gp__txp_refused(gp_error_t *err) { refused(err); }
