@@ -938,6 +938,68 @@ static void test_attacks_in_pipelines(void **state)
     assert_int_equal(gp_pool_close(victim, 1000), GP_OK);
 }
 
+/* ---- what the refusals recommend works ----------------------------------------------- */
+
+/* Transaction-local forms, which end with the transaction, commit through
+ * the pooler and leave nothing; a transaction-local role is refused, and
+ * told so. */
+static void test_transaction_local_forms_commit(void **state)
+{
+    (void)state;
+    fixtures();
+    gp_pool_t *attacker = tx_pool(1, 0), *victim = tx_pool(1, 0);
+    take_baseline(victim);
+    leaks = 0;
+    static const char *const local[] = {
+        "SET LOCAL search_path = pg_catalog",
+        "SELECT set_config('x.y', 'v', true)",
+        "SELECT pg_advisory_xact_lock(8181)",
+        "DECLARE local_cur CURSOR FOR SELECT 1",
+    };
+    for (size_t i = 0; i < sizeof local / sizeof *local; i++) {
+        char tag[32];
+        snprintf(tag, sizeof tag, "local-%zu", i);
+        gp_conn_t *c = NULL;
+        gp_error_t e;
+        assert_int_equal(gp_pool_acquire(attacker, "local", -1, &c, &e), GP_OK);
+        assert_int_equal(gp_tx_begin(c, NULL, &e), GP_OK);
+        int pid = conn_pid(c);
+        assert_int_equal(tx_fn_insert(c, tag, &e), GP_OK);
+        assert_int_equal(gp_exec(c, local[i], 0, NULL, NULL, &e), GP_OK);
+        gp_status_t st = gp_tx_commit(c, &e);
+        if (st != GP_OK)
+            fprintf(stderr, "[%s] in gp_tx: the commit was refused: %s\n", local[i], e.message);
+        assert_int_equal(st, GP_OK);
+        gp_pool_release(c);
+        assert_int_equal(owner_count(tag), 1);
+        victim_sees_nothing(victim, pid, local[i]);
+    }
+    /* A role switched for the transaction only is refused all the same
+     * (before the commit the verdict cannot tell SET LOCAL ROLE from SET
+     * ROLE), and the refusal says so rather than recommend it. */
+    static const attack_t local_role[] = {{"SET LOCAL ROLE pooler_other", REFUSED_VERDICT},
+                                          {"SELECT set_config('role', 'pooler_other', true)", REFUSED_VERDICT}};
+    for (int i = 0; i < 2; i++) {
+        gp_conn_t *c = NULL;
+        gp_error_t e;
+        assert_int_equal(gp_pool_acquire(attacker, "local", -1, &c, &e), GP_OK);
+        assert_int_equal(gp_tx_begin(c, NULL, &e), GP_OK);
+        int pid = conn_pid(c);
+        assert_int_equal(tx_fn_insert(c, "local-role", &e), GP_OK);
+        assert_int_equal(gp_exec(c, local_role[i].sql, 0, NULL, NULL, &e), GP_OK);
+        expect_refusal(gp_tx_commit(c, &e), &e, &local_role[i], "gp_tx_commit");
+        assert_non_null(strstr(e.message, "SET LOCAL ROLE too"));
+        assert_null(strstr(e.message, "Use SET LOCAL ROLE"));
+        gp_pool_release(c);
+        victim_sees_nothing(victim, pid, local_role[i].sql);
+    }
+    assert_int_equal(owner_count("local-role"), 0);
+    fprintf(stderr, "transaction-local forms: %zu committed, %d leaks\n", sizeof local / sizeof *local, leaks);
+    assert_int_equal(leaks, 0);
+    assert_int_equal(gp_pool_close(attacker, 1000), GP_OK);
+    assert_int_equal(gp_pool_close(victim, 1000), GP_OK);
+}
+
 /* ---- units that fail half-way leave nothing either --------------------------------- */
 
 static gp_status_t tx_fn_state_then_fail(gp_conn_t *conn, void *ud, gp_error_t *err)
@@ -1308,6 +1370,7 @@ int main(void)
         cmocka_unit_test(test_one_shot_attacks),
         cmocka_unit_test(test_attacks_in_transactions),
         cmocka_unit_test(test_attacks_in_pipelines),
+        cmocka_unit_test(test_transaction_local_forms_commit),
         cmocka_unit_test(test_failed_units_leave_nothing),
         cmocka_unit_test(test_tenant_context_never_reaches_another_client),
         cmocka_unit_test(test_no_named_statements_under_concurrency),
