@@ -190,8 +190,16 @@ gp_status_t gp_pool_acquire_read(gp_pool_t *pool, const gp_read_opts_t *opts, co
         rt = gp__pool_connect_timeout_ms(rp);
     gp_conn_t *c = NULL;
     gp_error_t e;
-    if (gp_pool_acquire_at(rp, label, "gp_pool_acquire_read", rt, &c, &e) != GP_OK) {
-        atomic_store(&rs->down_until_ns, gp__now_ns() + DOWN_BACKOFF_NS);
+    gp_status_t ast = gp_pool_acquire_at(rp, label, "gp_pool_acquire_read", rt, &c, &e);
+    if (ast != GP_OK) {
+        /* A busy read pool (every connection leased, or this caller's key
+         * over its share) is not a standby that cannot be reached: this
+         * read goes to the primary, the next ones try the standby again. */
+        gp_pool_metrics_t m;
+        bool busy = ast == GP_ERR_BUSY ||
+                    (ast == GP_ERR_TIMEOUT && gp_pool_metrics(rp, &m) == GP_OK && m.leased >= m.max);
+        if (!busy)
+            atomic_store(&rs->down_until_ns, gp__now_ns() + DOWN_BACKOFF_NS);
         return primary_since(pool, rs, GP_READ_PRIMARY_DOWN, label, timeout_ms, t0, out, err);
     }
     /* An idle connection to a standby that has stopped since: its farewell
