@@ -96,16 +96,27 @@ int gp__wait_replayed(gp_conn_t *conn, const char *position, int64_t deadline_ns
         "SELECT CASE WHEN pg_catalog.pg_is_in_recovery() "
         "THEN coalesce(pg_catalog.pg_last_wal_replay_lsn() OPERATOR(pg_catalog.>=) $1::pg_catalog.pg_lsn, false) "
         "ELSE pg_catalog.pg_current_wal_insert_lsn() OPERATOR(pg_catalog.>=) $1::pg_catalog.pg_lsn END";
+    /* A read pool's connection vouches for a position only while its
+     * server is a standby: one promoted since (while the primary still
+     * runs, or kept by a connection made before) writes WAL of another
+     * history, whose positions say nothing of the primary's (NULL: at once
+     * "not replayed"). */
+    static const char standby_sql[] =
+        "SELECT CASE WHEN pg_catalog.pg_is_in_recovery() "
+        "THEN coalesce(pg_catalog.pg_last_wal_replay_lsn() OPERATOR(pg_catalog.>=) $1::pg_catalog.pg_lsn, false) END";
     for (;;) {
         char v[8];
         /* each check answered by the deadline, or within half a second
          * when less is left: a live standby is not dropped for a wait that
          * ran out while it answered */
         int64_t by = gp__now_ns() + QUERY_FLOOR_NS;
-        if (!value_of(conn, sql, 1, (const char *const[]){position}, v, sizeof v, by > deadline_ns ? by : deadline_ns))
+        if (!value_of(conn, conn->writer ? standby_sql : sql, 1, (const char *const[]){position}, v, sizeof v,
+                      by > deadline_ns ? by : deadline_ns))
             return -1;
         if (v[0] == 't')
             return 1;
+        if (!v[0])
+            return 0;
         if (gp__now_ns() >= deadline_ns)
             return 0;
         struct timespec ts = {0, 1000000}; /* polling the server's replay position */
@@ -113,7 +124,9 @@ int gp__wait_replayed(gp_conn_t *conn, const char *position, int64_t deadline_ns
     }
 }
 
-/* The replay lag of conn's server in ms (0 on a primary), or -1. A
+/* The replay lag of conn's server, a read pool's, in ms, or -1 (unknown;
+ * also for a server that is not in recovery: promoted since, it may have
+ * diverged from the primary without bound). A
  * standby that has replayed all it received is current: after a restart
  * its receive position starts at the beginning of a WAL segment, behind
  * what it replayed, until the primary sends more (and the last transaction
@@ -121,7 +134,7 @@ int gp__wait_replayed(gp_conn_t *conn, const char *position, int64_t deadline_ns
 static int64_t measure_lag(gp_conn_t *conn, int64_t deadline_ns)
 {
     static const char sql[] =
-        "SELECT CASE WHEN NOT pg_catalog.pg_is_in_recovery() THEN 0"
+        "SELECT CASE WHEN NOT pg_catalog.pg_is_in_recovery() THEN NULL"
         " WHEN pg_catalog.pg_last_wal_receive_lsn() OPERATOR(pg_catalog.<=) pg_catalog.pg_last_wal_replay_lsn()"
         " THEN 0"
         " ELSE coalesce((1000 OPERATOR(pg_catalog.*) extract(epoch FROM pg_catalog.now() OPERATOR(pg_catalog.-)"
