@@ -41,6 +41,7 @@
 static char key[64], primary_url[512], owner_url[512], replica_url[600], replica_admin[512], admin[512],
     tenant_key[160];
 static char tenant_a[37], tenant_b[37];
+static int pg_port;
 #define A_ROWS 2
 #define B_ROWS 3
 
@@ -150,6 +151,8 @@ static int setup(void **state)
         return -1;
     }
     snprintf(replica_url, sizeof replica_url, "%s?target_session_attrs=standby", r);
+    const char *colon = strrchr(primary_url, ':');
+    pg_port = colon ? atoi(colon + 1) : 0;
     return 0;
 }
 
@@ -870,6 +873,68 @@ static void test_standby_down(void **state)
     assert_int_equal(gp_pool_close(p, 1000), GP_OK);
 }
 
+/* ---- the standby promoted while the primary still runs ------------------------------ */
+
+/* (last: the standby is a primary of its own afterwards) A read pool's
+ * connection to a server that left recovery is not a standby of the
+ * primary any more: its WAL positions are another history's, so a read
+ * that must see the caller's commit cannot be served there. */
+static void test_promoted_standby(void **state)
+{
+    (void)state;
+    gp_pool_t *p = pool_with(0, true);
+    int64_t v = 0;
+    bool standby = false;
+    for (int i = 0; i < 3; i++) { /* idle connections to the standby */
+        read_v(p, NULL, &v, &standby);
+        assert_true(standby);
+    }
+    assert_int_equal(services("promote replica >/dev/null"), 0);
+    /* the promoted server's WAL moves ahead of the primary's (writes of
+     * its own; a segment switch is the quickest) */
+    pq_sql(replica_admin, "CREATE TABLE public.rr_split (x int); SELECT pg_switch_wal()");
+    gp_error_t e;
+    int stale = 0, there = 0;
+    for (int i = 0; i < 20; i++) {
+        write_v(p, 900000 + i, true);
+        char pos[GP_WAL_POSITION_LEN];
+        assert_int_equal(gp_pool_wal_position(p, pos, &e), GP_OK);
+        gp_read_opts_t o = {.after = pos, .wait_ms = 50};
+        gp_result_t *r = NULL;
+        assert_int_equal(gp_pool_read_query(p, &o, "SELECT v, inet_server_port() FROM public.rr_probe WHERE id = 1", 0, NULL,
+                                            &r, &e),
+                         GP_OK);
+        v = int_of(r, 0, 0);
+        there += (int)int_of(r, 0, 1) != pg_port;
+        gp_result_free(r);
+        stale += v != 900000 + i;
+    }
+    fprintf(stderr, "standby promoted under a running primary: %d of 20 reads with a position were stale, %d served "
+                    "by the promoted server\n", stale, there);
+    assert_int_equal(stale, 0);
+    assert_int_equal(there, 0);
+    /* Reads without a position leave it too, by the next lag measurement
+     * (a server out of recovery has no lag to trust). */
+    double t0 = now_ms();
+    bool moved = false;
+    while (!moved && now_ms() - t0 < 5000) {
+        gp_result_t *r = NULL;
+        assert_int_equal(gp_pool_read_query(p, NULL, "SELECT inet_server_port()", 0, NULL, &r, &e), GP_OK);
+        moved = (int)int_of(r, 0, 0) == pg_port;
+        gp_result_free(r);
+        if (!moved)
+            gp_test_pause_ms(20);
+    }
+    assert_true(moved);
+    fprintf(stderr, "reads without a position left the promoted server after %.0f ms\n", now_ms() - t0);
+    for (int i = 0; i < 5; i++) {
+        read_v(p, NULL, &v, &standby);
+        assert_false(standby);
+        assert_int_equal(v, 900019);
+    }
+    assert_int_equal(gp_pool_close(p, 1000), GP_OK);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -883,6 +948,7 @@ int main(void)
         cmocka_unit_test(test_busy_read_pool),
         cmocka_unit_test(test_hung_standby),
         cmocka_unit_test(test_standby_down),
+        cmocka_unit_test(test_promoted_standby),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
