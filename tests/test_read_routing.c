@@ -850,6 +850,29 @@ static void test_standby_down(void **state)
     }
     assert_true(served(p, GP_READ_PRIMARY_DOWN) >= down + 10);
     fprintf(stderr, "standby down: 10 reads on the primary, the slowest %.1f ms\n", worst);
+    /* Tenant reads too, a tenant new to the pool included (its context
+     * published on the primary itself now), scoped as ever. */
+    gp_error_t e;
+    gp_result_t *r = NULL;
+    assert_int_equal(gp_pool_query(p, "SELECT create_tenant('rr-d', 'rr-d')::text", 0, NULL, &r, &e), GP_OK);
+    char tenant_d[37];
+    const char *id;
+    gp_get_text(r, 0, 0, &id, NULL);
+    snprintf(tenant_d, sizeof tenant_d, "%s", id);
+    gp_result_free(r);
+    tenant_read_t t;
+    tenant_read(p, tenant_d, NULL, &t);
+    assert_false(t.standby);
+    assert_int_equal(t.rows, 0);
+    tenant_read(p, tenant_b, NULL, &t);
+    assert_false(t.standby);
+    assert_int_equal(t.rows, B_ROWS);
+    assert_int_equal(t.foreign, 0);
+    tenant_read_t u = {tenant_a, true, -1, -1};
+    assert_int_equal(gp_tenant_run(p, tenant_a, &(gp_tx_opts_t){.read_only = true}, tenant_fn_read, &u, NULL, &e), GP_OK);
+    assert_false(u.standby);
+    assert_int_equal(u.rows, A_ROWS);
+    assert_int_equal(u.foreign, 0);
     /* Started again: the reads return to it. */
     assert_int_equal(services("start replica >/dev/null"), 0);
     double t0 = now_ms();
