@@ -202,7 +202,7 @@ static void fixtures(void)
 }
 
 /* A pool through PgBouncer in transaction mode. */
-static gp_pool_t *tx_pool(int max, int statement_timeout_ms)
+static gp_pool_t *tx_pool_q(int max, int statement_timeout_ms, int query_timeout_ms)
 {
     gp_config_t cfg;
     config_for(&cfg, pooler_url);
@@ -211,6 +211,7 @@ static gp_pool_t *tx_pool(int max, int statement_timeout_ms)
     cfg.db.statement_cache = -1;
     cfg.db.pool_max = max;
     cfg.db.statement_timeout_ms = statement_timeout_ms;
+    cfg.db.query_timeout_ms = query_timeout_ms;
     cfg.db.acquire_timeout_ms = 10000;
     gp_pool_t *p = NULL;
     gp_error_t e;
@@ -221,6 +222,8 @@ static gp_pool_t *tx_pool(int max, int statement_timeout_ms)
     gp_config_release(&cfg);
     return p;
 }
+
+static gp_pool_t *tx_pool(int max, int statement_timeout_ms) { return tx_pool_q(max, statement_timeout_ms, 0); }
 
 static int64_t int_of(const gp_result_t *r, int row, int col)
 {
@@ -1087,6 +1090,90 @@ static void test_failed_units_leave_nothing(void **state)
     assert_int_equal(gp_pool_close(victim, 1000), GP_OK);
 }
 
+/* ---- the client gives up mid-unit (DATABASE_QUERY_TIMEOUT) ------------------------ */
+
+static long owner_scalar(const char *sql)
+{
+    PGconn *c = owner_conn();
+    PGresult *r = PQexec(c, sql);
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    long n = atol(PQgetvalue(r, 0, 0));
+    PQclear(r);
+    PQfinish(c);
+    return n;
+}
+
+/* The library's client-side deadline closes its connection to PgBouncer
+ * while the server is still inside the unit, after it took a session
+ * advisory lock and a sequence value: no verdict and no neutraliser ran.
+ * PgBouncer must not hand that server connection to anyone: it is closed,
+ * and the lock goes with it. */
+static void test_client_deadline_mid_unit(void **state)
+{
+    (void)state;
+    fixtures();
+    gp_pool_t *attacker = tx_pool_q(1, 0, 300), *victim = tx_pool(1, 0);
+    gp_error_t e;
+    for (int how = 0; how < 2; how++) { /* a one-shot; a statement of a gp_tx */
+        int pid = 0;
+        gp_status_t st;
+        double t0 = now_ms();
+        if (how == 0) {
+            pid = pid_of(attacker); /* the server it will most likely get */
+            st = gp_pool_exec(attacker, "SELECT pg_advisory_lock(9191), nextval('public.pooler_seq'), pg_sleep(2)", 0,
+                              NULL, NULL, &e);
+        } else {
+            gp_conn_t *c = NULL;
+            assert_int_equal(gp_pool_acquire(attacker, "deadline", -1, &c, &e), GP_OK);
+            assert_int_equal(gp_tx_begin(c, NULL, &e), GP_OK);
+            pid = conn_pid(c);
+            assert_int_equal(gp_exec(c, "SELECT pg_advisory_lock(9191), nextval('public.pooler_seq'), "
+                                        "set_config('x.y', 'v', false)", 0, NULL, NULL, &e), GP_OK);
+            st = gp_exec(c, "SELECT pg_sleep(2)", 0, NULL, NULL, &e);
+            gp_pool_release(c);
+        }
+        assert_int_equal(st, GP_ERR_TIMEOUT);
+        assert_true(now_ms() - t0 < 1500);
+        /* The victim meanwhile: never on that backend, never with the lock. */
+        int seen = 0;
+        for (int i = 0; i < 5; i++) {
+            gp_result_t *r = NULL;
+            assert_int_equal(gp_pool_query(victim, "SELECT pg_backend_pid(), (SELECT count(*) FROM pg_catalog.pg_locks "
+                                                   "WHERE pid = pg_backend_pid() AND locktype = 'advisory'), "
+                                                   "coalesce(public.pooler_currval()::text, 'unset'), "
+                                                   "coalesce(current_setting('x.y', true), '')", 0, NULL, &r, &e),
+                             GP_OK);
+            const char *cur, *xy;
+            gp_get_text(r, 0, 2, &cur, NULL);
+            gp_get_text(r, 0, 3, &xy, NULL);
+            if (int_of(r, 0, 0) == pid)
+                seen++;
+            assert_int_equal(int_of(r, 0, 1), 0);
+            assert_string_equal(cur, "unset");
+            assert_string_equal(xy, "");
+            gp_result_free(r);
+        }
+        assert_int_equal(seen, 0);
+        /* and the backend goes away (once its sleep ends and it finds its
+         * client gone), its lock with it */
+        char q[160];
+        snprintf(q, sizeof q, "SELECT count(*) FROM pg_catalog.pg_stat_activity WHERE pid = %d", pid);
+        bool gone = false;
+        for (double t1 = now_ms(); !gone && now_ms() - t1 < 10000;) {
+            gone = owner_scalar(q) == 0;
+            if (!gone)
+                gp_test_pause_ms(20);
+        }
+        assert_true(gone);
+        assert_int_equal(owner_scalar("SELECT count(*) FROM pg_catalog.pg_locks WHERE locktype = 'advisory' AND objid = 9191"),
+                         0);
+        fprintf(stderr, "client deadline mid-unit (%s): the server connection was closed, not handed on\n",
+                how ? "in gp_tx" : "one-shot");
+    }
+    assert_int_equal(gp_pool_close(attacker, 1000), GP_OK);
+    assert_int_equal(gp_pool_close(victim, 1000), GP_OK);
+}
+
 /* ---- tenants through the pooler ------------------------------------------------- */
 
 /* What tenant `t` sees through gp_tenant_query: the backend, the rows, and
@@ -1372,6 +1459,7 @@ int main(void)
         cmocka_unit_test(test_attacks_in_pipelines),
         cmocka_unit_test(test_transaction_local_forms_commit),
         cmocka_unit_test(test_failed_units_leave_nothing),
+        cmocka_unit_test(test_client_deadline_mid_unit),
         cmocka_unit_test(test_tenant_context_never_reaches_another_client),
         cmocka_unit_test(test_no_named_statements_under_concurrency),
     };
