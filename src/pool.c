@@ -549,6 +549,10 @@ gp_status_t gp__pool_create_read(const gp_config_t *cfg, gp_pool_t *writer, gp_p
             gp_pool_close(p, 0);
             return st;
         }
+    } else if (!p->writer && !(p->rstate = gp__read_state_new())) { /* reads counted without a read pool too */
+        gp_pool_close(p, 0);
+        set_error(err, GP_ERR_NOMEM, GP_ECLASS_CLIENT, 0, "out of memory creating the pool");
+        return GP_ERR_NOMEM;
     }
     *out = p;
     return GP_OK;

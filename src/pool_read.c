@@ -183,9 +183,9 @@ gp_status_t gp_pool_acquire_read(gp_pool_t *pool, const gp_read_opts_t *opts, co
     if (timeout_ms < 0)
         timeout_ms = gp__pool_acquire_timeout_ms(pool);
     gp_pool_t *rp = gp_pool_read_pool(pool);
-    gp__read_state_t *rs = rp ? gp__pool_rstate(pool) : NULL;
+    gp__read_state_t *rs = gp__pool_rstate(pool); /* (NULL for a read pool itself) */
     if (!rp)
-        return primary_since(pool, NULL, GP_READ_PRIMARY_NONE, label, timeout_ms, t0, out, err);
+        return primary_since(pool, rs, GP_READ_PRIMARY_NONE, label, timeout_ms, t0, out, err);
     int64_t now = gp__now_ns(), until = atomic_load(&rs->down_until_ns);
     if (now < until)
         return primary_since(pool, rs, GP_READ_PRIMARY_DOWN, label, timeout_ms, t0, out, err);
@@ -266,8 +266,8 @@ gp_status_t gp_pool_acquire_read(gp_pool_t *pool, const gp_read_opts_t *opts, co
 
 void gp__read_metrics(gp_pool_t *pool, uint64_t served[GP_READ_SERVED_COUNT_], int64_t *lag_ms)
 {
-    gp__read_state_t *rs = gp_pool_read_pool(pool) ? gp__pool_rstate(pool) : NULL;
-    *lag_ms = rs ? atomic_load(&rs->lag_ms) : -1;
+    gp__read_state_t *rs = gp__pool_rstate(pool);
+    *lag_ms = rs && gp_pool_read_pool(pool) ? atomic_load(&rs->lag_ms) : -1;
     for (int i = 0; i < GP_READ_SERVED_COUNT_; i++)
         served[i] = rs ? atomic_load_explicit(&rs->served[i], memory_order_relaxed) : 0;
 }
