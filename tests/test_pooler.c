@@ -450,8 +450,24 @@ static void test_every_call_works(void **state)
     assert_int_equal(seen, A_ROWS);
     assert_int_equal(gp_tenant_exec(p, tenant_a, "UPDATE menu_categories SET position = position", 0, NULL, &n, &e), GP_OK);
     assert_int_equal(n, A_ROWS);
+    /* reads (no read pool: the primary, READ ONLY) */
+    assert_int_equal(gp_pool_read_query(p, NULL, "SELECT count(*) FROM public.pooler_probe WHERE tag = 'pool-exec'", 0, NULL,
+                                        &r, &e),
+                     GP_OK);
+    assert_int_equal(int_of(r, 0, 0), 1);
+    gp_result_free(r);
+    assert_int_equal(gp_pool_read_exec(p, NULL, "INSERT INTO public.pooler_probe (tag) VALUES ('read-write')", 0, NULL, &n, &e),
+                     GP_ERR_SERVER);
+    assert_string_equal(e.sqlstate, "25006");
+    assert_int_not_equal(e.klass, GP_ECLASS_WRONG_SERVER);
+    assert_int_equal(owner_count("read-write"), 0);
+    assert_int_equal(gp_tenant_read_query(p, tenant_b, NULL, "SELECT count(*) FROM menu_categories", 0, NULL, &r, &e), GP_OK);
+    assert_int_equal(int_of(r, 0, 0), B_ROWS);
+    gp_result_free(r);
     gp_pool_metrics_t m;
     assert_int_equal(gp_pool_metrics(p, &m), GP_OK);
+    assert_int_equal(m.reads[GP_READ_PRIMARY_NONE], 4); /* no read pool: the primary's (a read-only gp_tenant_run too) */
+    assert_int_equal(m.reads[GP_READ_REPLICA], 0);
     assert_int_equal(m.open_failures, 0);
     assert_int_equal(m.closed[GP_CLOSE_BROKEN], 0);
     assert_int_equal(gp_pool_close(p, 1000), GP_OK);
@@ -502,6 +518,11 @@ static void test_statement_timeout_per_transaction(void **state)
                      "gp_tenant_query");
     t0 = now_ms();
     expect_cancelled(gp_tenant_run(p, tenant_a, NULL, tenant_fn_sleep, NULL, NULL, &e), &e, t0, "gp_tenant_run");
+    t0 = now_ms();
+    expect_cancelled(gp_pool_read_query(p, NULL, "SELECT pg_sleep(3)", 0, NULL, &r, &e), &e, t0, "gp_pool_read_query");
+    t0 = now_ms();
+    expect_cancelled(gp_tenant_read_query(p, tenant_a, NULL, "SELECT pg_sleep(3)", 0, NULL, &r, &e), &e, t0,
+                     "gp_tenant_read_query");
     gp_conn_t *c = NULL;
     assert_int_equal(gp_pool_acquire(p, "timeouts", -1, &c, &e), GP_OK);
     t0 = now_ms();

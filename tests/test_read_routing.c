@@ -272,6 +272,8 @@ static void test_reads_served_by_the_standby(void **state)
     gp_result_free(r);
     assert_int_equal(gp_pool_metrics(p, &m), GP_OK);
     assert_int_equal(m.read_lag_ms, -1);
+    assert_int_equal(m.reads[GP_READ_PRIMARY_NONE], 1);
+    assert_int_equal(m.reads[GP_READ_REPLICA], 0);
     assert_int_equal(gp_pool_close(p, 1000), GP_OK);
 }
 
