@@ -170,6 +170,9 @@ static void fixtures(void)
               " BEGIN RETURN lastval();"
               " EXCEPTION WHEN object_not_in_prerequisite_state THEN RETURN NULL; END $$;"
               "GRANT EXECUTE ON FUNCTION public.pooler_currval(), public.pooler_lastval() TO growplate_app;"
+              /* a procedure that commits: only outside a transaction block could it end one */
+              "CREATE PROCEDURE public.pooler_commit() LANGUAGE plpgsql AS $$ BEGIN COMMIT; END $$;"
+              "GRANT EXECUTE ON PROCEDURE public.pooler_commit() TO growplate_app;"
               /* a role the application may switch to: SET ROLE is session state */
               "CREATE ROLE pooler_other NOLOGIN;"
               "GRANT pooler_other TO growplate_app;");
@@ -704,6 +707,13 @@ static const attack_t attacks[] = {
     {"\f\vCOMMIT", REFUSED_BEFORE},
     {";COMMIT", REFUSED_BEFORE},     /* an empty statement first: still one command to the server */
     {" ; ; end work", REFUSED_BEFORE},
+    {"COMMIT WORK", REFUSED_BEFORE},
+    {"END TRANSACTION", REFUSED_BEFORE},
+    {"ROLLBACK PREPARED 'x'", REFUSED_BEFORE},
+    {"/* COMMIT */ SELECT 1", ALLOWED}, /* only a comment says it */
+    /* transaction control from inside: the server refuses it in the unit's transaction block */
+    {"DO $$BEGIN COMMIT; END$$", SERVER_ERROR},
+    {"CALL public.pooler_commit()", SERVER_ERROR},
 };
 #define NATTACKS ((int)(sizeof attacks / sizeof *attacks))
 
@@ -1018,6 +1028,29 @@ static void test_transaction_local_forms_commit(void **state)
         victim_sees_nothing(victim, pid, local_role[i].sql);
     }
     assert_int_equal(owner_count("local-role"), 0);
+    /* Savepoints, in every spelling of ROLLBACK ... TO, keep the transaction. */
+    static const char *const back_to[] = {"ROLLBACK TO SAVEPOINT s", "rollback to s", "ROLLBACK WORK TO SAVEPOINT s",
+                                          "ROLLBACK TRANSACTION /* x */ TO s"};
+    for (int i = 0; i < 4; i++) {
+        gp_conn_t *c = NULL;
+        gp_error_t e;
+        char tag[32];
+        snprintf(tag, sizeof tag, "savepoint-%d", i);
+        assert_int_equal(gp_pool_acquire(attacker, "local", -1, &c, &e), GP_OK);
+        assert_int_equal(gp_tx_begin(c, NULL, &e), GP_OK);
+        assert_int_equal(tx_fn_insert(c, tag, &e), GP_OK);
+        assert_int_equal(gp_exec(c, "SAVEPOINT s", 0, NULL, NULL, &e), GP_OK);
+        assert_int_equal(gp_exec(c, "INSERT INTO public.pooler_probe (tag) VALUES ('savepoint-undone')", 0, NULL, NULL, &e),
+                         GP_OK);
+        gp_status_t st = gp_exec(c, back_to[i], 0, NULL, NULL, &e);
+        if (st != GP_OK)
+            fprintf(stderr, "[%s]: %s\n", back_to[i], e.message);
+        assert_int_equal(st, GP_OK);
+        assert_int_equal(gp_tx_commit(c, &e), GP_OK);
+        gp_pool_release(c);
+        assert_int_equal(owner_count(tag), 1);
+    }
+    assert_int_equal(owner_count("savepoint-undone"), 0);
     fprintf(stderr, "transaction-local forms: %zu committed, %d leaks\n", sizeof local / sizeof *local, leaks);
     assert_int_equal(leaks, 0);
     assert_int_equal(gp_pool_close(attacker, 1000), GP_OK);
