@@ -1473,6 +1473,11 @@ static void test_no_named_statements_under_concurrency(void **state)
 {
     (void)state;
     fixtures();
+    /* The process-wide statement cache on (as another part of the program
+     * may set it): a pool through the transaction pooler names nothing all
+     * the same. */
+    int cache_before = gp_query_statement_cache();
+    assert_int_equal(gp_query_set_statement_cache(64), GP_OK);
     gp_pool_t *pools[2] = {tx_pool(4, 5000), tx_pool(4, 0)};
     worker_t w[THREADS];
     pthread_t th[THREADS];
@@ -1497,6 +1502,7 @@ static void test_no_named_statements_under_concurrency(void **state)
     assert_int_equal(done, THREADS * OPS);
     for (int i = 0; i < 2; i++)
         assert_int_equal(gp_pool_close(pools[i], 2000), GP_OK);
+    assert_int_equal(gp_query_set_statement_cache(cache_before), GP_OK);
 }
 
 int main(void)
