@@ -207,6 +207,11 @@ void gp__txp_refused(gp_error_t *err);
 gp_status_t gp__txp_commit(gp_conn_t *conn, bool *rolled_back, gp_error_t *err);
 /* GP__TXP_ROLLBACK on conn (discarded when it fails). */
 gp_status_t gp__txp_rollback(gp_conn_t *conn, gp_error_t *err);
+/* Through a transaction pooler, `what` (a COPY, a stream: caller SQL the
+ * unit wrapper does not carry) needs the caller's open transaction:
+ * GP_ERR_INVALID outside one, or for sql that would end it. GP_OK
+ * otherwise, and always without a transaction pooler. */
+gp_status_t gp__txp_in_tx(gp_conn_t *conn, const char *what, const char *sql, gp_error_t *err);
 /* The statement timeout a transaction on conn must set itself (0: none). */
 int gp__txp_timeout_ms(const gp_conn_t *conn);
 

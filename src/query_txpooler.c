@@ -264,3 +264,16 @@ gp_status_t gp__txp_commit(gp_conn_t *conn, bool *rolled_back, gp_error_t *err)
 }
 
 int gp__txp_timeout_ms(const gp_conn_t *conn) { return conn->txpooler ? conn->txpooler_timeout_ms : 0; }
+
+gp_status_t gp__txp_in_tx(gp_conn_t *conn, const char *what, const char *sql, gp_error_t *err)
+{
+    if (!conn || !conn->pg || !conn->txpooler)
+        return GP_OK;
+    if (PQtransactionStatus(conn->pg) == PQTRANS_IDLE)
+        return gp__client_error(err, GP_ERR_INVALID,
+                                "%s through a transaction pooler (DATABASE_POOLER=transaction) runs inside a "
+                                "transaction, whose commit checks and clears the session state it leaves: call "
+                                "gp_tx_begin (or use a tenant transaction) first",
+                                what);
+    return sql ? gp__txp_check_sql(sql, err) : GP_OK;
+}
