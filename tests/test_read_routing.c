@@ -68,7 +68,7 @@ static void pq_sql(const char *conninfo, const char *sql)
     PQfinish(c);
 }
 
-static gp_pool_t *pool_with(int read_max_lag_ms, bool with_read_pool)
+static gp_pool_t *pool_sized(int read_max_lag_ms, bool with_read_pool, int max)
 {
     gp_config_t cfg;
     gp_test_config(&cfg);
@@ -81,7 +81,7 @@ static gp_pool_t *pool_with(int read_max_lag_ms, bool with_read_pool)
     cfg.db.tenant_key_file = NULL;
     cfg.db.pooler = NULL;
     cfg.db.pool_min = 0;
-    cfg.db.pool_max = 3;
+    cfg.db.pool_max = max;
     cfg.db.acquire_timeout_ms = 3000;
     cfg.db.connect_timeout_ms = 2000;
     gp_pool_t *p = NULL;
@@ -93,6 +93,8 @@ static gp_pool_t *pool_with(int read_max_lag_ms, bool with_read_pool)
     gp_config_release(&cfg);
     return p;
 }
+
+static gp_pool_t *pool_with(int read_max_lag_ms, bool with_read_pool) { return pool_sized(read_max_lag_ms, with_read_pool, 3); }
 
 static int64_t int_of(const gp_result_t *r, int row, int col)
 {
@@ -690,6 +692,77 @@ static void test_tenant_scoping_on_the_standby(void **state)
     assert_int_equal(gp_pool_close(p, 1000), GP_OK);
 }
 
+/* One standby connection for every tenant (a read pool of one): tenant B's
+ * context, made session-level or left by a read that failed half-way,
+ * never reaches the next read on that connection. */
+static gp_status_t tenant_fn_token_then_fail(gp_tenant_tx_t *tx, void *ud, gp_error_t *err)
+{
+    (void)ud;
+    gp_status_t st = gp_tenant_tx_exec(tx, "SELECT set_config('growplate.tenant_token', current_setting('growplate.tenant_token'), "
+                                           "false)", 0, NULL, NULL, err);
+    return st == GP_OK ? gp_tenant_tx_exec(tx, "SELECT 1 / (SELECT 0) FROM menu_categories", 0, NULL, NULL, err) : st;
+}
+
+static void expect_no_context(gp_pool_t *p, int pid, const char *after)
+{
+    gp_result_t *r = NULL;
+    gp_error_t e;
+    assert_int_equal(gp_pool_read_query(p, NULL, "SELECT pg_backend_pid(), pg_is_in_recovery(), "
+                                                 "coalesce(current_setting('growplate.tenant_token', true), ''), "
+                                                 "(SELECT count(*) FROM menu_categories)", 0, NULL, &r, &e),
+                     GP_OK);
+    bool standby = false;
+    const char *token;
+    gp_get_bool(r, 0, 1, &standby);
+    gp_get_text(r, 0, 2, &token, NULL);
+    if (int_of(r, 0, 0) != pid || token[0] || int_of(r, 0, 3) != 0)
+        fprintf(stderr, "after %s: backend %lld (the tenant's %d), token '%s', %lld rows visible without a tenant\n", after,
+                (long long)int_of(r, 0, 0), pid, token, (long long)int_of(r, 0, 3));
+    assert_true(standby);
+    assert_int_equal(int_of(r, 0, 0), pid);
+    assert_string_equal(token, "");
+    assert_int_equal(int_of(r, 0, 3), 0);
+    gp_result_free(r);
+}
+
+static void test_tenant_context_on_a_shared_standby_connection(void **state)
+{
+    (void)state;
+    gp_pool_t *p = pool_sized(0, true, 1);
+    gp_error_t e;
+    for (int round = 0; round < 3; round++) {
+        gp_result_t *r = NULL;
+        assert_int_equal(gp_tenant_read_query(p, tenant_b, NULL, "SELECT pg_backend_pid(), set_config('growplate.tenant_token', "
+                                                                 "current_setting('growplate.tenant_token'), false)",
+                                              0, NULL, &r, &e),
+                         GP_OK);
+        int pid = (int)int_of(r, 0, 0);
+        gp_result_free(r);
+        expect_no_context(p, pid, "B's token made session-level");
+        tenant_read_t t;
+        tenant_read(p, tenant_a, NULL, &t);
+        assert_true(t.standby);
+        assert_int_equal(t.rows, A_ROWS);
+        assert_int_equal(t.foreign, 0);
+        /* the same, failing half-way */
+        assert_int_equal(gp_tenant_read_query(p, tenant_b, NULL, "SELECT set_config('growplate.tenant_token', "
+                                                                 "current_setting('growplate.tenant_token'), false), "
+                                                                 "1 / (SELECT 0) FROM menu_categories",
+                                              0, NULL, &r, &e),
+                         GP_ERR_SERVER);
+        assert_null(r);
+        expect_no_context(p, pid, "B's failed read");
+        assert_int_equal(gp_tenant_run(p, tenant_b, &(gp_tx_opts_t){.read_only = true}, tenant_fn_token_then_fail, NULL,
+                                       NULL, &e),
+                         GP_ERR_SERVER);
+        expect_no_context(p, pid, "B's failed read-only transaction");
+        tenant_read(p, tenant_a, NULL, &t);
+        assert_int_equal(t.rows, A_ROWS);
+        assert_int_equal(t.foreign, 0);
+    }
+    assert_int_equal(gp_pool_close(p, 1000), GP_OK);
+}
+
 /* ---- a busy read pool is not a down standby -------------------------------------- */
 
 static void test_busy_read_pool(void **state)
@@ -970,6 +1043,7 @@ int main(void)
         cmocka_unit_test(test_lagging_standby),
         cmocka_unit_test(test_write_through_a_read_fails),
         cmocka_unit_test(test_tenant_scoping_on_the_standby),
+        cmocka_unit_test(test_tenant_context_on_a_shared_standby_connection),
         cmocka_unit_test(test_busy_read_pool),
         cmocka_unit_test(test_hung_standby),
         cmocka_unit_test(test_standby_down),
