@@ -246,7 +246,10 @@ gp_status_t gp_pool_acquire_read(gp_pool_t *pool, const gp_read_opts_t *opts, co
     }
     if (after) {
         int wait = opts->wait_ms > 0 ? opts->wait_ms : DEFAULT_WAIT_MS;
-        int r = gp__wait_replayed(c, after, gp__now_ns() + (int64_t)wait * 1000000LL);
+        /* The wait counts in the caller's timeout, and leaves the primary
+         * half of it. */
+        int64_t by = gp__now_ns() + (int64_t)wait * 1000000LL, cap = t0 + (int64_t)timeout_ms * 500000LL;
+        int r = gp__wait_replayed(c, after, by < cap ? by : cap);
         if (r != 1) {
             bool broken = c->discard;
             gp_pool_release(c);
