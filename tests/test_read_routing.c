@@ -533,6 +533,23 @@ static void test_lagging_standby(void **state)
         if (i == 0)
             fprintf(stderr, "a read after an unreplayed commit: served by the primary after %.0f ms (wait_ms 50)\n", t);
     }
+    /* A wait longer than the caller's acquire timeout (3 s) is cut to it:
+     * the wait counts in the timeout, and the primary still serves. */
+    {
+        write_v(unbounded, ++w, true);
+        char pos[GP_WAL_POSITION_LEN];
+        assert_int_equal(gp_pool_wal_position(unbounded, pos, &e), GP_OK);
+        gp_read_opts_t o = {.after = pos, .wait_ms = 20000};
+        double t1 = now_ms();
+        gp_result_t *r = NULL;
+        gp_status_t st = gp_pool_read_query(unbounded, &o, "SELECT v FROM public.rr_probe WHERE id = 1", 0, NULL, &r, &e);
+        double t = now_ms() - t1;
+        fprintf(stderr, "a read asking to wait 20 s, acquire timeout 3 s: status %d after %.0f ms\n", st, t);
+        assert_int_equal(st, GP_OK);
+        assert_int_equal(int_of(r, 0, 0), w);
+        gp_result_free(r);
+        assert_true(t < 3500);
+    }
     pq_sql(replica_admin, "SELECT pg_wal_replay_resume()");
     t0 = now_ms();
     bool back = false;
