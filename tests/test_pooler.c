@@ -16,7 +16,10 @@
  *    used (PgBouncer hands out the most recently released server: the two
  *    alternate single-threaded, and every check asserts that B's
  *    pg_backend_pid() is A's) and sees nothing of it. What must be refused
- *    is, with GP_ERR_INVALID, and its unit's write does not land.
+ *    is, with GP_ERR_INVALID, and its unit's write does not land;
+ *    transaction-local forms commit and leave nothing.
+ *  - The client's deadline mid-unit (DATABASE_QUERY_TIMEOUT): the server
+ *    connection, with what the unit left on it, is not handed on.
  *  - No named statements: 8 threads on two pools, distinct statements and
  *    parameters, each caller gets its own answers.
  *  - Tenant isolation through the pooler, on shared server connections,

@@ -4,23 +4,30 @@
  * shared servers are never touched; everything is stopped and removed in
  * teardown).
  *  - Reads are served by the standby (pg_is_in_recovery() in the result,
- *    the pool's reads[GP_READ_REPLICA]); writes stay on the primary.
+ *    the pool's reads[GP_READ_REPLICA]); writes stay on the primary; without
+ *    a read pool reads are the primary's, counted as primary_none.
  *  - Read-your-writes: a read given the WAL position of the caller's commit
  *    (gp_pool_wal_position) sees it, over hundreds of commit-then-read
  *    cycles (stale reads counted: 0), synchronous and asynchronous commits,
  *    and from 4 threads at once.
- *  - A standby whose backend stopped answering does not hold reads.
  *  - Replay paused on the standby: once its lag exceeds the bound the reads
  *    go to the primary (GP_READ_PRIMARY_LAG); reads that must see a write
  *    the standby has not replayed go to the primary (GP_READ_PRIMARY_BEHIND)
- *    and see it; resumed, the reads return to the standby.
+ *    and see it, within the caller's timeout whatever wait they ask for;
+ *    resumed, the reads return to the standby.
  *  - A write through gp_pool_read_query fails (25006) and is not taken for
  *    a wrong server.
  *  - Tenant scoping on the standby: gp_tenant_read_query and read-only
- *    gp_tenant_run return the tenant's rows only; an invalid `after` is
- *    GP_ERR_INVALID.
+ *    gp_tenant_run return the tenant's rows only, also when tenants share
+ *    one standby connection and a tenant's read failed half-way; an invalid
+ *    `after` is GP_ERR_INVALID.
+ *  - A busy read pool is not a down standby; a standby whose backend
+ *    stopped answering (SIGSTOP) does not hold reads.
  *  - The standby stopped: reads succeed on the primary (GP_READ_PRIMARY_DOWN)
- *    within the acquire timeout; started again, reads return to it.
+ *    within the acquire timeout, tenant reads too; started again, reads
+ *    return to it.
+ *  - The standby promoted while the primary runs (its WAL ahead): no read
+ *    with a position is served stale by it, and plain reads leave it.
  * Every wait is a bounded poll of the condition (a short pause between
  * checks), never a sleep standing in for it.
  * ctest-labels: concurrency
