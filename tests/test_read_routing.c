@@ -48,6 +48,10 @@
 static char key[64], primary_url[512], owner_url[512], replica_url[600], replica_admin[512], admin[512],
     tenant_key[160];
 static char tenant_a[37], tenant_b[37];
+/* The pools' acquire and connect timeouts: generous, for a loaded machine
+ * (two cores shared); the bounds below are stated in them. */
+#define ACQUIRE_MS 6000
+#define CONNECT_MS 5000
 static int pg_port;
 #define A_ROWS 2
 #define B_ROWS 3
@@ -89,8 +93,8 @@ static gp_pool_t *pool_sized(int read_max_lag_ms, bool with_read_pool, int max)
     cfg.db.pooler = NULL;
     cfg.db.pool_min = 0;
     cfg.db.pool_max = max;
-    cfg.db.acquire_timeout_ms = 3000;
-    cfg.db.connect_timeout_ms = 2000;
+    cfg.db.acquire_timeout_ms = ACQUIRE_MS;
+    cfg.db.connect_timeout_ms = CONNECT_MS;
     gp_pool_t *p = NULL;
     gp_error_t e;
     gp_status_t st = gp_pool_create(&cfg, &p, &e);
@@ -540,7 +544,7 @@ static void test_lagging_standby(void **state)
         if (i == 0)
             fprintf(stderr, "a read after an unreplayed commit: served by the primary after %.0f ms (wait_ms 50)\n", t);
     }
-    /* A wait longer than the caller's acquire timeout (3 s) is cut to it:
+    /* A wait longer than the caller's acquire timeout is cut to half of it:
      * the wait counts in the timeout, and the primary still serves. */
     {
         write_v(unbounded, ++w, true);
@@ -551,11 +555,11 @@ static void test_lagging_standby(void **state)
         gp_result_t *r = NULL;
         gp_status_t st = gp_pool_read_query(unbounded, &o, "SELECT v FROM public.rr_probe WHERE id = 1", 0, NULL, &r, &e);
         double t = now_ms() - t1;
-        fprintf(stderr, "a read asking to wait 20 s, acquire timeout 3 s: status %d after %.0f ms\n", st, t);
+        fprintf(stderr, "a read asking to wait 20 s, acquire timeout %d ms: status %d after %.0f ms\n", ACQUIRE_MS, st, t);
         assert_int_equal(st, GP_OK);
         assert_int_equal(int_of(r, 0, 0), w);
         gp_result_free(r);
-        assert_true(t < 3500);
+        assert_true(t < ACQUIRE_MS);
     }
     pq_sql(replica_admin, "SELECT pg_wal_replay_resume()");
     t0 = now_ms();
@@ -807,7 +811,7 @@ static void test_busy_read_pool(void **state)
     read_v(p, NULL, &v, &standby);
     double waited = now_ms() - t0;
     assert_false(standby);
-    assert_true(waited < 3000);
+    assert_true(waited < ACQUIRE_MS);
     for (int i = 0; i < 3; i++)
         gp_pool_release(held[i]);
     /* The standby was busy, not down: the next read is its. */
@@ -854,7 +858,7 @@ static void *hung_read_main(void *arg)
 
 /* A standby whose backend stops answering (SIGSTOP: a hung server, a
  * partition): a read must still be served, by the primary, within the
- * acquire timeout (3 s) — not wait for the standby forever. */
+ * acquire timeout — not wait for the standby forever. */
 static void test_hung_standby(void **state)
 {
     (void)state;
@@ -888,7 +892,7 @@ static void test_hung_standby(void **state)
         assert_int_equal(pthread_create(&th, NULL, hung_read_main, &h), 0);
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += 6;
+        until.tv_sec += ACQUIRE_MS / 1000 + 3;
         pthread_mutex_lock(&h.mu);
         int rc = 0;
         while (!h.done && rc != ETIMEDOUT)
@@ -898,7 +902,7 @@ static void test_hung_standby(void **state)
         kill(backend, SIGCONT); /* whatever happened: the thread can finish */
         pthread_join(th, NULL);
         if (!done)
-            fprintf(stderr, "a read %s with the standby's backend stopped: no answer within 6 s (it took %.0f ms, "
+            fprintf(stderr, "a read %s with the standby's backend stopped: no answer within the acquire timeout and 3 s (it took %.0f ms, "
                             "once the backend was continued)\n", with_after ? "with a position" : "due a lag measurement",
                     h.took);
         else
@@ -908,7 +912,7 @@ static void test_hung_standby(void **state)
         assert_true(done);
         assert_int_equal(h.st, GP_OK);
         assert_false(h.standby);
-        assert_true(h.took < 3000);
+        assert_true(h.took < ACQUIRE_MS);
         pthread_mutex_destroy(&h.mu);
         pthread_cond_destroy(&h.cv);
         assert_int_equal(gp_pool_close(p, 1000), GP_OK);
@@ -945,7 +949,7 @@ static void test_standby_down(void **state)
         gp_result_free(r);
         if (t > worst)
             worst = t;
-        assert_true(t < 3000); /* the acquire timeout */
+        assert_true(t < ACQUIRE_MS);
     }
     assert_true(served(p, GP_READ_PRIMARY_DOWN) >= down + 10);
     fprintf(stderr, "standby down: 10 reads on the primary, the slowest %.1f ms\n", worst);
