@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "growplate/tenant.h"
+#include "copy_internal.h"
 #include "query_internal.h"
 
 struct gp_tenant_tx {
@@ -330,6 +331,25 @@ static gp_status_t tx_run(gp_tenant_tx_t *tx, const char *sql, int nparams, cons
     }
     if (st == GP_OK)
         note_end(tx, *res);
+    return st;
+}
+
+gp_status_t gp__tenant_tx_scope(gp_tenant_tx_t *tx, gp_conn_t **conn, gp_error_t *err)
+{
+    *conn = NULL;
+    if (!tx)
+        return gp__client_error(err, GP_ERR_INVALID, "no transaction given");
+    gp_status_t st = GP_OK;
+    if (!tx->started) { /* BEGIN and the setting, with a statement that does nothing */
+        gp_result_t *r = NULL;
+        st = tx_run(tx, "SELECT", 0, NULL, &r, err);
+        gp_result_free(r);
+    } else if (tx->ended || PQtransactionStatus(tx->conn->pg) == PQTRANS_IDLE) {
+        st = gp__client_error(err, GP_ERR_INVALID, "the tenant-scoped transaction has ended (a statement "
+                              "committed or rolled it back); start a new one");
+    }
+    if (st == GP_OK)
+        *conn = tx->conn;
     return st;
 }
 

@@ -15,6 +15,7 @@
 #include "growplate/query.h"
 #include "growplate/types.h"
 #include "growplate/tenant.h"
+#include "growplate/copy.h"
 #include "growplate/schema.h"
 #include "growplate/rows.h"
 #include "growplate/data.h"
