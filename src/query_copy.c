@@ -69,11 +69,11 @@ bool gp__abandon(gp_conn_t *conn, bool copy_out, bool *canceled)
     bool cancel_sent = false, was_canceled = false;
     int ms = gp__deadline_ms(conn);
     conn->deadline_ns = gp__now_ns() + (int64_t)(ms > 0 ? ms : ABANDON_DEFAULT_MS) * 1000000;
-    for (;;) {
-        if (PQstatus(pg) == CONNECTION_BAD || !PQconsumeInput(pg)) {
-            conn->discard = true;
-            break;
-        }
+    /* One read of what has arrived; after that, input is read only when
+     * libpq needs more (reading ahead of parsing would grow its buffer). */
+    if (PQstatus(pg) == CONNECTION_BAD || !PQconsumeInput(pg))
+        conn->discard = true;
+    while (!conn->discard) {
         bool need_more = false;
         if (copy_out) {
             char *d = NULL;
@@ -91,18 +91,15 @@ bool gp__abandon(gp_conn_t *conn, bool copy_out, bool *canceled)
             /* Still running: what has arrived is taken; the rest is not
              * worth waiting for. A cancel that reaches the backend after
              * the command completed is ignored by it (it is then reading
-             * the next command), so it cannot hit a later statement. */
+             * the next command), so it cannot hit a later statement. The
+             * rest is drained meanwhile: a backend blocked writing to us
+             * sees the cancel only once it can write again. */
             if (!cancel_sent) {
                 cancel_sent = true;
-                if (!send_cancel(conn)) {
+                if (!send_cancel(conn))
                     conn->discard = true;
-                    break;
-                }
-                continue;
-            }
-            if (gp__wait_socket(conn, POLLIN) <= 0) {
+            } else if (gp__wait_socket(conn, POLLIN) <= 0 || !PQconsumeInput(pg)) {
                 conn->discard = true;
-                break;
             }
             continue;
         }

@@ -94,6 +94,55 @@ GP_EXPORT gp_status_t gp_tenant_tx_copy_in(gp_tenant_tx_t *tx, const char *sql, 
 GP_EXPORT gp_status_t gp_tenant_tx_copy_out(gp_tenant_tx_t *tx, const char *sql, gp_copy_write_fn write,
                                             void *userdata, int64_t *rows, gp_error_t *err);
 
+/* ---- streaming results -------------------------------------------------------
+ * A statement whose rows are read one at a time as the server sends them
+ * (libpq single-row mode): memory stays at one row whatever the result's
+ * size. Each row is a gp_result_t of one row (row index 0) for the usual
+ * getters (query.h). The statement is not prepared (the unnamed statement:
+ * one round trip, nothing cached).
+ *
+ * While a stream is open its connection is busy: no other call on it
+ * (one would fail with GP_ERR_PROTOCOL and the connection be discarded);
+ * close the stream before anything else, and before releasing.
+ *
+ * Closing early (before gp_stream_next reported the end) takes what has
+ * already arrived without waiting; if the statement is still running it is
+ * canceled and its rest drained, so the connection is reusable. Inside a
+ * transaction the stream runs under a savepoint of its own (one extra
+ * round trip when opened), so closing early undoes the canceled statement
+ * only and the transaction goes on. */
+
+typedef struct gp_stream gp_stream_t;
+
+/* Send sql with nparams typed parameters ($1..$n) and open a stream of its
+ * rows in *out (NULL on failure). Errors: as gp_query() for what is
+ * detected before the first row (GP_ERR_INVALID, a server error that
+ * comes at once, GP_ERR_CONNECT...), GP_ERR_NOMEM. A statement that fails
+ * after some rows reports it from gp_stream_next. */
+GP_EXPORT gp_status_t gp_stream_open(gp_conn_t *conn, const char *sql, int nparams, const gp_value_t *params,
+                                     gp_stream_t **out, gp_error_t *err);
+
+/* The same inside a tenant-scoped transaction (see gp_tenant_tx_copy_in). */
+GP_EXPORT gp_status_t gp_tenant_tx_stream_open(gp_tenant_tx_t *tx, const char *sql, int nparams,
+                                               const gp_value_t *params, gp_stream_t **out, gp_error_t *err);
+
+/* The next row: GP_OK with *row a one-row result (borrowed: valid until
+ * the next gp_stream_next or gp_stream_close; do not free it), or GP_OK
+ * with *row NULL at the end (then gp_stream_rows() is final). Errors:
+ * the statement's, as gp_query() reports them (the rows before it were
+ * real, but in a transaction it is now aborted), GP_ERR_TIMEOUT (no row
+ * within the deadline), GP_ERR_CONNECT; after an error, *row is NULL and
+ * every later call returns GP_ERR_INVALID. */
+GP_EXPORT gp_status_t gp_stream_next(gp_stream_t *s, const gp_result_t **row, gp_error_t *err);
+
+/* Rows delivered so far (at the end: the rows the statement returned). */
+GP_EXPORT int64_t gp_stream_rows(const gp_stream_t *s);
+
+/* End the stream (early or not, see above) and free it; NULL is accepted.
+ * GP_OK when the connection is reusable; otherwise the error that made it
+ * unusable (it is then discarded on release). */
+GP_EXPORT gp_status_t gp_stream_close(gp_stream_t *s, gp_error_t *err);
+
 #ifdef __cplusplus
 }
 #endif
