@@ -101,5 +101,13 @@ check "observability: JSON-lines records carry the tenant" \
 check "observability: syslog records (LOG_PERROR copy)" \
   test $rc -eq 0 -a -n "$(grep 'growplate-example.*\[cache\] tenant .* invalidated: .* tenant=' "$tmp/log")"
 
+"$build/examples/copy" trattoria-demo >"$tmp/copy.out" 2>"$tmp/copy.csv"; rc=$?
+check "copy: export, import (rolled back), stream closed early" test $rc -eq 0 -a -n "$(grep '^streamed 2 rows, closed early$' "$tmp/copy.out")"
+check "copy: the CSV export is the tenant's menu" grep -q '^Margherita,950$' "$tmp/copy.csv"
+check "copy: the export shows nothing of another tenant" bash -c '! grep -q -i "sushi\|nigiri\|maki" "$0"' "$tmp/copy.csv"
+check "copy: three rows imported through the view" grep -q '^imported 3 items (3 visible in the transaction, rolled back)$' "$tmp/copy.out"
+out=$("$build/examples/quickstart" trattoria-demo 2>&1)
+check "copy: the import was rolled back" bash -c '! grep -q "Imported" <<<"$0"' "$out"
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
