@@ -459,15 +459,7 @@ gp_status_t gp_tenant_run(gp_pool_t *pool, const char *tenant_id, const gp_tx_op
 
 #define MAX_COLS 64
 
-static bool ident_ok(const char *s)
-{
-    if (!s || !*s || strlen(s) > 63 || !((*s >= 'a' && *s <= 'z') || *s == '_'))
-        return false;
-    for (const char *p = s; *p; p++)
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_'))
-            return false;
-    return true;
-}
+static bool ident_ok(const char *s) { return gp__plain_ident(s); }
 
 static gp_status_t bad_ident(gp_error_t *err, const char *what, const char *s)
 {
