@@ -85,6 +85,7 @@ check "tenant: the renamed item has its name back" grep -q '^Margherita  *9\.50$
 out=$("$build/examples/data" 2>&1); rc=$?
 check "data: tenant, menu, order priced by the database, status" \
   test $rc -eq 0 -a -n "$(grep '2 lines, 32.50, confirmed$' <<<"$out")"
+check "data: the menu in keyset pages" grep -q '^menu in pages of 1: Curry Rice (2 pages)$' <<<"$out"
 out=$("$build/examples/cache" trattoria-demo 2>&1); rc=$?
 check "cache: set/get, cache-aside, tenant invalidation" \
   test $rc -eq 0 -a -n "$(grep '^menu from the database: 4 items (1 load)$' <<<"$out")"
