@@ -5,6 +5,7 @@
 
 #include "growplate/copy.h"
 #include "query_internal.h"
+#include "tenant_internal.h"
 
 /* Wait until conn's socket is ready for `events` (POLLIN, POLLOUT) or its
  * deadline (conn->deadline_ns, 0 = none) passes. 1: ready; 0: the
@@ -26,11 +27,5 @@ bool gp__abandon(gp_conn_t *conn, bool copy_out, bool *canceled);
  * can leave through the functions it calls, the sweep undoes. */
 void gp__copy_done(gp_conn_t *conn, const PGresult *res);
 
-/* The tenant layer (tenant.c): make sure tx's BEGIN and tenant setting
- * reached the server (sending them with an empty SELECT when no statement
- * ran yet) and give its connection, ready for a statement of the caller's.
- * Errors: as gp_tenant_tx_query (GP_ERR_INVALID when the transaction has
- * ended). */
-gp_status_t gp__tenant_tx_scope(gp_tenant_tx_t *tx, gp_conn_t **conn, gp_error_t *err);
 
 #endif

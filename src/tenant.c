@@ -11,6 +11,7 @@
 #include "growplate/tenant.h"
 #include "copy_internal.h"
 #include "query_internal.h"
+#include "tenant_internal.h"
 
 struct gp_tenant_tx {
     gp_conn_t *conn;
@@ -19,7 +20,32 @@ struct gp_tenant_tx {
     bool ended;   /* a statement of the caller's committed or rolled back: the scope is gone */
     bool owns_lease; /* gp_tenant_run's: the lease ends with the transaction (the sweep rides on COMMIT) */
     char tenant[GP_TENANT_ID_LEN + 1];
+    int nhooks;      /* after-commit hooks (gp__tenant_tx_after_commit) */
+    gp__tenant_hook_t hooks[GP__TENANT_HOOKS_MAX];
 };
+
+gp_status_t gp__tenant_tx_after_commit(gp_tenant_tx_t *tx, const gp__tenant_hook_t *hook, gp_error_t *err)
+{
+    if (!tx || !hook || !hook->run)
+        return gp__client_error(err, GP_ERR_INVALID, "no transaction or hook given");
+    if (tx->nhooks == GP__TENANT_HOOKS_MAX)
+        return gp__client_error(err, GP_ERR_RANGE, "a tenant-scoped transaction takes at most %d after-commit "
+                                "actions (invalidate several keys in one call)", GP__TENANT_HOOKS_MAX);
+    tx->hooks[tx->nhooks++] = *hook;
+    return GP_OK;
+}
+
+/* The transaction ended: run the hooks when it committed, then free them. */
+static void end_hooks(gp_tenant_tx_t *tx, bool committed)
+{
+    for (int i = 0; i < tx->nhooks; i++) {
+        if (committed)
+            tx->hooks[i].run(tx->hooks[i].userdata, tx->tenant);
+        if (tx->hooks[i].drop)
+            tx->hooks[i].drop(tx->hooks[i].userdata);
+    }
+    tx->nhooks = 0;
+}
 
 static gp_status_t check_tenant(const char *tenant_id, gp_error_t *err)
 {
@@ -381,6 +407,7 @@ gp_status_t gp_tenant_commit(gp_tenant_tx_t *tx, gp_error_t *err)
         st = tx->owns_lease ? gp__tx_commit_swept(tx->conn, err) : gp_tx_commit(tx->conn, err);
     else if (err)
         gp_error_clear(err);
+    end_hooks(tx, st == GP_OK);
     free(tx);
     return st;
 }
@@ -394,6 +421,7 @@ gp_status_t gp_tenant_rollback(gp_tenant_tx_t *tx, gp_error_t *err)
         st = gp_tx_rollback(tx->conn, err);
     else if (err)
         gp_error_clear(err);
+    end_hooks(tx, false);
     free(tx);
     return st;
 }

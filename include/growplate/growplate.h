@@ -16,6 +16,8 @@
 #include "growplate/types.h"
 #include "growplate/tenant.h"
 #include "growplate/copy.h"
+#include "growplate/listen.h"
+#include "growplate/cache_notify.h"
 #include "growplate/schema.h"
 #include "growplate/rows.h"
 #include "growplate/data.h"
