@@ -110,5 +110,10 @@ check "copy: three rows imported through the view" grep -q '^imported 3 items (3
 out=$("$build/examples/quickstart" trattoria-demo 2>&1)
 check "copy: the import was rolled back" bash -c '! grep -q "Imported" <<<"$0"' "$out"
 
+out=$("$build/examples/listen" trattoria-demo 2>&1); rc=$?
+check "listen: the tenant's NOTIFY arrives through the descriptor" \
+  test $rc -eq 0 -a -n "$(grep "^received 'order 42 ready' on channel orders for tenant trattoria-demo$" <<<"$out")"
+check "listen: the cache was invalidated on commit" grep -q '^cache after commit: invalidated$' <<<"$out"
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
