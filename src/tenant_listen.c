@@ -120,8 +120,32 @@ static gp_status_t notify(gp_tenant_tx_t *tx, bool service, const char *name, co
     message_tag(k, channel, tenant, payload, len, tag);
     char wire[TAG_LEN + 1 + GP_TENANT_ID_LEN + 1 + GP_NOTIFY_PAYLOAD_MAX + 1];
     snprintf(wire, sizeof wire, "%s.%s.%s", tag, tenant, payload);
-    return gp_tenant_tx_exec(tx, "SELECT pg_catalog.pg_notify($1, $2)", GP_ARGS(gp_text(channel), gp_text(wire)),
-                             NULL, err);
+    /* The NOTIFY command, not pg_notify(): scripts/harden.sql revokes the
+     * function from the application role, and the command cannot be
+     * revoked. It takes no parameters, so the payload is a literal quoted
+     * by libpq for this connection; the channel is our own hex name. The
+     * library's own statement leaves no session state: not judged by its
+     * tag as caller SQL is. */
+    char *lit = PQescapeLiteral(conn->pg, wire, strlen(wire));
+    if (!lit)
+        return gp__client_error(err, GP_ERR_NOMEM, "out of memory quoting the payload");
+    gp__sbuf_t b = {0};
+    gp__sbuf_add(&b, "NOTIFY %s, %s", channel, lit);
+    PQfreemem(lit);
+    if (b.oom) {
+        free(b.s);
+        return gp__client_error(err, GP_ERR_NOMEM, "out of memory");
+    }
+    if ((st = gp__check_conn(conn, err)) == GP_OK) {
+        PGresult *r = gp__exec(conn, b.s);
+        if (PQresultStatus(r) != PGRES_COMMAND_OK)
+            st = gp__fail(conn, r, err);
+        else if (err)
+            gp_error_clear(err);
+        PQclear(r);
+    }
+    free(b.s);
+    return st;
 }
 
 gp_status_t gp_tenant_tx_notify(gp_tenant_tx_t *tx, const char *name, const char *payload, gp_error_t *err)

@@ -6,7 +6,7 @@
  * the listener's backend terminated: it reconnects, LISTENs again, reports
  * the gap and receives again; commit-coupled cache invalidation, in this
  * process at once and in another cache through the notification, nothing
- * on rollback. Every wait polls a condition with a deadline. */
+ * on rollback; a database where harden.sql revoked pg_notify(). Every wait polls a condition with a deadline. */
 /* ctest-labels: concurrency */
 #include <poll.h>
 #include <pthread.h>
@@ -407,6 +407,31 @@ static void test_cache_invalidated_after_commit_only(void **state)
     gp_cache_close(here);
 }
 
+/* scripts/harden.sql revokes pg_notify() from the application role: the
+ * library's NOTIFY (the command, which cannot be revoked) still works. */
+static void test_hardened_database(void **state)
+{
+    (void)state;
+    PGconn *admin = gp_scratch_connect(scratch.admin);
+    gp_scratch_exec(admin, "REVOKE EXECUTE ON FUNCTION pg_catalog.pg_notify(text, text) FROM PUBLIC");
+    gp_error_t e;
+    assert_int_equal(gp_tenant_exec(pool, tenant_a, "SELECT pg_notify('x', 'y')", 0, NULL, NULL, &e), GP_ERR_SERVER);
+    assert_string_equal(e.sqlstate, "42501");
+    gp_listener_t *l = listener();
+    seen_t a = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    assert_int_equal(gp_listener_listen_tenant(l, tenant_a, "orders", record, &a, &e), GP_OK);
+    assert_int_equal(send(tenant_a, "orders", "it's 'quoted' \\ and \"escaped\"", false, false), GP_OK);
+    want_t w = {&a, 1};
+    assert_true(eventually(has_messages, &w));
+    char log[4096], expect[160];
+    log_of(&a, log, sizeof log);
+    snprintf(expect, sizeof expect, "msg:%.8s:orders:it's 'quoted' \\ and \"escaped\";", tenant_a);
+    assert_string_equal(log, expect);
+    gp_listener_free(l);
+    gp_scratch_exec(admin, "GRANT EXECUTE ON FUNCTION pg_catalog.pg_notify(text, text) TO PUBLIC");
+    PQfinish(admin);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -415,6 +440,7 @@ int main(void)
         cmocka_unit_test(test_reconnects_and_reports_the_gap),
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_cache_invalidated_after_commit_only),
+        cmocka_unit_test(test_hardened_database),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
