@@ -109,8 +109,10 @@ check "the service's header has only its tables" bash -c 'grep -q "gp_row_svc_cl
 run "$gp" gen-types --check --prefix svc_cli_ --header "$svc/svc_rows.h" --source "$svc/svc_rows.c"
 check "gen-types --check --prefix: up to date" test $rc -eq 0
 printf '#include "svc_rows.h"\nint main(void) { gp_row_svc_cli_widgets_t w = {0}; gp_row_svc_cli_widgets_free(&w); return GP_SVC_CLI_WIDGETS_NCOLS == 2 ? 0 : 1; }\n' >"$svc/main.c"
-cc -Wall -Werror -I"$GP_SOURCE_DIR/include" -o "$svc/main" "$svc/main.c" "$svc/svc_rows.c" -L"$GP_BUILD_DIR" -lgrowplate \
-   -Wl,-rpath,"$GP_BUILD_DIR" 2>"$svc/cc.err"
+# A sanitizer build's library needs its runtime in the program too.
+san=$(sed -n 's/^GP_SANITIZE:STRING=//p' "$GP_BUILD_DIR/CMakeCache.txt" 2>/dev/null)
+cc -Wall -Werror ${san:+-fsanitize=$san} -I"$GP_SOURCE_DIR/include" -o "$svc/main" "$svc/main.c" "$svc/svc_rows.c" \
+   -L"$GP_BUILD_DIR" -lgrowplate -Wl,-rpath,"$GP_BUILD_DIR" 2>"$svc/cc.err"
 check "the service's generated files compile and link against libgrowplate" bash -c '"$0"' "$svc/main"
 [ -s "$svc/cc.err" ] && sed 's/^/  cc: /' "$svc/cc.err" | head -5
 run "$gp" gen-types --table svc_cli_nope --header "$svc/x.h" --source "$svc/x.c"
