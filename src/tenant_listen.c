@@ -513,7 +513,7 @@ void gp_listener_free(gp_listener_t *l)
         if (l->qfd[i] >= 0)
             close(l->qfd[i]);
     }
-    for (int i = 0; i < MAX_PARAMS && l->kw[i]; i++) {
+    for (int i = 0; i < MAX_PARAMS; i++) { /* not only up to the first NULL: a failed strdup leaves a hole */
         free(l->kw[i]);
         if (l->val[i])
             gp__wipe(l->val[i], strlen(l->val[i]));
