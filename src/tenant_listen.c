@@ -187,6 +187,8 @@ struct gp_listener {
     bool connected;
     sub_t *subs;
     size_t nsubs, capsubs;
+    char (*drop)[CHANNEL_LEN + 1]; /* channels unsubscribed, to UNLISTEN */
+    size_t ndrop, capdrop;
     qnode_t *qhead, *qtail;
     int wake[2]; /* API -> thread: subscriptions to LISTEN, stop */
     int qfd[2];  /* readable while the queue is not empty */
@@ -248,19 +250,25 @@ static PGconn *connect_once(gp_listener_t *l, gp_error_t *err)
  * connection; false when the connection failed. */
 static bool sync_listens(gp_listener_t *l)
 {
-    gp__sbuf_t b = {0};
+    gp__sbuf_t sql = {0}, listens = {0};
     pthread_mutex_lock(&l->mu);
+    for (size_t i = 0; i < l->ndrop; i++) /* first: a channel dropped and subscribed again ends listened to */
+        gp__sbuf_add(&sql, "UNLISTEN %s;", l->drop[i]);
     for (size_t i = 0; i < l->nsubs; i++)
         if (!l->subs[i].listening)
-            gp__sbuf_add(&b, "LISTEN %s;", l->subs[i].channel);
+            gp__sbuf_add(&listens, "LISTEN %s;", l->subs[i].channel);
+    if (listens.s)
+        gp__sbuf_add(&sql, "%s", listens.s);
+    bool oom = sql.oom || listens.oom;
+    if (!oom)
+        l->ndrop = 0;
     pthread_mutex_unlock(&l->mu);
-    if (!b.s && !b.oom)
-        return true;
-    if (b.oom) {
-        free(b.s);
-        return true; /* retried at the next wake-up */
+    if (oom || !sql.s) {
+        free(sql.s);
+        free(listens.s);
+        return true; /* nothing to do, or retried at the next wake-up */
     }
-    PGresult *r = PQexec(l->pg, b.s);
+    PGresult *r = PQexec(l->pg, sql.s);
     bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
     if (!ok) {
         gp_error_t e;
@@ -269,12 +277,13 @@ static bool sync_listens(gp_listener_t *l)
     }
     PQclear(r);
     pthread_mutex_lock(&l->mu);
-    for (size_t i = 0; ok && i < l->nsubs; i++)
-        if (strstr(b.s, l->subs[i].channel))
+    for (size_t i = 0; ok && listens.s && i < l->nsubs; i++)
+        if (strstr(listens.s, l->subs[i].channel))
             l->subs[i].listening = true;
     pthread_cond_broadcast(&l->cv);
     pthread_mutex_unlock(&l->mu);
-    free(b.s);
+    free(sql.s);
+    free(listens.s);
     return ok;
 }
 
@@ -520,6 +529,7 @@ void gp_listener_free(gp_listener_t *l)
         free(l->val[i]);
     }
     free(l->subs);
+    free(l->drop);
     gp__wipe(&l->key, sizeof l->key);
     pthread_cond_destroy(&l->cv);
     pthread_mutex_destroy(&l->mu);
@@ -664,6 +674,45 @@ gp_status_t gp_listener_listen_service(gp_listener_t *l, const char *name, gp_no
                                        gp_error_t *err)
 {
     return subscribe(l, NULL, name, fn, userdata, err);
+}
+
+gp_status_t gp_listener_unlisten(gp_listener_t *l, const char *tenant_id, const char *name, gp_error_t *err)
+{
+    if (!l)
+        return gp__client_error(err, GP_ERR_INVALID, "no listener given");
+    char why[200];
+    if (tenant_id && !gp_tenant_id_valid(tenant_id, why, sizeof why))
+        return gp__client_error(err, GP_ERR_TENANT, "%s", why);
+    if (!name_ok(name))
+        return bad_name(err);
+    char channel[CHANNEL_LEN + 1];
+    derive_channel(&l->key, tenant_id, name, channel);
+    pthread_mutex_lock(&l->mu);
+    size_t i = 0;
+    while (i < l->nsubs && strcmp(l->subs[i].channel, channel) != 0)
+        i++;
+    if (i == l->nsubs) {
+        pthread_mutex_unlock(&l->mu);
+        return gp__client_error(err, GP_ERR_NOT_FOUND, "not subscribed to channel '%s'%s", name,
+                                tenant_id ? " of this tenant" : "");
+    }
+    if (l->ndrop == l->capdrop) {
+        size_t cap = l->capdrop ? l->capdrop * 2 : 8;
+        void *nd = realloc(l->drop, cap * sizeof *l->drop);
+        if (!nd) {
+            pthread_mutex_unlock(&l->mu);
+            return gp__client_error(err, GP_ERR_NOMEM, "out of memory");
+        }
+        l->drop = nd;
+        l->capdrop = cap;
+    }
+    memcpy(l->drop[l->ndrop++], channel, sizeof channel);
+    l->subs[i] = l->subs[--l->nsubs]; /* from now on its messages are nobody's (dispatch drops them) */
+    poke(l->wake[1]);
+    pthread_mutex_unlock(&l->mu);
+    if (err)
+        gp_error_clear(err);
+    return GP_OK;
 }
 
 int gp_listener_fd(const gp_listener_t *l) { return l ? l->qfd[0] : -1; }

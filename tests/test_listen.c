@@ -432,6 +432,36 @@ static void test_hardened_database(void **state)
     PQfinish(admin);
 }
 
+/* Unsubscribed: nothing more is delivered (a sentinel on another channel,
+ * sent after, arrives); subscribed again: delivered again. */
+static void test_unlisten(void **state)
+{
+    (void)state;
+    gp_listener_t *l = listener();
+    seen_t a = {.mu = PTHREAD_MUTEX_INITIALIZER}, s = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    gp_error_t e;
+    assert_int_equal(gp_listener_listen_tenant(l, tenant_a, "orders", record, &a, &e), GP_OK);
+    assert_int_equal(gp_listener_listen_tenant(l, tenant_a, "sentinel", record, &s, &e), GP_OK);
+    assert_int_equal(gp_listener_unlisten(l, tenant_a, "orders", &e), GP_OK);
+    assert_int_equal(gp_listener_unlisten(l, tenant_a, "orders", &e), GP_ERR_NOT_FOUND);
+    assert_int_equal(gp_listener_unlisten(l, NULL, "orders", &e), GP_ERR_NOT_FOUND); /* no such service channel */
+    assert_int_equal(send(tenant_a, "orders", "after unlisten", false, false), GP_OK);
+    assert_int_equal(send(tenant_a, "sentinel", "1", false, false), GP_OK);
+    want_t w = {&s, 1};
+    assert_true(eventually(has_messages, &w));
+    assert_int_equal(messages_of(&a), 0);
+    assert_int_equal(gp_listener_listen_tenant(l, tenant_a, "orders", record, &a, &e), GP_OK);
+    assert_int_equal(send(tenant_a, "orders", "again", false, false), GP_OK);
+    w = (want_t){&a, 1};
+    assert_true(eventually(has_messages, &w));
+    char log[4096], expect[128];
+    log_of(&a, log, sizeof log);
+    snprintf(expect, sizeof expect, "msg:%.8s:orders:again;", tenant_a);
+    assert_string_equal(log, expect);
+    assert_int_equal(gp_listener_rejected(l), 0);
+    gp_listener_free(l);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -439,6 +469,7 @@ int main(void)
         cmocka_unit_test(test_another_tenant_cannot_reach_a_subscription),
         cmocka_unit_test(test_reconnects_and_reports_the_gap),
         cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_unlisten),
         cmocka_unit_test(test_cache_invalidated_after_commit_only),
         cmocka_unit_test(test_hardened_database),
     };

@@ -104,6 +104,14 @@ GP_EXPORT gp_status_t gp_listener_listen_tenant(gp_listener_t *l, const char *te
 GP_EXPORT gp_status_t gp_listener_listen_service(gp_listener_t *l, const char *name, gp_notify_fn fn,
                                                  void *userdata, gp_error_t *err);
 
+/* End a subscription (tenant_id NULL: the service channel `name`): from
+ * the return on, its messages are delivered nowhere (those already queued
+ * stay queued); the UNLISTEN follows on the listener's thread. The same
+ * channel may be subscribed again. Errors: GP_ERR_NOT_FOUND (not
+ * subscribed), GP_ERR_TENANT, GP_ERR_INVALID, GP_ERR_NOMEM. */
+GP_EXPORT gp_status_t gp_listener_unlisten(gp_listener_t *l, const char *tenant_id, const char *name,
+                                           gp_error_t *err);
+
 /* The descriptor that is readable while queued notifications wait (for
  * poll/epoll; never read it yourself). -1 for NULL. */
 GP_EXPORT int gp_listener_fd(const gp_listener_t *l);
