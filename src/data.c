@@ -7,6 +7,7 @@
 
 #include "growplate/data.h"
 #include "growplate/tenant.h"
+#include "data_internal.h"
 #include "query_internal.h" /* gp__client_error */
 
 /* ---- validation --------------------------------------------------------------------- */
@@ -255,13 +256,7 @@ gp_status_t gp_data_list_menu_items(gp_pool_t *pool, const char *tenant_id, cons
 
 /* ---- keyset pages --------------------------------------------------------------------------- */
 
-/* A page cursor: "m1.<category position>.<hex category name>.<hex item
- * name>.<item id>", the sort key of the page's last row. */
-typedef struct page_key {
-    int32_t position;
-    char *category, *name; /* malloc'd */
-    gp_uuid_t id;
-} page_key_t;
+typedef gp__page_key_t page_key_t;
 
 static char *hex_of(const char *s, size_t len, gp__sbuf_t *b)
 {
@@ -298,7 +293,26 @@ static char *unhex(const char *p, size_t len, bool *nomem)
     return out;
 }
 
-static gp_status_t parse_cursor(const char *c, page_key_t *k, gp_error_t *err)
+/* Canonical decimal of an int32: "0", or an optional '-' and no leading zero. */
+static bool canonical_int32(const char *s, size_t n, int32_t *out)
+{
+    size_t i = n && s[0] == '-';
+    if (n == i || n - i > 10 || (s[i] == '0' && (n - i > 1 || i)))
+        return false;
+    int64_t v = 0;
+    for (; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+        v = v * 10 + (s[i] - '0');
+    }
+    v = s[0] == '-' ? -v : v;
+    if (v < INT32_MIN || v > INT32_MAX)
+        return false;
+    *out = (int32_t)v;
+    return true;
+}
+
+gp_status_t gp__page_cursor_parse(const char *c, page_key_t *k, gp_error_t *err)
 {
     memset(k, 0, sizeof *k);
     bool nomem = false;
@@ -313,20 +327,16 @@ static gp_status_t parse_cursor(const char *c, page_key_t *k, gp_error_t *err)
         flen[i] = (size_t)(dot - p);
         p = dot + (i < 4);
     }
-    if (flen[0] != 2 || memcmp(f[0], "m1", 2) != 0 || flen[1] == 0 || flen[1] > 11 || flen[4] != 36)
+    if (flen[0] != 2 || memcmp(f[0], "m1", 2) != 0 || flen[4] != 36 || !canonical_int32(f[1], flen[1], &k->position))
         goto bad;
-    char num[12], id[37];
-    memcpy(num, f[1], flen[1]);
-    num[flen[1]] = 0;
-    char *end;
-    long long pos = strtoll(num, &end, 10);
-    if (*end || pos < INT32_MIN || pos > INT32_MAX)
-        goto bad;
+    char id[37], canon[37];
     memcpy(id, f[4], 36);
     id[36] = 0;
     if (gp_uuid_parse(id, &k->id) != GP_OK)
         goto bad;
-    k->position = (int32_t)pos;
+    gp_uuid_format(&k->id, canon);
+    if (strcmp(canon, id) != 0) /* one spelling per cursor */
+        goto bad;
     if (!(k->category = unhex(f[2], flen[2], &nomem)) || !(k->name = unhex(f[3], flen[3], &nomem)))
         goto bad;
     return GP_OK;
@@ -340,23 +350,15 @@ bad:
                             "(pass next_cursor unchanged, or NULL for the first page)");
 }
 
-/* The cursor after row `row` of r (the page's last). */
-static gp_status_t make_cursor(const gp_result_t *r, int row, const gp_row_menu_items_t *item, char **out,
-                               gp_error_t *err)
+gp_status_t gp__page_cursor_format(const page_key_t *k, char **out, gp_error_t *err)
 {
-    int32_t pos = 0;
-    const char *cat = NULL, *name = item->name;
-    size_t catlen = 0;
-    if (gp_get_int32(r, row, gp_col(r, "c_position"), &pos) != GP_OK ||
-        gp_get_text(r, row, gp_col(r, "c_name"), &cat, &catlen) != GP_OK)
-        return gp__client_error(err, GP_ERR_PROTOCOL, "the page's sort key is missing from the result");
     char id[37];
-    gp_uuid_format(&item->id, id);
+    gp_uuid_format(&k->id, id);
     gp__sbuf_t b = {0};
-    gp__sbuf_add(&b, "m1.%d.", (int)pos);
-    hex_of(cat, catlen, &b);
+    gp__sbuf_add(&b, "m1.%d.", (int)k->position);
+    hex_of(k->category, strlen(k->category), &b);
     gp__sbuf_add(&b, ".");
-    hex_of(name, strlen(name), &b);
+    hex_of(k->name, strlen(k->name), &b);
     gp__sbuf_add(&b, ".%s", id);
     if (b.oom) {
         free(b.s);
@@ -364,6 +366,19 @@ static gp_status_t make_cursor(const gp_result_t *r, int row, const gp_row_menu_
     }
     *out = b.s;
     return GP_OK;
+}
+
+/* The cursor after row `row` of r (the page's last). */
+static gp_status_t make_cursor(const gp_result_t *r, int row, const gp_row_menu_items_t *item, char **out,
+                               gp_error_t *err)
+{
+    page_key_t k = {.id = item->id, .name = item->name};
+    const char *cat = NULL;
+    if (gp_get_int32(r, row, gp_col(r, "c_position"), &k.position) != GP_OK ||
+        gp_get_text(r, row, gp_col(r, "c_name"), &cat, NULL) != GP_OK)
+        return gp__client_error(err, GP_ERR_PROTOCOL, "the page's sort key is missing from the result");
+    k.category = (char *)cat;
+    return gp__page_cursor_format(&k, out, err);
 }
 
 gp_status_t gp_data_list_menu_items_page(gp_pool_t *pool, const char *tenant_id, const char *category_id,
@@ -389,7 +404,7 @@ gp_status_t gp_data_list_menu_items_page(gp_pool_t *pool, const char *tenant_id,
         return st;
     page_key_t key = {0};
     bool after = page && page->cursor && *page->cursor;
-    if (after && (st = parse_cursor(page->cursor, &key, err)) != GP_OK)
+    if (after && (st = gp__page_cursor_parse(page->cursor, &key, err)) != GP_OK)
         return st;
     gp_value_t params[7];
     int np = 0;

@@ -752,7 +752,12 @@ static void test_list_menu_items_pages(void **state)
     /* Refused before anything is sent. */
     const char *bad[] = {"garbage", "m1.1.41.42", "m2.1.41.42.00000000-0000-4000-8000-000000000000",
                          "m1.x.41.42.00000000-0000-4000-8000-000000000000", "m1.1.4.42.00000000-0000-4000-8000-000000000000",
-                         "m1.1.41.42.not-a-uuid-not-a-uuid-not-a-uuid-not-a"};
+                         "m1.1.41.42.not-a-uuid-not-a-uuid-not-a-uuid-not-a",
+                         "m1.01.41.42.00000000-0000-4000-8000-000000000000", /* one spelling per key */
+                         "m1.+1.41.42.00000000-0000-4000-8000-000000000000",
+                         "m1. 1.41.42.00000000-0000-4000-8000-000000000000",
+                         "m1.1.41.42.0000000A-0000-4000-8000-000000000000",
+                         "m1.1.4A.42.00000000-0000-4000-8000-000000000000"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         page = (gp_data_page_opts_t){.cursor = bad[i]};
         assert_int_equal(gp_data_list_menu_items_page(pool, a, NULL, false, &page, &rows, &n, &next, &e), GP_ERR_INVALID);
