@@ -18,6 +18,8 @@ static bool ok(gp_status_t st, const gp_error_t *err, const char *what)
     return st == GP_OK;
 }
 
+static int print_pages(gp_pool_t *pool, const char *t);
+
 static int run(gp_pool_t *pool, const char *slug)
 {
     gp_error_t err;
@@ -70,7 +72,34 @@ static int run(gp_pool_t *pool, const char *slug)
     gp_row_menu_items_free_all(menu, n);    /* rows are freed with the generated functions */
     gp_row_orders_free(&order);
     gp_row_order_items_free_all(items, n_items);
+    if (rc == 0)
+        rc = print_pages(pool, t);
     return rc;
+}
+
+/* Keyset pagination: one page per call, the cursor says where the next one starts. */
+static int print_pages(gp_pool_t *pool, const char *t)
+{
+    gp_error_t err;
+    char *cursor = NULL;    /* NULL: the first page */
+    int pages = 0;
+    printf("menu in pages of 1:");
+    do {
+        gp_data_page_opts_t page = {.limit = 1, .cursor = cursor};
+        gp_row_menu_items_t *rows; size_t n; char *next;
+        if (!ok(gp_data_list_menu_items_page(pool, t, NULL, true, &page, &rows, &n, &next, &err), &err, "page")) {
+            free(cursor);
+            return 1;
+        }
+        for (size_t i = 0; i < n; i++)
+            printf(" %s", rows[i].name);
+        gp_row_menu_items_free_all(rows, n);
+        free(cursor);
+        cursor = next;      /* NULL after the last page */
+        pages++;
+    } while (cursor);
+    printf(" (%d pages)\n", pages);
+    return pages == 2 ? 0 : 1;
 }
 
 int main(int argc, char **argv)

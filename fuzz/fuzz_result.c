@@ -42,7 +42,7 @@
  *    (negative column), GP_ERR_RANGE; NULL result or output: GP_ERR_INVALID.
  *  - The row decoders, for each generated table (through its public
  *    gp_row_T_bind / _decode / _decode_all / _free / _free_all) and for a
- *    table synthesised from the input's columns (gp__rows_*): bind fails
+ *    table synthesised from the input's columns (gp_rows_*): bind fails
  *    exactly at the first column of the table that is missing
  *    (GP_ERR_NOT_FOUND, "T: the result has no column \"c\"") or has
  *    another type (GP_ERR_TYPE, "T.c: expected ..."; an enum also binds to
@@ -63,7 +63,7 @@
 #include "fuzz_common.h"
 #include "growplate/rows.h"
 #include "query_internal.h"
-#include "rows_internal.h"
+#include "growplate/rows_support.h"
 
 #define MAX_ROWS 8
 #define MAX_COLS 16
@@ -782,57 +782,57 @@ static void check_columns(const gp_result_t *r)
 /* src/rows.c's tables, described again (checked against rows.h at start-up). */
 #define COL(T, f, kind) {#f, kind, false, offsetof(T, f), 0, 0, NULL, 0}
 #define NCOL(T, f, kind) {#f, kind, true, offsetof(T, f), offsetof(T, f##_is_null), 0, NULL, 0}
-#define ACOL(T, f) {#f, GP__COL_TEXT_ARRAY, false, offsetof(T, f), 0, offsetof(T, f##_count), NULL, 0}
-#define ECOL(T, f, labels) {#f, GP__COL_ENUM, false, offsetof(T, f), 0, 0, labels, (int)(sizeof labels / sizeof labels[0])}
+#define ACOL(T, f) {#f, GP_ROWS_COL_TEXT_ARRAY, false, offsetof(T, f), 0, offsetof(T, f##_count), NULL, 0}
+#define ECOL(T, f, labels) {#f, GP_ROWS_COL_ENUM, false, offsetof(T, f), 0, 0, labels, (int)(sizeof labels / sizeof labels[0])}
 
 static const char *const order_status_labels[] = {"pending", "confirmed", "preparing", "ready", "completed", "cancelled"};
 static const char *const tenant_status_labels[] = {"active", "suspended", "closed"};
 static const char *const user_role_labels[] = {"owner", "manager", "staff", "customer"};
 
-static const gp__col_desc_t menu_categories_cols[] = {
-    COL(gp_row_menu_categories_t, tenant_id, GP__COL_UUID), COL(gp_row_menu_categories_t, id, GP__COL_UUID),
-    COL(gp_row_menu_categories_t, name, GP__COL_TEXT), COL(gp_row_menu_categories_t, position, GP__COL_INT32),
-    COL(gp_row_menu_categories_t, created_at, GP__COL_TIMESTAMPTZ),
-    COL(gp_row_menu_categories_t, updated_at, GP__COL_TIMESTAMPTZ),
+static const gp_rows_col_desc_t menu_categories_cols[] = {
+    COL(gp_row_menu_categories_t, tenant_id, GP_ROWS_COL_UUID), COL(gp_row_menu_categories_t, id, GP_ROWS_COL_UUID),
+    COL(gp_row_menu_categories_t, name, GP_ROWS_COL_TEXT), COL(gp_row_menu_categories_t, position, GP_ROWS_COL_INT32),
+    COL(gp_row_menu_categories_t, created_at, GP_ROWS_COL_TIMESTAMPTZ),
+    COL(gp_row_menu_categories_t, updated_at, GP_ROWS_COL_TIMESTAMPTZ),
 };
-static const gp__col_desc_t menu_items_cols[] = {
-    COL(gp_row_menu_items_t, tenant_id, GP__COL_UUID), COL(gp_row_menu_items_t, id, GP__COL_UUID),
-    COL(gp_row_menu_items_t, category_id, GP__COL_UUID), COL(gp_row_menu_items_t, name, GP__COL_TEXT),
-    NCOL(gp_row_menu_items_t, description, GP__COL_TEXT), COL(gp_row_menu_items_t, price_cents, GP__COL_INT32),
-    NCOL(gp_row_menu_items_t, calories, GP__COL_INT32), COL(gp_row_menu_items_t, available, GP__COL_BOOL),
-    ACOL(gp_row_menu_items_t, tags), COL(gp_row_menu_items_t, created_at, GP__COL_TIMESTAMPTZ),
-    COL(gp_row_menu_items_t, updated_at, GP__COL_TIMESTAMPTZ),
+static const gp_rows_col_desc_t menu_items_cols[] = {
+    COL(gp_row_menu_items_t, tenant_id, GP_ROWS_COL_UUID), COL(gp_row_menu_items_t, id, GP_ROWS_COL_UUID),
+    COL(gp_row_menu_items_t, category_id, GP_ROWS_COL_UUID), COL(gp_row_menu_items_t, name, GP_ROWS_COL_TEXT),
+    NCOL(gp_row_menu_items_t, description, GP_ROWS_COL_TEXT), COL(gp_row_menu_items_t, price_cents, GP_ROWS_COL_INT32),
+    NCOL(gp_row_menu_items_t, calories, GP_ROWS_COL_INT32), COL(gp_row_menu_items_t, available, GP_ROWS_COL_BOOL),
+    ACOL(gp_row_menu_items_t, tags), COL(gp_row_menu_items_t, created_at, GP_ROWS_COL_TIMESTAMPTZ),
+    COL(gp_row_menu_items_t, updated_at, GP_ROWS_COL_TIMESTAMPTZ),
 };
-static const gp__col_desc_t order_items_cols[] = {
-    COL(gp_row_order_items_t, tenant_id, GP__COL_UUID), COL(gp_row_order_items_t, order_id, GP__COL_UUID),
-    COL(gp_row_order_items_t, line_no, GP__COL_INT32), COL(gp_row_order_items_t, menu_item_id, GP__COL_UUID),
-    COL(gp_row_order_items_t, quantity, GP__COL_INT32), COL(gp_row_order_items_t, unit_price_cents, GP__COL_INT32),
+static const gp_rows_col_desc_t order_items_cols[] = {
+    COL(gp_row_order_items_t, tenant_id, GP_ROWS_COL_UUID), COL(gp_row_order_items_t, order_id, GP_ROWS_COL_UUID),
+    COL(gp_row_order_items_t, line_no, GP_ROWS_COL_INT32), COL(gp_row_order_items_t, menu_item_id, GP_ROWS_COL_UUID),
+    COL(gp_row_order_items_t, quantity, GP_ROWS_COL_INT32), COL(gp_row_order_items_t, unit_price_cents, GP_ROWS_COL_INT32),
 };
-static const gp__col_desc_t orders_cols[] = {
-    COL(gp_row_orders_t, tenant_id, GP__COL_UUID), COL(gp_row_orders_t, id, GP__COL_UUID),
-    NCOL(gp_row_orders_t, customer_id, GP__COL_UUID), ECOL(gp_row_orders_t, status, order_status_labels),
-    COL(gp_row_orders_t, total_cents, GP__COL_INT64), NCOL(gp_row_orders_t, note, GP__COL_TEXT),
-    COL(gp_row_orders_t, placed_at, GP__COL_TIMESTAMPTZ), COL(gp_row_orders_t, updated_at, GP__COL_TIMESTAMPTZ),
-    NCOL(gp_row_orders_t, completed_at, GP__COL_TIMESTAMPTZ),
+static const gp_rows_col_desc_t orders_cols[] = {
+    COL(gp_row_orders_t, tenant_id, GP_ROWS_COL_UUID), COL(gp_row_orders_t, id, GP_ROWS_COL_UUID),
+    NCOL(gp_row_orders_t, customer_id, GP_ROWS_COL_UUID), ECOL(gp_row_orders_t, status, order_status_labels),
+    COL(gp_row_orders_t, total_cents, GP_ROWS_COL_INT64), NCOL(gp_row_orders_t, note, GP_ROWS_COL_TEXT),
+    COL(gp_row_orders_t, placed_at, GP_ROWS_COL_TIMESTAMPTZ), COL(gp_row_orders_t, updated_at, GP_ROWS_COL_TIMESTAMPTZ),
+    NCOL(gp_row_orders_t, completed_at, GP_ROWS_COL_TIMESTAMPTZ),
 };
-static const gp__col_desc_t tenants_cols[] = {
-    COL(gp_row_tenants_t, id, GP__COL_UUID), COL(gp_row_tenants_t, slug, GP__COL_TEXT),
-    COL(gp_row_tenants_t, name, GP__COL_TEXT), ECOL(gp_row_tenants_t, status, tenant_status_labels),
-    COL(gp_row_tenants_t, plan, GP__COL_TEXT), COL(gp_row_tenants_t, settings, GP__COL_JSONB),
-    COL(gp_row_tenants_t, created_at, GP__COL_TIMESTAMPTZ), COL(gp_row_tenants_t, updated_at, GP__COL_TIMESTAMPTZ),
+static const gp_rows_col_desc_t tenants_cols[] = {
+    COL(gp_row_tenants_t, id, GP_ROWS_COL_UUID), COL(gp_row_tenants_t, slug, GP_ROWS_COL_TEXT),
+    COL(gp_row_tenants_t, name, GP_ROWS_COL_TEXT), ECOL(gp_row_tenants_t, status, tenant_status_labels),
+    COL(gp_row_tenants_t, plan, GP_ROWS_COL_TEXT), COL(gp_row_tenants_t, settings, GP_ROWS_COL_JSONB),
+    COL(gp_row_tenants_t, created_at, GP_ROWS_COL_TIMESTAMPTZ), COL(gp_row_tenants_t, updated_at, GP_ROWS_COL_TIMESTAMPTZ),
 };
-static const gp__col_desc_t users_cols[] = {
-    COL(gp_row_users_t, tenant_id, GP__COL_UUID), COL(gp_row_users_t, id, GP__COL_UUID),
-    COL(gp_row_users_t, email, GP__COL_TEXT), COL(gp_row_users_t, display_name, GP__COL_TEXT),
-    ECOL(gp_row_users_t, role, user_role_labels), COL(gp_row_users_t, created_at, GP__COL_TIMESTAMPTZ),
-    COL(gp_row_users_t, updated_at, GP__COL_TIMESTAMPTZ),
+static const gp_rows_col_desc_t users_cols[] = {
+    COL(gp_row_users_t, tenant_id, GP_ROWS_COL_UUID), COL(gp_row_users_t, id, GP_ROWS_COL_UUID),
+    COL(gp_row_users_t, email, GP_ROWS_COL_TEXT), COL(gp_row_users_t, display_name, GP_ROWS_COL_TEXT),
+    ECOL(gp_row_users_t, role, user_role_labels), COL(gp_row_users_t, created_at, GP_ROWS_COL_TIMESTAMPTZ),
+    COL(gp_row_users_t, updated_at, GP_ROWS_COL_TIMESTAMPTZ),
 };
 
 #define DESC(t, cols, T) {t, cols, (int)(sizeof cols / sizeof cols[0]), sizeof(T)}
 
 /* The generated functions of one table, behind one signature each. */
 typedef struct table_api {
-    gp__table_desc_t desc;
+    gp_rows_table_desc_t desc;
     const char *columns; /* GP_T_COLUMNS */
     int ncols;           /* GP_T_NCOLS */
     gp_status_t (*bind)(const gp_result_t *r, int *map, gp_error_t *e);
@@ -886,22 +886,22 @@ static const table_api_t tables[] = {
 };
 #define NTABLES (sizeof tables / sizeof tables[0])
 
-static gp_type_t kind_type(gp__col_kind_t k)
+static gp_type_t kind_type(gp_rows_col_kind_t k)
 {
     switch (k) {
-    case GP__COL_UUID: return GP_TYPE_UUID;
-    case GP__COL_TEXT: case GP__COL_ENUM: return GP_TYPE_TEXT;
-    case GP__COL_INT16: return GP_TYPE_INT16;
-    case GP__COL_INT32: return GP_TYPE_INT32;
-    case GP__COL_INT64: return GP_TYPE_INT64;
-    case GP__COL_BOOL: return GP_TYPE_BOOL;
-    case GP__COL_DOUBLE: return GP_TYPE_DOUBLE;
-    case GP__COL_NUMERIC: return GP_TYPE_NUMERIC;
-    case GP__COL_TIMESTAMPTZ: return GP_TYPE_TIMESTAMPTZ;
-    case GP__COL_DATE: return GP_TYPE_DATE;
-    case GP__COL_JSON: return GP_TYPE_JSON;
-    case GP__COL_JSONB: return GP_TYPE_JSONB;
-    case GP__COL_TEXT_ARRAY: return GP_TYPE_TEXT_ARRAY;
+    case GP_ROWS_COL_UUID: return GP_TYPE_UUID;
+    case GP_ROWS_COL_TEXT: case GP_ROWS_COL_ENUM: return GP_TYPE_TEXT;
+    case GP_ROWS_COL_INT16: return GP_TYPE_INT16;
+    case GP_ROWS_COL_INT32: return GP_TYPE_INT32;
+    case GP_ROWS_COL_INT64: return GP_TYPE_INT64;
+    case GP_ROWS_COL_BOOL: return GP_TYPE_BOOL;
+    case GP_ROWS_COL_DOUBLE: return GP_TYPE_DOUBLE;
+    case GP_ROWS_COL_NUMERIC: return GP_TYPE_NUMERIC;
+    case GP_ROWS_COL_TIMESTAMPTZ: return GP_TYPE_TIMESTAMPTZ;
+    case GP_ROWS_COL_DATE: return GP_TYPE_DATE;
+    case GP_ROWS_COL_JSON: return GP_TYPE_JSON;
+    case GP_ROWS_COL_JSONB: return GP_TYPE_JSONB;
+    case GP_ROWS_COL_TEXT_ARRAY: return GP_TYPE_TEXT_ARRAY;
     }
     return GP_TYPE_NULL;
 }
@@ -917,15 +917,15 @@ static int first_col(const char *name)
 static bool starts_with(const char *s, const char *prefix) { return strncmp(s, prefix, strlen(prefix)) == 0; }
 
 /* The bind the table should get: GP_OK with map, or the first failure. */
-static gp_status_t model_bind(const gp__table_desc_t *t, int *map, int *bad)
+static gp_status_t model_bind(const gp_rows_table_desc_t *t, int *map, int *bad)
 {
     for (int i = 0; i < t->ncols; i++) {
-        const gp__col_desc_t *c = &t->cols[i];
+        const gp_rows_col_desc_t *c = &t->cols[i];
         *bad = i;
         if ((map[i] = first_col(c->name)) < 0)
             return GP_ERR_NOT_FOUND;
         gp_type_t got = ref_type(in.oid[map[i]]);
-        bool own_enum = c->kind == GP__COL_ENUM && got == GP_TYPE_NULL && in.oid[map[i]] >= 16384 &&
+        bool own_enum = c->kind == GP_ROWS_COL_ENUM && got == GP_TYPE_NULL && in.oid[map[i]] >= 16384 &&
                         in.format[map[i]] == 1;
         if (got != kind_type(c->kind) && !own_enum)
             return GP_ERR_TYPE;
@@ -933,7 +933,7 @@ static gp_status_t model_bind(const gp__table_desc_t *t, int *map, int *bad)
     return GP_OK;
 }
 
-static void check_bind_error(const gp__table_desc_t *t, gp_status_t st, int bad, const gp_error_t *e)
+static void check_bind_error(const gp_rows_table_desc_t *t, gp_status_t st, int bad, const gp_error_t *e)
 {
     char want[200];
     if (e->status != st)
@@ -954,7 +954,7 @@ static void check_bind_error(const gp__table_desc_t *t, gp_status_t st, int bad,
 }
 
 /* The enum label of a cell: its text (a text column) or its raw bytes. */
-static gp_status_t enum_value(const gp__col_desc_t *c, const gp_result_t *r, int row, int col, int *v)
+static gp_status_t enum_value(const gp_rows_col_desc_t *c, const gp_result_t *r, int row, int col, int *v)
 {
     const char *label = in.cell[row][col].v ? in.cell[row][col].v : "";
     size_t len = (size_t)in.cell[row][col].len;
@@ -973,7 +973,7 @@ static gp_status_t enum_value(const gp__col_desc_t *c, const gp_result_t *r, int
 
 /* What a field should hold, from its getter; compares with the decoded
  * field when `field` is not NULL. Returns the getter's status. */
-static gp_status_t field_check(const gp__table_desc_t *t, const gp__col_desc_t *c, const gp_result_t *r, int row,
+static gp_status_t field_check(const gp_rows_table_desc_t *t, const gp_rows_col_desc_t *c, const gp_result_t *r, int row,
                                int col, const char *base)
 {
     const void *f = base ? base + c->offset : NULL;
@@ -990,16 +990,16 @@ static gp_status_t field_check(const gp__table_desc_t *t, const gp__col_desc_t *
     memset(&v, 0, sizeof v);
     size_t sz = 0;
     switch (c->kind) {
-    case GP__COL_UUID: st = gp_get_uuid(r, row, col, &v.u), sz = sizeof v.u; break;
-    case GP__COL_INT16: st = gp_get_int16(r, row, col, &v.i16), sz = sizeof v.i16; break;
-    case GP__COL_INT32: st = gp_get_int32(r, row, col, &v.i32), sz = sizeof v.i32; break;
-    case GP__COL_INT64: st = gp_get_int64(r, row, col, &v.i64), sz = sizeof v.i64; break;
-    case GP__COL_BOOL: st = gp_get_bool(r, row, col, &v.b), sz = sizeof v.b; break;
-    case GP__COL_DOUBLE: st = gp_get_double(r, row, col, &v.d), sz = sizeof v.d; break;
-    case GP__COL_TIMESTAMPTZ: st = gp_get_timestamptz(r, row, col, &v.i64), sz = sizeof v.i64; break;
-    case GP__COL_DATE: st = gp_get_date(r, row, col, &v.i32), sz = sizeof v.i32; break;
-    case GP__COL_ENUM: st = enum_value(c, r, row, col, &v.e), sz = sizeof v.e; break;
-    case GP__COL_TEXT: {
+    case GP_ROWS_COL_UUID: st = gp_get_uuid(r, row, col, &v.u), sz = sizeof v.u; break;
+    case GP_ROWS_COL_INT16: st = gp_get_int16(r, row, col, &v.i16), sz = sizeof v.i16; break;
+    case GP_ROWS_COL_INT32: st = gp_get_int32(r, row, col, &v.i32), sz = sizeof v.i32; break;
+    case GP_ROWS_COL_INT64: st = gp_get_int64(r, row, col, &v.i64), sz = sizeof v.i64; break;
+    case GP_ROWS_COL_BOOL: st = gp_get_bool(r, row, col, &v.b), sz = sizeof v.b; break;
+    case GP_ROWS_COL_DOUBLE: st = gp_get_double(r, row, col, &v.d), sz = sizeof v.d; break;
+    case GP_ROWS_COL_TIMESTAMPTZ: st = gp_get_timestamptz(r, row, col, &v.i64), sz = sizeof v.i64; break;
+    case GP_ROWS_COL_DATE: st = gp_get_date(r, row, col, &v.i32), sz = sizeof v.i32; break;
+    case GP_ROWS_COL_ENUM: st = enum_value(c, r, row, col, &v.e), sz = sizeof v.e; break;
+    case GP_ROWS_COL_TEXT: {
         const char *s;
         size_t len;
         st = gp_get_text(r, row, col, &s, &len);
@@ -1010,7 +1010,7 @@ static gp_status_t field_check(const gp__table_desc_t *t, const gp__col_desc_t *
         }
         return st;
     }
-    case GP__COL_NUMERIC: {
+    case GP_ROWS_COL_NUMERIC: {
         char *s = NULL;
         st = gp_get_numeric(r, row, col, &s);
         if (st == GP_OK && f && strcmp(*(char *const *)f, s) != 0)
@@ -1018,8 +1018,8 @@ static gp_status_t field_check(const gp__table_desc_t *t, const gp__col_desc_t *
         free(s);
         return st;
     }
-    case GP__COL_JSON:
-    case GP__COL_JSONB: {
+    case GP_ROWS_COL_JSON:
+    case GP_ROWS_COL_JSONB: {
         json_t *j = NULL;
         st = gp_get_json(r, row, col, &j);
         if (st == GP_OK && f && !json_equal(*(json_t *const *)f, j))
@@ -1027,7 +1027,7 @@ static gp_status_t field_check(const gp__table_desc_t *t, const gp__col_desc_t *
         json_decref(j);
         return st;
     }
-    case GP__COL_TEXT_ARRAY: {
+    case GP_ROWS_COL_TEXT_ARRAY: {
         char **items = NULL;
         size_t n = 0;
         st = gp_get_text_array(r, row, col, &items, &n);
@@ -1052,10 +1052,10 @@ static gp_status_t field_check(const gp__table_desc_t *t, const gp__col_desc_t *
 
 /* The decode of row `row` the table should get: GP_OK, or the status and
  * column of the first failure. */
-static gp_status_t model_decode(const gp__table_desc_t *t, const gp_result_t *r, const int *map, int row, int *bad)
+static gp_status_t model_decode(const gp_rows_table_desc_t *t, const gp_result_t *r, const int *map, int row, int *bad)
 {
     for (int i = 0; i < t->ncols; i++) {
-        const gp__col_desc_t *c = &t->cols[i];
+        const gp_rows_col_desc_t *c = &t->cols[i];
         *bad = i;
         if (in.cell[row][map[i]].null) {
             if (c->nullable)
@@ -1070,10 +1070,10 @@ static gp_status_t model_decode(const gp__table_desc_t *t, const gp_result_t *r,
 }
 
 /* A decoded row against the getters. */
-static void check_row(const gp__table_desc_t *t, const gp_result_t *r, const int *map, int row, const char *base)
+static void check_row(const gp_rows_table_desc_t *t, const gp_result_t *r, const int *map, int row, const char *base)
 {
     for (int i = 0; i < t->ncols; i++) {
-        const gp__col_desc_t *c = &t->cols[i];
+        const gp_rows_col_desc_t *c = &t->cols[i];
         bool isnull = in.cell[row][map[i]].null;
         if (c->nullable && *(const bool *)(base + c->null_offset) != isnull)
             fail("%s.%s (row %d): the NULL flag is wrong", t->name, c->name, row);
@@ -1090,7 +1090,7 @@ static bool all_zero(const char *p, size_t n)
     return true;
 }
 
-static void check_decode_error(const gp__table_desc_t *t, gp_status_t st, int row, int bad, const gp_error_t *e)
+static void check_decode_error(const gp_rows_table_desc_t *t, gp_status_t st, int row, int bad, const gp_error_t *e)
 {
     char want[200];
     snprintf(want, sizeof want, "%s.%s (row %d): ", t->name, t->cols[bad].name, row);
@@ -1103,13 +1103,13 @@ static void check_decode_error(const gp__table_desc_t *t, gp_status_t st, int ro
 typedef gp_status_t (*bind_fn)(const gp_result_t *, int *, gp_error_t *);
 
 /* One table's decoders on r: bind, decode row by row, decode_all. */
-static void check_table(const gp__table_desc_t *t, const table_api_t *api, const gp_result_t *r)
+static void check_table(const gp_rows_table_desc_t *t, const table_api_t *api, const gp_result_t *r)
 {
     int want_map[MAX_COLS + 1], map[MAX_COLS + 1], bad = 0;
     gp_error_t e;
     gp_status_t want = model_bind(t, want_map, &bad);
     memset(map, 0xff, sizeof map);
-    gp_status_t st = api ? api->bind(r, map, &e) : gp__rows_bind(t, r, map, &e);
+    gp_status_t st = api ? api->bind(r, map, &e) : gp_rows_bind(t, r, map, &e);
     if (st != want)
         fail("%s: bind gave %d, expected %d (column %s)", t->name, (int)st, (int)want, t->cols[bad].name);
     int bad_row = -1, bad_col = 0;
@@ -1126,7 +1126,7 @@ static void check_table(const gp__table_desc_t *t, const table_api_t *api, const
             int badc = 0;
             gp_status_t w = model_decode(t, r, map, row, &badc);
             memset(row_buf, 0xa5, t->row_size); /* decode clears it first */
-            st = api ? api->decode(r, map, row, row_buf, &e) : gp__rows_decode(t, r, map, row, row_buf, &e);
+            st = api ? api->decode(r, map, row, row_buf, &e) : gp_rows_decode(t, r, map, row, row_buf, &e);
             if (st != w)
                 fail("%s: decode of row %d gave %d, expected %d (column %s)", t->name, row, (int)st, (int)w,
                      t->cols[badc].name);
@@ -1135,7 +1135,7 @@ static void check_table(const gp__table_desc_t *t, const table_api_t *api, const
                 if (api)
                     api->free_row(row_buf);
                 else
-                    gp__rows_free(t, row_buf);
+                    gp_rows_free(t, row_buf);
                 if (!all_zero(row_buf, t->row_size))
                     fail("%s: a freed row is not zeroed", t->name);
             } else {
@@ -1151,7 +1151,7 @@ static void check_table(const gp__table_desc_t *t, const table_api_t *api, const
 
     void *rows = (void *)(uintptr_t)1;
     size_t n = 12345;
-    st = api ? api->decode_all(r, &rows, &n, &e) : gp__rows_decode_all(t, r, &rows, &n, &e);
+    st = api ? api->decode_all(r, &rows, &n, &e) : gp_rows_decode_all(t, r, &rows, &n, &e);
     if (st != want_all)
         fail("%s: decode_all gave %d, expected %d", t->name, (int)st, (int)want_all);
     if (st != GP_OK) {
@@ -1170,42 +1170,42 @@ static void check_table(const gp__table_desc_t *t, const table_api_t *api, const
     if (api)
         api->free_all(rows, n);
     else
-        gp__rows_free_all(t, rows, n);
+        gp_rows_free_all(t, rows, n);
 }
 
 /* A table made of the input's columns, one 32-byte slot per column: the
  * value at 0, the count at 16, the NULL flag at 24. */
-static gp__col_kind_t natural_kind(Oid oid)
+static gp_rows_col_kind_t natural_kind(Oid oid)
 {
     switch (ref_type(oid)) {
-    case GP_TYPE_UUID: return GP__COL_UUID;
-    case GP_TYPE_INT16: return GP__COL_INT16;
-    case GP_TYPE_INT32: return GP__COL_INT32;
-    case GP_TYPE_INT64: return GP__COL_INT64;
-    case GP_TYPE_BOOL: return GP__COL_BOOL;
-    case GP_TYPE_DOUBLE: return GP__COL_DOUBLE;
-    case GP_TYPE_NUMERIC: return GP__COL_NUMERIC;
-    case GP_TYPE_TIMESTAMPTZ: return GP__COL_TIMESTAMPTZ;
-    case GP_TYPE_DATE: return GP__COL_DATE;
-    case GP_TYPE_JSON: return GP__COL_JSON;
-    case GP_TYPE_JSONB: return GP__COL_JSONB;
-    case GP_TYPE_TEXT_ARRAY: return GP__COL_TEXT_ARRAY;
-    case GP_TYPE_NULL: return GP__COL_ENUM; /* a type of its own */
-    default: return GP__COL_TEXT;
+    case GP_TYPE_UUID: return GP_ROWS_COL_UUID;
+    case GP_TYPE_INT16: return GP_ROWS_COL_INT16;
+    case GP_TYPE_INT32: return GP_ROWS_COL_INT32;
+    case GP_TYPE_INT64: return GP_ROWS_COL_INT64;
+    case GP_TYPE_BOOL: return GP_ROWS_COL_BOOL;
+    case GP_TYPE_DOUBLE: return GP_ROWS_COL_DOUBLE;
+    case GP_TYPE_NUMERIC: return GP_ROWS_COL_NUMERIC;
+    case GP_TYPE_TIMESTAMPTZ: return GP_ROWS_COL_TIMESTAMPTZ;
+    case GP_TYPE_DATE: return GP_ROWS_COL_DATE;
+    case GP_TYPE_JSON: return GP_ROWS_COL_JSON;
+    case GP_TYPE_JSONB: return GP_ROWS_COL_JSONB;
+    case GP_TYPE_TEXT_ARRAY: return GP_ROWS_COL_TEXT_ARRAY;
+    case GP_TYPE_NULL: return GP_ROWS_COL_ENUM; /* a type of its own */
+    default: return GP_ROWS_COL_TEXT;
     }
 }
 
 static void check_synth(const gp_result_t *r)
 {
-    gp__col_desc_t cols[MAX_COLS];
+    gp_rows_col_desc_t cols[MAX_COLS];
     for (int c = 0; c < in.ncols; c++) {
         uint8_t k = in.kind_byte[c];
-        gp__col_kind_t kind = (k & 0x80) ? natural_kind(in.oid[c]) : (gp__col_kind_t)((k & 0x0f) % 14);
-        cols[c] = (gp__col_desc_t){in.name[c], kind, (k & 0x40) != 0, (size_t)c * 32, (size_t)c * 32 + 24,
-                                   (size_t)c * 32 + 16, kind == GP__COL_ENUM ? user_role_labels : NULL,
-                                   kind == GP__COL_ENUM ? 4 : 0};
+        gp_rows_col_kind_t kind = (k & 0x80) ? natural_kind(in.oid[c]) : (gp_rows_col_kind_t)((k & 0x0f) % 14);
+        cols[c] = (gp_rows_col_desc_t){in.name[c], kind, (k & 0x40) != 0, (size_t)c * 32, (size_t)c * 32 + 24,
+                                   (size_t)c * 32 + 16, kind == GP_ROWS_COL_ENUM ? user_role_labels : NULL,
+                                   kind == GP_ROWS_COL_ENUM ? 4 : 0};
     }
-    gp__table_desc_t t = {"fz", cols, in.ncols, (size_t)(in.ncols ? in.ncols : 1) * 32};
+    gp_rows_table_desc_t t = {"fz", cols, in.ncols, (size_t)(in.ncols ? in.ncols : 1) * 32};
     check_table(&t, NULL, r);
 }
 
@@ -1216,16 +1216,16 @@ static void check_rows_invalid(const gp_result_t *r)
     void *rows;
     size_t n;
     char buf[64];
-    const gp__table_desc_t *t = &tables[0].desc;
-    if (gp__rows_bind(t, NULL, map, &e) != GP_ERR_INVALID || !e.message[0] ||
-        gp__rows_bind(t, r, NULL, &e) != GP_ERR_INVALID || gp__rows_decode(t, r, NULL, 0, buf, &e) != GP_ERR_INVALID ||
-        gp__rows_decode(t, NULL, map, 0, buf, &e) != GP_ERR_INVALID ||
-        gp__rows_decode_all(t, r, NULL, &n, &e) != GP_ERR_INVALID ||
-        gp__rows_decode_all(t, r, &rows, NULL, &e) != GP_ERR_INVALID ||
+    const gp_rows_table_desc_t *t = &tables[0].desc;
+    if (gp_rows_bind(t, NULL, map, &e) != GP_ERR_INVALID || !e.message[0] ||
+        gp_rows_bind(t, r, NULL, &e) != GP_ERR_INVALID || gp_rows_decode(t, r, NULL, 0, buf, &e) != GP_ERR_INVALID ||
+        gp_rows_decode(t, NULL, map, 0, buf, &e) != GP_ERR_INVALID ||
+        gp_rows_decode_all(t, r, NULL, &n, &e) != GP_ERR_INVALID ||
+        gp_rows_decode_all(t, r, &rows, NULL, &e) != GP_ERR_INVALID ||
         gp_row_users_decode(r, NULL, 0, &(gp_row_users_t){0}, &e) != GP_ERR_INVALID)
         fail("a row decoder accepts a NULL argument");
-    gp__rows_free(t, NULL);
-    gp__rows_free_all(t, NULL, 3);
+    gp_rows_free(t, NULL);
+    gp_rows_free_all(t, NULL, 3);
     gp_row_users_free(NULL);
     gp_row_users_free_all(NULL, 2);
 }

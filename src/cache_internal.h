@@ -198,6 +198,11 @@ size_t gp__cache_key(const gp_cache_t *c, const char *tenant, uint64_t gen, cons
 /* The tenant's current generation: from the local cache when fresh, else
  * from Redis (creating the counter if missing). */
 gp_status_t gp__cache_generation(gp_cache_t *c, const char *tenant, uint64_t *gen, gp_error_t *err);
+/* Forget this process's cached generation of the tenant (another process
+ * invalidated it): the next call reads it from Redis. */
+void gp__cache_generation_forget(gp_cache_t *c, const char *tenant);
+/* ... of every tenant (notifications were lost). */
+void gp__cache_generation_forget_all(gp_cache_t *c);
 
 /* ---- cache.c ------------------------------------------------------------- */
 

@@ -188,6 +188,27 @@ static bool gen_lookup(gp_cache_t *c, const char *tenant, uint64_t *gen)
     return ok;
 }
 
+void gp__cache_generation_forget(gp_cache_t *c, const char *tenant)
+{
+    uint32_t i = tenant_hash(tenant) % GEN_ENTRIES;
+    pthread_mutex_t *mu = &c->gen_mu[i % GEN_STRIPES];
+    gen_entry_t *e = &c->gens[i];
+    pthread_mutex_lock(mu);
+    if (memcmp(e->tenant, tenant, GP_TENANT_ID_LEN) == 0)
+        e->fetched_ns = INT64_MIN / 2; /* stale: the next call fetches it */
+    pthread_mutex_unlock(mu);
+}
+
+void gp__cache_generation_forget_all(gp_cache_t *c)
+{
+    for (uint32_t i = 0; i < GEN_ENTRIES; i++) {
+        pthread_mutex_t *mu = &c->gen_mu[i % GEN_STRIPES];
+        pthread_mutex_lock(mu);
+        c->gens[i].fetched_ns = INT64_MIN / 2;
+        pthread_mutex_unlock(mu);
+    }
+}
+
 static bool parse_u64(const redisReply *r, uint64_t *v)
 {
     if (r->type == REDIS_REPLY_INTEGER && r->integer >= 0) {

@@ -569,3 +569,13 @@ long gp__utf8_invalid_at(const unsigned char *s, size_t len)
     }
     return -1;
 }
+
+bool gp__plain_ident(const char *s)
+{
+    if (!s || !*s || strlen(s) > 63 || !((*s >= 'a' && *s <= 'z') || *s == '_'))
+        return false;
+    for (const char *p = s; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_'))
+            return false;
+    return true;
+}

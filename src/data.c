@@ -7,6 +7,7 @@
 
 #include "growplate/data.h"
 #include "growplate/tenant.h"
+#include "data_internal.h"
 #include "query_internal.h" /* gp__client_error */
 
 /* ---- validation --------------------------------------------------------------------- */
@@ -249,6 +250,208 @@ gp_status_t gp_data_list_menu_items(gp_pool_t *pool, const char *tenant_id, cons
                          &e);
     if (st == GP_OK)
         st = gp_row_menu_items_decode_all(r, rows, n, &e);
+    gp_result_free(r);
+    return finish(st, &e, err);
+}
+
+/* ---- keyset pages --------------------------------------------------------------------------- */
+
+typedef gp__page_key_t page_key_t;
+
+static char *hex_of(const char *s, size_t len, gp__sbuf_t *b)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < len; i++)
+        gp__sbuf_add(b, "%c%c", digits[(unsigned char)s[i] >> 4], digits[(unsigned char)s[i] & 15]);
+    return b->s;
+}
+
+static int hexval(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* Decode the hex text p[0..len) into a new string; NULL when malformed or out of memory (*nomem). */
+static char *unhex(const char *p, size_t len, bool *nomem)
+{
+    if (len % 2 || len > 4096)
+        return NULL;
+    char *out = malloc(len / 2 + 1);
+    if (!out) {
+        *nomem = true;
+        return NULL;
+    }
+    for (size_t i = 0; i < len; i += 2) {
+        int hi = hexval(p[i]), lo = hexval(p[i + 1]);
+        if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
+            free(out);
+            return NULL;
+        }
+        out[i / 2] = (char)(hi << 4 | lo);
+    }
+    out[len / 2] = 0;
+    return out;
+}
+
+/* Canonical decimal of an int32: "0", or an optional '-' and no leading zero. */
+static bool canonical_int32(const char *s, size_t n, int32_t *out)
+{
+    size_t i = n && s[0] == '-';
+    if (n == i || n - i > 10 || (s[i] == '0' && (n - i > 1 || i)))
+        return false;
+    int64_t v = 0;
+    for (; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+        v = v * 10 + (s[i] - '0');
+    }
+    v = s[0] == '-' ? -v : v;
+    if (v < INT32_MIN || v > INT32_MAX)
+        return false;
+    *out = (int32_t)v;
+    return true;
+}
+
+gp_status_t gp__page_cursor_parse(const char *c, page_key_t *k, gp_error_t *err)
+{
+    memset(k, 0, sizeof *k);
+    bool nomem = false;
+    const char *f[5];
+    size_t flen[5];
+    const char *p = c;
+    for (int i = 0; i < 5; i++) {
+        f[i] = p;
+        const char *dot = i < 4 ? strchr(p, '.') : p + strlen(p);
+        if (!dot)
+            goto bad;
+        flen[i] = (size_t)(dot - p);
+        p = dot + (i < 4);
+    }
+    if (flen[0] != 2 || memcmp(f[0], "m1", 2) != 0 || flen[4] != 36 || !canonical_int32(f[1], flen[1], &k->position))
+        goto bad;
+    char id[37], canon[37];
+    memcpy(id, f[4], 36);
+    id[36] = 0;
+    if (gp_uuid_parse(id, &k->id) != GP_OK)
+        goto bad;
+    gp_uuid_format(&k->id, canon);
+    if (strcmp(canon, id) != 0) /* one spelling per cursor */
+        goto bad;
+    if (!(k->category = unhex(f[2], flen[2], &nomem)) || !(k->name = unhex(f[3], flen[3], &nomem)))
+        goto bad;
+    return GP_OK;
+bad:
+    free(k->category);
+    free(k->name);
+    k->category = k->name = NULL;
+    if (nomem)
+        return gp__client_error(err, GP_ERR_NOMEM, "out of memory");
+    return gp__client_error(err, GP_ERR_INVALID, "the page cursor is not one gp_data_list_menu_items_page returned "
+                            "(pass next_cursor unchanged, or NULL for the first page)");
+}
+
+gp_status_t gp__page_cursor_format(const page_key_t *k, char **out, gp_error_t *err)
+{
+    char id[37];
+    gp_uuid_format(&k->id, id);
+    gp__sbuf_t b = {0};
+    gp__sbuf_add(&b, "m1.%d.", (int)k->position);
+    hex_of(k->category, strlen(k->category), &b);
+    gp__sbuf_add(&b, ".");
+    hex_of(k->name, strlen(k->name), &b);
+    gp__sbuf_add(&b, ".%s", id);
+    if (b.oom) {
+        free(b.s);
+        return gp__client_error(err, GP_ERR_NOMEM, "out of memory");
+    }
+    *out = b.s;
+    return GP_OK;
+}
+
+/* The cursor after row `row` of r (the page's last). */
+static gp_status_t make_cursor(const gp_result_t *r, int row, const gp_row_menu_items_t *item, char **out,
+                               gp_error_t *err)
+{
+    page_key_t k = {.id = item->id, .name = item->name};
+    const char *cat = NULL;
+    if (gp_get_int32(r, row, gp_col(r, "c_position"), &k.position) != GP_OK ||
+        gp_get_text(r, row, gp_col(r, "c_name"), &cat, NULL) != GP_OK)
+        return gp__client_error(err, GP_ERR_PROTOCOL, "the page's sort key is missing from the result");
+    k.category = (char *)cat;
+    return gp__page_cursor_format(&k, out, err);
+}
+
+gp_status_t gp_data_list_menu_items_page(gp_pool_t *pool, const char *tenant_id, const char *category_id,
+                                         bool available_only, const gp_data_page_opts_t *page,
+                                         gp_row_menu_items_t **rows, size_t *n, char **next_cursor, gp_error_t *err)
+{
+    if (rows)
+        *rows = NULL;
+    if (n)
+        *n = 0;
+    if (next_cursor)
+        *next_cursor = NULL;
+    gp_status_t st;
+    if ((st = check_tenant(tenant_id, err)) != GP_OK)
+        return st;
+    if (!pool || !rows || !n || !next_cursor)
+        return gp__client_error(err, GP_ERR_INVALID, "no pool, rows, n or next_cursor given");
+    int limit = page && page->limit ? page->limit : GP_DATA_DEFAULT_PAGE;
+    if (limit < 1 || limit > GP_DATA_MAX_PAGE)
+        return gp__client_error(err, GP_ERR_INVALID, "page limit %d is out of range 1..%d", limit, GP_DATA_MAX_PAGE);
+    gp_uuid_t cat;
+    if (category_id && (st = parse_id("category id", category_id, &cat, NULL, err)) != GP_OK)
+        return st;
+    page_key_t key = {0};
+    bool after = page && page->cursor && *page->cursor;
+    if (after && (st = gp__page_cursor_parse(page->cursor, &key, err)) != GP_OK)
+        return st;
+    gp_value_t params[7];
+    int np = 0;
+    params[np++] = gp_uuid_str(tenant_id);
+    gp__sbuf_t b = {0};
+    gp__sbuf_add(&b, "SELECT " GP_MENU_ITEMS_COLUMNS ", c_position, c_name FROM public.menu_items JOIN (SELECT "
+                 "tenant_id AS c_tenant_id, id AS c_id, position AS c_position, name AS c_name FROM "
+                 "public.menu_categories WHERE tenant_id = $1) c ON c.c_tenant_id = menu_items.tenant_id AND c.c_id = "
+                 "menu_items.category_id WHERE tenant_id = $1");
+    if (category_id) {
+        params[np++] = gp_uuid(cat);
+        gp__sbuf_add(&b, " AND category_id = $%d", np);
+    }
+    if (available_only)
+        gp__sbuf_add(&b, " AND available");
+    if (after) {
+        params[np++] = gp_int32(key.position);
+        params[np++] = gp_text(key.category);
+        params[np++] = gp_text(key.name);
+        params[np++] = gp_uuid(key.id);
+        gp__sbuf_add(&b, " AND (c_position, c_name, name, id) > ($%d::pg_catalog.int4, $%d::pg_catalog.text, "
+                     "$%d::pg_catalog.text, $%d::pg_catalog.uuid)", np - 3, np - 2, np - 1, np);
+    }
+    params[np++] = gp_int64((int64_t)limit + 1); /* one more: is there a next page? */
+    gp__sbuf_add(&b, " ORDER BY c_position, c_name, name, id LIMIT $%d::pg_catalog.int8", np);
+    gp_error_t e;
+    gp_error_clear(&e);
+    gp_result_t *r = NULL;
+    if (b.oom)
+        st = gp__client_error(&e, GP_ERR_NOMEM, "out of memory");
+    else
+        st = gp_tenant_query(pool, tenant_id, b.s, np, params, &r, &e);
+    free(b.s);
+    free(key.category);
+    free(key.name);
+    if (st == GP_OK)
+        st = gp_row_menu_items_decode_all(r, rows, n, &e);
+    if (st == GP_OK && *n > (size_t)limit) {
+        st = make_cursor(r, limit - 1, &(*rows)[limit - 1], next_cursor, &e);
+        gp_row_menu_items_free(&(*rows)[limit]);
+        *n = (size_t)limit;
+        if (st != GP_OK) {
+            gp_row_menu_items_free_all(*rows, *n);
+            *rows = NULL;
+            *n = 0;
+        }
+    }
     gp_result_free(r);
     return finish(st, &e, err);
 }

@@ -92,6 +92,11 @@ bool gp__tenant_key_decode(const char *hex, int ttl_ms, gp__tenant_key_t *out);
  * NUL), or -1: one validator for parameters (values.c) and displays. */
 long gp__utf8_invalid_at(const unsigned char *s, size_t len);
 
+/* A plain lowercase SQL identifier: [a-z_][a-z0-9_]*, 1 to 63 bytes (safe
+ * to put in SQL between double quotes; tables and columns of the helpers,
+ * bookkeeping tables). */
+bool gp__plain_ident(const char *s);
+
 /* Monotonic clock. */
 static inline int64_t gp__now_ns(void)
 {

@@ -48,8 +48,17 @@ gp_status_t gp_migrate(const gp_config_t *cfg, const gp_migrate_opts_t *opts, gp
     return gp__migrate_with(cfg, gp__migrations_embedded, gp__migrations_embedded_count, opts, out, err);
 }
 
+gp_status_t gp__migrate_with(const gp_config_t *cfg, const gp_migration_t *set, size_t n,
+                             const gp_migrate_opts_t *opts, gp_migrate_report_t **out, gp_error_t *err)
+{
+    return gp__migrate_table(cfg, GP_MIGRATIONS_TABLE, GP_MIGRATION_LOCK_KEY, true, set, n, opts, out, err);
+}
+
 typedef struct run {
     PGconn *pg;
+    const char *table;  /* the bookkeeping table in schema public (a validated identifier) */
+    int64_t lock_key;
+    bool builtin;       /* the library's own set: the tenant keys are installed after it */
     const gp_migrate_opts_t *opts;
     gp_migrate_report_t *rep;
     gp_error_t *err; /* never NULL */
@@ -94,7 +103,7 @@ static gp_status_t exec_ok(run_t *r, const char *sql, int nparams, const char *c
 static gp_status_t take_lock(run_t *r)
 {
     char key[32];
-    snprintf(key, sizeof key, "%lld", (long long)GP_MIGRATION_LOCK_KEY);
+    snprintf(key, sizeof key, "%lld", (long long)r->lock_key);
     const char *params[1] = {key};
     PGresult *res = NULL;
     gp_status_t st = exec_ok(r, "SELECT pg_catalog.pg_try_advisory_lock($1::pg_catalog.int8)", 1, params, &res,
@@ -150,8 +159,10 @@ static gp_migrate_entry_t *find_entry(gp_migrate_report_t *rep, int version)
 static gp_status_t verify_applied(run_t *r)
 {
     PGresult *res = NULL;
-    gp_status_t st = exec_ok(r, "SELECT version, name, checksum FROM public." GP_MIGRATIONS_TABLE " ORDER BY version",
-                             0, NULL, &res, "reading " GP_MIGRATIONS_TABLE);
+    char sql[160], what[96];
+    snprintf(sql, sizeof sql, "SELECT version, name, checksum FROM public.\"%s\" ORDER BY version", r->table);
+    snprintf(what, sizeof what, "reading %s", r->table);
+    gp_status_t st = exec_ok(r, sql, 0, NULL, &res, what);
     if (st != GP_OK)
         return st;
     int max_applied = 0;
@@ -159,9 +170,12 @@ static gp_status_t verify_applied(run_t *r)
         int v = atoi(PQgetvalue(res, i, 0));
         const char *name = PQgetvalue(res, i, 1), *sum = PQgetvalue(res, i, 2);
         gp_migrate_entry_t *e = find_entry(r->rep, v);
-        if (!e)
+        if (!e && r->builtin)
             st = migration_error(r, "the database has migration %04d (%s), which this build does not ship: "
                                     "run a newer growplate", v, name);
+        else if (!e)
+            st = migration_error(r, "%s records migration %04d (%s), which this migration set does not have: "
+                                    "a file removed or renamed, or the wrong set for this table", r->table, v, name);
         else if (strcmp(e->checksum, sum) != 0)
             st = migration_error(r, "migration %04d (%s) was changed after it was applied: the database "
                                     "recorded checksum %.12s..., this build has %.12s...; never edit an "
@@ -200,10 +214,10 @@ static gp_status_t apply_one(run_t *r, const gp_migration_t *m, gp_migrate_entry
         snprintf(ver, sizeof ver, "%d", m->version);
         snprintf(ms, sizeof ms, "%" PRId64, (gp__now_ns() - t0) / 1000000);
         const char *params[4] = {ver, m->name, e->checksum, ms};
-        st = exec_ok(r,
-                     "INSERT INTO public." GP_MIGRATIONS_TABLE " (version, name, checksum, execution_ms) "
-                     "VALUES ($1::pg_catalog.int4, $2, $3, $4::pg_catalog.int4)",
-                     4, params, NULL, what);
+        char sql[200];
+        snprintf(sql, sizeof sql, "INSERT INTO public.\"%s\" (version, name, checksum, execution_ms) "
+                 "VALUES ($1::pg_catalog.int4, $2, $3, $4::pg_catalog.int4)", r->table);
+        st = exec_ok(r, sql, 4, params, NULL, what);
     }
     if (st == GP_OK)
         st = exec_ok(r, "COMMIT", 0, NULL, NULL, what);
@@ -230,22 +244,25 @@ static gp_status_t run_locked(run_t *r, const gp_migration_t *set, size_t n)
     if (st != GP_OK)
         return st;
     PGresult *res = NULL;
-    st = exec_ok(r, "SELECT pg_catalog.to_regclass('public." GP_MIGRATIONS_TABLE "') IS NOT NULL", 0, NULL, &res,
-                 "looking for " GP_MIGRATIONS_TABLE);
+    char sql[400], what[96];
+    snprintf(sql, sizeof sql, "SELECT pg_catalog.to_regclass('public.\"%s\"') IS NOT NULL", r->table);
+    snprintf(what, sizeof what, "looking for %s", r->table);
+    st = exec_ok(r, sql, 0, NULL, &res, what);
     if (st != GP_OK)
         return st;
     bool exists = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
     PQclear(res);
     if (!exists && !r->rep->dry_run) {
-        st = exec_ok(r,
-                     "CREATE TABLE public." GP_MIGRATIONS_TABLE " ("
-                     " version pg_catalog.int4 PRIMARY KEY CHECK (version > 0),"
-                     " name pg_catalog.text NOT NULL,"
-                     " checksum pg_catalog.text NOT NULL CHECK (checksum ~ '^[0-9a-f]{64}$'),"
-                     " applied_at pg_catalog.timestamptz NOT NULL DEFAULT pg_catalog.now(),"
-                     " applied_by pg_catalog.text NOT NULL DEFAULT current_user,"
-                     " execution_ms pg_catalog.int4 NOT NULL)",
-                     0, NULL, NULL, "creating " GP_MIGRATIONS_TABLE);
+        snprintf(sql, sizeof sql,
+                 "CREATE TABLE public.\"%s\" ("
+                 " version pg_catalog.int4 PRIMARY KEY CHECK (version > 0),"
+                 " name pg_catalog.text NOT NULL,"
+                 " checksum pg_catalog.text NOT NULL CHECK (checksum ~ '^[0-9a-f]{64}$'),"
+                 " applied_at pg_catalog.timestamptz NOT NULL DEFAULT pg_catalog.now(),"
+                 " applied_by pg_catalog.text NOT NULL DEFAULT current_user,"
+                 " execution_ms pg_catalog.int4 NOT NULL)", r->table);
+        snprintf(what, sizeof what, "creating %s", r->table);
+        st = exec_ok(r, sql, 0, NULL, NULL, what);
         if (st != GP_OK)
             return st;
         exists = true;
@@ -407,8 +424,9 @@ static gp_status_t install_keys(run_t *r, const gp_db_config_t *db)
     return GP_OK;
 }
 
-gp_status_t gp__migrate_with(const gp_config_t *cfg, const gp_migration_t *set, size_t n,
-                             const gp_migrate_opts_t *opts, gp_migrate_report_t **out, gp_error_t *err)
+gp_status_t gp__migrate_table(const gp_config_t *cfg, const char *table, int64_t lock_key, bool builtin,
+                              const gp_migration_t *set, size_t n, const gp_migrate_opts_t *opts,
+                              gp_migrate_report_t **out, gp_error_t *err)
 {
     if (out)
         *out = NULL;
@@ -442,11 +460,11 @@ gp_status_t gp__migrate_with(const gp_config_t *cfg, const gp_migration_t *set, 
         else
             gp__sha256_hex(set[i].sql, set[i].sql_len, e->checksum);
     }
-    run_t r = {.opts = opts, .rep = rep, .err = err};
+    run_t r = {.table = table, .lock_key = lock_key, .builtin = builtin, .opts = opts, .rep = rep, .err = err};
     gp_status_t st = gp__pg_connect_single(&cfg->db, true, &r.pg, err);
     if (st == GP_OK) {
         st = run_locked(&r, set, n);
-        if (st == GP_OK && !rep->dry_run)
+        if (st == GP_OK && !rep->dry_run && builtin)
             st = install_keys(&r, &cfg->db);
         rep->pending = 0;
         for (size_t i = 0; i < n; i++)

@@ -1115,6 +1115,8 @@ static int64_t backoff_ns(int failures)
     return gp__jitter(d, 0.25);
 }
 
+int64_t gp__pool_backoff_ns(int failures) { return backoff_ns(failures); }
+
 /* Server notices and asynchronous errors (a FATAL from a terminated
  * backend arrives as one) go to the log, never to stderr. The query layer
  * may install its own receiver on a leased connection. */

@@ -214,6 +214,11 @@ PGresult *gp__exec_prepared(gp_conn_t *conn, const char *name, int n, const char
                             const int *formats, int result_format);
 PGresult *gp__prepare(gp_conn_t *conn, const char *name, const char *sql, int n, const Oid *types);
 
+/* The pool's reconnect backoff after `failures` failed opens in a row
+ * (25 ms doubling to 500 ms, +-25% jitter), for other reconnecting
+ * connections of the library (the notification listener). */
+int64_t gp__pool_backoff_ns(int failures);
+
 /* Classify a server error by SQLSTATE (NULL or "" = none): fills klass and
  * retriable in *err. Shared by the pool and the query layer. */
 void gp__classify_sqlstate(const char *sqlstate, gp_error_t *err);

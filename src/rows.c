@@ -5,17 +5,17 @@
 #include <string.h>
 
 #include "growplate/rows.h"
-#include "rows_internal.h"
+#include "growplate/rows_support.h"
 
 static const char *const order_status_labels[] = {"pending", "confirmed", "preparing", "ready", "completed", "cancelled"};
 _Static_assert(sizeof(gp_order_status_t) == sizeof(int), "enum fields are stored as int");
 
-const char *gp_order_status_label(gp_order_status_t v) { return gp__enum_label(order_status_labels, 6, (int)v); }
+const char *gp_order_status_label(gp_order_status_t v) { return gp_rows_enum_label(order_status_labels, 6, (int)v); }
 
 gp_status_t gp_order_status_parse(const char *label, gp_order_status_t *out)
 {
     int v;
-    gp_status_t st = gp__enum_parse(order_status_labels, 6, label, label ? strlen(label) : 0, &v);
+    gp_status_t st = gp_rows_enum_parse(order_status_labels, 6, label, label ? strlen(label) : 0, &v);
     if (st == GP_OK && out)
         *out = (gp_order_status_t)v;
     return out ? st : GP_ERR_INVALID;
@@ -24,12 +24,12 @@ gp_status_t gp_order_status_parse(const char *label, gp_order_status_t *out)
 static const char *const tenant_status_labels[] = {"active", "suspended", "closed"};
 _Static_assert(sizeof(gp_tenant_status_t) == sizeof(int), "enum fields are stored as int");
 
-const char *gp_tenant_status_label(gp_tenant_status_t v) { return gp__enum_label(tenant_status_labels, 3, (int)v); }
+const char *gp_tenant_status_label(gp_tenant_status_t v) { return gp_rows_enum_label(tenant_status_labels, 3, (int)v); }
 
 gp_status_t gp_tenant_status_parse(const char *label, gp_tenant_status_t *out)
 {
     int v;
-    gp_status_t st = gp__enum_parse(tenant_status_labels, 3, label, label ? strlen(label) : 0, &v);
+    gp_status_t st = gp_rows_enum_parse(tenant_status_labels, 3, label, label ? strlen(label) : 0, &v);
     if (st == GP_OK && out)
         *out = (gp_tenant_status_t)v;
     return out ? st : GP_ERR_INVALID;
@@ -38,216 +38,216 @@ gp_status_t gp_tenant_status_parse(const char *label, gp_tenant_status_t *out)
 static const char *const user_role_labels[] = {"owner", "manager", "staff", "customer"};
 _Static_assert(sizeof(gp_user_role_t) == sizeof(int), "enum fields are stored as int");
 
-const char *gp_user_role_label(gp_user_role_t v) { return gp__enum_label(user_role_labels, 4, (int)v); }
+const char *gp_user_role_label(gp_user_role_t v) { return gp_rows_enum_label(user_role_labels, 4, (int)v); }
 
 gp_status_t gp_user_role_parse(const char *label, gp_user_role_t *out)
 {
     int v;
-    gp_status_t st = gp__enum_parse(user_role_labels, 4, label, label ? strlen(label) : 0, &v);
+    gp_status_t st = gp_rows_enum_parse(user_role_labels, 4, label, label ? strlen(label) : 0, &v);
     if (st == GP_OK && out)
         *out = (gp_user_role_t)v;
     return out ? st : GP_ERR_INVALID;
 }
 
 /* ---- public.menu_categories ---- */
-static const gp__col_desc_t menu_categories_cols[] = {
-    {"tenant_id", GP__COL_UUID, false, offsetof(gp_row_menu_categories_t, tenant_id), 0, 0, NULL, 0},
-    {"id", GP__COL_UUID, false, offsetof(gp_row_menu_categories_t, id), 0, 0, NULL, 0},
-    {"name", GP__COL_TEXT, false, offsetof(gp_row_menu_categories_t, name), 0, 0, NULL, 0},
-    {"position", GP__COL_INT32, false, offsetof(gp_row_menu_categories_t, position), 0, 0, NULL, 0},
-    {"created_at", GP__COL_TIMESTAMPTZ, false, offsetof(gp_row_menu_categories_t, created_at), 0, 0, NULL, 0},
-    {"updated_at", GP__COL_TIMESTAMPTZ, false, offsetof(gp_row_menu_categories_t, updated_at), 0, 0, NULL, 0},
+static const gp_rows_col_desc_t menu_categories_cols[] = {
+    {"tenant_id", GP_ROWS_COL_UUID, false, offsetof(gp_row_menu_categories_t, tenant_id), 0, 0, NULL, 0},
+    {"id", GP_ROWS_COL_UUID, false, offsetof(gp_row_menu_categories_t, id), 0, 0, NULL, 0},
+    {"name", GP_ROWS_COL_TEXT, false, offsetof(gp_row_menu_categories_t, name), 0, 0, NULL, 0},
+    {"position", GP_ROWS_COL_INT32, false, offsetof(gp_row_menu_categories_t, position), 0, 0, NULL, 0},
+    {"created_at", GP_ROWS_COL_TIMESTAMPTZ, false, offsetof(gp_row_menu_categories_t, created_at), 0, 0, NULL, 0},
+    {"updated_at", GP_ROWS_COL_TIMESTAMPTZ, false, offsetof(gp_row_menu_categories_t, updated_at), 0, 0, NULL, 0},
 };
-static const gp__table_desc_t menu_categories_table = {"menu_categories", menu_categories_cols, 6, sizeof(gp_row_menu_categories_t)};
+static const gp_rows_table_desc_t menu_categories_table = {"menu_categories", menu_categories_cols, 6, sizeof(gp_row_menu_categories_t)};
 
 gp_status_t gp_row_menu_categories_bind(const gp_result_t *r, gp_row_menu_categories_map_t *map, gp_error_t *err)
 {
-    return gp__rows_bind(&menu_categories_table, r, map ? map->col : NULL, err);
+    return gp_rows_bind(&menu_categories_table, r, map ? map->col : NULL, err);
 }
 
 gp_status_t gp_row_menu_categories_decode(const gp_result_t *r, const gp_row_menu_categories_map_t *map, int row,
     gp_row_menu_categories_t *out, gp_error_t *err)
 {
-    return gp__rows_decode(&menu_categories_table, r, map ? map->col : NULL, row, out, err);
+    return gp_rows_decode(&menu_categories_table, r, map ? map->col : NULL, row, out, err);
 }
 
 gp_status_t gp_row_menu_categories_decode_all(const gp_result_t *r, gp_row_menu_categories_t **rows, size_t *n,
     gp_error_t *err)
 {
-    return gp__rows_decode_all(&menu_categories_table, r, (void **)rows, n, err);
+    return gp_rows_decode_all(&menu_categories_table, r, (void **)rows, n, err);
 }
 
-void gp_row_menu_categories_free(gp_row_menu_categories_t *row) { gp__rows_free(&menu_categories_table, row); }
+void gp_row_menu_categories_free(gp_row_menu_categories_t *row) { gp_rows_free(&menu_categories_table, row); }
 
-void gp_row_menu_categories_free_all(gp_row_menu_categories_t *rows, size_t n) { gp__rows_free_all(&menu_categories_table, rows, n); }
+void gp_row_menu_categories_free_all(gp_row_menu_categories_t *rows, size_t n) { gp_rows_free_all(&menu_categories_table, rows, n); }
 
 /* ---- public.menu_items ---- */
-static const gp__col_desc_t menu_items_cols[] = {
-    {"tenant_id", GP__COL_UUID, false, offsetof(gp_row_menu_items_t, tenant_id), 0, 0, NULL, 0},
-    {"id", GP__COL_UUID, false, offsetof(gp_row_menu_items_t, id), 0, 0, NULL, 0},
-    {"category_id", GP__COL_UUID, false, offsetof(gp_row_menu_items_t, category_id), 0, 0, NULL, 0},
-    {"name", GP__COL_TEXT, false, offsetof(gp_row_menu_items_t, name), 0, 0, NULL, 0},
-    {"description", GP__COL_TEXT, true, offsetof(gp_row_menu_items_t, description), offsetof(gp_row_menu_items_t, description_is_null), 0, NULL, 0},
-    {"price_cents", GP__COL_INT32, false, offsetof(gp_row_menu_items_t, price_cents), 0, 0, NULL, 0},
-    {"calories", GP__COL_INT32, true, offsetof(gp_row_menu_items_t, calories), offsetof(gp_row_menu_items_t, calories_is_null), 0, NULL, 0},
-    {"available", GP__COL_BOOL, false, offsetof(gp_row_menu_items_t, available), 0, 0, NULL, 0},
-    {"tags", GP__COL_TEXT_ARRAY, false, offsetof(gp_row_menu_items_t, tags), 0, offsetof(gp_row_menu_items_t, tags_count), NULL, 0},
-    {"created_at", GP__COL_TIMESTAMPTZ, false, offsetof(gp_row_menu_items_t, created_at), 0, 0, NULL, 0},
-    {"updated_at", GP__COL_TIMESTAMPTZ, false, offsetof(gp_row_menu_items_t, updated_at), 0, 0, NULL, 0},
+static const gp_rows_col_desc_t menu_items_cols[] = {
+    {"tenant_id", GP_ROWS_COL_UUID, false, offsetof(gp_row_menu_items_t, tenant_id), 0, 0, NULL, 0},
+    {"id", GP_ROWS_COL_UUID, false, offsetof(gp_row_menu_items_t, id), 0, 0, NULL, 0},
+    {"category_id", GP_ROWS_COL_UUID, false, offsetof(gp_row_menu_items_t, category_id), 0, 0, NULL, 0},
+    {"name", GP_ROWS_COL_TEXT, false, offsetof(gp_row_menu_items_t, name), 0, 0, NULL, 0},
+    {"description", GP_ROWS_COL_TEXT, true, offsetof(gp_row_menu_items_t, description), offsetof(gp_row_menu_items_t, description_is_null), 0, NULL, 0},
+    {"price_cents", GP_ROWS_COL_INT32, false, offsetof(gp_row_menu_items_t, price_cents), 0, 0, NULL, 0},
+    {"calories", GP_ROWS_COL_INT32, true, offsetof(gp_row_menu_items_t, calories), offsetof(gp_row_menu_items_t, calories_is_null), 0, NULL, 0},
+    {"available", GP_ROWS_COL_BOOL, false, offsetof(gp_row_menu_items_t, available), 0, 0, NULL, 0},
+    {"tags", GP_ROWS_COL_TEXT_ARRAY, false, offsetof(gp_row_menu_items_t, tags), 0, offsetof(gp_row_menu_items_t, tags_count), NULL, 0},
+    {"created_at", GP_ROWS_COL_TIMESTAMPTZ, false, offsetof(gp_row_menu_items_t, created_at), 0, 0, NULL, 0},
+    {"updated_at", GP_ROWS_COL_TIMESTAMPTZ, false, offsetof(gp_row_menu_items_t, updated_at), 0, 0, NULL, 0},
 };
-static const gp__table_desc_t menu_items_table = {"menu_items", menu_items_cols, 11, sizeof(gp_row_menu_items_t)};
+static const gp_rows_table_desc_t menu_items_table = {"menu_items", menu_items_cols, 11, sizeof(gp_row_menu_items_t)};
 
 gp_status_t gp_row_menu_items_bind(const gp_result_t *r, gp_row_menu_items_map_t *map, gp_error_t *err)
 {
-    return gp__rows_bind(&menu_items_table, r, map ? map->col : NULL, err);
+    return gp_rows_bind(&menu_items_table, r, map ? map->col : NULL, err);
 }
 
 gp_status_t gp_row_menu_items_decode(const gp_result_t *r, const gp_row_menu_items_map_t *map, int row,
     gp_row_menu_items_t *out, gp_error_t *err)
 {
-    return gp__rows_decode(&menu_items_table, r, map ? map->col : NULL, row, out, err);
+    return gp_rows_decode(&menu_items_table, r, map ? map->col : NULL, row, out, err);
 }
 
 gp_status_t gp_row_menu_items_decode_all(const gp_result_t *r, gp_row_menu_items_t **rows, size_t *n,
     gp_error_t *err)
 {
-    return gp__rows_decode_all(&menu_items_table, r, (void **)rows, n, err);
+    return gp_rows_decode_all(&menu_items_table, r, (void **)rows, n, err);
 }
 
-void gp_row_menu_items_free(gp_row_menu_items_t *row) { gp__rows_free(&menu_items_table, row); }
+void gp_row_menu_items_free(gp_row_menu_items_t *row) { gp_rows_free(&menu_items_table, row); }
 
-void gp_row_menu_items_free_all(gp_row_menu_items_t *rows, size_t n) { gp__rows_free_all(&menu_items_table, rows, n); }
+void gp_row_menu_items_free_all(gp_row_menu_items_t *rows, size_t n) { gp_rows_free_all(&menu_items_table, rows, n); }
 
 /* ---- public.order_items ---- */
-static const gp__col_desc_t order_items_cols[] = {
-    {"tenant_id", GP__COL_UUID, false, offsetof(gp_row_order_items_t, tenant_id), 0, 0, NULL, 0},
-    {"order_id", GP__COL_UUID, false, offsetof(gp_row_order_items_t, order_id), 0, 0, NULL, 0},
-    {"line_no", GP__COL_INT32, false, offsetof(gp_row_order_items_t, line_no), 0, 0, NULL, 0},
-    {"menu_item_id", GP__COL_UUID, false, offsetof(gp_row_order_items_t, menu_item_id), 0, 0, NULL, 0},
-    {"quantity", GP__COL_INT32, false, offsetof(gp_row_order_items_t, quantity), 0, 0, NULL, 0},
-    {"unit_price_cents", GP__COL_INT32, false, offsetof(gp_row_order_items_t, unit_price_cents), 0, 0, NULL, 0},
+static const gp_rows_col_desc_t order_items_cols[] = {
+    {"tenant_id", GP_ROWS_COL_UUID, false, offsetof(gp_row_order_items_t, tenant_id), 0, 0, NULL, 0},
+    {"order_id", GP_ROWS_COL_UUID, false, offsetof(gp_row_order_items_t, order_id), 0, 0, NULL, 0},
+    {"line_no", GP_ROWS_COL_INT32, false, offsetof(gp_row_order_items_t, line_no), 0, 0, NULL, 0},
+    {"menu_item_id", GP_ROWS_COL_UUID, false, offsetof(gp_row_order_items_t, menu_item_id), 0, 0, NULL, 0},
+    {"quantity", GP_ROWS_COL_INT32, false, offsetof(gp_row_order_items_t, quantity), 0, 0, NULL, 0},
+    {"unit_price_cents", GP_ROWS_COL_INT32, false, offsetof(gp_row_order_items_t, unit_price_cents), 0, 0, NULL, 0},
 };
-static const gp__table_desc_t order_items_table = {"order_items", order_items_cols, 6, sizeof(gp_row_order_items_t)};
+static const gp_rows_table_desc_t order_items_table = {"order_items", order_items_cols, 6, sizeof(gp_row_order_items_t)};
 
 gp_status_t gp_row_order_items_bind(const gp_result_t *r, gp_row_order_items_map_t *map, gp_error_t *err)
 {
-    return gp__rows_bind(&order_items_table, r, map ? map->col : NULL, err);
+    return gp_rows_bind(&order_items_table, r, map ? map->col : NULL, err);
 }
 
 gp_status_t gp_row_order_items_decode(const gp_result_t *r, const gp_row_order_items_map_t *map, int row,
     gp_row_order_items_t *out, gp_error_t *err)
 {
-    return gp__rows_decode(&order_items_table, r, map ? map->col : NULL, row, out, err);
+    return gp_rows_decode(&order_items_table, r, map ? map->col : NULL, row, out, err);
 }
 
 gp_status_t gp_row_order_items_decode_all(const gp_result_t *r, gp_row_order_items_t **rows, size_t *n,
     gp_error_t *err)
 {
-    return gp__rows_decode_all(&order_items_table, r, (void **)rows, n, err);
+    return gp_rows_decode_all(&order_items_table, r, (void **)rows, n, err);
 }
 
-void gp_row_order_items_free(gp_row_order_items_t *row) { gp__rows_free(&order_items_table, row); }
+void gp_row_order_items_free(gp_row_order_items_t *row) { gp_rows_free(&order_items_table, row); }
 
-void gp_row_order_items_free_all(gp_row_order_items_t *rows, size_t n) { gp__rows_free_all(&order_items_table, rows, n); }
+void gp_row_order_items_free_all(gp_row_order_items_t *rows, size_t n) { gp_rows_free_all(&order_items_table, rows, n); }
 
 /* ---- public.orders ---- */
-static const gp__col_desc_t orders_cols[] = {
-    {"tenant_id", GP__COL_UUID, false, offsetof(gp_row_orders_t, tenant_id), 0, 0, NULL, 0},
-    {"id", GP__COL_UUID, false, offsetof(gp_row_orders_t, id), 0, 0, NULL, 0},
-    {"customer_id", GP__COL_UUID, true, offsetof(gp_row_orders_t, customer_id), offsetof(gp_row_orders_t, customer_id_is_null), 0, NULL, 0},
-    {"status", GP__COL_ENUM, false, offsetof(gp_row_orders_t, status), 0, 0, order_status_labels, GP_ORDER_STATUS_COUNT_},
-    {"total_cents", GP__COL_INT64, false, offsetof(gp_row_orders_t, total_cents), 0, 0, NULL, 0},
-    {"note", GP__COL_TEXT, true, offsetof(gp_row_orders_t, note), offsetof(gp_row_orders_t, note_is_null), 0, NULL, 0},
-    {"placed_at", GP__COL_TIMESTAMPTZ, false, offsetof(gp_row_orders_t, placed_at), 0, 0, NULL, 0},
-    {"updated_at", GP__COL_TIMESTAMPTZ, false, offsetof(gp_row_orders_t, updated_at), 0, 0, NULL, 0},
-    {"completed_at", GP__COL_TIMESTAMPTZ, true, offsetof(gp_row_orders_t, completed_at), offsetof(gp_row_orders_t, completed_at_is_null), 0, NULL, 0},
+static const gp_rows_col_desc_t orders_cols[] = {
+    {"tenant_id", GP_ROWS_COL_UUID, false, offsetof(gp_row_orders_t, tenant_id), 0, 0, NULL, 0},
+    {"id", GP_ROWS_COL_UUID, false, offsetof(gp_row_orders_t, id), 0, 0, NULL, 0},
+    {"customer_id", GP_ROWS_COL_UUID, true, offsetof(gp_row_orders_t, customer_id), offsetof(gp_row_orders_t, customer_id_is_null), 0, NULL, 0},
+    {"status", GP_ROWS_COL_ENUM, false, offsetof(gp_row_orders_t, status), 0, 0, order_status_labels, GP_ORDER_STATUS_COUNT_},
+    {"total_cents", GP_ROWS_COL_INT64, false, offsetof(gp_row_orders_t, total_cents), 0, 0, NULL, 0},
+    {"note", GP_ROWS_COL_TEXT, true, offsetof(gp_row_orders_t, note), offsetof(gp_row_orders_t, note_is_null), 0, NULL, 0},
+    {"placed_at", GP_ROWS_COL_TIMESTAMPTZ, false, offsetof(gp_row_orders_t, placed_at), 0, 0, NULL, 0},
+    {"updated_at", GP_ROWS_COL_TIMESTAMPTZ, false, offsetof(gp_row_orders_t, updated_at), 0, 0, NULL, 0},
+    {"completed_at", GP_ROWS_COL_TIMESTAMPTZ, true, offsetof(gp_row_orders_t, completed_at), offsetof(gp_row_orders_t, completed_at_is_null), 0, NULL, 0},
 };
-static const gp__table_desc_t orders_table = {"orders", orders_cols, 9, sizeof(gp_row_orders_t)};
+static const gp_rows_table_desc_t orders_table = {"orders", orders_cols, 9, sizeof(gp_row_orders_t)};
 
 gp_status_t gp_row_orders_bind(const gp_result_t *r, gp_row_orders_map_t *map, gp_error_t *err)
 {
-    return gp__rows_bind(&orders_table, r, map ? map->col : NULL, err);
+    return gp_rows_bind(&orders_table, r, map ? map->col : NULL, err);
 }
 
 gp_status_t gp_row_orders_decode(const gp_result_t *r, const gp_row_orders_map_t *map, int row,
     gp_row_orders_t *out, gp_error_t *err)
 {
-    return gp__rows_decode(&orders_table, r, map ? map->col : NULL, row, out, err);
+    return gp_rows_decode(&orders_table, r, map ? map->col : NULL, row, out, err);
 }
 
 gp_status_t gp_row_orders_decode_all(const gp_result_t *r, gp_row_orders_t **rows, size_t *n,
     gp_error_t *err)
 {
-    return gp__rows_decode_all(&orders_table, r, (void **)rows, n, err);
+    return gp_rows_decode_all(&orders_table, r, (void **)rows, n, err);
 }
 
-void gp_row_orders_free(gp_row_orders_t *row) { gp__rows_free(&orders_table, row); }
+void gp_row_orders_free(gp_row_orders_t *row) { gp_rows_free(&orders_table, row); }
 
-void gp_row_orders_free_all(gp_row_orders_t *rows, size_t n) { gp__rows_free_all(&orders_table, rows, n); }
+void gp_row_orders_free_all(gp_row_orders_t *rows, size_t n) { gp_rows_free_all(&orders_table, rows, n); }
 
 /* ---- public.tenants ---- */
-static const gp__col_desc_t tenants_cols[] = {
-    {"id", GP__COL_UUID, false, offsetof(gp_row_tenants_t, id), 0, 0, NULL, 0},
-    {"slug", GP__COL_TEXT, false, offsetof(gp_row_tenants_t, slug), 0, 0, NULL, 0},
-    {"name", GP__COL_TEXT, false, offsetof(gp_row_tenants_t, name), 0, 0, NULL, 0},
-    {"status", GP__COL_ENUM, false, offsetof(gp_row_tenants_t, status), 0, 0, tenant_status_labels, GP_TENANT_STATUS_COUNT_},
-    {"plan", GP__COL_TEXT, false, offsetof(gp_row_tenants_t, plan), 0, 0, NULL, 0},
-    {"settings", GP__COL_JSONB, false, offsetof(gp_row_tenants_t, settings), 0, 0, NULL, 0},
-    {"created_at", GP__COL_TIMESTAMPTZ, false, offsetof(gp_row_tenants_t, created_at), 0, 0, NULL, 0},
-    {"updated_at", GP__COL_TIMESTAMPTZ, false, offsetof(gp_row_tenants_t, updated_at), 0, 0, NULL, 0},
+static const gp_rows_col_desc_t tenants_cols[] = {
+    {"id", GP_ROWS_COL_UUID, false, offsetof(gp_row_tenants_t, id), 0, 0, NULL, 0},
+    {"slug", GP_ROWS_COL_TEXT, false, offsetof(gp_row_tenants_t, slug), 0, 0, NULL, 0},
+    {"name", GP_ROWS_COL_TEXT, false, offsetof(gp_row_tenants_t, name), 0, 0, NULL, 0},
+    {"status", GP_ROWS_COL_ENUM, false, offsetof(gp_row_tenants_t, status), 0, 0, tenant_status_labels, GP_TENANT_STATUS_COUNT_},
+    {"plan", GP_ROWS_COL_TEXT, false, offsetof(gp_row_tenants_t, plan), 0, 0, NULL, 0},
+    {"settings", GP_ROWS_COL_JSONB, false, offsetof(gp_row_tenants_t, settings), 0, 0, NULL, 0},
+    {"created_at", GP_ROWS_COL_TIMESTAMPTZ, false, offsetof(gp_row_tenants_t, created_at), 0, 0, NULL, 0},
+    {"updated_at", GP_ROWS_COL_TIMESTAMPTZ, false, offsetof(gp_row_tenants_t, updated_at), 0, 0, NULL, 0},
 };
-static const gp__table_desc_t tenants_table = {"tenants", tenants_cols, 8, sizeof(gp_row_tenants_t)};
+static const gp_rows_table_desc_t tenants_table = {"tenants", tenants_cols, 8, sizeof(gp_row_tenants_t)};
 
 gp_status_t gp_row_tenants_bind(const gp_result_t *r, gp_row_tenants_map_t *map, gp_error_t *err)
 {
-    return gp__rows_bind(&tenants_table, r, map ? map->col : NULL, err);
+    return gp_rows_bind(&tenants_table, r, map ? map->col : NULL, err);
 }
 
 gp_status_t gp_row_tenants_decode(const gp_result_t *r, const gp_row_tenants_map_t *map, int row,
     gp_row_tenants_t *out, gp_error_t *err)
 {
-    return gp__rows_decode(&tenants_table, r, map ? map->col : NULL, row, out, err);
+    return gp_rows_decode(&tenants_table, r, map ? map->col : NULL, row, out, err);
 }
 
 gp_status_t gp_row_tenants_decode_all(const gp_result_t *r, gp_row_tenants_t **rows, size_t *n,
     gp_error_t *err)
 {
-    return gp__rows_decode_all(&tenants_table, r, (void **)rows, n, err);
+    return gp_rows_decode_all(&tenants_table, r, (void **)rows, n, err);
 }
 
-void gp_row_tenants_free(gp_row_tenants_t *row) { gp__rows_free(&tenants_table, row); }
+void gp_row_tenants_free(gp_row_tenants_t *row) { gp_rows_free(&tenants_table, row); }
 
-void gp_row_tenants_free_all(gp_row_tenants_t *rows, size_t n) { gp__rows_free_all(&tenants_table, rows, n); }
+void gp_row_tenants_free_all(gp_row_tenants_t *rows, size_t n) { gp_rows_free_all(&tenants_table, rows, n); }
 
 /* ---- public.users ---- */
-static const gp__col_desc_t users_cols[] = {
-    {"tenant_id", GP__COL_UUID, false, offsetof(gp_row_users_t, tenant_id), 0, 0, NULL, 0},
-    {"id", GP__COL_UUID, false, offsetof(gp_row_users_t, id), 0, 0, NULL, 0},
-    {"email", GP__COL_TEXT, false, offsetof(gp_row_users_t, email), 0, 0, NULL, 0},
-    {"display_name", GP__COL_TEXT, false, offsetof(gp_row_users_t, display_name), 0, 0, NULL, 0},
-    {"role", GP__COL_ENUM, false, offsetof(gp_row_users_t, role), 0, 0, user_role_labels, GP_USER_ROLE_COUNT_},
-    {"created_at", GP__COL_TIMESTAMPTZ, false, offsetof(gp_row_users_t, created_at), 0, 0, NULL, 0},
-    {"updated_at", GP__COL_TIMESTAMPTZ, false, offsetof(gp_row_users_t, updated_at), 0, 0, NULL, 0},
+static const gp_rows_col_desc_t users_cols[] = {
+    {"tenant_id", GP_ROWS_COL_UUID, false, offsetof(gp_row_users_t, tenant_id), 0, 0, NULL, 0},
+    {"id", GP_ROWS_COL_UUID, false, offsetof(gp_row_users_t, id), 0, 0, NULL, 0},
+    {"email", GP_ROWS_COL_TEXT, false, offsetof(gp_row_users_t, email), 0, 0, NULL, 0},
+    {"display_name", GP_ROWS_COL_TEXT, false, offsetof(gp_row_users_t, display_name), 0, 0, NULL, 0},
+    {"role", GP_ROWS_COL_ENUM, false, offsetof(gp_row_users_t, role), 0, 0, user_role_labels, GP_USER_ROLE_COUNT_},
+    {"created_at", GP_ROWS_COL_TIMESTAMPTZ, false, offsetof(gp_row_users_t, created_at), 0, 0, NULL, 0},
+    {"updated_at", GP_ROWS_COL_TIMESTAMPTZ, false, offsetof(gp_row_users_t, updated_at), 0, 0, NULL, 0},
 };
-static const gp__table_desc_t users_table = {"users", users_cols, 7, sizeof(gp_row_users_t)};
+static const gp_rows_table_desc_t users_table = {"users", users_cols, 7, sizeof(gp_row_users_t)};
 
 gp_status_t gp_row_users_bind(const gp_result_t *r, gp_row_users_map_t *map, gp_error_t *err)
 {
-    return gp__rows_bind(&users_table, r, map ? map->col : NULL, err);
+    return gp_rows_bind(&users_table, r, map ? map->col : NULL, err);
 }
 
 gp_status_t gp_row_users_decode(const gp_result_t *r, const gp_row_users_map_t *map, int row,
     gp_row_users_t *out, gp_error_t *err)
 {
-    return gp__rows_decode(&users_table, r, map ? map->col : NULL, row, out, err);
+    return gp_rows_decode(&users_table, r, map ? map->col : NULL, row, out, err);
 }
 
 gp_status_t gp_row_users_decode_all(const gp_result_t *r, gp_row_users_t **rows, size_t *n,
     gp_error_t *err)
 {
-    return gp__rows_decode_all(&users_table, r, (void **)rows, n, err);
+    return gp_rows_decode_all(&users_table, r, (void **)rows, n, err);
 }
 
-void gp_row_users_free(gp_row_users_t *row) { gp__rows_free(&users_table, row); }
+void gp_row_users_free(gp_row_users_t *row) { gp_rows_free(&users_table, row); }
 
-void gp_row_users_free_all(gp_row_users_t *rows, size_t n) { gp__rows_free_all(&users_table, rows, n); }
+void gp_row_users_free_all(gp_row_users_t *rows, size_t n) { gp_rows_free_all(&users_table, rows, n); }

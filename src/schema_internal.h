@@ -23,6 +23,14 @@ extern const size_t gp__migrations_embedded_count;
 gp_status_t gp__migrate_with(const gp_config_t *cfg, const gp_migration_t *set, size_t n,
                              const gp_migrate_opts_t *opts, gp_migrate_report_t **out, gp_error_t *err);
 
+/* The same with the bookkeeping table (schema public; a plain identifier
+ * the caller validated) and advisory lock key given: the library's own set
+ * (builtin: GP_MIGRATIONS_TABLE, GP_MIGRATION_LOCK_KEY, then the tenant
+ * keys are installed) or a service's (gp_migrate_set). */
+gp_status_t gp__migrate_table(const gp_config_t *cfg, const char *table, int64_t lock_key, bool builtin,
+                              const gp_migration_t *set, size_t n, const gp_migrate_opts_t *opts,
+                              gp_migrate_report_t **out, gp_error_t *err);
+
 /* Open one libpq connection as the application role (migration == false)
  * or the migration role. On failure returns GP_ERR_CONFIG, GP_ERR_CONNECT,
  * GP_ERR_AUTH, GP_ERR_TIMEOUT or GP_ERR_NOMEM with a redacted message naming

@@ -9,7 +9,9 @@
 #include <time.h>
 
 #include "growplate/tenant.h"
+#include "copy_internal.h"
 #include "query_internal.h"
+#include "tenant_internal.h"
 
 struct gp_tenant_tx {
     gp_conn_t *conn;
@@ -18,7 +20,32 @@ struct gp_tenant_tx {
     bool ended;   /* a statement of the caller's committed or rolled back: the scope is gone */
     bool owns_lease; /* gp_tenant_run's: the lease ends with the transaction (the sweep rides on COMMIT) */
     char tenant[GP_TENANT_ID_LEN + 1];
+    int nhooks;      /* after-commit hooks (gp__tenant_tx_after_commit) */
+    gp__tenant_hook_t hooks[GP__TENANT_HOOKS_MAX];
 };
+
+gp_status_t gp__tenant_tx_after_commit(gp_tenant_tx_t *tx, const gp__tenant_hook_t *hook, gp_error_t *err)
+{
+    if (!tx || !hook || !hook->run)
+        return gp__client_error(err, GP_ERR_INVALID, "no transaction or hook given");
+    if (tx->nhooks == GP__TENANT_HOOKS_MAX)
+        return gp__client_error(err, GP_ERR_RANGE, "a tenant-scoped transaction takes at most %d after-commit "
+                                "actions (invalidate several keys in one call)", GP__TENANT_HOOKS_MAX);
+    tx->hooks[tx->nhooks++] = *hook;
+    return GP_OK;
+}
+
+/* The transaction ended: run the hooks when it committed, then free them. */
+static void end_hooks(gp_tenant_tx_t *tx, bool committed)
+{
+    for (int i = 0; i < tx->nhooks; i++) {
+        if (committed)
+            tx->hooks[i].run(tx->hooks[i].userdata, tx->tenant);
+        if (tx->hooks[i].drop)
+            tx->hooks[i].drop(tx->hooks[i].userdata);
+    }
+    tx->nhooks = 0;
+}
 
 static gp_status_t check_tenant(const char *tenant_id, gp_error_t *err)
 {
@@ -411,6 +438,25 @@ static gp_status_t tx_run(gp_tenant_tx_t *tx, const char *sql, int nparams, cons
     return st;
 }
 
+gp_status_t gp__tenant_tx_scope(gp_tenant_tx_t *tx, gp_conn_t **conn, gp_error_t *err)
+{
+    *conn = NULL;
+    if (!tx)
+        return gp__client_error(err, GP_ERR_INVALID, "no transaction given");
+    gp_status_t st = GP_OK;
+    if (!tx->started) { /* BEGIN and the setting, with a statement that does nothing */
+        gp_result_t *r = NULL;
+        st = tx_run(tx, "SELECT", 0, NULL, &r, err);
+        gp_result_free(r);
+    } else if (tx->ended || PQtransactionStatus(tx->conn->pg) == PQTRANS_IDLE) {
+        st = gp__client_error(err, GP_ERR_INVALID, "the tenant-scoped transaction has ended (a statement "
+                              "committed or rolled it back); start a new one");
+    }
+    if (st == GP_OK)
+        *conn = tx->conn;
+    return st;
+}
+
 gp_status_t gp_tenant_tx_query(gp_tenant_tx_t *tx, const char *sql, int nparams, const gp_value_t *params,
                                gp_result_t **out, gp_error_t *err)
 {
@@ -439,6 +485,7 @@ gp_status_t gp_tenant_commit(gp_tenant_tx_t *tx, gp_error_t *err)
         st = tx->owns_lease ? gp__tx_commit_swept(tx->conn, err) : gp_tx_commit(tx->conn, err);
     else if (err)
         gp_error_clear(err);
+    end_hooks(tx, st == GP_OK);
     free(tx);
     return st;
 }
@@ -466,6 +513,7 @@ gp_status_t gp_tenant_rollback(gp_tenant_tx_t *tx, gp_error_t *err)
         st = gp_tx_rollback(tx->conn, err);
     else if (err)
         gp_error_clear(err);
+    end_hooks(tx, false);
     free(tx);
     return st;
 }
@@ -533,15 +581,7 @@ gp_status_t gp_tenant_run(gp_pool_t *pool, const char *tenant_id, const gp_tx_op
 
 #define MAX_COLS 64
 
-static bool ident_ok(const char *s)
-{
-    if (!s || !*s || strlen(s) > 63 || !((*s >= 'a' && *s <= 'z') || *s == '_'))
-        return false;
-    for (const char *p = s; *p; p++)
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_'))
-            return false;
-    return true;
-}
+static bool ident_ok(const char *s) { return gp__plain_ident(s); }
 
 static gp_status_t bad_ident(gp_error_t *err, const char *what, const char *s)
 {

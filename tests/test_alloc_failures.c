@@ -1,7 +1,8 @@
 /* test_alloc_failures.c — fail the Nth allocation of the library, for every
  * N, along real paths: creating a pool, a tenant one-shot call (with the
  * secret's publication), a pool pipeline, a tenant transaction, the cache
- * (create, set, get, close), closing the pool. Every run must end without a
+ * (create, set, get, close), closing the pool; COPY out, a stream and
+ * NOTIFY in a tenant transaction, a listener and a subscription. Every run must end without a
  * crash or a hang, each call with success or GP_ERR_NOMEM (or an error that
  * an allocation failure in the pool's background thread explains: a
  * timeout waiting for a connection, the cache unavailable), and nothing
@@ -21,6 +22,8 @@
 #include "gp_scratch.h"
 #include "gp_test.h"
 #include "growplate/cache.h"
+#include "growplate/copy.h"
+#include "growplate/listen.h"
 #include "growplate/tenant.h"
 
 void *__real_malloc(size_t n);
@@ -60,6 +63,33 @@ static gp_status_t body(gp_tenant_tx_t *tx, void *ud, gp_error_t *err)
     gp_result_t *r = NULL;
     gp_status_t st = gp_tenant_tx_query(tx, "SELECT count(*) FROM public.menu_items", 0, NULL, &r, err);
     gp_result_free(r);
+    return st;
+}
+
+/* COPY out, a stream and NOTIFY in one tenant transaction (#21). */
+static gp_status_t discard(void *ud, const char *data, size_t len, gp_error_t *err)
+{
+    (void)ud, (void)data, (void)len, (void)err;
+    return GP_OK;
+}
+
+static gp_status_t bulk(gp_tenant_tx_t *tx, void *ud, gp_error_t *err)
+{
+    (void)ud;
+    gp_status_t st = gp_tenant_tx_copy_out(tx, "COPY (SELECT 1 UNION ALL SELECT 2) TO STDOUT", discard, NULL, NULL, err);
+    gp_stream_t *s = NULL;
+    if (st == GP_OK)
+        st = gp_tenant_tx_stream_open(tx, "SELECT generate_series(1, 3)", 0, NULL, &s, err);
+    const gp_result_t *row = NULL;
+    if (st == GP_OK)
+        st = gp_stream_next(s, &row, err);
+    if (s) {
+        gp_status_t cst = gp_stream_close(s, err);
+        if (st == GP_OK)
+            st = cst;
+    }
+    if (st == GP_OK)
+        st = gp_tenant_tx_notify(tx, "alloc", "payload", err);
     return st;
 }
 
@@ -107,7 +137,15 @@ static void scenario(long n, const gp_config_t *base)
             gp_pipeline_free(p);
         }
         allowed("gp_tenant_run", gp_tenant_run(pool, tenant, NULL, body, NULL, NULL, &e), n);
+        allowed("gp_tenant_run (copy, stream, notify)", gp_tenant_run(pool, tenant, NULL, bulk, NULL, NULL, &e), n);
         gp_pool_close(pool, 2000);
+    }
+    gp_listener_t *l = NULL;
+    st = gp_listener_create(&cfg, &l, &e);
+    allowed("gp_listener_create", st, n);
+    if (st == GP_OK) {
+        allowed("gp_listener_listen_tenant", gp_listener_listen_tenant(l, tenant, "alloc", NULL, NULL, &e), n);
+        gp_listener_free(l);
     }
     gp_cache_t *cache = NULL;
     st = gp_cache_create(&cfg, NULL, &cache, &e);

@@ -657,12 +657,132 @@ static void test_get_order(void **state)
                      GP_ERR_NOT_FOUND);
 }
 
+/* Every page of a listing joined: "name,name,...", and the page sizes "3,3,1". */
+static void pages_of(const char *tenant, const char *cat, bool avail, int limit, const char *first_cursor, char *names,
+                     size_t nlen, char *sizes, size_t slen)
+{
+    names[0] = sizes[0] = 0;
+    char *cursor = first_cursor ? strdup(first_cursor) : NULL;
+    for (int guard = 0; guard < 100; guard++) {
+        gp_data_page_opts_t page = {.limit = limit, .cursor = cursor};
+        gp_row_menu_items_t *rows = NULL;
+        size_t n = 0;
+        char *next = NULL;
+        gp_error_t e;
+        gp_status_t st = gp_data_list_menu_items_page(pool, tenant, cat, avail, &page, &rows, &n, &next, &e);
+        if (st != GP_OK)
+            fprintf(stderr, "page: %s\n", e.message);
+        assert_int_equal(st, GP_OK);
+        for (size_t i = 0; i < n; i++)
+            snprintf(names + strlen(names), nlen - strlen(names), "%s,", rows[i].name);
+        snprintf(sizes + strlen(sizes), slen - strlen(sizes), "%s%zu", sizes[0] ? "," : "", n);
+        gp_row_menu_items_free_all(rows, n);
+        free(cursor);
+        cursor = next;
+        if (!cursor)
+            return;
+    }
+    fail_msg("no last page after 100 pages");
+}
+
+static void test_list_menu_items_pages(void **state)
+{
+    (void)state;
+    char a[37], b[37], mains[37], drinks[37], desserts[37], id[37];
+    gp_test_data_tenant(pool, "page-a", a);
+    gp_test_data_tenant(pool, "page-b", b);
+    gp_test_data_category(pool, a, "Mains", 2, mains);
+    gp_test_data_category(pool, a, "Drinks", 1, drinks);
+    gp_test_data_category(pool, a, "Desserts", 2, desserts);
+    gp_test_data_item(pool, a, mains, "Steak", 2500, true, id);
+    gp_test_data_item(pool, a, mains, "Burger", 1200, false, id);
+    gp_test_data_item(pool, a, drinks, "Water", 100, true, id);
+    gp_test_data_item(pool, a, drinks, "Cola", 300, true, id);
+    gp_test_data_item(pool, a, desserts, "Tart", 600, false, id);
+    gp_test_data_item(pool, a, desserts, "Ice cream", 500, true, id);
+    gp_test_data_item(pool, a, desserts, "Crème brûlée", 700, true, id);
+    char b_cat[37];
+    gp_test_data_category(pool, b, "Aaa first", -5, b_cat);
+    gp_test_data_item(pool, b, b_cat, "B secret", 1, true, id);
+    gp_test_data_item(pool, b, b_cat, "B hidden", 1, true, id);
+
+    char names[512], sizes[64];
+    pages_of(a, NULL, false, 3, NULL, names, sizeof names, sizes, sizeof sizes);
+    assert_string_equal(names, "Cola,Water,Crème brûlée,Ice cream,Tart,Burger,Steak,");
+    assert_string_equal(sizes, "3,3,1");
+    pages_of(a, NULL, false, 7, NULL, names, sizeof names, sizes, sizeof sizes);
+    assert_string_equal(sizes, "7"); /* exactly one page: no cursor to an empty page */
+    pages_of(a, NULL, true, 2, NULL, names, sizeof names, sizes, sizeof sizes);
+    assert_string_equal(names, "Cola,Water,Crème brûlée,Ice cream,Steak,");
+    assert_string_equal(sizes, "2,2,1");
+    pages_of(a, mains, false, 1, NULL, names, sizeof names, sizes, sizeof sizes);
+    assert_string_equal(names, "Burger,Steak,");
+    pages_of(a, b_cat, false, 5, NULL, names, sizeof names, sizes, sizeof sizes);
+    assert_string_equal(names, ""); /* another tenant's category: nothing */
+
+    /* Rows added and removed between pages: none repeated, none that stays skipped. */
+    gp_data_page_opts_t page = {.limit = 3};
+    gp_row_menu_items_t *rows = NULL;
+    size_t n = 0;
+    char *next = NULL;
+    gp_error_t e;
+    assert_int_equal(gp_data_list_menu_items_page(pool, a, NULL, false, &page, &rows, &n, &next, &e), GP_OK);
+    assert_int_equal(n, 3);
+    assert_non_null(next);
+    gp_row_menu_items_free_all(rows, n);
+    gp_test_data_item(pool, a, drinks, "Apple juice", 250, true, id); /* sorts before the cursor */
+    assert_int_equal(gp_test_data_scalar(pool, a, "SELECT count(*) FROM menu_items WHERE name = 'Tart'", NULL), 1);
+    gp_value_t tp = gp_text("Tart");
+    assert_int_equal(gp_tenant_exec(pool, a, "DELETE FROM menu_items WHERE name = $1", 1, &tp, NULL, &e), GP_OK);
+    pages_of(a, NULL, false, 3, next, names, sizeof names, sizes, sizeof sizes);
+    assert_string_equal(names, "Ice cream,Burger,Steak,");
+    free(next);
+
+    /* The attack: B's own cursor (its rows sort first), used as A: only A's rows, nothing of B's. */
+    page = (gp_data_page_opts_t){.limit = 1};
+    assert_int_equal(gp_data_list_menu_items_page(pool, b, NULL, false, &page, &rows, &n, &next, &e), GP_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(rows[0].name, "B hidden");
+    gp_row_menu_items_free_all(rows, n);
+    pages_of(a, NULL, false, 100, next, names, sizeof names, sizes, sizeof sizes);
+    assert_string_equal(names, "Apple juice,Cola,Water,Crème brûlée,Ice cream,Burger,Steak,");
+    free(next);
+    assert_int_equal(gp_test_data_scalar(pool, b, "SELECT count(*) FROM menu_items", NULL), 2); /* B untouched */
+
+    /* Refused before anything is sent. */
+    const char *bad[] = {"garbage", "m1.1.41.42", "m2.1.41.42.00000000-0000-4000-8000-000000000000",
+                         "m1.x.41.42.00000000-0000-4000-8000-000000000000", "m1.1.4.42.00000000-0000-4000-8000-000000000000",
+                         "m1.1.41.42.not-a-uuid-not-a-uuid-not-a-uuid-not-a",
+                         "m1.01.41.42.00000000-0000-4000-8000-000000000000", /* one spelling per key */
+                         "m1.+1.41.42.00000000-0000-4000-8000-000000000000",
+                         "m1. 1.41.42.00000000-0000-4000-8000-000000000000",
+                         "m1.1.41.42.0000000A-0000-4000-8000-000000000000",
+                         "m1.1.4A.42.00000000-0000-4000-8000-000000000000"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        page = (gp_data_page_opts_t){.cursor = bad[i]};
+        assert_int_equal(gp_data_list_menu_items_page(pool, a, NULL, false, &page, &rows, &n, &next, &e), GP_ERR_INVALID);
+        assert_non_null(strstr(e.message, "page cursor"));
+        assert_null(next);
+    }
+    page = (gp_data_page_opts_t){.limit = GP_DATA_MAX_PAGE + 1};
+    assert_int_equal(gp_data_list_menu_items_page(pool, a, NULL, false, &page, &rows, &n, &next, &e), GP_ERR_INVALID);
+    page = (gp_data_page_opts_t){.limit = -1};
+    assert_int_equal(gp_data_list_menu_items_page(pool, a, NULL, false, &page, &rows, &n, &next, &e), GP_ERR_INVALID);
+    assert_int_equal(gp_data_list_menu_items_page(pool, a, NULL, false, NULL, &rows, &n, NULL, &e), GP_ERR_INVALID);
+    /* NULL page: the first page of GP_DATA_DEFAULT_PAGE. */
+    assert_int_equal(gp_data_list_menu_items_page(pool, a, NULL, false, NULL, &rows, &n, &next, &e), GP_OK);
+    assert_int_equal(n, 7);
+    assert_null(next);
+    gp_row_menu_items_free_all(rows, n);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_create_tenant),
         cmocka_unit_test(test_create_category_and_item),
         cmocka_unit_test(test_list_menu_items),
+        cmocka_unit_test(test_list_menu_items_pages),
         cmocka_unit_test(test_order_totals_from_stored_prices),
         cmocka_unit_test(test_order_refuses_foreign_unavailable_and_bad_lines),
         cmocka_unit_test(test_status_transitions),

@@ -85,6 +85,7 @@ check "tenant: the renamed item has its name back" grep -q '^Margherita  *9\.50$
 out=$("$build/examples/data" 2>&1); rc=$?
 check "data: tenant, menu, order priced by the database, status" \
   test $rc -eq 0 -a -n "$(grep '2 lines, 32.50, confirmed$' <<<"$out")"
+check "data: the menu in keyset pages" grep -q '^menu in pages of 1: Curry Rice (2 pages)$' <<<"$out"
 out=$("$build/examples/cache" trattoria-demo 2>&1); rc=$?
 check "cache: set/get, cache-aside, tenant invalidation" \
   test $rc -eq 0 -a -n "$(grep '^menu from the database: 4 items (1 load)$' <<<"$out")"
@@ -100,6 +101,19 @@ check "observability: JSON-lines records carry the tenant" \
 "$build/examples/observability" syslog >/dev/null 2>"$tmp/log"; rc=$?
 check "observability: syslog records (LOG_PERROR copy)" \
   test $rc -eq 0 -a -n "$(grep 'growplate-example.*\[cache\] tenant .* invalidated: .* tenant=' "$tmp/log")"
+
+"$build/examples/copy" trattoria-demo >"$tmp/copy.out" 2>"$tmp/copy.csv"; rc=$?
+check "copy: export, import (rolled back), stream closed early" test $rc -eq 0 -a -n "$(grep '^streamed 2 rows, closed early$' "$tmp/copy.out")"
+check "copy: the CSV export is the tenant's menu" grep -q '^Margherita,950$' "$tmp/copy.csv"
+check "copy: the export shows nothing of another tenant" bash -c '! grep -q -i "sushi\|nigiri\|maki" "$0"' "$tmp/copy.csv"
+check "copy: three rows imported through the view" grep -q '^imported 3 items (3 visible in the transaction, rolled back)$' "$tmp/copy.out"
+out=$("$build/examples/quickstart" trattoria-demo 2>&1)
+check "copy: the import was rolled back" bash -c '! grep -q "Imported" <<<"$0"' "$out"
+
+out=$("$build/examples/listen" trattoria-demo 2>&1); rc=$?
+check "listen: the tenant's NOTIFY arrives through the descriptor" \
+  test $rc -eq 0 -a -n "$(grep "^received 'order 42 ready' on channel orders for tenant trattoria-demo$" <<<"$out")"
+check "listen: the cache was invalidated on commit" grep -q '^cache after commit: invalidated$' <<<"$out"
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -91,10 +91,67 @@ static void test_committed_files_match_a_fresh_schema(void **state)
     gp_scratch_drop(&s);
 }
 
+/* A service's own tables: only those selected (by prefix or by name), only
+ * the enums they use, into files of the service's that name their header. */
+static void test_service_tables(void **state)
+{
+    (void)state;
+    gp_scratch_t s;
+    gp_scratch_create(&s, "gentypes_svc");
+    gp_scratch_migrate(&s);
+    gp_config_t cfg;
+    gp_scratch_config(&s, &cfg);
+    PGconn *owner = gp_scratch_connect(s.owner_url);
+    gp_scratch_exec(owner, "CREATE TYPE public.svc_colour AS ENUM ('red', 'green');"
+                           "CREATE TABLE public.svc_widgets (id int PRIMARY KEY, colour public.svc_colour NOT NULL,"
+                           " label text);"
+                           "CREATE TABLE public.svc_gadgets (id bigint PRIMARY KEY)");
+    PQfinish(owner);
+    char *header = NULL, *source = NULL;
+    gp_error_t err;
+    gp_gen_types_opts_t o = {.prefix = "svc_", .include = "menu_svc/rows.h"};
+    gp_status_t st = gp_gen_types_for(&cfg, &o, &header, &source, &err);
+    if (st != GP_OK)
+        fprintf(stderr, "gen-types: %s\n", err.message);
+    assert_int_equal(st, GP_OK);
+    assert_non_null(strstr(header, "/* menu_svc/rows.h — row types of the service's own tables."));
+    assert_non_null(strstr(header, "#ifndef MENU_SVC_ROWS_H_\n#define MENU_SVC_ROWS_H_\n"));
+    assert_non_null(strstr(header, "} gp_row_svc_widgets_t;"));
+    assert_non_null(strstr(header, "} gp_row_svc_gadgets_t;"));
+    assert_non_null(strstr(header, "} gp_svc_colour_t;"));
+    assert_null(strstr(header, "gp_row_menu_items_t"));   /* the library's tables stay in growplate/rows.h */
+    assert_null(strstr(header, "gp_order_status_t"));     /* and so do its enums */
+    assert_null(strstr(header, "GROWPLATE_ROWS_H"));
+    assert_non_null(strstr(source, "#include \"menu_svc/rows.h\"\n#include <growplate/rows_support.h>\n"));
+    assert_null(strstr(source, "growplate/rows.h"));
+    free(header);
+    free(source);
+
+    const char *one[] = {"svc_gadgets"};
+    gp_gen_types_opts_t named = {.tables = one, .n_tables = 1, .include = "g.h"};
+    assert_int_equal(gp_gen_types_for(&cfg, &named, &header, &source, &err), GP_OK);
+    assert_non_null(strstr(header, "} gp_row_svc_gadgets_t;"));
+    assert_null(strstr(header, "gp_row_svc_widgets_t"));
+    assert_null(strstr(header, "gp_svc_colour_t"));
+    free(header);
+    free(source);
+
+    const char *missing[] = {"svc_nope"};
+    gp_gen_types_opts_t bad = {.tables = missing, .n_tables = 1};
+    header = source = (char *)"untouched";
+    assert_int_equal(gp_gen_types_for(&cfg, &bad, &header, &source, &err), GP_ERR_NOT_FOUND);
+    assert_null(header);
+    assert_null(source);
+    assert_non_null(strstr(err.message, "no table \"svc_nope\" in schema public"));
+    gp_config_release(&cfg);
+    gp_scratch_drop(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_committed_files_match_a_fresh_schema),
+        cmocka_unit_test(test_service_tables),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -80,5 +80,44 @@ run env DATABASE_URL="postgresql://growplate_app:S3cret@127.0.0.1:1/x" "$gp" aud
 check "audit connection failure exits 2" test $rc -eq 2
 check "audit failure hides the password" bash -c '! grep -q S3cret <<<"$0$1"' "$out" "$err"
 
+# A service's own migrations: --dir and --table, their own bookkeeping.
+svc=$(mktemp -d)
+printf 'CREATE TABLE public.svc_cli_widgets (id int PRIMARY KEY);\n' >"$svc/0001_widgets.sql"
+printf 'ALTER TABLE public.svc_cli_widgets ADD COLUMN label text;\n' >"$svc/0002_label.sql"
+run "$gp" migrate --dir "$svc"
+check "--dir without --table is usage (exit 3)" test $rc -eq 3
+run "$gp" migrate --dir "$svc" --table migrations_of_svc_cli --dry-run
+check "service dry run lists its pending migrations" grep -q '^pending 0002 label$' <<<"$out"
+run "$gp" migrate --dir "$svc" --table migrations_of_svc_cli --json
+check "service set applied (--json)" grep -q '"ok":true,"dry_run":false,"applied":2,"pending":0' <<<"$out"
+check "service set recorded in its own table" \
+  test "$(admin_db -tAc "SELECT string_agg(name, ',' ORDER BY version) FROM public.migrations_of_svc_cli")" = widgets,label
+run "$gp" migrate --dir "$svc" --table migrations_of_svc_cli --json
+check "service set: second run applies nothing" grep -q '"applied":0,"pending":0' <<<"$out"
+run "$gp" migrate --dir "$svc" --table growplate_schema_migrations
+check "the library's table is refused (exit 2, named)" bash -c '[ $0 -eq 2 ] && grep -q "library.s own bookkeeping table" <<<"$1"' "$rc" "$err"
+run "$gp" migrate --dir "$svc/missing" --table migrations_of_svc_cli
+check "a missing directory exits 2 naming it" bash -c '[ $0 -eq 2 ] && grep -q "$2/missing" <<<"$1"' "$rc" "$err" "$svc"
+run "$gp" migrate --dir "$svc" --table migrations_of_svc_cli --lock-key abc
+check "--lock-key abc is usage (exit 3)" test $rc -eq 3
+# ... and their row types, into the service's files, compiled and linked against the library.
+run "$gp" gen-types --prefix svc_cli_ --header "$svc/svc_rows.h"
+check "gen-types --prefix without --source is usage (exit 3)" test $rc -eq 3
+run "$gp" gen-types --prefix svc_cli_ --header "$svc/svc_rows.h" --source "$svc/svc_rows.c"
+check "gen-types --prefix writes the service's files" test $rc -eq 0 -a -s "$svc/svc_rows.h" -a -s "$svc/svc_rows.c"
+check "the service's header has only its tables" bash -c 'grep -q "gp_row_svc_cli_widgets_t" "$0" && ! grep -q "gp_row_menu_items_t\|migrations_of_svc_cli" "$0"' "$svc/svc_rows.h"
+run "$gp" gen-types --check --prefix svc_cli_ --header "$svc/svc_rows.h" --source "$svc/svc_rows.c"
+check "gen-types --check --prefix: up to date" test $rc -eq 0
+printf '#include "svc_rows.h"\nint main(void) { gp_row_svc_cli_widgets_t w = {0}; gp_row_svc_cli_widgets_free(&w); return GP_SVC_CLI_WIDGETS_NCOLS == 2 ? 0 : 1; }\n' >"$svc/main.c"
+# A sanitizer build's library needs its runtime in the program too.
+san=$(sed -n 's/^GP_SANITIZE:STRING=//p' "$GP_BUILD_DIR/CMakeCache.txt" 2>/dev/null)
+cc -Wall -Werror ${san:+-fsanitize=$san} -I"$GP_SOURCE_DIR/include" -o "$svc/main" "$svc/main.c" "$svc/svc_rows.c" \
+   -L"$GP_BUILD_DIR" -lgrowplate -Wl,-rpath,"$GP_BUILD_DIR" 2>"$svc/cc.err"
+check "the service's generated files compile and link against libgrowplate" bash -c '"$0"' "$svc/main"
+[ -s "$svc/cc.err" ] && sed 's/^/  cc: /' "$svc/cc.err" | head -5
+run "$gp" gen-types --table svc_cli_nope --header "$svc/x.h" --source "$svc/x.c"
+check "gen-types --table of a missing table exits 2 naming it" bash -c '[ $0 -eq 2 ] && grep -q "no table \"svc_cli_nope\"" <<<"$1"' "$rc" "$err"
+rm -rf "$svc"
+
 echo "$passed passed, $failed failed"
 [ $failed -eq 0 ]

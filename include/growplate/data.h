@@ -103,6 +103,36 @@ GP_EXPORT gp_status_t gp_data_list_menu_items(gp_pool_t *pool, const char *tenan
                                               bool available_only, gp_row_menu_items_t **rows, size_t *n,
                                               gp_error_t *err);
 
+/* Keyset pagination. A page of a tenant list is the next `limit` rows of
+ * its sort order after the last row of the previous page, found by the
+ * row's sort key (WHERE (k1, k2, ...) > (last k1, last k2, ...) ORDER BY
+ * k1, k2, ... LIMIT limit + 1), never by OFFSET: each page costs the same
+ * however deep it is, and rows inserted or deleted meanwhile neither repeat
+ * nor skip rows that stay. The sort key must be unique (end it with the
+ * id). The cursor is opaque text that carries that key; it is not a
+ * secret and needs no signature: the statement is tenant-scoped, so a
+ * cursor made up or taken from another tenant only moves the position
+ * within the caller's own rows. Options; zero-initialise ({0}); fields may
+ * be appended. */
+#define GP_DATA_DEFAULT_PAGE 100
+#define GP_DATA_MAX_PAGE 1000
+typedef struct gp_data_page_opts {
+    int limit;          /* rows per page, 1..GP_DATA_MAX_PAGE; 0 = GP_DATA_DEFAULT_PAGE */
+    const char *cursor; /* NULL or "": the first page; else a next_cursor this function returned */
+} gp_data_page_opts_t;
+
+/* One page of gp_data_list_menu_items (same rows, same order: the
+ * category's position and name, the item's name and id). *rows and *n as
+ * there (at most the limit). *next_cursor receives the cursor of the next
+ * page (malloc'd: free() it), or NULL when this page is the last one.
+ * page may be NULL (the first page of GP_DATA_DEFAULT_PAGE). Errors: as
+ * gp_data_list_menu_items, GP_ERR_INVALID for a limit out of range or a
+ * cursor this function did not make (nothing is sent). */
+GP_EXPORT gp_status_t gp_data_list_menu_items_page(gp_pool_t *pool, const char *tenant_id, const char *category_id,
+                                                   bool available_only, const gp_data_page_opts_t *page,
+                                                   gp_row_menu_items_t **rows, size_t *n, char **next_cursor,
+                                                   gp_error_t *err);
+
 /* ---- orders ------------------------------------------------------------------------- */
 
 /* One line of a new order: which menu item, how many. The price is never

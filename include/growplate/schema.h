@@ -132,6 +132,50 @@ GP_EXPORT void gp_migrate_report_free(gp_migrate_report_t *report);
 /* A lowercase name for a state ("applied", "applied_now", "pending", "failed"). */
 GP_EXPORT const char *gp_migration_state_name(gp_migration_state_t state);
 
+/* ---- the service's own migrations ----------------------------------------------
+ * A service versions its own tables with a set of migrations it ships, kept
+ * apart from the library's: its own bookkeeping table and advisory lock
+ * key, the same rules (each migration in its own transaction with its
+ * bookkeeping row, SHA-256 checksums verified, strictly increasing
+ * versions, nothing applied out of order, a recorded version the set does
+ * not have refused). Apply the library's set first (gp_migrate), then the
+ * service's; service migrations may reference the library's tables. Like
+ * gp_migrate it connects as DATABASE_MIGRATION_URL. */
+
+typedef struct gp_migration_set {
+    /* The bookkeeping table, created in schema public when missing: a plain
+     * identifier ([a-z_][a-z0-9_]*, at most 63 bytes), not GP_MIGRATIONS_TABLE. */
+    const char *table;
+    /* The advisory lock key serialising this set's migrators; 0 = derived
+     * from the table (gp_migration_lock_key_for). Never GP_MIGRATION_LOCK_KEY. */
+    int64_t lock_key;
+    /* The migrations, in strictly increasing version order; a NULL
+     * checksum is computed from the text (as gp_migration_set_load does). */
+    const gp_migration_t *migrations;
+    size_t count;
+} gp_migration_set_t;
+
+/* The lock key derived from a bookkeeping table's name: the first 8 bytes
+ * of SHA-256("growplate migration lock " + table), big-endian. */
+GP_EXPORT int64_t gp_migration_lock_key_for(const char *table);
+
+/* gp_migrate() for a service's set. Report and errors as gp_migrate (the
+ * tenant keys are neither installed nor counted); GP_ERR_INVALID for a
+ * table name or lock key that is not allowed (the message says why), and
+ * nothing is sent. Safe from any thread. */
+GP_EXPORT gp_status_t gp_migrate_set(const gp_config_t *cfg, const gp_migration_set_t *set,
+                                     const gp_migrate_opts_t *opts, gp_migrate_report_t **out, gp_error_t *err);
+
+/* Read a directory of migration files named NNNN_name.sql (four digits
+ * from 0001, then lowercase letters, digits and '_'; other files are
+ * ignored) into *out, sorted by version, texts and checksums included.
+ * Errors: GP_ERR_IO (the directory or a file cannot be read: the path and
+ * the reason), GP_ERR_INVALID (a version used twice, 0000, a name too
+ * long, a file that is not UTF-8 text or is empty), GP_ERR_NOMEM. Free
+ * with gp_migration_set_free(*out, *count) (NULL accepted). */
+GP_EXPORT gp_status_t gp_migration_set_load(const char *dir, gp_migration_t **out, size_t *count, gp_error_t *err);
+GP_EXPORT void gp_migration_set_free(gp_migration_t *migrations, size_t count);
+
 /* ---- gp_audit ------------------------------------------------------------------ */
 
 /* Kinds of findings; values are only ever appended. */
@@ -250,6 +294,31 @@ GP_EXPORT const char *gp_audit_kind_name(gp_audit_kind_t kind);
  * table and column), GP_ERR_CONFIG, GP_ERR_CONNECT, GP_ERR_AUTH,
  * GP_ERR_SERVER, GP_ERR_NOMEM, GP_ERR_INVALID. */
 GP_EXPORT gp_status_t gp_gen_types(const gp_config_t *cfg, char **header, char **source, gp_error_t *err);
+
+/* Which tables gp_gen_types_for() generates, and for which files;
+ * zero-initialise ({0}) for gp_gen_types()'s output. */
+typedef struct gp_gen_types_opts {
+    /* Only these tables (exact names; each must exist: GP_ERR_NOT_FOUND)
+     * and/or only tables whose name starts with `prefix` (NULL or "": no
+     * prefix). Neither: every table of schema public. Only the enum types
+     * the selected tables use are generated. */
+    const char *const *tables;
+    size_t n_tables;
+    const char *prefix;
+    /* The path the generated source includes the header by ("menu_svc/rows.h"),
+     * named at the top and turned into the include guard; NULL: the
+     * library's own files (growplate/rows.h). The source then includes
+     * <growplate/rows_support.h>: link it with libgrowplate. */
+    const char *include;
+} gp_gen_types_opts_t;
+
+/* gp_gen_types() for a service's own tables: the row types of the
+ * selected tables only, into files of the service's (so they never clash
+ * with the shipped growplate/rows.h). opts NULL: as gp_gen_types(). Errors:
+ * as gp_gen_types, GP_ERR_NOT_FOUND for a named table that does not exist,
+ * GP_ERR_INVALID for n_tables without tables. */
+GP_EXPORT gp_status_t gp_gen_types_for(const gp_config_t *cfg, const gp_gen_types_opts_t *opts, char **header,
+                                       char **source, gp_error_t *err);
 
 #ifdef __cplusplus
 }

@@ -49,6 +49,13 @@ extern const bench_workload_t bench_noisy_neighbour;
 /* The workloads (each in its bench_<layer>.c). */
 extern const bench_workload_t bench_cache, bench_cache_bytes, bench_cache_batch;
 
+extern const bench_workload_t bench_copy_in, bench_insert_rows, bench_stream, bench_materialise;
+
+/* Migrate (when a migration URL is configured), then find or make the
+ * tenant "bench-menu" and its category of 20 items (bench_tenant.c). 0, or
+ * nonzero after reporting why. */
+int bench_menu_fixture(const bench_opts_t *o, gp_pool_t *pool, char tenant[37], char category[37]);
+
 /* Monotonic clock in nanoseconds. */
 int64_t bench_now_ns(void);
 

@@ -157,6 +157,16 @@ static int menu_data(menu_shared_t *s)
     return 0;
 }
 
+int bench_menu_fixture(const bench_opts_t *o, gp_pool_t *pool, char tenant[37], char category[37])
+{
+    menu_shared_t m = {.pool = pool};
+    if (bench_migrate(o) != 0 || menu_data(&m) != 0)
+        return 1;
+    memcpy(tenant, m.tenant, sizeof m.tenant);
+    memcpy(category, m.category, sizeof m.category);
+    return 0;
+}
+
 static int menu_setup(const bench_opts_t *o, void **shared)
 {
     menu_shared_t *s = calloc(1, sizeof *s);

@@ -22,6 +22,10 @@ static const bench_workload_t *const workloads[] = {
     &bench_cache,
     &bench_cache_bytes,
     &bench_cache_batch,
+    &bench_copy_in,
+    &bench_insert_rows,
+    &bench_stream,
+    &bench_materialise,
     NULL /* end */
 };
 

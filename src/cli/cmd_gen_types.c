@@ -14,6 +14,7 @@ void cmd_gen_types_help(FILE *out)
 {
     fprintf(out,
             "usage: growplate gen-types [--header FILE] [--source FILE] [--check]\n"
+            "                           [--table NAME]... [--prefix P] [--include PATH]\n"
             "\n"
             "Read the migrated schema from pg_catalog (as DATABASE_URL) and write the C\n"
             "row types: one struct per table, an enum per enum type, explicit\n"
@@ -24,6 +25,12 @@ void cmd_gen_types_help(FILE *out)
             "  --source FILE  default " DEFAULT_SOURCE "\n"
             "  --check        write nothing; exit 1 when a file differs from what would\n"
             "                 be generated (names it on stderr)\n"
+            "  --table NAME   only this table (repeatable; it must exist)\n"
+            "  --prefix P     only tables whose name starts with P\n"
+            "  --include PATH how the source includes the header (default: the\n"
+            "                 header's file name)\n"
+            "With --table or --prefix (a service's own tables), --header and --source\n"
+            "are required: the files are the service's, never the library's.\n"
             "\n"
             "Run it from the source tree after `growplate migrate`; commit the files.\n"
             "exit codes: 0 written / up to date; 1 (--check) out of date; 2 failure\n"
@@ -94,8 +101,10 @@ static bool same(const char *path, const char *text)
 
 int cmd_gen_types(int argc, char **argv)
 {
-    const char *hpath = DEFAULT_HEADER, *cpath = DEFAULT_SOURCE;
+    const char *hpath = NULL, *cpath = NULL;
     bool check = false;
+    const char *tables[64];
+    gp_gen_types_opts_t opts = {.tables = tables};
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--check") == 0)
             check = true;
@@ -103,11 +112,31 @@ int cmd_gen_types(int argc, char **argv)
             hpath = argv[++i];
         else if (strcmp(argv[i], "--source") == 0 && i + 1 < argc)
             cpath = argv[++i];
+        else if (strcmp(argv[i], "--table") == 0 && i + 1 < argc && opts.n_tables < 64)
+            tables[opts.n_tables++] = argv[++i];
+        else if (strcmp(argv[i], "--prefix") == 0 && i + 1 < argc)
+            opts.prefix = argv[++i];
+        else if (strcmp(argv[i], "--include") == 0 && i + 1 < argc)
+            opts.include = argv[++i];
         else {
             char b[128];
             return cli_usage("unknown or incomplete option '%s'", cli_shown(argv[i], b, sizeof b));
         }
     }
+    bool service = opts.n_tables || (opts.prefix && *opts.prefix);
+    if (service && (!hpath || !cpath))
+        return cli_usage("--table/--prefix generate a service's own row types: give --header and --source (the "
+                         "service's files)");
+    if (!service && opts.include)
+        return cli_usage("--include is for a service's own row types (with --table or --prefix)");
+    if (service && !opts.include) {
+        const char *slash = strrchr(hpath, '/');
+        opts.include = slash ? slash + 1 : hpath;
+    }
+    if (!hpath)
+        hpath = DEFAULT_HEADER;
+    if (!cpath)
+        cpath = DEFAULT_SOURCE;
     gp_config_t cfg;
     gp_config_init(&cfg);
     int rc = cli_load_config(&cfg);
@@ -118,7 +147,7 @@ int cmd_gen_types(int argc, char **argv)
     char *header = NULL, *source = NULL;
     gp_error_t err;
     gp_error_clear(&err);
-    gp_status_t st = gp_gen_types(&cfg, &header, &source, &err);
+    gp_status_t st = gp_gen_types_for(&cfg, service ? &opts : NULL, &header, &source, &err);
     gp_config_release(&cfg);
     if (st != GP_OK) {
         err.status = st;

@@ -1,5 +1,7 @@
 /* cmd_migrate.c — `growplate migrate`: apply the migrations shipped in the
  * library, as the schema owner (DATABASE_MIGRATION_URL). */
+#include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -7,7 +9,7 @@
 void cmd_migrate_help(FILE *out)
 {
     fprintf(out,
-            "usage: growplate migrate [--dry-run] [--json]\n"
+            "usage: growplate migrate [--dry-run] [--json] [--dir DIR --table NAME [--lock-key N]]\n"
             "\n"
             "Apply the SQL migrations compiled into libgrowplate, as the schema owner\n"
             "(DATABASE_MIGRATION_URL). Each migration runs in its own transaction and is\n"
@@ -18,6 +20,11 @@ void cmd_migrate_help(FILE *out)
             "  --dry-run  verify applied migrations and list pending ones on stdout\n"
             "             (\"pending 0001 core_schema\"); change nothing\n"
             "  --json     print the outcome as one JSON object on stdout\n"
+            "  --dir DIR  apply the service's own migrations instead: the files\n"
+            "             DIR/NNNN_name.sql, recorded in the table --table NAME (schema\n"
+            "             public, created when missing), under their own advisory lock\n"
+            "             (--lock-key N, default derived from NAME); same rules.\n"
+            "             Run `growplate migrate` (the library's set) first\n"
             "\n"
             "Otherwise quiet; progress goes to stderr when it is a terminal.\n"
             "exit codes: 0 up to date; 2 failure (connection, authentication, a changed\n"
@@ -56,15 +63,31 @@ int cmd_migrate(int argc, char **argv)
 {
     bool json = false;
     gp_migrate_opts_t opts = {0};
+    const char *dir = NULL, *table = NULL;
+    long long lock_key = 0;
     for (int i = 1; i < argc; i++) {
         char b[128];
         if (strcmp(argv[i], "--json") == 0)
             json = true;
         else if (strcmp(argv[i], "--dry-run") == 0)
             opts.dry_run = true;
+        else if (strcmp(argv[i], "--dir") == 0 && i + 1 < argc)
+            dir = argv[++i];
+        else if (strcmp(argv[i], "--table") == 0 && i + 1 < argc)
+            table = argv[++i];
+        else if (strcmp(argv[i], "--lock-key") == 0 && i + 1 < argc) {
+            char *end;
+            errno = 0;
+            lock_key = strtoll(argv[++i], &end, 10);
+            if (errno || *end || end == argv[i] || lock_key == 0)
+                return cli_usage("--lock-key: '%s' is not a nonzero 64-bit integer", cli_shown(argv[i], b, sizeof b));
+        }
         else
             return cli_usage("unknown option '%s'", cli_shown(argv[i], b, sizeof b));
     }
+    if ((dir != NULL) != (table != NULL) || (lock_key && !dir))
+        return cli_usage("--dir and --table go together (a service's own migrations and their bookkeeping table)%s",
+                         lock_key && !dir ? "; --lock-key needs them" : "");
     gp_config_t cfg;
     gp_config_init(&cfg);
     int rc = cli_load_config(&cfg);
@@ -77,7 +100,19 @@ int cmd_migrate(int argc, char **argv)
     gp_migrate_report_t *rep = NULL;
     gp_error_t err;
     gp_error_clear(&err);
-    gp_status_t st = gp_migrate(&cfg, &opts, &rep, &err);
+    gp_status_t st;
+    if (dir) {
+        gp_migration_t *m = NULL;
+        size_t n = 0;
+        st = gp_migration_set_load(dir, &m, &n, &err);
+        if (st == GP_OK) {
+            gp_migration_set_t set = {.table = table, .lock_key = lock_key, .migrations = m, .count = n};
+            st = gp_migrate_set(&cfg, &set, &opts, &rep, &err);
+        }
+        gp_migration_set_free(m, n);
+    } else {
+        st = gp_migrate(&cfg, &opts, &rep, &err);
+    }
     gp_config_release(&cfg);
     if (st != GP_OK) {
         err.status = st;
