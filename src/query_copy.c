@@ -217,6 +217,8 @@ static gp_status_t start(gp_conn_t *conn, const char *sql, bool want_in, gp_erro
     gp_status_t st = gp__check_conn(conn, err);
     if (st != GP_OK)
         return st;
+    if ((st = gp__txp_in_tx(conn, "COPY", sql, err)) != GP_OK)
+        return st;
     gp__taint(conn);
     if (!PQsendQueryParams(conn->pg, sql, 0, NULL, NULL, NULL, NULL, 0))
         return gp__fail(conn, NULL, err);

@@ -94,6 +94,8 @@ gp_status_t gp_stream_open(gp_conn_t *conn, const char *sql, int nparams, const 
     gp_status_t st = gp__check_conn(conn, err);
     if (st != GP_OK)
         return st;
+    if ((st = gp__txp_in_tx(conn, "a stream", sql, err)) != GP_OK)
+        return st;
     gp_stream_t *s = calloc(1, sizeof *s);
     if (!s)
         return gp__client_error(err, GP_ERR_NOMEM, "out of memory");
