@@ -813,8 +813,12 @@ PGresult *gp__get_result(gp_conn_t *conn)
                 conn->timed_out = conn->discard = true;
                 gp__log_fields_t f = {.klass = GP_ECLASS_CONNECTION, .status = GP_ERR_TIMEOUT,
                                       .duration_ns = (int64_t)gp__deadline_ms(conn) * 1000000};
-                gp__logf(&f, GP_LOG_WARN, "pool", "no answer from the server within %s (%d ms); the connection will "
-                         "be closed", gp__deadline_source(conn), gp__deadline_ms(conn));
+                if (gp__deadline_ms(conn) > 0)
+                    gp__logf(&f, GP_LOG_WARN, "pool", "no answer from the server within %s (%d ms); the connection "
+                             "will be closed", gp__deadline_source(conn), gp__deadline_ms(conn));
+                else /* a bound of the library's own (read routing's checks on a standby) */
+                    gp__logf(&f, GP_LOG_WARN, "pool", "no answer from the server within the library's bound for "
+                             "this check; the connection will be closed");
                 return NULL;
             }
             struct pollfd pfd = {.fd = fd, .events = POLLIN};

@@ -39,7 +39,8 @@ void gp__read_state_free(gp__read_state_t *rs) { free(rs); }
 
 const char *gp_read_served_name(gp_read_served_t s)
 {
-    static const char *const names[] = {"replica", "primary_none", "primary_down", "primary_lag", "primary_behind"};
+    static const char *const names[] = {"replica",     "primary_none",   "primary_down",
+                                        "primary_lag", "primary_behind", "primary_busy"};
     return (unsigned)s < GP_READ_SERVED_COUNT_ ? names[s] : "unknown";
 }
 
@@ -213,7 +214,8 @@ gp_status_t gp_pool_acquire_read(gp_pool_t *pool, const gp_read_opts_t *opts, co
                     (ast == GP_ERR_TIMEOUT && gp_pool_metrics(rp, &m) == GP_OK && m.leased >= m.max);
         if (!busy)
             atomic_store(&rs->down_until_ns, gp__now_ns() + DOWN_BACKOFF_NS);
-        return primary_since(pool, rs, GP_READ_PRIMARY_DOWN, label, timeout_ms, t0, out, err);
+        return primary_since(pool, rs, busy ? GP_READ_PRIMARY_BUSY : GP_READ_PRIMARY_DOWN, label, timeout_ms, t0, out,
+                             err);
     }
     /* An idle connection to a standby that has stopped since: its farewell
      * (57P01) and the end of the stream wait in the socket. Read them, no

@@ -825,6 +825,11 @@ static void test_busy_read_pool(void **state)
     fprintf(stderr, "read pool busy: a read went to the primary after %.0f ms; the next one, the pool free again, was "
                     "served by the %s\n", waited, standby ? "standby" : "primary");
     assert_true(standby);
+    gp_pool_metrics_t m;
+    assert_int_equal(gp_pool_metrics(p, &m), GP_OK);
+    assert_int_equal(m.reads[GP_READ_PRIMARY_BUSY], 1); /* counted as busy, not as a down standby */
+    assert_int_equal(m.reads[GP_READ_PRIMARY_DOWN], 0);
+    assert_string_equal(gp_read_served_name(GP_READ_PRIMARY_BUSY), "primary_busy");
     assert_int_equal(gp_pool_close(p, 1000), GP_OK);
 }
 

@@ -142,6 +142,7 @@ typedef enum gp_read_served {
     GP_READ_PRIMARY_DOWN,      /* by the primary: the read pool could not connect */
     GP_READ_PRIMARY_LAG,       /* by the primary: the standby lagged beyond DATABASE_READ_MAX_LAG (or not measured yet) */
     GP_READ_PRIMARY_BEHIND,    /* by the primary: the standby had not replayed `after` within wait_ms */
+    GP_READ_PRIMARY_BUSY,      /* by the primary: every read pool connection was leased (or the caller's key throttled) */
     GP_READ_SERVED_COUNT_
 } gp_read_served_t;
 
@@ -210,7 +211,7 @@ GP_EXPORT gp_status_t gp_pool_metrics(gp_pool_t *pool, gp_pool_metrics_t *out);
  * for on the standby, once per tenant and token window. */
 
 
-/* "replica", "primary_none", "primary_down", "primary_lag", "primary_behind". */
+/* "replica", "primary_none", "primary_down", "primary_lag", "primary_behind", "primary_busy". */
 GP_EXPORT const char *gp_read_served_name(gp_read_served_t s);
 
 typedef struct gp_read_opts {
