@@ -350,15 +350,16 @@ static gp_status_t run_wrapped(gp_conn_t *conn, gp_pipeline_t *p, gp__qstate_t *
     clear_results(p);
     for (int i = 0; i < p->n; i++)
         w[wp.n++] = p->st[i];
-    int verdict = wp.n;
     if (st == GP_OK)
-        st = add(&wp, gp__txp_verdict_sql, 0, NULL, 0, false, false, err);
-    for (int i = 0; i < GP__TXP_NEUTRALISE_COUNT && st == GP_OK; i++)
-        st = add(&wp, gp__txp_neutralise_sql[i], 0, NULL, 0, false, false, err);
+        st = add(&wp, gp__txp_reset_sql, 0, NULL, 0, false, false, err);
+    int verdict = wp.n;
     char app[64];
     gp_value_t appv[1] = {gp_text(app)};
-    if (st == GP_OK && gp__txp_app_name(conn, app, sizeof app)) /* after RESET ALL: the client's own again */
-        st = add(&wp, "SELECT pg_catalog.set_config('application_name', $1, false)", 1, appv, 0, false, false, err);
+    if (st == GP_OK) /* with application_name the client's own again, after RESET ALL */
+        st = gp__txp_app_name(conn, app, sizeof app) ? add(&wp, gp__txp_verdict_app_sql, 1, appv, 0, false, false, err)
+                                                     : add(&wp, gp__txp_verdict_sql, 0, NULL, 0, false, false, err);
+    for (int i = 0; i < GP__TXP_NEUTRALISE_COUNT && st == GP_OK; i++)
+        st = add(&wp, gp__txp_neutralise_sql[i], 0, NULL, 0, false, false, err);
     if (st == GP_OK)
         st = add(&wp, "COMMIT", 0, NULL, GP__EFFECT_ENDS_TX, false, false, err);
     bool gone;

@@ -188,8 +188,10 @@ typedef struct gp__pipeline_item {
 /* The verdict that fails a unit of work whose session state would outlive
  * it, and the statements that undo the rest, in the order they run just
  * before the library's COMMIT. */
-#define GP__TXP_NEUTRALISE_COUNT 5
+#define GP__TXP_NEUTRALISE_COUNT 4
+extern const char gp__txp_reset_sql[];
 extern const char gp__txp_verdict_sql[];
+extern const char gp__txp_verdict_app_sql[]; /* $1: the client's application_name */
 extern const char *const gp__txp_neutralise_sql[GP__TXP_NEUTRALISE_COUNT];
 /* GP_ERR_INVALID (class client) when sql would end or open a transaction
  * (COMMIT, END, ABORT, ROLLBACK but not ROLLBACK TO, PREPARE TRANSACTION,

@@ -19,7 +19,8 @@
  *      The failure rolls the whole unit back, which undoes both; the same
  *      statement releases session advisory locks;
  *   2. the neutralisers, which undo the rest whatever SQL spelled it: RESET
- *      ALL (settings, including placeholders), UNLISTEN * (a LISTEN takes
+ *      ALL (settings, including placeholders; sent before the verdict, with
+ *      application_name set back in the verdict's statement), UNLISTEN * (a LISTEN takes
  *      effect only at commit: this cancels it), DISCARD SEQUENCES
  *      (currval/lastval would tell the next client our sequence values),
  *      DEALLOCATE ALL (the library names no statement here), CLOSE ALL
@@ -55,19 +56,26 @@
     " THEN 0 ELSE 1 END), pg_catalog.pg_advisory_unlock_all()"
 
 const char gp__txp_verdict_sql[] = VERDICT;
+/* The same, setting application_name back to $1 in the same statement:
+ * after RESET ALL it is the server connection's, and PgBouncer, which
+ * passes the server's report on to the client it serves, would keep that
+ * as the client's own (gp__txp_app_name). */
+const char gp__txp_verdict_app_sql[] = VERDICT ", pg_catalog.set_config('application_name', $1, false)";
 
-/* What the verdict lets through and a unit may still leave: settings (SET,
- * set_config(..., false), placeholders included), a LISTEN (it takes
- * effect at commit: UNLISTEN * before it cancels it), the session's
- * sequence values (currval, lastval), SQL-level prepared statements (the
- * library names none here) and holdable cursors. */
+/* Before the verdict (which it does not disturb: RESET ALL leaves the
+ * role alone), the settings: SET, set_config(..., false), placeholders
+ * included. After it, what the verdict lets through and a unit may still
+ * leave: a LISTEN (it takes effect at commit: UNLISTEN * before it cancels
+ * it), the session's sequence values (currval, lastval), SQL-level
+ * prepared statements (the library names none here) and holdable cursors. */
+const char gp__txp_reset_sql[] = "RESET ALL";
 const char *const gp__txp_neutralise_sql[GP__TXP_NEUTRALISE_COUNT] = {
-    "RESET ALL", "UNLISTEN *", "DISCARD SEQUENCES", "DEALLOCATE ALL", "CLOSE ALL",
+    "UNLISTEN *", "DISCARD SEQUENCES", "DEALLOCATE ALL", "CLOSE ALL",
 };
 
-/* The verdict, the neutralisers and COMMIT as one simple-query message. */
-static const char COMMIT_MSG[] =
-    VERDICT "; RESET ALL; UNLISTEN *; DISCARD SEQUENCES; DEALLOCATE ALL; CLOSE ALL; COMMIT";
+/* The same as one simple-query message, around the verdict. */
+#define COMMIT_HEAD "RESET ALL; " VERDICT
+#define COMMIT_TAIL "; UNLISTEN *; DISCARD SEQUENCES; DEALLOCATE ALL; CLOSE ALL; COMMIT"
 
 /* Skip whitespace, comments (-- to the end of the line, which for
  * PostgreSQL's lexer is \n or \r, and nested block comments) and empty
@@ -227,13 +235,12 @@ gp_status_t gp__txp_commit(gp_conn_t *conn, bool *rolled_back, gp_error_t *err)
         *rolled_back = true;
         return gp__txp_rollback(conn, err);
     }
-    char app[64], msg[sizeof COMMIT_MSG + 200];
-    const char *sql = COMMIT_MSG;
+    char app[64], msg[sizeof COMMIT_HEAD + sizeof COMMIT_TAIL + 200];
+    const char *sql = COMMIT_HEAD COMMIT_TAIL;
     if (gp__txp_app_name(conn, app, sizeof app)) {
         char *lit = PQescapeLiteral(conn->pg, app, strlen(app));
-        size_t head = sizeof COMMIT_MSG - 1 - strlen("COMMIT"); /* COMMIT_MSG ends with it */
-        if (lit && snprintf(msg, sizeof msg, "%.*sSET application_name = %s; COMMIT", (int)head, COMMIT_MSG, lit) <
-                       (int)sizeof msg)
+        if (lit && snprintf(msg, sizeof msg, "%s, pg_catalog.set_config('application_name', %s, false)%s",
+                            COMMIT_HEAD, lit, COMMIT_TAIL) < (int)sizeof msg)
             sql = msg;
         PQfreemem(lit);
     }
