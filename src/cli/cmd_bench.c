@@ -93,7 +93,11 @@ gp_pool_t *bench_full_pool(const bench_opts_t *o, int size)
             return pool;
         if (bench_now_ns() > until || m.open_failures > 0) {
             gp_conn_t *c = NULL;
-            if ((e.status = gp_pool_acquire(pool, "bench", 100, &c, &e)) != GP_OK)
+            /* The pool hands a waiter the classified error of its next
+             * failed attempt: wait for that (its backoff and a slow
+             * handshake, e.g. under a sanitizer, can take longer than a
+             * moment), within the acquire timeout. */
+            if ((e.status = gp_pool_acquire(pool, "bench", -1, &c, &e)) != GP_OK)
                 cli_fail_error(CLI_FAILURE, &e, "the pool did not fill");
             else
                 cli_fail(CLI_FAILURE, GP_ERR_TIMEOUT, "the pool did not fill to %d connections", m.min);
