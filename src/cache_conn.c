@@ -1,6 +1,7 @@
 /* cache_conn.c — the cache's connections: a bounded pool of blocking hiredis
- * contexts, the time budget of every call, the circuit breaker (which is
- * also the reconnect backoff), and the cache object's life cycle. */
+ * contexts (opened by cache_net.c), the time budget of every call, the
+ * circuit breaker (which is also the reconnect backoff), and the cache
+ * object's life cycle. */
 #include <errno.h>
 #include <linux/futex.h>
 #include <signal.h>
@@ -19,21 +20,6 @@
 #define NS_PER_MS 1000000LL
 
 /* ---- errors ---------------------------------------------------------------- */
-
-gp_status_t gp__cache_fail(gp_error_t *err, gp_status_t st, gp_error_class_t klass, const char *fmt, ...)
-{
-    if (!err)
-        return st;
-    gp_error_clear(err);
-    err->status = st;
-    err->klass = klass;
-    err->retriable = st == GP_ERR_UNAVAILABLE || st == GP_ERR_TIMEOUT;
-    va_list ap;
-    va_start(ap, fmt);
-    gp__vredact(err->message, sizeof err->message, fmt, ap); /* formatted in full, then redacted */
-    va_end(ap);
-    return st;
-}
 
 gp_status_t gp__cache_server_error(gp_cache_t *c, const redisReply *r, gp_error_t *err)
 {
@@ -161,104 +147,6 @@ static void drop_ctx(gp_cache_t *c, cache_slot_t *s)
     pthread_mutex_unlock(&c->mu);
 }
 
-static bool is_timeout(const redisContext *ctx, int e)
-{
-    return ctx->err == REDIS_ERR_IO &&
-           (e == EAGAIN || e == EWOULDBLOCK || e == ETIMEDOUT || strstr(ctx->errstr, "timed out") ||
-            strstr(ctx->errstr, "temporarily unavailable"));
-}
-
-static struct timeval tv_ms(int64_t ms)
-{
-    if (ms < 1)
-        ms = 1;
-    return (struct timeval){(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
-}
-
-redisReply *gp__redis_command(redisContext *ctx, int argc, const char **argv)
-{
-    sigset_t pipe_set, old, pending;
-    sigemptyset(&pipe_set);
-    sigaddset(&pipe_set, SIGPIPE);
-    pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
-    bool was_pending = sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE);
-    redisReply *r = redisCommandArgv(ctx, argc, argv, NULL);
-    if (!was_pending && sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE)) {
-        const struct timespec zero = {0, 0};
-        sigtimedwait(&pipe_set, NULL, &zero);
-    }
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    return r;
-}
-
-/* Run one setup command on a new connection. */
-static gp_status_t setup_cmd(const char *display, redisContext *ctx, int argc, const char **argv, const char *what,
-                             gp_error_class_t reply_class, gp_error_t *err)
-{
-    redisReply *r = gp__redis_command(ctx, argc, argv);
-    if (!r)
-        return gp__cache_fail(err, GP_ERR_UNAVAILABLE,
-                              is_timeout(ctx, errno) ? GP_ECLASS_TIMEOUT : GP_ECLASS_CONNECTION, "%s: %s: %s",
-                              display, what, ctx->errstr);
-    gp_status_t st = GP_OK;
-    if (r->type == REDIS_REPLY_ERROR) {
-        /* A SELECT refused for want of a password is about credentials. */
-        if (r->str && (strncmp(r->str, "NOAUTH", 6) == 0 || strncmp(r->str, "WRONGPASS", 9) == 0))
-            reply_class = GP_ECLASS_AUTH;
-        st = gp__cache_fail(err, GP_ERR_UNAVAILABLE, reply_class, "%s: %s rejected: %.200s%s", display, what,
-                            r->str, reply_class == GP_ECLASS_AUTH ? " (check REDIS_USERNAME/REDIS_PASSWORD)"
-                                                                  : " (check REDIS_DB)");
-    }
-    freeReplyObject(r);
-    return st;
-}
-
-gp_status_t gp__redis_open(const gp__redis_target_t *t, const char *display, int64_t deadline, int connect_timeout_ms,
-                           int command_timeout_ms, redisContext **out, int *tmo_ms, gp_error_t *err)
-{
-    *out = NULL;
-    int64_t left = (deadline - gp__now_ns()) / NS_PER_MS;
-    if (left < 1)
-        return gp__cache_fail(err, GP_ERR_UNAVAILABLE, GP_ECLASS_TIMEOUT, "%s: no time left to connect", display);
-    int64_t ct = left < connect_timeout_ms ? left : connect_timeout_ms;
-    redisContext *ctx = redisConnectWithTimeout(t->host, t->port, tv_ms(ct));
-    if (!ctx)
-        return gp__cache_fail(err, GP_ERR_NOMEM, GP_ECLASS_CLIENT, "out of memory creating a Redis connection");
-    gp_status_t st = GP_OK;
-    if (ctx->err) {
-        st = gp__cache_fail(err, GP_ERR_UNAVAILABLE, is_timeout(ctx, errno) ? GP_ECLASS_TIMEOUT : GP_ECLASS_CONNECTION,
-                            "%s: cannot connect: %s", display, ctx->errstr);
-        goto fail;
-    }
-    left = (deadline - gp__now_ns()) / NS_PER_MS;
-    int tmo = (int)(left < command_timeout_ms ? left : command_timeout_ms);
-    if (tmo < 1 || redisSetTimeout(ctx, tv_ms(tmo)) != REDIS_OK) {
-        st = gp__cache_fail(err, GP_ERR_UNAVAILABLE, GP_ECLASS_TIMEOUT, "%s: connected, but no time left for setup",
-                            display);
-        goto fail;
-    }
-    redisEnableKeepAlive(ctx);
-    if (t->password[0]) {
-        const char *a[3] = {"AUTH", t->username[0] ? t->username : t->password, t->password};
-        if ((st = setup_cmd(display, ctx, t->username[0] ? 3 : 2, a, "AUTH", GP_ECLASS_AUTH, err)) != GP_OK)
-            goto fail;
-    }
-    if (t->db) {
-        char db[16];
-        snprintf(db, sizeof db, "%d", t->db);
-        const char *a[2] = {"SELECT", db};
-        if ((st = setup_cmd(display, ctx, 2, a, "SELECT", GP_ECLASS_CLIENT, err)) != GP_OK)
-            goto fail;
-    }
-    *out = ctx;
-    if (tmo_ms)
-        *tmo_ms = tmo;
-    return GP_OK;
-fail:
-    redisFree(ctx);
-    return st;
-}
-
 /* ---- replies in the caller's arena ------------------------------------------
  *
  * The cache's connections build their replies with these functions instead
@@ -317,10 +205,6 @@ static void *arena_alloc(cache_arena_t *a, size_t n)
     return p;
 }
 
-/* The most elements an array reply may announce: more than any command of
- * the cache can be answered with (GP_CACHE_BATCH_MAX keys). More is a broken
- * reply, which ends the connection as any protocol error does. */
-#define REPLY_MAX_ELEMENTS (1 << 20)
 
 static redisReply *reply_new(const redisReadTask *t, int type, size_t extra, char **extra_out)
 {
@@ -428,14 +312,18 @@ static gp_status_t slot_connect(gp_cache_t *c, cache_slot_t *s, int64_t deadline
                               "%s: no time left to connect within REDIS_TIMEOUT (%d ms)", c->display, c->timeout_ms);
     redisContext *ctx;
     int tmo;
-    gp_status_t st =
-        gp__redis_open(&c->target, c->display, deadline, c->connect_timeout_ms, c->timeout_ms, &ctx, &tmo, err);
+    /* The epoch before the connect: a switch during it makes the
+     * connection go at its first use, never the other way round. */
+    uint64_t epoch = atomic_load(&c->topo.epoch);
+    gp_status_t st = gp__redis_open(&c->target, &c->topo, c->display, deadline, c->connect_timeout_ms, c->timeout_ms,
+                                    &ctx, &tmo, s->node, err);
     if (st != GP_OK) {
         atomic_fetch_add(&c->n.connect_failures, 1);
         note_error(c, err->message);
         gp__log(GP_LOG_DEBUG, "cache", "connect failed: %s", err->message);
         return st;
     }
+    s->epoch = epoch;
     slot_ready(c, s, ctx, tmo);
     return GP_OK;
 }
@@ -449,7 +337,7 @@ static struct timespec abs_mono(int64_t ns)
  * was wrong". */
 static bool unavailable_reply(const redisReply *r)
 {
-    static const char *const codes[] = {"LOADING", "BUSY", "MASTERDOWN", "TRYAGAIN", "NOAUTH", "CLUSTERDOWN"};
+    static const char *const codes[] = {"LOADING", "BUSY", "NOAUTH"};
     if (r->type != REDIS_REPLY_ERROR || !r->str)
         return false;
     for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
@@ -749,7 +637,7 @@ static gp_status_t send_batch(gp_cache_t *c, cache_slot_t *s, int64_t deadline, 
     /* The socket timeout is what is left of the budget; changing it costs two
      * syscalls, so only when it matters (a waited call, or back to normal). */
     if (left < s->timeout_ms - 2 || (s->timeout_ms < c->timeout_ms && left > s->timeout_ms + 10)) {
-        if (redisSetTimeout(s->ctx, tv_ms(left)) != REDIS_OK) {
+        if (redisSetTimeout(s->ctx, gp__tv_ms(left)) != REDIS_OK) {
             drop_ctx(c, s);
             return gp__cache_fail(err, GP_ERR_UNAVAILABLE, GP_ECLASS_CONNECTION, "cannot set the socket timeout");
         }
@@ -789,7 +677,7 @@ static gp_status_t send_batch(gp_cache_t *c, cache_slot_t *s, int64_t deadline, 
                 char why[80];
                 snprintf(why, sizeof why, "Protocol error, an array reply of more than %d elements",
                          REPLY_MAX_ELEMENTS);
-                *timed_out = is_timeout(s->ctx, e);
+                *timed_out = gp__redis_is_timeout(s->ctx, e);
                 gp__cache_fail(err, GP_ERR_UNAVAILABLE, *timed_out ? GP_ECLASS_TIMEOUT : GP_ECLASS_CONNECTION,
                                "%s: %s%s", c->display, *timed_out ? "no reply within REDIS_TIMEOUT: " : "",
                                j->arena->refused    ? why
@@ -805,10 +693,21 @@ static gp_status_t send_batch(gp_cache_t *c, cache_slot_t *s, int64_t deadline, 
 }
 
 /* A job with all its replies: an error reply that means "this server cannot
- * serve now" (LOADING...) fails it. Returns whether one did. */
+ * serve now" (LOADING...) or "wrong node" (READONLY, MOVED...) fails it.
+ * Returns whether one did. */
 static bool settle(gp_cache_t *c, cache_slot_t *s, cache_job_t *j)
 {
     for (int i = 0; i < j->n; i++) {
+        int wrong = gp__redis_wrong_node(j->replies[i]);
+        if (wrong >= 0) {
+            gp__topo_wrong_node(&c->topo, wrong, j->replies[i], s->node, j->err);
+            /* This connection is to a node that must not serve the call:
+             * the next one asks again where to go. */
+            if (wrong == GP_CACHE_WRONG_READONLY || wrong == GP_CACHE_WRONG_MOVED || wrong == GP_CACHE_WRONG_ASK)
+                drop_ctx(c, s);
+            job_fail(j, GP_ERR_UNAVAILABLE, j->err, false);
+            return true;
+        }
         if (unavailable_reply(j->replies[i])) {
             /* NOAUTH: the server wants a password this connection did not
              * give (requirepass set after it connected, or none
@@ -834,6 +733,9 @@ static outcome_t run_batch(gp_cache_t *c, cache_slot_t *s, int64_t deadline, cac
     gp_error_t e;
     gp_status_t st = GP_OK;
     bool timed_out = false, fresh = false;
+    /* Opened before the master moved: never used again. */
+    if (s->ctx && s->epoch != atomic_load(&c->topo.epoch))
+        drop_ctx(c, s);
     if (!s->ctx) {
         /* The previous batch's callers are done: wake them now, not after
          * this connect (against a frozen server it takes a whole budget,
@@ -848,8 +750,11 @@ static outcome_t run_batch(gp_cache_t *c, cache_slot_t *s, int64_t deadline, cac
         st = send_batch(c, s, deadline, batch, prev, &timed_out, &e);
         if (st == GP_OK || st == GP_ERR_NOMEM)
             break;
-        if (!s->ctx)
+        if (!s->ctx) {
             atomic_fetch_add(&c->n.disconnects, 1);
+            if (!timed_out) /* a lost connection may be a master gone: with Sentinel, ask again */
+                gp__topo_suspect(&c->topo, false);
+        }
         if (attempt > 0 || fresh || timed_out || s->ctx)
             break;
         /* A connection that sat idle may have died with a server restart:
@@ -1070,14 +975,17 @@ gp_status_t gp_cache_create(const gp_config_t *cfg, const gp_cache_options_t *op
     c->idle = calloc((size_t)c->pool_size, sizeof *c->idle);
     c->broken = calloc((size_t)c->pool_size, sizeof *c->broken);
     c->latency = gp_hist_new();
-    if (!c->slots || !c->idle || !c->broken || !c->latency) {
+    gp_status_t st = c->slots && c->idle && c->broken && c->latency
+                         ? gp__topo_init(&c->topo, &c->target, c->display, c->connect_timeout_ms, err)
+                         : gp__cache_fail(err, GP_ERR_NOMEM, GP_ECLASS_CLIENT, "out of memory creating the cache");
+    if (st != GP_OK) {
         free(c->slots);
         free(c->idle);
         free(c->broken);
         gp_hist_free(c->latency);
         memset(&c->target, 0, sizeof c->target);
         free(c);
-        return gp__cache_fail(err, GP_ERR_NOMEM, GP_ECLASS_CLIENT, "out of memory creating the cache");
+        return st;
     }
     pthread_mutex_init(&c->mu, NULL);
     pthread_mutex_init(&c->flight_mu, NULL);
@@ -1095,6 +1003,7 @@ void gp_cache_close(gp_cache_t *c)
 {
     if (!c)
         return;
+    gp__topo_free(&c->topo);
     for (int i = 0; i < c->pool_size; i++)
         if (c->slots[i].ctx)
             redisFree(c->slots[i].ctx);
@@ -1191,6 +1100,12 @@ gp_status_t gp_cache_metrics(gp_cache_t *c, gp_cache_metrics_t *m)
     m->load_waits = LOAD(load_waits);
     m->load_wait_timeouts = LOAD(load_wait_timeouts);
     m->early_refreshes = LOAD(early_refreshes);
+    for (int k = 0; k < GP_CACHE_WRONG_COUNT_; k++)
+        m->wrong_node[k] = atomic_load_explicit(&c->topo.wrong[k], memory_order_relaxed);
+    int64_t last = atomic_load(&c->topo.wrong_last_ns);
+    m->wrong_node_age_ms = last ? (gp__now_ns() - last) / NS_PER_MS : -1;
+    m->master_switches = atomic_load(&c->topo.switches);
+    gp__topo_node(&c->topo, m->node, sizeof m->node);
     gp_hist_latency(c->latency, &m->latency);
     return GP_OK;
 }

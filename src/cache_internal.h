@@ -1,7 +1,8 @@
-/* cache_internal.h — what the cache's files share: the cache object, its
- * connection slots and circuit breaker (cache_conn.c), the keyspace
- * (cache_keys.c), the operations (cache.c) and cache-aside (cache_load.c).
- * Never installed. */
+/* cache_internal.h — what the cache's files share: opening connections,
+ * Sentinel and the wrong-node replies (cache_net.c, the bottom layer), the
+ * cache object, its connection slots and circuit breaker (cache_conn.c),
+ * the keyspace (cache_keys.c), the operations (cache.c) and cache-aside
+ * (cache_load.c). Never installed. */
 #ifndef GROWPLATE_CACHE_INTERNAL_H
 #define GROWPLATE_CACHE_INTERNAL_H
 
@@ -22,7 +23,70 @@ typedef struct cache_slot {
     redisContext *ctx;
     int timeout_ms;             /* the socket timeout set on ctx now */
     int index;
+    uint64_t epoch;             /* topo.epoch when ctx was opened: an older one is dropped before use */
+    char node[280];             /* "host:port" of ctx, for messages */
 } cache_slot_t;
+
+/* ---- cache_net.c ---------------------------------------------------------- */
+
+/* The most elements an array reply may announce: more than any command of
+ * the cache can be answered with (GP_CACHE_BATCH_MAX keys). More is a broken
+ * reply, which ends the connection as any protocol error does. */
+#define REPLY_MAX_ELEMENTS (1 << 20)
+
+/* Where connections go, and what the cache learnt about the topology. With
+ * Sentinel (t->n_sentinels > 0) the master's address is asked from the
+ * sentinels and followed (+switch-master, by a watcher thread); without,
+ * it is t->host:t->port. Knows nothing of the pool above it. */
+typedef struct cache_topo {
+    const gp__redis_target_t *t;  /* borrowed from the cache */
+    char display[300];            /* the redacted configured target */
+    int connect_timeout_ms;
+    pthread_mutex_t mu;
+    /* ---- guarded by mu ---- */
+    char host[256];               /* Sentinel: the master last named (port 0: never asked yet) */
+    int port;
+    bool stale;                   /* Sentinel: ask again before the next connect */
+    int next;                     /* Sentinel: the one to ask first (the last that answered) */
+    char last_wrong[256];         /* the last wrong-node reply, with the node, for health */
+    /* ---- lock-free ---- */
+    _Atomic uint64_t epoch;       /* bumped when connections to the old node must go */
+    _Atomic uint64_t switches;
+    _Atomic uint64_t wrong[GP_CACHE_WRONG_COUNT_];
+    _Atomic int64_t wrong_last_ns;                 /* 0 = none yet */
+    _Atomic int64_t wrong_logged_ns[GP_CACHE_WRONG_COUNT_];
+    _Atomic uint64_t wrong_unlogged[GP_CACHE_WRONG_COUNT_];
+    /* the +switch-master watcher (Sentinel only) */
+    bool watching;
+    pthread_t watcher;
+    int wake[2];                  /* a pipe: gp__topo_free writes to end the watcher's wait */
+    _Atomic bool closing;
+} cache_topo_t;
+
+/* Set up tp for target t (borrowed, must outlive tp); with Sentinel, start
+ * the watcher thread. GP_ERR_NOMEM (err filled) when a thread or pipe
+ * cannot be made. */
+gp_status_t gp__topo_init(cache_topo_t *tp, const gp__redis_target_t *t, const char *display, int connect_timeout_ms,
+                          gp_error_t *err);
+/* Stop the watcher (waits for it: at most one connect timeout) and free. */
+void gp__topo_free(cache_topo_t *tp);
+
+/* Something says the node connections go to may not be the master any more
+ * (a connection lost, a connect failed, a replica answered): with Sentinel,
+ * ask the sentinels again before the next connect; `drop_all` also makes
+ * every open connection go (epoch). No-op without Sentinel. */
+void gp__topo_suspect(cache_topo_t *tp, bool drop_all);
+
+/* The kind of a wrong-node error reply (gp_cache_wrong_node_t), or -1. */
+int gp__redis_wrong_node(const redisReply *r);
+
+/* Count, time and (rate-limited) log a wrong-node reply `r` of kind `kind`
+ * from the node `node`; fill err (GP_ERR_UNAVAILABLE) with what to do. A
+ * READONLY calls gp__topo_suspect(tp, true). */
+void gp__topo_wrong_node(cache_topo_t *tp, int kind, const redisReply *r, const char *node, gp_error_t *err);
+
+/* "host:port" where new connections go now ("" when not known yet). */
+void gp__topo_node(cache_topo_t *tp, char *out, size_t len);
 
 /* Per-tenant generation, cached locally (direct-mapped, bounded). */
 #define GEN_ENTRIES 1024
@@ -54,6 +118,7 @@ struct gp_cache {
     size_t prefix_len;
     int timeout_ms, connect_timeout_ms, pool_size;
     gp_cache_options_t opt;
+    cache_topo_t topo;
 
     /* ---- guarded by mu ---- */
     pthread_mutex_t mu;
@@ -83,6 +148,42 @@ struct gp_cache {
     pthread_mutex_t flight_mu;
     flight_t *flights[FLIGHT_BUCKETS];
 };
+
+/* Open a blocking hiredis connection to the node that serves t, all within
+ * `deadline` (monotonic ns): with Sentinel, ask the sentinels for the
+ * master (tp remembers it; tp NULL: ask every time); connect (at most
+ * connect_timeout_ms), a socket timeout of min(command_timeout_ms, what is
+ * left) (*tmo_ms, may be NULL), keepalive, AUTH (with the ACL user when
+ * set), SELECT, and ROLE: a node that says it is a replica is refused (no
+ * write must go to it). Messages start with `display` (the redacted
+ * target); *node (may be NULL, 280 bytes) gets "host:port". On failure
+ * *out is NULL and the status is GP_ERR_UNAVAILABLE with err->klass
+ * TIMEOUT, CONNECTION, AUTH or CLIENT (SELECT refused), or GP_ERR_NOMEM.
+ * Shared by the cache's pool and the health check. */
+gp_status_t gp__redis_open(const gp__redis_target_t *t, cache_topo_t *tp, const char *display, int64_t deadline,
+                           int connect_timeout_ms, int command_timeout_ms, redisContext **out, int *tmo_ms, char *node,
+                           gp_error_t *err);
+
+/* redisCommandArgv with SIGPIPE held off in the calling thread. hiredis
+ * writes with write(): on a connection the server has closed, a write
+ * raises SIGPIPE, which ends a process that does not ignore it. A SIGPIPE
+ * this call raises is consumed; one pending before it stays pending. For
+ * the commands run outside the cache's own send path (AUTH, SELECT, ROLE,
+ * the sentinels, the health probe). */
+redisReply *gp__redis_command(redisContext *ctx, int argc, const char **argv);
+
+/* Whether the failure of an I/O on ctx (errno e) was its socket timeout. */
+bool gp__redis_is_timeout(const redisContext *ctx, int e);
+
+/* ms (at least 1) as a timeval. */
+struct timeval gp__tv_ms(int64_t ms);
+
+/* Fill err (may be NULL) and return st. */
+gp_status_t gp__cache_fail(gp_error_t *err, gp_status_t st, gp_error_class_t klass, const char *fmt, ...)
+    GP__PRINTF(4, 5);
+
+/* Decimal digits of v into p (no NUL); returns how many. */
+size_t gp__cache_put_dec(char *p, uint64_t v);
 
 /* ---- cache_conn.c -------------------------------------------------------- */
 
@@ -141,10 +242,6 @@ gp_status_t gp__cache_adopt(gp_cache_t *c, redisContext *ctx);
 gp_status_t gp__cache_exec(gp_cache_t *c, int n, const cache_cmd_t *cmds, redisReply **replies, cache_arena_t *arena,
                            bool idempotent, gp_error_t *err);
 
-/* Fill err (may be NULL) and return st. */
-gp_status_t gp__cache_fail(gp_error_t *err, gp_status_t st, gp_error_class_t klass, const char *fmt, ...)
-    GP__PRINTF(4, 5);
-
 /* An error reply -> GP_ERR_SERVER, counted, message in err. */
 gp_status_t gp__cache_server_error(gp_cache_t *c, const redisReply *r, gp_error_t *err);
 
@@ -153,28 +250,6 @@ gp_status_t gp__cache_server_error(gp_cache_t *c, const redisReply *r, gp_error_
 /* Validate tenant and key (GP_ERR_TENANT / GP_ERR_KEY with the reason);
  * key == CACHE_NO_KEY checks the tenant alone. */
 #define CACHE_NO_KEY ((const char *)-1)
-/* Decimal digits of v into p (no NUL); returns how many. */
-size_t gp__cache_put_dec(char *p, uint64_t v);
-
-/* Open a blocking hiredis connection to t, all within `deadline` (monotonic
- * ns): connect (at most connect_timeout_ms), a socket timeout of
- * min(command_timeout_ms, what is left) (*tmo_ms, may be NULL), keepalive,
- * AUTH (with the ACL user when set) and SELECT. Messages start with
- * `display` (the redacted target). On failure *out is NULL and the status
- * is GP_ERR_UNAVAILABLE with err->klass TIMEOUT, CONNECTION, AUTH or CLIENT
- * (SELECT refused), or GP_ERR_NOMEM. Shared by the cache's pool and the
- * health check. */
-gp_status_t gp__redis_open(const gp__redis_target_t *t, const char *display, int64_t deadline, int connect_timeout_ms,
-                           int command_timeout_ms, redisContext **out, int *tmo_ms, gp_error_t *err);
-
-/* redisCommandArgv with SIGPIPE held off in the calling thread. hiredis
- * writes with write(): on a connection the server has closed, a write
- * raises SIGPIPE, which ends a process that does not ignore it. A SIGPIPE
- * this call raises is consumed; one pending before it stays pending. For
- * the commands run outside the cache's own send path (AUTH, SELECT, the
- * health probe). */
-redisReply *gp__redis_command(redisContext *ctx, int argc, const char **argv);
-
 gp_status_t gp__cache_check(const char *tenant, const char *key, gp_error_t *err);
 
 /* The length of a valid key (1..GP_CACHE_KEY_MAX), or 0 when it is not

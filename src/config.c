@@ -248,6 +248,8 @@ static const var_t vars[] = {
     {"REDIS_TIMEOUT", V_MS, RD(timeout_ms), 1, 600000, "a command timeout from 1ms to 10m"},
     {"REDIS_CONNECT_TIMEOUT", V_MS, RD(connect_timeout_ms), 1, 600000, "a connect timeout from 1ms to 10m"},
     {"REDIS_POOL_SIZE", V_INT, RD(pool_size), 1, 1024, "an integer from 1 to 1024"},
+    {"REDIS_SENTINELS", V_STR, RD(sentinels), 0, 0, "a comma-separated list of 1 to 16 sentinels as host:port"},
+    {"REDIS_SENTINEL_MASTER", V_STR, RD(sentinel_master), 0, 0, "the master's name in the sentinels' configuration (1 to 127 bytes of letters, digits and . _ -)"},
 };
 #define NVARS (sizeof vars / sizeof vars[0])
 
@@ -993,6 +995,17 @@ static bool redis_parse(const char *name, const char *url, redis_url_t *u, char 
 
 /* ---- validation --------------------------------------------------------------- */
 
+static bool valid_master_name(const char *s)
+{
+    size_t n = strlen(s);
+    if (n < 1 || n > 127)
+        return false;
+    for (; *s; s++)
+        if (!isalnum((unsigned char)*s) && !strchr("._-", *s))
+            return false;
+    return true;
+}
+
 static bool valid_prefix(const char *s)
 {
     size_t n = strlen(s);
@@ -1225,6 +1238,32 @@ gp_status_t gp_config_validate(const gp_config_t *cfg, char *err, size_t errlen)
             memset(&u, 0, sizeof u);
         }
     }
+    if (r->sentinels && *r->sentinels) {
+        gp__redis_target_t t;
+        bool host_set = r->host || r->port;
+        if (r->url) {
+            redis_url_t u;
+            host_set |= redis_parse("REDIS_URL", r->url, &u, NULL, 0) && (u.host[0] || u.port);
+            memset(&u, 0, sizeof u);
+        }
+        if (gp__redis_target(r, &t, err, errlen) != GP_OK)
+            bad = true;
+        memset(&t, 0, sizeof t);
+        if (!r->sentinel_master || !*r->sentinel_master)
+            BAD("REDIS_SENTINEL_MASTER: not set; with REDIS_SENTINELS it names the master to ask the sentinels for "
+                "(the name in their `sentinel monitor` line)\n");
+        if (host_set)
+            BAD("REDIS_SENTINELS: set together with a Redis host (REDIS_URL, REDIS_HOST or REDIS_PORT); the master's "
+                "address comes from the sentinels: unset those (REDIS_USERNAME, REDIS_PASSWORD and REDIS_DB still "
+                "apply)\n");
+    } else if (r->sentinel_master) {
+        BAD("REDIS_SENTINEL_MASTER: set without REDIS_SENTINELS; set both (Sentinel) or neither\n");
+    }
+    if (r->sentinel_master && *r->sentinel_master && !valid_master_name(r->sentinel_master)) {
+        char b[96];
+        BAD("REDIS_SENTINEL_MASTER: '%s' is not allowed; expected 1 to 127 bytes of letters, digits and . _ -\n",
+            shown(r->sentinel_master, b, sizeof b));
+    }
 #undef BAD
     if (!bad && err && before < errlen)
         err[before] = 0;
@@ -1316,6 +1355,53 @@ gp_status_t gp__pg_params(const gp_db_config_t *d, bool migration, gp__pg_params
     return GP_OK;
 }
 
+/* REDIS_SENTINELS: "host:port[,host:port...]" into t->sentinels. */
+static bool sentinels_parse(const char *list, gp__redis_target_t *t, char *err, size_t errlen)
+{
+    const char *want = "expected host:port[,host:port...] (IPv6 as [addr]:port), 1 to 16 sentinels";
+    t->n_sentinels = 0;
+    for (const char *p = list;;) {
+        size_t n = strcspn(p, ",");
+        char item[300], b[96];
+        snprintf(item, sizeof item, "%.*s", (int)(n < sizeof item - 1 ? n : sizeof item - 1), p);
+        const char *host = item, *colon;
+        size_t hlen;
+        if (item[0] == '[') {
+            char *close = strchr(item, ']');
+            if (!close || close[1] != ':') {
+                gp__bufappend(err, errlen, "REDIS_SENTINELS: '%s' is not [addr]:port; %s\n", shown(item, b, sizeof b),
+                              want);
+                return false;
+            }
+            *close = 0;
+            host = item + 1;
+            colon = close + 1;
+            hlen = strlen(host);
+        } else {
+            colon = strrchr(item, ':');
+            hlen = colon ? (size_t)(colon - host) : 0;
+        }
+        long long port = 0;
+        if (n == 0 || n >= sizeof item - 1 || !colon || hlen == 0 || hlen >= 256 ||
+            parse_int(colon + 1, &port) != PARSE_OK || port < 1 || port > 65535 || colon[1] == '+' || colon[1] == '-') {
+            gp__bufappend(err, errlen, "REDIS_SENTINELS: '%s' is not host:port with a port from 1 to 65535; %s\n",
+                          shown(item, b, sizeof b), want);
+            return false;
+        }
+        if (t->n_sentinels == GP__SENTINELS_MAX) {
+            gp__bufappend(err, errlen, "REDIS_SENTINELS: more than %d sentinels; %s\n", GP__SENTINELS_MAX, want);
+            return false;
+        }
+        struct gp__redis_addr *a = &t->sentinels[t->n_sentinels++];
+        snprintf(a->host, sizeof a->host, "%.*s", (int)hlen, host);
+        a->port = (int)port;
+        if (!p[n])
+            return true;
+        p += n + 1;
+    }
+}
+
+
 gp_status_t gp__redis_target(const gp_redis_config_t *r, gp__redis_target_t *t, char *err, size_t errlen)
 {
     memset(t, 0, sizeof *t);
@@ -1331,6 +1417,11 @@ gp_status_t gp__redis_target(const gp_redis_config_t *r, gp__redis_target_t *t, 
     snprintf(t->password, sizeof t->password, "%s",
              r->password && *r->password ? r->password : u.password);
     memset(&u, 0, sizeof u);
+    if (r->sentinels && *r->sentinels) {
+        if (!sentinels_parse(r->sentinels, t, err, errlen))
+            return GP_ERR_CONFIG;
+        snprintf(t->sentinel_master, sizeof t->sentinel_master, "%s", r->sentinel_master ? r->sentinel_master : "");
+    }
     return GP_OK;
 }
 
@@ -1393,8 +1484,21 @@ char *gp_config_redis_display(const gp_redis_config_t *r, char *out, size_t outl
         return out;
     }
     bool ipv6 = strchr(t.host, ':') != NULL;
-    gp__redactf(out, outlen, "redis://%s%s%s%s%s%s:%d/%d", t.username, t.password[0] ? ":********" : "",
-                t.username[0] || t.password[0] ? "@" : "", ipv6 ? "[" : "", t.host, ipv6 ? "]" : "", t.port, t.db);
+    if (t.n_sentinels) {
+        /* redis-sentinel://[user[:********]@]s1:p1,s2:p2/<master>/<db> */
+        char list[600] = "";
+        for (int i = 0; i < t.n_sentinels; i++) {
+            bool v6 = strchr(t.sentinels[i].host, ':') != NULL;
+            gp__bufappend(list, sizeof list, "%s%s%s%s:%d", i ? "," : "", v6 ? "[" : "", t.sentinels[i].host,
+                          v6 ? "]" : "", t.sentinels[i].port);
+        }
+        gp__redactf(out, outlen, "redis-sentinel://%s%s%s%s/%s/%d", t.username, t.password[0] ? ":********" : "",
+                    t.username[0] || t.password[0] ? "@" : "", list, t.sentinel_master, t.db);
+    } else {
+        gp__redactf(out, outlen, "redis://%s%s%s%s%s%s:%d/%d", t.username, t.password[0] ? ":********" : "",
+                    t.username[0] || t.password[0] ? "@" : "", ipv6 ? "[" : "", t.host, ipv6 ? "]" : "", t.port,
+                    t.db);
+    }
     memset(&t, 0, sizeof t);
     return out;
 }

@@ -297,6 +297,31 @@ typedef enum gp_cache_circuit {
 /* "closed", "open", "half_open" ("unknown" for other values). */
 GP_EXPORT const char *gp_cache_circuit_name(gp_cache_circuit_t state);
 
+/* Error replies that mean "this command went to the wrong node" (a
+ * topology problem, never "the server works"): every one fails its call
+ * with GP_ERR_UNAVAILABLE (err->klass GP_ECLASS_CONNECTION, a message with
+ * the reply and what to do), counts as a failure for the circuit breaker,
+ * is counted in metrics.wrong_node[kind], logged (warn, component "cache",
+ * at most one line per kind per second, saying how many were not logged)
+ * and makes gp_health_check report the cache degraded for 10 s.
+ * READONLY (the node is a replica now) also drops the connection, and with
+ * Sentinel sends every connection to the master the sentinels name next;
+ * MOVED and ASK drop the connection. */
+typedef enum gp_cache_wrong_node {
+    GP_CACHE_WRONG_MOVED = 0,       /* Redis Cluster: the slot lives on another node */
+    GP_CACHE_WRONG_ASK = 1,         /* Redis Cluster: the slot is migrating */
+    GP_CACHE_WRONG_READONLY = 2,    /* a replica refused a write */
+    GP_CACHE_WRONG_TRYAGAIN = 3,    /* Redis Cluster: keys of a migrating slot are split */
+    GP_CACHE_WRONG_CLUSTERDOWN = 4, /* Redis Cluster: the slot is not served */
+    GP_CACHE_WRONG_MASTERDOWN = 5,  /* a replica lost its master */
+    GP_CACHE_WRONG_COUNT_
+} gp_cache_wrong_node_t;
+
+/* "moved", "ask", "readonly", "tryagain", "clusterdown", "masterdown"
+ * ("unknown" for other values): the `kind` label of
+ * growplate_cache_wrong_node_total. */
+GP_EXPORT const char *gp_cache_wrong_node_name(gp_cache_wrong_node_t kind);
+
 /* A snapshot of the cache's metrics. Counters count since creation; every
  * field is filled. */
 typedef struct gp_cache_metrics {
@@ -339,6 +364,13 @@ typedef struct gp_cache_metrics {
     uint64_t load_waits;            /* callers that waited for another thread's load */
     uint64_t load_wait_timeouts;    /* ... and gave up after wait_ms */
     uint64_t early_refreshes;       /* XFetch refreshes of a still-valid value */
+    /* topology */
+    uint64_t wrong_node[GP_CACHE_WRONG_COUNT_]; /* wrong-node error replies, by kind */
+    int64_t wrong_node_age_ms;      /* ms since the last wrong-node reply; -1 = none yet */
+    uint64_t master_switches;       /* Sentinel: times the master changed (+switch-master, or
+                                       a different answer from the sentinels) */
+    char node[300];                 /* where new connections go: "host:port" (Sentinel: the
+                                       master last named, "" before the first ask) */
 } gp_cache_metrics_t;
 
 /* Fill *out. Safe from any thread, lock-free except for a short lock to read

@@ -128,6 +128,14 @@ typedef struct gp_redis_config {
     int timeout_ms;             /* REDIS_TIMEOUT: per-command deadline, default 1000 */
     int connect_timeout_ms;     /* REDIS_CONNECT_TIMEOUT, default 1000 */
     int pool_size;              /* REDIS_POOL_SIZE, default 4, 1..1024 */
+    /* REDIS_SENTINELS: "host:port,host:port,..." (1 to 16 sentinels; IPv6
+     * as [addr]:port); NULL = no Sentinel. With it the cache connects to
+     * the master the sentinels name for REDIS_SENTINEL_MASTER (required
+     * then), and REDIS_URL/REDIS_HOST/REDIS_PORT must not name a host
+     * (REDIS_USERNAME, REDIS_PASSWORD and REDIS_DB still apply, to the
+     * master; the sentinels are asked without AUTH). */
+    const char *sentinels;
+    const char *sentinel_master; /* REDIS_SENTINEL_MASTER: the monitored master's name */
 } gp_redis_config_t;
 
 typedef struct gp_config {
