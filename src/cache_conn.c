@@ -140,8 +140,9 @@ static void drop_ctx(gp_cache_t *c, cache_slot_t *s)
 {
     if (!s->ctx)
         return;
-    redisFree(s->ctx);
+    gp__redis_close(s->ctx, s->ssl);
     s->ctx = NULL;
+    s->ssl = NULL;
     pthread_mutex_lock(&c->mu);
     c->connected--;
     pthread_mutex_unlock(&c->mu);
@@ -277,10 +278,11 @@ void gp__cache_reader_setup(redisReader *r)
 }
 
 /* s (disconnected, held by the caller) gets the new connection ctx. */
-static void slot_ready(gp_cache_t *c, cache_slot_t *s, redisContext *ctx, int tmo)
+static void slot_ready(gp_cache_t *c, cache_slot_t *s, redisContext *ctx, SSL *ssl, int tmo)
 {
     gp__cache_reader_setup(ctx->reader);
     s->ctx = ctx;
+    s->ssl = ssl;
     s->timeout_ms = tmo;
     atomic_fetch_add(&c->n.connects, 1);
     pthread_mutex_lock(&c->mu);
@@ -297,7 +299,7 @@ gp_status_t gp__cache_adopt(gp_cache_t *c, redisContext *ctx)
         redisFree(ctx);
         return GP_ERR_CLOSED;
     }
-    slot_ready(c, s, ctx, c->timeout_ms);
+    slot_ready(c, s, ctx, NULL, c->timeout_ms);
     pthread_mutex_lock(&c->mu);
     slot_put(c, s);
     pthread_mutex_unlock(&c->mu);
@@ -311,12 +313,13 @@ static gp_status_t slot_connect(gp_cache_t *c, cache_slot_t *s, int64_t deadline
         return gp__cache_fail(err, GP_ERR_UNAVAILABLE, GP_ECLASS_TIMEOUT,
                               "%s: no time left to connect within REDIS_TIMEOUT (%d ms)", c->display, c->timeout_ms);
     redisContext *ctx;
+    SSL *ssl;
     int tmo;
     /* The epoch before the connect: a switch during it makes the
      * connection go at its first use, never the other way round. */
     uint64_t epoch = atomic_load(&c->topo.epoch);
     gp_status_t st = gp__redis_open(&c->target, &c->topo, c->display, deadline, c->connect_timeout_ms, c->timeout_ms,
-                                    &ctx, &tmo, s->node, err);
+                                    &ctx, &ssl, &tmo, s->node, err);
     if (st != GP_OK) {
         atomic_fetch_add(&c->n.connect_failures, 1);
         note_error(c, err->message);
@@ -324,7 +327,7 @@ static gp_status_t slot_connect(gp_cache_t *c, cache_slot_t *s, int64_t deadline
         return st;
     }
     s->epoch = epoch;
-    slot_ready(c, s, ctx, tmo);
+    slot_ready(c, s, ctx, ssl, tmo);
     return GP_OK;
 }
 
@@ -617,6 +620,31 @@ static int send_jobs(int fd, cache_job_t *batch)
     return 0;
 }
 
+/* send_jobs over TLS: the jobs' commands gathered into records of up to
+ * 16 KiB (one SSL_write each; a bigger command is written on its own). */
+static int send_jobs_tls(cache_slot_t *s, cache_job_t *batch)
+{
+    char buf[16384];
+    size_t used = 0;
+    for (cache_job_t *j = next_unsent(batch); j; j = next_unsent(j->next)) {
+        if (used && used + j->len > sizeof buf) {
+            int e = gp__tls_write(s->ctx, s->ssl, buf, used);
+            if (e)
+                return e;
+            used = 0;
+        }
+        if (j->len > sizeof buf) {
+            int e = gp__tls_write(s->ctx, s->ssl, j->buf, j->len);
+            if (e)
+                return e;
+            continue;
+        }
+        memcpy(buf + used, j->buf, j->len);
+        used += j->len;
+    }
+    return used ? gp__tls_write(s->ctx, s->ssl, buf, used) : 0;
+}
+
 /* One attempt: set the socket timeout to what is left of `deadline`, send
  * every unanswered job of the batch (one sendmsg per SEND_IOV calls), then
  * wake the previous batch's callers (*prev; their wake-up overlaps this
@@ -650,7 +678,7 @@ static gp_status_t send_batch(gp_cache_t *c, cache_slot_t *s, int64_t deadline, 
         atomic_fetch_add_explicit(&c->n.calls, 1, memory_order_relaxed);
         atomic_fetch_add_explicit(&c->n.commands, (uint64_t)j->n, memory_order_relaxed);
     }
-    int send_err = send_jobs(s->ctx->fd, batch);
+    int send_err = s->ssl ? send_jobs_tls(s, batch) : send_jobs(s->ctx->fd, batch);
     if (send_err) {
         *timed_out = send_err == EAGAIN || send_err == EWOULDBLOCK;
         char why[128];
@@ -667,7 +695,7 @@ static gp_status_t send_batch(gp_cache_t *c, cache_slot_t *s, int64_t deadline, 
         j->arena->refused = false;
         for (; j->st == GP_OK && j->got < j->n; j->got++) {
             void *r = NULL;
-            if (redisGetReply(s->ctx, &r) != REDIS_OK || !r) {
+            if (gp__redis_read_reply(s->ctx, s->ssl, &r) != REDIS_OK || !r) {
                 int e = errno;
                 if (s->ctx->err == REDIS_ERR_OOM && !j->arena->refused) {
                     gp__cache_fail(err, GP_ERR_NOMEM, GP_ECLASS_CLIENT, "out of memory reading a Redis reply");
@@ -781,6 +809,7 @@ static outcome_t run_batch(gp_cache_t *c, cache_slot_t *s, int64_t deadline, cac
             break;
         }
         fresh = true;
+        st = GP_OK; /* the loop goes on: the resend */
         atomic_fetch_add(&c->n.retries, resend);
     }
     bool unavailable = false;
@@ -1006,7 +1035,7 @@ void gp_cache_close(gp_cache_t *c)
     gp__topo_free(&c->topo);
     for (int i = 0; i < c->pool_size; i++)
         if (c->slots[i].ctx)
-            redisFree(c->slots[i].ctx);
+            gp__redis_close(c->slots[i].ctx, c->slots[i].ssl);
     gp__cache_flights_free(c);
     free(c->slots);
     free(c->idle);

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 
 #include <hiredis/hiredis.h>
+#include <openssl/ssl.h>
 
 #include "growplate/cache.h"
 #include "internal.h"
@@ -21,6 +22,7 @@
  * cache_conn.c move it. */
 typedef struct cache_slot {
     redisContext *ctx;
+    SSL *ssl;                   /* TLS on ctx's socket, or NULL */
     int timeout_ms;             /* the socket timeout set on ctx now */
     int index;
     uint64_t epoch;             /* topo.epoch when ctx was opened: an older one is dropped before use */
@@ -40,6 +42,7 @@ typedef struct cache_slot {
  * it is t->host:t->port. Knows nothing of the pool above it. */
 typedef struct cache_topo {
     const gp__redis_target_t *t;  /* borrowed from the cache */
+    SSL_CTX *tls;                 /* when t->tls: certificates loaded once, shared by every connection */
     char display[300];            /* the redacted configured target */
     int connect_timeout_ms;
     pthread_mutex_t mu;
@@ -161,16 +164,33 @@ struct gp_cache {
  * TIMEOUT, CONNECTION, AUTH or CLIENT (SELECT refused), or GP_ERR_NOMEM.
  * Shared by the cache's pool and the health check. */
 gp_status_t gp__redis_open(const gp__redis_target_t *t, cache_topo_t *tp, const char *display, int64_t deadline,
-                           int connect_timeout_ms, int command_timeout_ms, redisContext **out, int *tmo_ms, char *node,
-                           gp_error_t *err);
+                           int connect_timeout_ms, int command_timeout_ms, redisContext **out, SSL **ssl,
+                           int *tmo_ms, char *node, gp_error_t *err);
+
+/* TLS (t->tls): the client context for t, with the CA, client
+ * certificate and key loaded and verification on (*out NULL when TLS is
+ * off). GP_ERR_CONFIG naming the file that cannot be loaded. */
+gp_status_t gp__tls_new(const gp__redis_target_t *t, SSL_CTX **out, gp_error_t *err);
+void gp__tls_free(SSL_CTX *ctx);
+
+/* Write all of buf with TLS (never SIGPIPE); 0 or an errno (EAGAIN: the
+ * socket's send timeout), with ctx's error fields set. */
+int gp__tls_write(redisContext *ctx, SSL *ssl, const void *buf, size_t len);
+
+/* redisGetReply, through TLS when ssl is not NULL. */
+int gp__redis_read_reply(redisContext *ctx, SSL *ssl, void **reply);
+
+/* Close a connection opened by gp__redis_open (ssl may be NULL). */
+void gp__redis_close(redisContext *ctx, SSL *ssl);
 
 /* redisCommandArgv with SIGPIPE held off in the calling thread. hiredis
  * writes with write(): on a connection the server has closed, a write
  * raises SIGPIPE, which ends a process that does not ignore it. A SIGPIPE
  * this call raises is consumed; one pending before it stays pending. For
  * the commands run outside the cache's own send path (AUTH, SELECT, ROLE,
- * the sentinels, the health probe). */
-redisReply *gp__redis_command(redisContext *ctx, int argc, const char **argv);
+ * the sentinels, the health probe). With ssl (TLS), through it: no
+ * SIGPIPE either way. */
+redisReply *gp__redis_command(redisContext *ctx, SSL *ssl, int argc, const char **argv);
 
 /* Whether the failure of an I/O on ctx (errno e) was its socket timeout. */
 bool gp__redis_is_timeout(const redisContext *ctx, int e);

@@ -67,6 +67,7 @@ void gp_config_init(gp_config_t *cfg)
     d->tenant_max_waiting = 0;
     gp_redis_config_t *r = &cfg->redis;
     r->db = -1;
+    r->tls = -1;
     r->key_prefix = "growplate:";
     r->timeout_ms = 1000;
     r->connect_timeout_ms = 1000;
@@ -249,6 +250,11 @@ static const var_t vars[] = {
     {"REDIS_CONNECT_TIMEOUT", V_MS, RD(connect_timeout_ms), 1, 600000, "a connect timeout from 1ms to 10m"},
     {"REDIS_POOL_SIZE", V_INT, RD(pool_size), 1, 1024, "an integer from 1 to 1024"},
     {"REDIS_SENTINELS", V_STR, RD(sentinels), 0, 0, "a comma-separated list of 1 to 16 sentinels as host:port"},
+    {"REDIS_TLS", V_INT, RD(tls), -1, 1, "1 (TLS), 0 (plain TCP) or -1 (the default: TLS when REDIS_URL is rediss://)"},
+    {"REDIS_TLS_CA_FILE", V_STR, RD(tls_ca_file), 0, 0, "the path of a PEM file of the CA certificates to verify the server with"},
+    {"REDIS_TLS_CERT_FILE", V_STR, RD(tls_cert_file), 0, 0, "the path of the PEM client certificate (chain) for mutual TLS"},
+    {"REDIS_TLS_KEY_FILE", V_STR, RD(tls_key_file), 0, 0, "the path of the PEM private key of REDIS_TLS_CERT_FILE"},
+    {"REDIS_TLS_SERVER_NAME", V_STR, RD(tls_server_name), 0, 0, "the name (or IP address) the server's certificate must be for"},
     {"REDIS_SENTINEL_MASTER", V_STR, RD(sentinel_master), 0, 0, "the master's name in the sentinels' configuration (1 to 127 bytes of letters, digits and . _ -)"},
 };
 #define NVARS (sizeof vars / sizeof vars[0])
@@ -887,6 +893,7 @@ static bool pct_decode(const char *s, size_t n, char *out, size_t outlen)
 }
 
 typedef struct redis_url {
+    bool tls; /* rediss:// */
     char host[256];
     int port; /* 0 = absent */
     char username[128];
@@ -900,21 +907,17 @@ static bool redis_parse(const char *name, const char *url, redis_url_t *u, char 
     memset(u, 0, sizeof *u);
     u->db = -1;
     char scheme[32];
-    const char *want = "expected redis://[[user]:password@]host[:port][/db]";
+    const char *want = "expected redis[s]://[[user]:password@]host[:port][/db]";
     if (!has_scheme(url, scheme, sizeof scheme)) {
         gp__bufappend(err, errlen, "%s: not a URL (no scheme); %s\n", name, want);
         return false;
     }
-    if (strcmp(scheme, "rediss") == 0) {
-        gp__bufappend(err, errlen, "%s: rediss:// (TLS) is not supported by this build's hiredis 0.14; "
-                      "use redis:// on a trusted network or a TLS tunnel\n", name);
-        return false;
-    }
-    if (strcmp(scheme, "redis") != 0) {
+    u->tls = strcmp(scheme, "rediss") == 0;
+    if (strcmp(scheme, "redis") != 0 && !u->tls) {
         gp__bufappend(err, errlen, "%s: unknown scheme '%s'; %s\n", name, scheme, want);
         return false;
     }
-    const char *p = url + strlen("redis://");
+    const char *p = url + strlen(u->tls ? "rediss://" : "redis://");
     const char *end = p + strcspn(p, "/?#");
     const char *at = NULL;
     for (const char *q = p; q < end; q++)
@@ -1238,6 +1241,31 @@ gp_status_t gp_config_validate(const gp_config_t *cfg, char *err, size_t errlen)
             memset(&u, 0, sizeof u);
         }
     }
+    {
+        bool url_tls = false;
+        if (r->url) {
+            redis_url_t u;
+            url_tls = redis_parse("REDIS_URL", r->url, &u, NULL, 0) && u.tls;
+            memset(&u, 0, sizeof u);
+        }
+        bool tls = r->tls >= 0 ? r->tls == 1 : url_tls;
+        if (url_tls && r->tls == 0)
+            BAD("REDIS_TLS: is 0 but REDIS_URL is rediss:// (TLS); set REDIS_TLS=1 or use redis://\n");
+        if (!tls && (r->tls_ca_file || r->tls_cert_file || r->tls_key_file || r->tls_server_name))
+            BAD("REDIS_TLS_*: set, but TLS is off; use a rediss:// REDIS_URL or set REDIS_TLS=1 (or unset the "
+                "REDIS_TLS_* variables)\n");
+        if (!r->tls_cert_file != !r->tls_key_file)
+            BAD("%s: set without %s; a client certificate needs both\n",
+                r->tls_cert_file ? "REDIS_TLS_CERT_FILE" : "REDIS_TLS_KEY_FILE",
+                r->tls_cert_file ? "REDIS_TLS_KEY_FILE" : "REDIS_TLS_CERT_FILE");
+        const char *files[3][2] = {{"REDIS_TLS_CA_FILE", r->tls_ca_file}, {"REDIS_TLS_CERT_FILE", r->tls_cert_file},
+                                   {"REDIS_TLS_KEY_FILE", r->tls_key_file}};
+        for (int i = 0; i < 3; i++) {
+            char b[96];
+            if (files[i][1] && access(files[i][1], R_OK) != 0)
+                BAD("%s: cannot read '%s': %s\n", files[i][0], shown(files[i][1], b, sizeof b), strerror(errno));
+        }
+    }
     if (r->sentinels && *r->sentinels) {
         gp__redis_target_t t;
         bool host_set = r->host || r->port;
@@ -1416,7 +1444,12 @@ gp_status_t gp__redis_target(const gp_redis_config_t *r, gp__redis_target_t *t, 
     snprintf(t->username, sizeof t->username, "%s", r->username ? r->username : u.username);
     snprintf(t->password, sizeof t->password, "%s",
              r->password && *r->password ? r->password : u.password);
+    t->tls = r->tls >= 0 ? r->tls == 1 : u.tls;
     memset(&u, 0, sizeof u);
+    t->tls_ca_file = r->tls_ca_file && *r->tls_ca_file ? r->tls_ca_file : NULL;
+    t->tls_cert_file = r->tls_cert_file && *r->tls_cert_file ? r->tls_cert_file : NULL;
+    t->tls_key_file = r->tls_key_file && *r->tls_key_file ? r->tls_key_file : NULL;
+    t->tls_server_name = r->tls_server_name && *r->tls_server_name ? r->tls_server_name : NULL;
     if (r->sentinels && *r->sentinels) {
         if (!sentinels_parse(r->sentinels, t, err, errlen))
             return GP_ERR_CONFIG;
@@ -1492,10 +1525,12 @@ char *gp_config_redis_display(const gp_redis_config_t *r, char *out, size_t outl
             gp__bufappend(list, sizeof list, "%s%s%s%s:%d", i ? "," : "", v6 ? "[" : "", t.sentinels[i].host,
                           v6 ? "]" : "", t.sentinels[i].port);
         }
-        gp__redactf(out, outlen, "redis-sentinel://%s%s%s%s/%s/%d", t.username, t.password[0] ? ":********" : "",
+        gp__redactf(out, outlen, "redis-sentinel%s://%s%s%s%s/%s/%d", t.tls ? "+tls" : "", t.username,
+                    t.password[0] ? ":********" : "",
                     t.username[0] || t.password[0] ? "@" : "", list, t.sentinel_master, t.db);
     } else {
-        gp__redactf(out, outlen, "redis://%s%s%s%s%s%s:%d/%d", t.username, t.password[0] ? ":********" : "",
+        gp__redactf(out, outlen, "redis%s://%s%s%s%s%s%s:%d/%d", t.tls ? "s" : "", t.username,
+                    t.password[0] ? ":********" : "",
                     t.username[0] || t.password[0] ? "@" : "", ipv6 ? "[" : "", t.host, ipv6 ? "]" : "", t.port,
                     t.db);
     }

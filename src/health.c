@@ -192,10 +192,11 @@ static gp_status_t probe_redis_until(const gp_config_t *cfg, int64_t deadline_ns
     char target[300];
     gp_config_redis_display(&cfg->redis, target, sizeof target);
     redisContext *c;
+    SSL *ssl;
     gp_error_t e;
     /* The socket timeout is whatever is left of the deadline. */
     gp_status_t st =
-        gp__redis_open(&t, NULL, target, deadline_ns, cfg->redis.connect_timeout_ms, INT_MAX, &c, NULL, NULL, &e);
+        gp__redis_open(&t, NULL, target, deadline_ns, cfg->redis.connect_timeout_ms, INT_MAX, &c, &ssl, NULL, NULL, &e);
     memset(&t, 0, sizeof t);
     if (st != GP_OK) {
         out->status = st == GP_ERR_NOMEM              ? GP_ERR_NOMEM
@@ -210,19 +211,19 @@ static gp_status_t probe_redis_until(const gp_config_t *cfg, int64_t deadline_ns
         return out->status;
     }
     int64_t t1 = gp__now_ns();
-    redisReply *rep = gp__redis_command(c, 1, (const char *[]){"PING"});
+    redisReply *rep = gp__redis_command(c, ssl, 1, (const char *[]){"PING"});
     if (!rep || rep->type == REDIS_REPLY_ERROR) {
         bool noauth = rep && rep->str && strncmp(rep->str, "NOAUTH", 6) == 0;
         fail_probe(out, noauth ? GP_ERR_AUTH : !rep && c->err == REDIS_ERR_IO ? GP_ERR_TIMEOUT : GP_ERR_CONNECT, target,
                    rep ? rep->str : c->errstr, noauth ? " (check REDIS_USERNAME/REDIS_PASSWORD)" : NULL);
         if (rep)
             freeReplyObject(rep);
-        redisFree(c);
+        gp__redis_close(c, ssl);
         return out->status;
     }
     freeReplyObject(rep);
     out->latency_ns = gp__now_ns() - t1;
-    rep = gp__redis_command(c, 2, (const char *[]){"INFO", "server"});
+    rep = gp__redis_command(c, ssl, 2, (const char *[]){"INFO", "server"});
     if (rep && rep->type == REDIS_REPLY_STRING) {
         const char *v = strstr(rep->str, "redis_version:");
         if (v)
@@ -230,7 +231,7 @@ static gp_status_t probe_redis_until(const gp_config_t *cfg, int64_t deadline_ns
     }
     if (rep)
         freeReplyObject(rep);
-    redisFree(c);
+    gp__redis_close(c, ssl);
     return out->status = GP_OK;
 }
 

@@ -157,6 +157,9 @@ typedef struct gp__redis_target {
         int port;
     } sentinels[GP__SENTINELS_MAX];
     char sentinel_master[128];
+    /* TLS: on or off; the files and name are borrowed from the configuration */
+    bool tls;
+    const char *tls_ca_file, *tls_cert_file, *tls_key_file, *tls_server_name;
 } gp__redis_target_t;
 gp_status_t gp__redis_target(const gp_redis_config_t *r, gp__redis_target_t *out,
                              char *err, size_t errlen);

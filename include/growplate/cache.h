@@ -3,8 +3,19 @@
  * Connections. A small pool of REDIS_POOL_SIZE blocking hiredis connections;
  * the thread that leads a connection does its I/O (see "Automatic
  * pipelining"). Connects use REDIS_CONNECT_TIMEOUT,
- * then AUTH (with REDIS_USERNAME when set) and SELECT REDIS_DB. A broken
- * connection is dropped and reopened by the next call that needs it.
+ * then AUTH (with REDIS_USERNAME when set), SELECT REDIS_DB and ROLE: a
+ * node that says it is a replica is refused (GP_ERR_UNAVAILABLE), so no
+ * write goes to one. A broken connection is dropped and reopened by the
+ * next call that needs it.
+ *
+ * Sentinel. With REDIS_SENTINELS and REDIS_SENTINEL_MASTER, connections go
+ * to the master the sentinels name (asked in turn, without AUTH, within
+ * the call's budget), asked again after a lost connection, a failed
+ * connect, READONLY or a replica's ROLE. One watcher thread per cache
+ * stays subscribed to +switch-master on one sentinel at a time; a switch
+ * makes every connection to the old master go before its next use.
+ * gp_cache_close() stops that thread (waiting at most
+ * REDIS_CONNECT_TIMEOUT). Wrong-node replies: see gp_cache_wrong_node_t.
  *
  * The time budget. Every call that talks to Redis finishes within
  * REDIS_TIMEOUT ("the budget"), counted from its start: waiting for a free
@@ -43,6 +54,13 @@
  * Each transition is counted and logged (component "cache", warn when
  * opening, info when closing). Error replies that mean "the server works"
  * (WRONGTYPE...) are not failures.
+ *
+ * TLS (rediss://, REDIS_TLS_*): OpenSSL under the cache's own socket I/O;
+ * the handshake counts in REDIS_CONNECT_TIMEOUT. A server certificate that
+ * is not accepted (unknown CA, another name) fails a call with
+ * GP_ERR_CONNECT (err->klass GP_ECLASS_CONNECTION, not retriable: a
+ * configuration problem, not an outage); files that cannot be loaded are
+ * GP_ERR_CONFIG from gp_cache_create().
  *
  * GP_ERR_UNAVAILABLE is the one status for "Redis cannot serve this now"
  * (open circuit, connect or I/O failure, timeout, no free connection within

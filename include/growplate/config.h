@@ -136,6 +136,19 @@ typedef struct gp_redis_config {
      * master; the sentinels are asked without AUTH). */
     const char *sentinels;
     const char *sentinel_master; /* REDIS_SENTINEL_MASTER: the monitored master's name */
+    /* TLS (OpenSSL under the cache's own socket I/O), for the node, the
+     * master and the sentinels alike. REDIS_TLS: 1 = on, 0 = off, -1 = not
+     * set (on when REDIS_URL is rediss://, else off; REDIS_TLS=0 with
+     * rediss:// is a conflict). The server's certificate is always
+     * verified: against REDIS_TLS_CA_FILE (PEM) or the system's CAs, for
+     * REDIS_TLS_SERVER_NAME or else the host connected to (a name or an IP
+     * address). REDIS_TLS_CERT_FILE and REDIS_TLS_KEY_FILE (PEM, both or
+     * neither): a client certificate for mutual TLS. */
+    int tls;
+    const char *tls_ca_file;
+    const char *tls_cert_file;
+    const char *tls_key_file;
+    const char *tls_server_name;
 } gp_redis_config_t;
 
 typedef struct gp_config {
