@@ -1,8 +1,9 @@
-/* cache_internal.h — what the cache's files share: opening connections,
- * Sentinel and the wrong-node replies (cache_net.c, the bottom layer), the
- * cache object, its connection slots and circuit breaker (cache_conn.c),
- * the keyspace (cache_keys.c), the operations (cache.c) and cache-aside
- * (cache_load.c). Never installed. */
+/* cache_internal.h — what the cache's files share, bottom to top (each
+ * calls only those below it): opening connections, Sentinel, TLS and the
+ * wrong-node replies (cache_net.c); the cache object's connection pool and
+ * circuit breaker (cache_conn.c); the keyspace (cache_keys.c); the
+ * operations (cache.c); cache-aside (cache_load.c); and the life cycle
+ * that sets them all up (cache_life.c). Never installed. */
 #ifndef GROWPLATE_CACHE_INTERNAL_H
 #define GROWPLATE_CACHE_INTERNAL_H
 
@@ -232,6 +233,12 @@ typedef struct cache_arena {
 void gp__cache_arena_init(cache_arena_t *a);
 /* Frees the malloc'd blocks: every reply built in the arena is gone. */
 void gp__cache_arena_free(cache_arena_t *a);
+
+/* The pool's slots, lock, breaker state and latency histogram, for
+ * gp_cache_create (cache_life.c; c->pool_size and c->opt set); freed (open
+ * connections closed) by gp__cache_pool_free. GP_ERR_NOMEM. */
+gp_status_t gp__cache_pool_init(gp_cache_t *c, gp_error_t *err);
+void gp__cache_pool_free(gp_cache_t *c);
 
 /* Set up the reader of a new connection as the cache's connections are
  * set up: replies are built in the arena its privdata points to (set it
