@@ -23,8 +23,8 @@
 
 gp_status_t gp__cache_server_error(gp_cache_t *c, const redisReply *r, gp_error_t *err)
 {
-    atomic_fetch_add_explicit(&c->n.server_errors, 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&c->n.errors, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&c->cnt->server_errors, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&c->cnt->errors, 1, memory_order_relaxed);
     return gp__cache_fail(err, GP_ERR_SERVER, GP_ECLASS_INTERNAL, "Redis replied: %.*s",
                           r->str ? (int)(r->len > 400 ? 400 : r->len) : 0, r->str ? r->str : "");
 }
@@ -284,7 +284,7 @@ static void slot_ready(gp_cache_t *c, cache_slot_t *s, redisContext *ctx, SSL *s
     s->ctx = ctx;
     s->ssl = ssl;
     s->timeout_ms = tmo;
-    atomic_fetch_add(&c->n.connects, 1);
+    atomic_fetch_add(&c->cnt->connects, 1);
     pthread_mutex_lock(&c->mu);
     c->connected++;
     pthread_mutex_unlock(&c->mu);
@@ -321,7 +321,7 @@ static gp_status_t slot_connect(gp_cache_t *c, cache_slot_t *s, int64_t deadline
     gp_status_t st = gp__redis_open(&c->target, &c->topo, c->display, deadline, c->connect_timeout_ms, c->timeout_ms,
                                     &ctx, &ssl, &tmo, s->node, err);
     if (st != GP_OK) {
-        atomic_fetch_add(&c->n.connect_failures, 1);
+        atomic_fetch_add(&c->cnt->connect_failures, 1);
         note_error(c, err->message);
         gp__log(GP_LOG_DEBUG, "cache", "connect failed: %s", err->message);
         return st;
@@ -539,7 +539,7 @@ static int64_t gather(gp_cache_t *c, cache_job_t *own, cache_job_t **batch, bool
         if (j->deadline - now < NS_PER_MS) {
             expire(c, j);
         } else if (c->state != GP_CACHE_CIRCUIT_CLOSED && !j->probe) {
-            atomic_fetch_add(&c->n.rejected, 1);
+            atomic_fetch_add(&c->cnt->rejected, 1);
             j->st = gp__cache_fail(j->err, GP_ERR_UNAVAILABLE, GP_ECLASS_CONNECTION,
                                    "circuit open: %s is failing; the call was not sent", c->display);
         } else {
@@ -671,12 +671,12 @@ static gp_status_t send_batch(gp_cache_t *c, cache_slot_t *s, int64_t deadline, 
         }
         s->timeout_ms = (int)left;
     }
-    atomic_fetch_add_explicit(&c->n.round_trips, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&c->cnt->round_trips, 1, memory_order_relaxed);
     for (cache_job_t *j = batch; j; j = j->next) {
         if (!unsent(j))
             continue;
-        atomic_fetch_add_explicit(&c->n.calls, 1, memory_order_relaxed);
-        atomic_fetch_add_explicit(&c->n.commands, (uint64_t)j->n, memory_order_relaxed);
+        atomic_fetch_add_explicit(&c->cnt->calls, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&c->cnt->commands, (uint64_t)j->n, memory_order_relaxed);
     }
     int send_err = s->ssl ? send_jobs_tls(s, batch) : send_jobs(s->ctx->fd, batch);
     if (send_err) {
@@ -727,6 +727,11 @@ static bool settle(gp_cache_t *c, cache_slot_t *s, cache_job_t *j)
 {
     for (int i = 0; i < j->n; i++) {
         int wrong = gp__redis_wrong_node(j->replies[i]);
+        /* A node of a cluster hands redirects to the router above
+         * (cache_route.c), which follows them: the node works. */
+        if (c->cluster_node && (wrong == GP_CACHE_WRONG_MOVED || wrong == GP_CACHE_WRONG_ASK ||
+                                wrong == GP_CACHE_WRONG_TRYAGAIN))
+            continue;
         if (wrong >= 0) {
             gp__topo_wrong_node(&c->topo, wrong, j->replies[i], s->node, j->err);
             /* This connection is to a node that must not serve the call:
@@ -779,7 +784,7 @@ static outcome_t run_batch(gp_cache_t *c, cache_slot_t *s, int64_t deadline, cac
         if (st == GP_OK || st == GP_ERR_NOMEM)
             break;
         if (!s->ctx) {
-            atomic_fetch_add(&c->n.disconnects, 1);
+            atomic_fetch_add(&c->cnt->disconnects, 1);
             if (!timed_out) /* a lost connection may be a master gone: with Sentinel, ask again */
                 gp__topo_suspect(&c->topo, false);
         }
@@ -810,7 +815,7 @@ static outcome_t run_batch(gp_cache_t *c, cache_slot_t *s, int64_t deadline, cac
         }
         fresh = true;
         st = GP_OK; /* the loop goes on: the resend */
-        atomic_fetch_add(&c->n.retries, resend);
+        atomic_fetch_add(&c->cnt->retries, resend);
     }
     bool unavailable = false;
     for (cache_job_t *j = batch; j; j = j->next) {
@@ -875,14 +880,14 @@ static void lead(gp_cache_t *c, cache_slot_t *s, cache_job_t *own)
     }
 }
 
-gp_status_t gp__cache_exec(gp_cache_t *c, int n, const cache_cmd_t *cmds, redisReply **replies, cache_arena_t *arena,
-                           bool idempotent, gp_error_t *err)
+gp_status_t gp__cache_pool_exec(gp_cache_t *c, int64_t deadline, int n, const cache_cmd_t *cmds, redisReply **replies,
+                                cache_arena_t *arena, bool idempotent, gp_error_t *err)
 {
     int64_t t0 = gp__now_ns();
     gp_error_t local; /* filled only on failure: the breaker's log wants the reason */
     char stackbuf[4096];
     cache_job_t j = {.n = n, .replies = replies, .arena = arena, .idempotent = idempotent, .err = err ? err : &local,
-                     .deadline = t0 + (int64_t)c->timeout_ms * NS_PER_MS, .st = GP_OK};
+                     .deadline = deadline ? deadline : t0 + (int64_t)c->timeout_ms * NS_PER_MS, .st = GP_OK};
     for (int i = 0; i < n; i++)
         replies[i] = NULL;
     if (!(j.buf = encode(n, cmds, stackbuf, sizeof stackbuf, &j.len)))
@@ -892,7 +897,7 @@ gp_status_t gp__cache_exec(gp_cache_t *c, int n, const cache_cmd_t *cmds, redisR
     if (!admit(c, t0, &j.probe)) {
         int64_t wait = c->state == GP_CACHE_CIRCUIT_OPEN ? (c->open_until_ns - t0) / NS_PER_MS : 0;
         pthread_mutex_unlock(&c->mu);
-        atomic_fetch_add(&c->n.rejected, 1);
+        atomic_fetch_add(&c->cnt->rejected, 1);
         j.st = gp__cache_fail(j.err, GP_ERR_UNAVAILABLE, GP_ECLASS_CONNECTION,
                               "circuit open: %s failed %d times in a row; next probe in %lld ms", c->display,
                               c->opt.breaker_threshold, (long long)(wait > 0 ? wait : 0));
@@ -943,11 +948,11 @@ out:
     if (j.buf != stackbuf)
         free(j.buf);
     if (j.st != GP_OK) {
-        atomic_fetch_add(&c->n.errors, 1);
+        atomic_fetch_add(&c->cnt->errors, 1);
         if (j.st == GP_ERR_UNAVAILABLE)
-            atomic_fetch_add(&c->n.unavailable, 1);
+            atomic_fetch_add(&c->cnt->unavailable, 1);
         if (j.timed_out)
-            atomic_fetch_add(&c->n.timeouts, 1);
+            atomic_fetch_add(&c->cnt->timeouts, 1);
     }
     return j.st;
 }
@@ -962,12 +967,17 @@ gp_status_t gp__cache_pool_init(gp_cache_t *c, gp_error_t *err)
     c->slots = calloc((size_t)c->pool_size, sizeof *c->slots);
     c->idle = calloc((size_t)c->pool_size, sizeof *c->idle);
     c->broken = calloc((size_t)c->pool_size, sizeof *c->broken);
-    c->latency = gp_hist_new();
+    if (!c->cnt)
+        c->cnt = &c->n;
+    bool own_hist = !c->latency;
+    if (own_hist)
+        c->latency = c->hist_owned = gp_hist_new();
     if (!c->slots || !c->idle || !c->broken || !c->latency) {
         free(c->slots);
         free(c->idle);
         free(c->broken);
-        gp_hist_free(c->latency);
+        if (own_hist)
+            gp_hist_free(c->hist_owned);
         return gp__cache_fail(err, GP_ERR_NOMEM, GP_ECLASS_CLIENT, "out of memory creating the cache");
     }
     pthread_mutex_init(&c->mu, NULL);
@@ -986,7 +996,7 @@ void gp__cache_pool_free(gp_cache_t *c)
     free(c->slots);
     free(c->idle);
     free(c->broken);
-    gp_hist_free(c->latency);
+    gp_hist_free(c->hist_owned);
     pthread_mutex_destroy(&c->mu);
 }
 
@@ -1002,40 +1012,10 @@ const char *gp_cache_circuit_name(gp_cache_circuit_t s)
     }
 }
 
-gp_status_t gp_cache_ping(gp_cache_t *c, int64_t *latency_ns, gp_error_t *err)
-{
-    gp_error_clear(err);
-    if (latency_ns)
-        *latency_ns = 0;
-    if (!c)
-        return gp__cache_fail(err, GP_ERR_INVALID, GP_ECLASS_CLIENT, "cache is NULL");
-    const char *argv[1] = {"PING"};
-    cache_cmd_t cmd = {1, argv, NULL};
-    redisReply *r;
-    cache_arena_t arena;
-    gp__cache_arena_init(&arena);
-    int64_t t0 = gp__now_ns();
-    gp_status_t st = gp__cache_exec(c, 1, &cmd, &r, &arena, true, err);
-    if (st != GP_OK) {
-        gp__cache_arena_free(&arena);
-        return st;
-    }
-    if (r->type != REDIS_REPLY_STATUS || strcmp(r->str, "PONG") != 0)
-        st = r->type == REDIS_REPLY_ERROR ? gp__cache_server_error(c, r, err)
-                                          : gp__cache_fail(err, GP_ERR_PROTOCOL, GP_ECLASS_INTERNAL,
-                                                           "unexpected reply to PING");
-    else if (latency_ns)
-        *latency_ns = gp__now_ns() - t0;
-    gp__cache_arena_free(&arena);
-    return st;
-}
-
 #define LOAD(x) atomic_load_explicit(&c->n.x, memory_order_relaxed)
 
-gp_status_t gp_cache_metrics(gp_cache_t *c, gp_cache_metrics_t *m)
+void gp__cache_pool_metrics(gp_cache_t *c, gp_cache_metrics_t *m)
 {
-    if (!c || !m)
-        return GP_ERR_INVALID;
     memset(m, 0, sizeof *m);
     pthread_mutex_lock(&c->mu);
     m->circuit = c->state;
@@ -1077,5 +1057,4 @@ gp_status_t gp_cache_metrics(gp_cache_t *c, gp_cache_metrics_t *m)
     m->master_switches = atomic_load(&c->topo.switches);
     gp__topo_node(&c->topo, m->node, sizeof m->node);
     gp_hist_latency(c->latency, &m->latency);
-    return GP_OK;
 }

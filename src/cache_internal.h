@@ -1,7 +1,8 @@
 /* cache_internal.h — what the cache's files share, bottom to top (each
  * calls only those below it): opening connections, Sentinel, TLS and the
  * wrong-node replies (cache_net.c); the cache object's connection pool and
- * circuit breaker (cache_conn.c); the keyspace (cache_keys.c); the
+ * circuit breaker (cache_conn.c); where each call goes, Redis Cluster
+ * (cache_route.c); the keyspace (cache_keys.c); the
  * operations (cache.c); cache-aside (cache_load.c); and the life cycle
  * that sets them all up (cache_life.c). Never installed. */
 #ifndef GROWPLATE_CACHE_INTERNAL_H
@@ -88,6 +89,10 @@ int gp__redis_wrong_node(const redisReply *r);
  * from the node `node`; fill err (GP_ERR_UNAVAILABLE) with what to do. A
  * READONLY calls gp__topo_suspect(tp, true). */
 void gp__topo_wrong_node(cache_topo_t *tp, int kind, const redisReply *r, const char *node, gp_error_t *err);
+/* The two halves of gp__topo_wrong_node: count one (a redirect the
+ * cluster router follows), and report one (time, log, err). */
+void gp__topo_wrong_count(cache_topo_t *tp, int kind);
+void gp__topo_wrong_report(cache_topo_t *tp, int kind, const redisReply *r, const char *node, gp_error_t *err);
 
 /* "host:port" where new connections go now ("" when not known yet). */
 void gp__topo_node(cache_topo_t *tp, char *out, size_t len);
@@ -123,6 +128,13 @@ struct gp_cache {
     int timeout_ms, connect_timeout_ms, pool_size;
     gp_cache_options_t opt;
     cache_topo_t topo;
+    /* Redis Cluster (cache_route.c): the router's table (NULL: not a
+     * cluster); a node's own cache object has cluster_node set, counts into
+     * its router's counters (cnt) and records into its histogram. */
+    struct cache_cluster *cluster;
+    bool cluster_node;
+    cache_counters_t *cnt;      /* &n, or the router's */
+    gp_hist_t *hist_owned;      /* latency, when this object made it */
 
     /* ---- guarded by mu ---- */
     pthread_mutex_t mu;
@@ -234,7 +246,8 @@ void gp__cache_arena_init(cache_arena_t *a);
 /* Frees the malloc'd blocks: every reply built in the arena is gone. */
 void gp__cache_arena_free(cache_arena_t *a);
 
-/* The pool's slots, lock, breaker state and latency histogram, for
+/* The pool's slots, lock, breaker state and latency histogram (unless
+ * c->latency is set already: a cluster node shares its router's), for
  * gp_cache_create (cache_life.c; c->pool_size and c->opt set); freed (open
  * connections closed) by gp__cache_pool_free. GP_ERR_NOMEM. */
 gp_status_t gp__cache_pool_init(gp_cache_t *c, gp_error_t *err);
@@ -266,8 +279,28 @@ gp_status_t gp__cache_adopt(gp_cache_t *c, redisContext *ctx);
  * idle, e.g. after a server restart) is resent once on a fresh connection
  * if the budget allows. Counts calls, commands, errors and latency; fills
  * err. */
+gp_status_t gp__cache_pool_exec(gp_cache_t *c, int64_t deadline, int n, const cache_cmd_t *cmds, redisReply **replies,
+                                cache_arena_t *arena, bool idempotent, gp_error_t *err);
+
+/* The pool's part of gp_cache_metrics (its counters, gauges, circuit,
+ * topology), for c alone. */
+void gp__cache_pool_metrics(gp_cache_t *c, gp_cache_metrics_t *m);
+
+/* ---- cache_route.c -------------------------------------------------------- */
+
+/* gp__cache_pool_exec on the node that serves the call: c itself, or with
+ * Redis Cluster the master of the slot of cmds[0]'s key (every command of
+ * a call is on one tenant, so one slot), following MOVED (the map is
+ * updated), ASK (ASKING, once) and TRYAGAIN within the budget; only the
+ * commands that were redirected are sent again. A redirect still
+ * unresolved when the budget or the hops run out is a wrong-node failure.
+ * deadline 0: the budget starts now. */
 gp_status_t gp__cache_exec(gp_cache_t *c, int n, const cache_cmd_t *cmds, redisReply **replies, cache_arena_t *arena,
                            bool idempotent, gp_error_t *err);
+
+/* With Redis Cluster: the seeds' node objects (no I/O). GP_ERR_NOMEM. */
+gp_status_t gp__cluster_init(gp_cache_t *c, gp_error_t *err);
+void gp__cluster_free(gp_cache_t *c);
 
 /* An error reply -> GP_ERR_SERVER, counted, message in err. */
 gp_status_t gp__cache_server_error(gp_cache_t *c, const redisReply *r, gp_error_t *err);

@@ -1,7 +1,7 @@
 /* cache_life.c — the cache object's life cycle: gp_cache_create and
- * gp_cache_close, the top of the cache's layers (net <- conn <- keys <-
- * cache <- load): it sets up and tears down each of them, and nothing
- * below calls up into it. */
+ * gp_cache_close, the top of the cache's layers (net <- conn <- route <-
+ * keys <- cache <- load): it sets up and tears down each of them, and
+ * nothing below calls up into it. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +53,10 @@ gp_status_t gp_cache_create(const gp_config_t *cfg, const gp_cache_options_t *op
     gp_status_t st = gp__topo_init(&c->topo, &c->target, c->display, c->connect_timeout_ms, err);
     if (st == GP_OK && (st = gp__cache_pool_init(c, err)) != GP_OK)
         gp__topo_free(&c->topo);
+    if (st == GP_OK && (st = gp__cluster_init(c, err)) != GP_OK) {
+        gp__cache_pool_free(c);
+        gp__topo_free(&c->topo);
+    }
     if (st != GP_OK) {
         memset(&c->target, 0, sizeof c->target);
         free(c);
@@ -70,6 +74,7 @@ void gp_cache_close(gp_cache_t *c)
     if (!c)
         return;
     gp__topo_free(&c->topo); /* first: the watcher thread reads the target */
+    gp__cluster_free(c);
     gp__cache_pool_free(c);
     gp__cache_flights_free(c);
     pthread_mutex_destroy(&c->flight_mu);

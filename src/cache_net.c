@@ -1038,15 +1038,16 @@ static const char *wrong_hint(const cache_topo_t *tp, int kind)
     switch (kind) {
     case GP_CACHE_WRONG_MOVED:
     case GP_CACHE_WRONG_ASK:
-        return "the key's slot is served by another node of a Redis Cluster, and this cache talks to one node: "
-               "point REDIS_URL at a standalone Redis (or use REDIS_SENTINELS)";
+        return tp->t->n_cluster ? "the slot kept moving within the call's budget (a resharding?); try again"
+                                : "the key's slot is served by another node of a Redis Cluster, and this cache talks "
+                                  "to one node: set REDIS_CLUSTER_NODES (and unset REDIS_URL)";
     case GP_CACHE_WRONG_READONLY:
         return tp->t->n_sentinels ? "the node is a replica now (a failover); the cache reconnects to the master the "
                                     "sentinels name"
                                   : "the node is a replica now: the cache reconnects, and refuses it while it is "
                                     "one; point REDIS_URL at the master, or use REDIS_SENTINELS to follow failovers";
     case GP_CACHE_WRONG_TRYAGAIN:
-        return "a Redis Cluster slot is being migrated; try again";
+        return "a Redis Cluster slot was being migrated for the whole of the call's budget; try again";
     case GP_CACHE_WRONG_CLUSTERDOWN:
         return "the Redis Cluster does not serve this slot now";
     default:
@@ -1054,10 +1055,17 @@ static const char *wrong_hint(const cache_topo_t *tp, int kind)
     }
 }
 
+void gp__topo_wrong_count(cache_topo_t *tp, int kind) { atomic_fetch_add(&tp->wrong[kind], 1); }
+
 void gp__topo_wrong_node(cache_topo_t *tp, int kind, const redisReply *r, const char *node, gp_error_t *err)
 {
+    gp__topo_wrong_count(tp, kind);
+    gp__topo_wrong_report(tp, kind, r, node, err);
+}
+
+void gp__topo_wrong_report(cache_topo_t *tp, int kind, const redisReply *r, const char *node, gp_error_t *err)
+{
     int64_t now = gp__now_ns();
-    atomic_fetch_add(&tp->wrong[kind], 1);
     atomic_store(&tp->wrong_last_ns, now);
     char text[600];
     snprintf(text, sizeof text, "%s answered %.200s: %s", node, r->str, wrong_hint(tp, kind));

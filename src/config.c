@@ -255,6 +255,7 @@ static const var_t vars[] = {
     {"REDIS_TLS_CERT_FILE", V_STR, RD(tls_cert_file), 0, 0, "the path of the PEM client certificate (chain) for mutual TLS"},
     {"REDIS_TLS_KEY_FILE", V_STR, RD(tls_key_file), 0, 0, "the path of the PEM private key of REDIS_TLS_CERT_FILE"},
     {"REDIS_TLS_SERVER_NAME", V_STR, RD(tls_server_name), 0, 0, "the name (or IP address) the server's certificate must be for"},
+    {"REDIS_CLUSTER_NODES", V_STR, RD(cluster_nodes), 0, 0, "a comma-separated list of 1 to 16 Redis Cluster nodes as host:port"},
     {"REDIS_SENTINEL_MASTER", V_STR, RD(sentinel_master), 0, 0, "the master's name in the sentinels' configuration (1 to 127 bytes of letters, digits and . _ -)"},
 };
 #define NVARS (sizeof vars / sizeof vars[0])
@@ -1266,6 +1267,20 @@ gp_status_t gp_config_validate(const gp_config_t *cfg, char *err, size_t errlen)
                 BAD("%s: cannot read '%s': %s\n", files[i][0], shown(files[i][1], b, sizeof b), strerror(errno));
         }
     }
+    if (r->cluster_nodes && *r->cluster_nodes) {
+        gp__redis_target_t t;
+        bool host_set = r->host || r->port || r->url;
+        if (gp__redis_target(r, &t, err, errlen) != GP_OK)
+            bad = true;
+        memset(&t, 0, sizeof t);
+        if (host_set)
+            BAD("REDIS_CLUSTER_NODES: set together with REDIS_URL, REDIS_HOST or REDIS_PORT; the nodes come from "
+                "the cluster: unset those (REDIS_USERNAME, REDIS_PASSWORD and REDIS_TLS still apply)\n");
+        if (r->sentinels)
+            BAD("REDIS_CLUSTER_NODES: set together with REDIS_SENTINELS; a cache uses one topology: unset one\n");
+        if (r->db > 0)
+            BAD("REDIS_DB: is %d, but a Redis Cluster has database 0 only; unset it\n", r->db);
+    }
     if (r->sentinels && *r->sentinels) {
         gp__redis_target_t t;
         bool host_set = r->host || r->port;
@@ -1383,11 +1398,13 @@ gp_status_t gp__pg_params(const gp_db_config_t *d, bool migration, gp__pg_params
     return GP_OK;
 }
 
-/* REDIS_SENTINELS: "host:port[,host:port...]" into t->sentinels. */
-static bool sentinels_parse(const char *list, gp__redis_target_t *t, char *err, size_t errlen)
+/* REDIS_SENTINELS / REDIS_CLUSTER_NODES: "host:port[,host:port...]" into
+ * addrs (GP__SENTINELS_MAX). */
+static bool addrs_parse(const char *name, const char *list, struct gp__redis_addr *addrs, int *n_addrs, char *err,
+                        size_t errlen)
 {
-    const char *want = "expected host:port[,host:port...] (IPv6 as [addr]:port), 1 to 16 sentinels";
-    t->n_sentinels = 0;
+    const char *want = "expected host:port[,host:port...] (IPv6 as [addr]:port), 1 to 16 of them";
+    *n_addrs = 0;
     for (const char *p = list;;) {
         size_t n = strcspn(p, ",");
         char item[300], b[96];
@@ -1397,7 +1414,7 @@ static bool sentinels_parse(const char *list, gp__redis_target_t *t, char *err, 
         if (item[0] == '[') {
             char *close = strchr(item, ']');
             if (!close || close[1] != ':') {
-                gp__bufappend(err, errlen, "REDIS_SENTINELS: '%s' is not [addr]:port; %s\n", shown(item, b, sizeof b),
+                gp__bufappend(err, errlen, "%s: '%s' is not [addr]:port; %s\n", name, shown(item, b, sizeof b),
                               want);
                 return false;
             }
@@ -1412,15 +1429,15 @@ static bool sentinels_parse(const char *list, gp__redis_target_t *t, char *err, 
         long long port = 0;
         if (n == 0 || n >= sizeof item - 1 || !colon || hlen == 0 || hlen >= 256 ||
             parse_int(colon + 1, &port) != PARSE_OK || port < 1 || port > 65535 || colon[1] == '+' || colon[1] == '-') {
-            gp__bufappend(err, errlen, "REDIS_SENTINELS: '%s' is not host:port with a port from 1 to 65535; %s\n",
+            gp__bufappend(err, errlen, "%s: '%s' is not host:port with a port from 1 to 65535; %s\n", name,
                           shown(item, b, sizeof b), want);
             return false;
         }
-        if (t->n_sentinels == GP__SENTINELS_MAX) {
-            gp__bufappend(err, errlen, "REDIS_SENTINELS: more than %d sentinels; %s\n", GP__SENTINELS_MAX, want);
+        if (*n_addrs == GP__SENTINELS_MAX) {
+            gp__bufappend(err, errlen, "%s: more than %d addresses; %s\n", name, GP__SENTINELS_MAX, want);
             return false;
         }
-        struct gp__redis_addr *a = &t->sentinels[t->n_sentinels++];
+        struct gp__redis_addr *a = &addrs[(*n_addrs)++];
         snprintf(a->host, sizeof a->host, "%.*s", (int)hlen, host);
         a->port = (int)port;
         if (!p[n])
@@ -1450,8 +1467,11 @@ gp_status_t gp__redis_target(const gp_redis_config_t *r, gp__redis_target_t *t, 
     t->tls_cert_file = r->tls_cert_file && *r->tls_cert_file ? r->tls_cert_file : NULL;
     t->tls_key_file = r->tls_key_file && *r->tls_key_file ? r->tls_key_file : NULL;
     t->tls_server_name = r->tls_server_name && *r->tls_server_name ? r->tls_server_name : NULL;
+    if (r->cluster_nodes && *r->cluster_nodes &&
+        !addrs_parse("REDIS_CLUSTER_NODES", r->cluster_nodes, t->cluster, &t->n_cluster, err, errlen))
+        return GP_ERR_CONFIG;
     if (r->sentinels && *r->sentinels) {
-        if (!sentinels_parse(r->sentinels, t, err, errlen))
+        if (!addrs_parse("REDIS_SENTINELS", r->sentinels, t->sentinels, &t->n_sentinels, err, errlen))
             return GP_ERR_CONFIG;
         snprintf(t->sentinel_master, sizeof t->sentinel_master, "%s", r->sentinel_master ? r->sentinel_master : "");
     }
@@ -1507,6 +1527,16 @@ char *gp_config_db_display(const gp_db_config_t *d, char *out, size_t outlen)
     return out;
 }
 
+/* "h1:p1,[v6]:p2,..." */
+static void addr_list(const struct gp__redis_addr *a, int n, char *out, size_t len)
+{
+    out[0] = 0;
+    for (int i = 0; i < n; i++) {
+        bool v6 = strchr(a[i].host, ':') != NULL;
+        gp__bufappend(out, len, "%s%s%s%s:%d", i ? "," : "", v6 ? "[" : "", a[i].host, v6 ? "]" : "", a[i].port);
+    }
+}
+
 char *gp_config_redis_display(const gp_redis_config_t *r, char *out, size_t outlen)
 {
     gp__redis_target_t t;
@@ -1517,14 +1547,16 @@ char *gp_config_redis_display(const gp_redis_config_t *r, char *out, size_t outl
         return out;
     }
     bool ipv6 = strchr(t.host, ':') != NULL;
-    if (t.n_sentinels) {
+    if (t.n_cluster) {
+        /* redis-cluster[+tls]://[user[:********]@]n1:p1,n2:p2 */
+        char list[600];
+        addr_list(t.cluster, t.n_cluster, list, sizeof list);
+        gp__redactf(out, outlen, "redis-cluster%s://%s%s%s%s", t.tls ? "+tls" : "", t.username,
+                    t.password[0] ? ":********" : "", t.username[0] || t.password[0] ? "@" : "", list);
+    } else if (t.n_sentinels) {
         /* redis-sentinel://[user[:********]@]s1:p1,s2:p2/<master>/<db> */
-        char list[600] = "";
-        for (int i = 0; i < t.n_sentinels; i++) {
-            bool v6 = strchr(t.sentinels[i].host, ':') != NULL;
-            gp__bufappend(list, sizeof list, "%s%s%s%s:%d", i ? "," : "", v6 ? "[" : "", t.sentinels[i].host,
-                          v6 ? "]" : "", t.sentinels[i].port);
-        }
+        char list[600];
+        addr_list(t.sentinels, t.n_sentinels, list, sizeof list);
         gp__redactf(out, outlen, "redis-sentinel%s://%s%s%s%s/%s/%d", t.tls ? "+tls" : "", t.username,
                     t.password[0] ? ":********" : "",
                     t.username[0] || t.password[0] ? "@" : "", list, t.sentinel_master, t.db);

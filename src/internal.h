@@ -157,6 +157,9 @@ typedef struct gp__redis_target {
         int port;
     } sentinels[GP__SENTINELS_MAX];
     char sentinel_master[128];
+    /* REDIS_CLUSTER_NODES (n_cluster 0 = none): the seeds */
+    int n_cluster;
+    struct gp__redis_addr cluster[GP__SENTINELS_MAX];
     /* TLS: on or off; the files and name are borrowed from the configuration */
     bool tls;
     const char *tls_ca_file, *tls_cert_file, *tls_key_file, *tls_server_name;

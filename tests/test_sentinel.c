@@ -22,12 +22,6 @@
 #include "gp_test.h"
 #include "gp_test_cache.h"
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int64_t now_ns(void)
 {
@@ -109,7 +103,7 @@ static void role_of(int port, char *out, size_t len)
  * the setup is settled (the old master, when alive, a replica of it). */
 static int wait_switch(int old, bool old_alive)
 {
-    int64_t deadline = now_ms() + 60000;
+    int64_t deadline = gp_test_now_ms() + 60000;
     for (;;) {
         int now = master_port();
         char role[32] = "slave";
@@ -117,7 +111,7 @@ static int wait_switch(int old, bool old_alive)
             role_of(old, role, sizeof role);
         if (now != old && strcmp(role, "slave") == 0)
             return now;
-        assert_true(now_ms() < deadline);
+        assert_true(gp_test_now_ms() < deadline);
         gp_test_poll_pause();
     }
 }
@@ -146,12 +140,6 @@ static void failover(void)
     redisFree(r);
 }
 
-static gp_status_t validate(const gp_config_t *cfg, char *msg, size_t len)
-{
-    msg[0] = 0; /* validation appends */
-    return gp_config_validate(cfg, msg, len);
-}
-
 static void test_config(void **state)
 {
     (void)state;
@@ -159,10 +147,10 @@ static void test_config(void **state)
     char msg[1024];
     gp_config_init(&cfg);
     cfg.redis.sentinels = "127.0.0.1:26379,[::1]:26380";
-    assert_int_equal(validate(&cfg, msg, sizeof msg), GP_ERR_CONFIG);
+    assert_int_equal(gp_test_validate(&cfg, msg, sizeof msg), GP_ERR_CONFIG);
     assert_non_null(strstr(msg, "REDIS_SENTINEL_MASTER: not set"));
     cfg.redis.sentinel_master = "mymaster";
-    if (validate(&cfg, msg, sizeof msg) != GP_OK)
+    if (gp_test_validate(&cfg, msg, sizeof msg) != GP_OK)
         fail_msg("%s", msg);
     char shown[300];
     gp_config_redis_display(&cfg.redis, shown, sizeof shown);
@@ -174,22 +162,22 @@ static void test_config(void **state)
     static const char *const bad[] = {"127.0.0.1", "127.0.0.1:0", "h:1,,h:2", "[::1:5", ":26379", "h:99999"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         cfg.redis.sentinels = bad[i];
-        assert_int_equal(validate(&cfg, msg, sizeof msg), GP_ERR_CONFIG);
+        assert_int_equal(gp_test_validate(&cfg, msg, sizeof msg), GP_ERR_CONFIG);
         assert_non_null(strstr(msg, "REDIS_SENTINELS: '"));
         assert_non_null(strstr(msg, "host:port"));
     }
     cfg.redis.sentinels = "127.0.0.1:26379";
     cfg.redis.url = "redis://10.0.0.1:6379/0";
-    assert_int_equal(validate(&cfg, msg, sizeof msg), GP_ERR_CONFIG);
+    assert_int_equal(gp_test_validate(&cfg, msg, sizeof msg), GP_ERR_CONFIG);
     if (!strstr(msg, "the master's address comes from the sentinels"))
         fail_msg("%s", msg);
     cfg.redis.url = NULL;
     cfg.redis.sentinel_master = "my master";
-    assert_int_equal(validate(&cfg, msg, sizeof msg), GP_ERR_CONFIG);
+    assert_int_equal(gp_test_validate(&cfg, msg, sizeof msg), GP_ERR_CONFIG);
     assert_non_null(strstr(msg, "REDIS_SENTINEL_MASTER: 'my master' is not allowed"));
     cfg.redis.sentinels = NULL;
     cfg.redis.sentinel_master = "mymaster";
-    assert_int_equal(validate(&cfg, msg, sizeof msg), GP_ERR_CONFIG);
+    assert_int_equal(gp_test_validate(&cfg, msg, sizeof msg), GP_ERR_CONFIG);
     assert_non_null(strstr(msg, "set without REDIS_SENTINELS"));
 }
 
@@ -325,9 +313,9 @@ static void test_failover_under_load(void **state)
     int64_t t_cmd = now_ns();
     failover();
     /* +switch-master: when sentinel 0 names the new master. */
-    int64_t deadline = now_ms() + 60000;
+    int64_t deadline = gp_test_now_ms() + 60000;
     while (master_port() == old) {
-        assert_true(now_ms() < deadline);
+        assert_true(gp_test_now_ms() < deadline);
         gp_test_poll_pause();
     }
     int64_t t_switch = now_ns();
@@ -438,14 +426,14 @@ static void test_master_killed(void **state)
     freeReplyObject(rep);
     redisFree(r);
 
-    int64_t t0 = now_ms(), deadline = t0 + 60000;
+    int64_t t0 = gp_test_now_ms(), deadline = t0 + 60000;
     gp_status_t st;
     while ((st = gp_cache_set(c, t, "k2", "v2", 2, 300000, &err)) != GP_OK) {
         assert_int_equal(st, GP_ERR_UNAVAILABLE); /* never another failure */
-        assert_true(now_ms() < deadline);
+        assert_true(gp_test_now_ms() < deadline);
         gp_test_poll_pause();
     }
-    printf("master killed: writes back after %lld ms\n", (long long)(now_ms() - t0));
+    printf("master killed: writes back after %lld ms\n", (long long)(gp_test_now_ms() - t0));
     char *v = NULL;
     assert_int_equal(gp_cache_get(c, t, "k", &v, NULL, &err), GP_OK);
     assert_string_equal(v, "v");

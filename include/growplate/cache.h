@@ -17,6 +17,16 @@
  * gp_cache_close() stops that thread (waiting at most
  * REDIS_CONNECT_TIMEOUT). Wrong-node replies: see gp_cache_wrong_node_t.
  *
+ * Redis Cluster. With REDIS_CLUSTER_NODES the slot map is read from the
+ * seeds at the first call; every call goes to the master of its tenant's
+ * slot (all keys of a tenant share one, see "Keyspace"), through that
+ * node's own pool of REDIS_POOL_SIZE connections, circuit breaker and
+ * automatic pipelining: a node down fails only the calls of its tenants.
+ * MOVED (the map learns), ASK (once, with ASKING) and TRYAGAIN (after a
+ * short backoff) are followed within the budget, at most 5 hops; a
+ * redirect left when it runs out is a wrong-node failure. gp_cache_ping
+ * pings every node; gp_cache_metrics adds the nodes up.
+ *
  * The time budget. Every call that talks to Redis finishes within
  * REDIS_TIMEOUT ("the budget"), counted from its start: waiting for a free
  * connection, (re)connecting (at most min(REDIS_CONNECT_TIMEOUT, what is

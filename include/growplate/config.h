@@ -136,6 +136,12 @@ typedef struct gp_redis_config {
      * master; the sentinels are asked without AUTH). */
     const char *sentinels;
     const char *sentinel_master; /* REDIS_SENTINEL_MASTER: the monitored master's name */
+    /* REDIS_CLUSTER_NODES: "host:port,..." (1 to 16 seed nodes of a Redis
+     * Cluster); NULL = no cluster. The slot map is read from them; every
+     * call goes to the master of its tenant's slot. REDIS_URL, REDIS_HOST,
+     * REDIS_PORT and REDIS_SENTINELS must not be set with it, REDIS_DB only
+     * as 0. */
+    const char *cluster_nodes;
     /* TLS (OpenSSL under the cache's own socket I/O), for the node, the
      * master and the sentinels alike. REDIS_TLS: 1 = on, 0 = off, -1 = not
      * set (on when REDIS_URL is rediss://, else off; REDIS_TLS=0 with
