@@ -8,6 +8,7 @@
  * one master killed: the tenants on the other two never fail, those on it
  * are GP_ERR_UNAVAILABLE. */
 /* ctest-labels: concurrency */
+/* ctest-serial */
 /* ctest-timeout: 300 */
 #include <pthread.h>
 #include <signal.h>

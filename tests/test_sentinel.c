@@ -9,6 +9,7 @@
  * 1 s of +switch-master, no READONLY storm, tenants stay apart) and the
  * master killed. */
 /* ctest-labels: concurrency */
+/* ctest-serial */
 /* ctest-timeout: 300 */
 #include <pthread.h>
 #include <signal.h>
