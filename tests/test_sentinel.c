@@ -131,14 +131,60 @@ static gp_cache_t *sentinel_cache(gp_config_t *cfg, int pool_size)
     return c;
 }
 
+/* The value of `field` in a SENTINEL reply's flat list of name, value. */
+static const char *field(const redisReply *r, const char *name)
+{
+    for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i + 1 < r->elements; i += 2)
+        if (r->element[i]->type == REDIS_REPLY_STRING && strcmp(r->element[i]->str, name) == 0)
+            return r->element[i + 1]->str;
+    return "";
+}
+
+/* Wait (bounded) until every sentinel sees the master up and a replica
+ * in sync that it could promote: a failover right after another (or after
+ * the replica's resync) is refused with NOGOODSLAVE until then. */
+static void wait_settled(void)
+{
+    int64_t deadline = gp_test_now_ms() + 60000;
+    for (;;) {
+        bool ok = true;
+        for (int k = 0; k < 3 && ok; k++) {
+            redisContext *r = connect_port(sentinel_port(k));
+            redisReply *m = gp_test_redis_cmd(r, "SENTINEL MASTER %s", master_name);
+            ok = strcmp(field(m, "flags"), "master") == 0;
+            freeReplyObject(m);
+            redisReply *reps = gp_test_redis_cmd(r, "SENTINEL REPLICAS %s", master_name);
+            bool good = false;
+            for (size_t i = 0; reps->type == REDIS_REPLY_ARRAY && i < reps->elements; i++)
+                good |= strcmp(field(reps->element[i], "flags"), "slave") == 0 &&
+                        strcmp(field(reps->element[i], "master-link-status"), "ok") == 0;
+            ok &= good;
+            freeReplyObject(reps);
+            redisFree(r);
+        }
+        if (ok)
+            return;
+        assert_true(gp_test_now_ms() < deadline);
+        gp_test_poll_pause();
+    }
+}
+
 static void failover(void)
 {
-    redisContext *r = connect_port(sentinel_port(1));
-    redisReply *rep = gp_test_redis_cmd(r, "SENTINEL FAILOVER %s", master_name);
-    if (rep->type == REDIS_REPLY_ERROR)
-        fail_msg("SENTINEL FAILOVER: %s", rep->str);
-    freeReplyObject(rep);
-    redisFree(r);
+    int64_t deadline = gp_test_now_ms() + 60000;
+    for (;;) {
+        redisContext *r = connect_port(sentinel_port(1));
+        redisReply *rep = gp_test_redis_cmd(r, "SENTINEL FAILOVER %s", master_name);
+        bool retry = rep->type == REDIS_REPLY_ERROR &&
+                     (strncmp(rep->str, "NOGOODSLAVE", 11) == 0 || strncmp(rep->str, "INPROG", 6) == 0);
+        if (rep->type == REDIS_REPLY_ERROR && (!retry || gp_test_now_ms() >= deadline))
+            fail_msg("SENTINEL FAILOVER: %s", rep->str);
+        freeReplyObject(rep);
+        redisFree(r);
+        if (!retry)
+            return;
+        gp_test_poll_pause(); /* the sentinels refresh what they know of the replica */
+    }
 }
 
 static void test_config(void **state)
@@ -243,6 +289,7 @@ static void test_plain_cache_on_a_demoted_master(void **state)
     gp_test_tenant(t);
     assert_int_equal(gp_cache_set(c, t, "k", "v", 1, 60000, &err), GP_OK);
 
+    wait_settled();
     failover();
     wait_switch(old, true);
 
@@ -295,6 +342,7 @@ static void *write_loop(void *arg)
 static void test_failover_under_load(void **state)
 {
     (void)state;
+    wait_settled();
     gp_config_t cfg;
     gp_cache_t *c = sentinel_cache(&cfg, 4);
     int old = master_port();
@@ -405,6 +453,7 @@ static void test_failover_under_load(void **state)
 static void test_master_killed(void **state)
 {
     (void)state;
+    wait_settled();
     gp_config_t cfg;
     gp_cache_t *c = sentinel_cache(&cfg, 2);
     char t[37];
