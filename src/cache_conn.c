@@ -1,6 +1,7 @@
 /* cache_conn.c — the cache's connections: a bounded pool of blocking hiredis
- * contexts, the time budget of every call, the circuit breaker (which is
- * also the reconnect backoff), and the cache object's life cycle. */
+ * contexts (opened by cache_net.c), the time budget of every call, the
+ * circuit breaker (which is also the reconnect backoff), and the pool's
+ * health and metrics. */
 #include <errno.h>
 #include <linux/futex.h>
 #include <signal.h>
@@ -20,25 +21,10 @@
 
 /* ---- errors ---------------------------------------------------------------- */
 
-gp_status_t gp__cache_fail(gp_error_t *err, gp_status_t st, gp_error_class_t klass, const char *fmt, ...)
-{
-    if (!err)
-        return st;
-    gp_error_clear(err);
-    err->status = st;
-    err->klass = klass;
-    err->retriable = st == GP_ERR_UNAVAILABLE || st == GP_ERR_TIMEOUT;
-    va_list ap;
-    va_start(ap, fmt);
-    gp__vredact(err->message, sizeof err->message, fmt, ap); /* formatted in full, then redacted */
-    va_end(ap);
-    return st;
-}
-
 gp_status_t gp__cache_server_error(gp_cache_t *c, const redisReply *r, gp_error_t *err)
 {
-    atomic_fetch_add_explicit(&c->n.server_errors, 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&c->n.errors, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&c->cnt->server_errors, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&c->cnt->errors, 1, memory_order_relaxed);
     return gp__cache_fail(err, GP_ERR_SERVER, GP_ECLASS_INTERNAL, "Redis replied: %.*s",
                           r->str ? (int)(r->len > 400 ? 400 : r->len) : 0, r->str ? r->str : "");
 }
@@ -154,109 +140,12 @@ static void drop_ctx(gp_cache_t *c, cache_slot_t *s)
 {
     if (!s->ctx)
         return;
-    redisFree(s->ctx);
+    gp__redis_close(s->ctx, s->ssl);
     s->ctx = NULL;
+    s->ssl = NULL;
     pthread_mutex_lock(&c->mu);
     c->connected--;
     pthread_mutex_unlock(&c->mu);
-}
-
-static bool is_timeout(const redisContext *ctx, int e)
-{
-    return ctx->err == REDIS_ERR_IO &&
-           (e == EAGAIN || e == EWOULDBLOCK || e == ETIMEDOUT || strstr(ctx->errstr, "timed out") ||
-            strstr(ctx->errstr, "temporarily unavailable"));
-}
-
-static struct timeval tv_ms(int64_t ms)
-{
-    if (ms < 1)
-        ms = 1;
-    return (struct timeval){(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
-}
-
-redisReply *gp__redis_command(redisContext *ctx, int argc, const char **argv)
-{
-    sigset_t pipe_set, old, pending;
-    sigemptyset(&pipe_set);
-    sigaddset(&pipe_set, SIGPIPE);
-    pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
-    bool was_pending = sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE);
-    redisReply *r = redisCommandArgv(ctx, argc, argv, NULL);
-    if (!was_pending && sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE)) {
-        const struct timespec zero = {0, 0};
-        sigtimedwait(&pipe_set, NULL, &zero);
-    }
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    return r;
-}
-
-/* Run one setup command on a new connection. */
-static gp_status_t setup_cmd(const char *display, redisContext *ctx, int argc, const char **argv, const char *what,
-                             gp_error_class_t reply_class, gp_error_t *err)
-{
-    redisReply *r = gp__redis_command(ctx, argc, argv);
-    if (!r)
-        return gp__cache_fail(err, GP_ERR_UNAVAILABLE,
-                              is_timeout(ctx, errno) ? GP_ECLASS_TIMEOUT : GP_ECLASS_CONNECTION, "%s: %s: %s",
-                              display, what, ctx->errstr);
-    gp_status_t st = GP_OK;
-    if (r->type == REDIS_REPLY_ERROR) {
-        /* A SELECT refused for want of a password is about credentials. */
-        if (r->str && (strncmp(r->str, "NOAUTH", 6) == 0 || strncmp(r->str, "WRONGPASS", 9) == 0))
-            reply_class = GP_ECLASS_AUTH;
-        st = gp__cache_fail(err, GP_ERR_UNAVAILABLE, reply_class, "%s: %s rejected: %.200s%s", display, what,
-                            r->str, reply_class == GP_ECLASS_AUTH ? " (check REDIS_USERNAME/REDIS_PASSWORD)"
-                                                                  : " (check REDIS_DB)");
-    }
-    freeReplyObject(r);
-    return st;
-}
-
-gp_status_t gp__redis_open(const gp__redis_target_t *t, const char *display, int64_t deadline, int connect_timeout_ms,
-                           int command_timeout_ms, redisContext **out, int *tmo_ms, gp_error_t *err)
-{
-    *out = NULL;
-    int64_t left = (deadline - gp__now_ns()) / NS_PER_MS;
-    if (left < 1)
-        return gp__cache_fail(err, GP_ERR_UNAVAILABLE, GP_ECLASS_TIMEOUT, "%s: no time left to connect", display);
-    int64_t ct = left < connect_timeout_ms ? left : connect_timeout_ms;
-    redisContext *ctx = redisConnectWithTimeout(t->host, t->port, tv_ms(ct));
-    if (!ctx)
-        return gp__cache_fail(err, GP_ERR_NOMEM, GP_ECLASS_CLIENT, "out of memory creating a Redis connection");
-    gp_status_t st = GP_OK;
-    if (ctx->err) {
-        st = gp__cache_fail(err, GP_ERR_UNAVAILABLE, is_timeout(ctx, errno) ? GP_ECLASS_TIMEOUT : GP_ECLASS_CONNECTION,
-                            "%s: cannot connect: %s", display, ctx->errstr);
-        goto fail;
-    }
-    left = (deadline - gp__now_ns()) / NS_PER_MS;
-    int tmo = (int)(left < command_timeout_ms ? left : command_timeout_ms);
-    if (tmo < 1 || redisSetTimeout(ctx, tv_ms(tmo)) != REDIS_OK) {
-        st = gp__cache_fail(err, GP_ERR_UNAVAILABLE, GP_ECLASS_TIMEOUT, "%s: connected, but no time left for setup",
-                            display);
-        goto fail;
-    }
-    redisEnableKeepAlive(ctx);
-    if (t->password[0]) {
-        const char *a[3] = {"AUTH", t->username[0] ? t->username : t->password, t->password};
-        if ((st = setup_cmd(display, ctx, t->username[0] ? 3 : 2, a, "AUTH", GP_ECLASS_AUTH, err)) != GP_OK)
-            goto fail;
-    }
-    if (t->db) {
-        char db[16];
-        snprintf(db, sizeof db, "%d", t->db);
-        const char *a[2] = {"SELECT", db};
-        if ((st = setup_cmd(display, ctx, 2, a, "SELECT", GP_ECLASS_CLIENT, err)) != GP_OK)
-            goto fail;
-    }
-    *out = ctx;
-    if (tmo_ms)
-        *tmo_ms = tmo;
-    return GP_OK;
-fail:
-    redisFree(ctx);
-    return st;
 }
 
 /* ---- replies in the caller's arena ------------------------------------------
@@ -317,10 +206,6 @@ static void *arena_alloc(cache_arena_t *a, size_t n)
     return p;
 }
 
-/* The most elements an array reply may announce: more than any command of
- * the cache can be answered with (GP_CACHE_BATCH_MAX keys). More is a broken
- * reply, which ends the connection as any protocol error does. */
-#define REPLY_MAX_ELEMENTS (1 << 20)
 
 static redisReply *reply_new(const redisReadTask *t, int type, size_t extra, char **extra_out)
 {
@@ -393,12 +278,13 @@ void gp__cache_reader_setup(redisReader *r)
 }
 
 /* s (disconnected, held by the caller) gets the new connection ctx. */
-static void slot_ready(gp_cache_t *c, cache_slot_t *s, redisContext *ctx, int tmo)
+static void slot_ready(gp_cache_t *c, cache_slot_t *s, redisContext *ctx, SSL *ssl, int tmo)
 {
     gp__cache_reader_setup(ctx->reader);
     s->ctx = ctx;
+    s->ssl = ssl;
     s->timeout_ms = tmo;
-    atomic_fetch_add(&c->n.connects, 1);
+    atomic_fetch_add(&c->cnt->connects, 1);
     pthread_mutex_lock(&c->mu);
     c->connected++;
     pthread_mutex_unlock(&c->mu);
@@ -413,7 +299,7 @@ gp_status_t gp__cache_adopt(gp_cache_t *c, redisContext *ctx)
         redisFree(ctx);
         return GP_ERR_CLOSED;
     }
-    slot_ready(c, s, ctx, c->timeout_ms);
+    slot_ready(c, s, ctx, NULL, c->timeout_ms);
     pthread_mutex_lock(&c->mu);
     slot_put(c, s);
     pthread_mutex_unlock(&c->mu);
@@ -427,16 +313,21 @@ static gp_status_t slot_connect(gp_cache_t *c, cache_slot_t *s, int64_t deadline
         return gp__cache_fail(err, GP_ERR_UNAVAILABLE, GP_ECLASS_TIMEOUT,
                               "%s: no time left to connect within REDIS_TIMEOUT (%d ms)", c->display, c->timeout_ms);
     redisContext *ctx;
+    SSL *ssl;
     int tmo;
-    gp_status_t st =
-        gp__redis_open(&c->target, c->display, deadline, c->connect_timeout_ms, c->timeout_ms, &ctx, &tmo, err);
+    /* The epoch before the connect: a switch during it makes the
+     * connection go at its first use, never the other way round. */
+    uint64_t epoch = atomic_load(&c->topo.epoch);
+    gp_status_t st = gp__redis_open(&c->target, &c->topo, c->display, deadline, c->connect_timeout_ms, c->timeout_ms,
+                                    &ctx, &ssl, &tmo, s->node, err);
     if (st != GP_OK) {
-        atomic_fetch_add(&c->n.connect_failures, 1);
+        atomic_fetch_add(&c->cnt->connect_failures, 1);
         note_error(c, err->message);
         gp__log(GP_LOG_DEBUG, "cache", "connect failed: %s", err->message);
         return st;
     }
-    slot_ready(c, s, ctx, tmo);
+    s->epoch = epoch;
+    slot_ready(c, s, ctx, ssl, tmo);
     return GP_OK;
 }
 
@@ -449,7 +340,7 @@ static struct timespec abs_mono(int64_t ns)
  * was wrong". */
 static bool unavailable_reply(const redisReply *r)
 {
-    static const char *const codes[] = {"LOADING", "BUSY", "MASTERDOWN", "TRYAGAIN", "NOAUTH", "CLUSTERDOWN"};
+    static const char *const codes[] = {"LOADING", "BUSY", "NOAUTH"};
     if (r->type != REDIS_REPLY_ERROR || !r->str)
         return false;
     for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
@@ -648,7 +539,7 @@ static int64_t gather(gp_cache_t *c, cache_job_t *own, cache_job_t **batch, bool
         if (j->deadline - now < NS_PER_MS) {
             expire(c, j);
         } else if (c->state != GP_CACHE_CIRCUIT_CLOSED && !j->probe) {
-            atomic_fetch_add(&c->n.rejected, 1);
+            atomic_fetch_add(&c->cnt->rejected, 1);
             j->st = gp__cache_fail(j->err, GP_ERR_UNAVAILABLE, GP_ECLASS_CONNECTION,
                                    "circuit open: %s is failing; the call was not sent", c->display);
         } else {
@@ -729,6 +620,31 @@ static int send_jobs(int fd, cache_job_t *batch)
     return 0;
 }
 
+/* send_jobs over TLS: the jobs' commands gathered into records of up to
+ * 16 KiB (one SSL_write each; a bigger command is written on its own). */
+static int send_jobs_tls(cache_slot_t *s, cache_job_t *batch)
+{
+    char buf[16384];
+    size_t used = 0;
+    for (cache_job_t *j = next_unsent(batch); j; j = next_unsent(j->next)) {
+        if (used && used + j->len > sizeof buf) {
+            int e = gp__tls_write(s->ctx, s->ssl, buf, used);
+            if (e)
+                return e;
+            used = 0;
+        }
+        if (j->len > sizeof buf) {
+            int e = gp__tls_write(s->ctx, s->ssl, j->buf, j->len);
+            if (e)
+                return e;
+            continue;
+        }
+        memcpy(buf + used, j->buf, j->len);
+        used += j->len;
+    }
+    return used ? gp__tls_write(s->ctx, s->ssl, buf, used) : 0;
+}
+
 /* One attempt: set the socket timeout to what is left of `deadline`, send
  * every unanswered job of the batch (one sendmsg per SEND_IOV calls), then
  * wake the previous batch's callers (*prev; their wake-up overlaps this
@@ -749,20 +665,20 @@ static gp_status_t send_batch(gp_cache_t *c, cache_slot_t *s, int64_t deadline, 
     /* The socket timeout is what is left of the budget; changing it costs two
      * syscalls, so only when it matters (a waited call, or back to normal). */
     if (left < s->timeout_ms - 2 || (s->timeout_ms < c->timeout_ms && left > s->timeout_ms + 10)) {
-        if (redisSetTimeout(s->ctx, tv_ms(left)) != REDIS_OK) {
+        if (redisSetTimeout(s->ctx, gp__tv_ms(left)) != REDIS_OK) {
             drop_ctx(c, s);
             return gp__cache_fail(err, GP_ERR_UNAVAILABLE, GP_ECLASS_CONNECTION, "cannot set the socket timeout");
         }
         s->timeout_ms = (int)left;
     }
-    atomic_fetch_add_explicit(&c->n.round_trips, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&c->cnt->round_trips, 1, memory_order_relaxed);
     for (cache_job_t *j = batch; j; j = j->next) {
         if (!unsent(j))
             continue;
-        atomic_fetch_add_explicit(&c->n.calls, 1, memory_order_relaxed);
-        atomic_fetch_add_explicit(&c->n.commands, (uint64_t)j->n, memory_order_relaxed);
+        atomic_fetch_add_explicit(&c->cnt->calls, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&c->cnt->commands, (uint64_t)j->n, memory_order_relaxed);
     }
-    int send_err = send_jobs(s->ctx->fd, batch);
+    int send_err = s->ssl ? send_jobs_tls(s, batch) : send_jobs(s->ctx->fd, batch);
     if (send_err) {
         *timed_out = send_err == EAGAIN || send_err == EWOULDBLOCK;
         char why[128];
@@ -779,7 +695,7 @@ static gp_status_t send_batch(gp_cache_t *c, cache_slot_t *s, int64_t deadline, 
         j->arena->refused = false;
         for (; j->st == GP_OK && j->got < j->n; j->got++) {
             void *r = NULL;
-            if (redisGetReply(s->ctx, &r) != REDIS_OK || !r) {
+            if (gp__redis_read_reply(s->ctx, s->ssl, &r) != REDIS_OK || !r) {
                 int e = errno;
                 if (s->ctx->err == REDIS_ERR_OOM && !j->arena->refused) {
                     gp__cache_fail(err, GP_ERR_NOMEM, GP_ECLASS_CLIENT, "out of memory reading a Redis reply");
@@ -789,7 +705,7 @@ static gp_status_t send_batch(gp_cache_t *c, cache_slot_t *s, int64_t deadline, 
                 char why[80];
                 snprintf(why, sizeof why, "Protocol error, an array reply of more than %d elements",
                          REPLY_MAX_ELEMENTS);
-                *timed_out = is_timeout(s->ctx, e);
+                *timed_out = gp__redis_is_timeout(s->ctx, e);
                 gp__cache_fail(err, GP_ERR_UNAVAILABLE, *timed_out ? GP_ECLASS_TIMEOUT : GP_ECLASS_CONNECTION,
                                "%s: %s%s", c->display, *timed_out ? "no reply within REDIS_TIMEOUT: " : "",
                                j->arena->refused    ? why
@@ -805,10 +721,26 @@ static gp_status_t send_batch(gp_cache_t *c, cache_slot_t *s, int64_t deadline, 
 }
 
 /* A job with all its replies: an error reply that means "this server cannot
- * serve now" (LOADING...) fails it. Returns whether one did. */
+ * serve now" (LOADING...) or "wrong node" (READONLY, MOVED...) fails it.
+ * Returns whether one did. */
 static bool settle(gp_cache_t *c, cache_slot_t *s, cache_job_t *j)
 {
     for (int i = 0; i < j->n; i++) {
+        int wrong = gp__redis_wrong_node(j->replies[i]);
+        /* A node of a cluster hands redirects to the router above
+         * (cache_route.c), which follows them: the node works. */
+        if (c->cluster_node && (wrong == GP_CACHE_WRONG_MOVED || wrong == GP_CACHE_WRONG_ASK ||
+                                wrong == GP_CACHE_WRONG_TRYAGAIN))
+            continue;
+        if (wrong >= 0) {
+            gp__topo_wrong_node(&c->topo, wrong, j->replies[i], s->node, j->err);
+            /* This connection is to a node that must not serve the call:
+             * the next one asks again where to go. */
+            if (wrong == GP_CACHE_WRONG_READONLY || wrong == GP_CACHE_WRONG_MOVED || wrong == GP_CACHE_WRONG_ASK)
+                drop_ctx(c, s);
+            job_fail(j, GP_ERR_UNAVAILABLE, j->err, false);
+            return true;
+        }
         if (unavailable_reply(j->replies[i])) {
             /* NOAUTH: the server wants a password this connection did not
              * give (requirepass set after it connected, or none
@@ -834,6 +766,9 @@ static outcome_t run_batch(gp_cache_t *c, cache_slot_t *s, int64_t deadline, cac
     gp_error_t e;
     gp_status_t st = GP_OK;
     bool timed_out = false, fresh = false;
+    /* Opened before the master moved: never used again. */
+    if (s->ctx && s->epoch != atomic_load(&c->topo.epoch))
+        drop_ctx(c, s);
     if (!s->ctx) {
         /* The previous batch's callers are done: wake them now, not after
          * this connect (against a frozen server it takes a whole budget,
@@ -848,8 +783,11 @@ static outcome_t run_batch(gp_cache_t *c, cache_slot_t *s, int64_t deadline, cac
         st = send_batch(c, s, deadline, batch, prev, &timed_out, &e);
         if (st == GP_OK || st == GP_ERR_NOMEM)
             break;
-        if (!s->ctx)
-            atomic_fetch_add(&c->n.disconnects, 1);
+        if (!s->ctx) {
+            atomic_fetch_add(&c->cnt->disconnects, 1);
+            if (!timed_out) /* a lost connection may be a master gone: with Sentinel, ask again */
+                gp__topo_suspect(&c->topo, false);
+        }
         if (attempt > 0 || fresh || timed_out || s->ctx)
             break;
         /* A connection that sat idle may have died with a server restart:
@@ -876,7 +814,8 @@ static outcome_t run_batch(gp_cache_t *c, cache_slot_t *s, int64_t deadline, cac
             break;
         }
         fresh = true;
-        atomic_fetch_add(&c->n.retries, resend);
+        st = GP_OK; /* the loop goes on: the resend */
+        atomic_fetch_add(&c->cnt->retries, resend);
     }
     bool unavailable = false;
     for (cache_job_t *j = batch; j; j = j->next) {
@@ -941,14 +880,14 @@ static void lead(gp_cache_t *c, cache_slot_t *s, cache_job_t *own)
     }
 }
 
-gp_status_t gp__cache_exec(gp_cache_t *c, int n, const cache_cmd_t *cmds, redisReply **replies, cache_arena_t *arena,
-                           bool idempotent, gp_error_t *err)
+gp_status_t gp__cache_pool_exec(gp_cache_t *c, int64_t deadline, int n, const cache_cmd_t *cmds, redisReply **replies,
+                                cache_arena_t *arena, bool idempotent, gp_error_t *err)
 {
     int64_t t0 = gp__now_ns();
     gp_error_t local; /* filled only on failure: the breaker's log wants the reason */
     char stackbuf[4096];
     cache_job_t j = {.n = n, .replies = replies, .arena = arena, .idempotent = idempotent, .err = err ? err : &local,
-                     .deadline = t0 + (int64_t)c->timeout_ms * NS_PER_MS, .st = GP_OK};
+                     .deadline = deadline ? deadline : t0 + (int64_t)c->timeout_ms * NS_PER_MS, .st = GP_OK};
     for (int i = 0; i < n; i++)
         replies[i] = NULL;
     if (!(j.buf = encode(n, cmds, stackbuf, sizeof stackbuf, &j.len)))
@@ -958,7 +897,7 @@ gp_status_t gp__cache_exec(gp_cache_t *c, int n, const cache_cmd_t *cmds, redisR
     if (!admit(c, t0, &j.probe)) {
         int64_t wait = c->state == GP_CACHE_CIRCUIT_OPEN ? (c->open_until_ns - t0) / NS_PER_MS : 0;
         pthread_mutex_unlock(&c->mu);
-        atomic_fetch_add(&c->n.rejected, 1);
+        atomic_fetch_add(&c->cnt->rejected, 1);
         j.st = gp__cache_fail(j.err, GP_ERR_UNAVAILABLE, GP_ECLASS_CONNECTION,
                               "circuit open: %s failed %d times in a row; next probe in %lld ms", c->display,
                               c->opt.breaker_threshold, (long long)(wait > 0 ? wait : 0));
@@ -1009,106 +948,56 @@ out:
     if (j.buf != stackbuf)
         free(j.buf);
     if (j.st != GP_OK) {
-        atomic_fetch_add(&c->n.errors, 1);
+        atomic_fetch_add(&c->cnt->errors, 1);
         if (j.st == GP_ERR_UNAVAILABLE)
-            atomic_fetch_add(&c->n.unavailable, 1);
+            atomic_fetch_add(&c->cnt->unavailable, 1);
         if (j.timed_out)
-            atomic_fetch_add(&c->n.timeouts, 1);
+            atomic_fetch_add(&c->cnt->timeouts, 1);
     }
     return j.st;
 }
 
-/* ---- life cycle ------------------------------------------------------------ */
+/* ---- the pool's life cycle (cache_life.c creates and closes the cache) ---- */
 
-static int opt_or(int v, int def) { return v ? v : def; }
-
-gp_status_t gp_cache_create(const gp_config_t *cfg, const gp_cache_options_t *opts, gp_cache_t **out,
-                            gp_error_t *err)
+gp_status_t gp__cache_pool_init(gp_cache_t *c, gp_error_t *err)
 {
-    gp_error_clear(err);
-    if (!out)
-        return gp__cache_fail(err, GP_ERR_INVALID, GP_ECLASS_CLIENT, "gp_cache_create: out is NULL");
-    *out = NULL;
-    if (!cfg)
-        return gp__cache_fail(err, GP_ERR_INVALID, GP_ECLASS_CLIENT, "gp_cache_create: cfg is NULL");
-    gp_cache_options_t o = opts ? *opts : (gp_cache_options_t){0};
-    if (o.default_ttl_ms < 0 || o.breaker_threshold < 0 || o.breaker_cooldown_ms < 0 ||
-        o.breaker_max_cooldown_ms < 0 || o.generation_ttl_ms < -1 || o.load_wait_ms < 0)
-        return gp__cache_fail(err, GP_ERR_INVALID, GP_ECLASS_CLIENT,
-                              "gp_cache_options_t: negative value (only generation_ttl_ms may be -1)");
-    o.default_ttl_ms = opt_or(o.default_ttl_ms, 300000);
-    o.breaker_threshold = opt_or(o.breaker_threshold, 5);
-    o.breaker_cooldown_ms = opt_or(o.breaker_cooldown_ms, 50);
-    o.breaker_max_cooldown_ms = opt_or(o.breaker_max_cooldown_ms, 500);
-    if (o.breaker_max_cooldown_ms < o.breaker_cooldown_ms)
-        o.breaker_max_cooldown_ms = o.breaker_cooldown_ms;
-    o.generation_ttl_ms = opt_or(o.generation_ttl_ms, 1000);
-    o.load_wait_ms = opt_or(o.load_wait_ms, 5000);
-
-    char msg[GP_ERRBUF_SIZE] = "";
-    if (gp_config_validate(cfg, msg, sizeof msg) != GP_OK)
-        return gp__cache_fail(err, GP_ERR_CONFIG, GP_ECLASS_CLIENT, "%s", msg);
-    gp_cache_t *c = calloc(1, sizeof *c);
-    if (!c)
-        return gp__cache_fail(err, GP_ERR_NOMEM, GP_ECLASS_CLIENT, "out of memory creating the cache");
-    if (gp__redis_target(&cfg->redis, &c->target, msg, sizeof msg) != GP_OK) {
-        free(c);
-        return gp__cache_fail(err, GP_ERR_CONFIG, GP_ECLASS_CLIENT, "%s", msg);
-    }
-    gp_config_redis_display(&cfg->redis, c->display, sizeof c->display);
-    snprintf(c->prefix, sizeof c->prefix, "%s", cfg->redis.key_prefix ? cfg->redis.key_prefix : "growplate:");
-    c->prefix_len = strlen(c->prefix);
-    c->timeout_ms = cfg->redis.timeout_ms > 0 ? cfg->redis.timeout_ms : 1000;
-    c->connect_timeout_ms = cfg->redis.connect_timeout_ms > 0 ? cfg->redis.connect_timeout_ms : 1000;
-    c->pool_size = cfg->redis.pool_size > 0 ? cfg->redis.pool_size : 4;
-    c->opt = o;
-    c->cooldown_ms = o.breaker_cooldown_ms;
+    c->cooldown_ms = c->opt.breaker_cooldown_ms;
     c->state = GP_CACHE_CIRCUIT_CLOSED;
     snprintf(c->last_error, sizeof c->last_error, "no error yet");
-
     c->slots = calloc((size_t)c->pool_size, sizeof *c->slots);
     c->idle = calloc((size_t)c->pool_size, sizeof *c->idle);
     c->broken = calloc((size_t)c->pool_size, sizeof *c->broken);
-    c->latency = gp_hist_new();
+    if (!c->cnt)
+        c->cnt = &c->n;
+    bool own_hist = !c->latency;
+    if (own_hist)
+        c->latency = c->hist_owned = gp_hist_new();
     if (!c->slots || !c->idle || !c->broken || !c->latency) {
         free(c->slots);
         free(c->idle);
         free(c->broken);
-        gp_hist_free(c->latency);
-        memset(&c->target, 0, sizeof c->target);
-        free(c);
+        if (own_hist)
+            gp_hist_free(c->hist_owned);
         return gp__cache_fail(err, GP_ERR_NOMEM, GP_ECLASS_CLIENT, "out of memory creating the cache");
     }
     pthread_mutex_init(&c->mu, NULL);
-    pthread_mutex_init(&c->flight_mu, NULL);
-    for (int i = 0; i < GEN_STRIPES; i++)
-        pthread_mutex_init(&c->gen_mu[i], NULL);
     for (int i = 0; i < c->pool_size; i++) {
         c->slots[i].index = i;
         c->broken[c->n_broken++] = c->pool_size - 1 - i;
     }
-    *out = c;
     return GP_OK;
 }
 
-void gp_cache_close(gp_cache_t *c)
+void gp__cache_pool_free(gp_cache_t *c)
 {
-    if (!c)
-        return;
     for (int i = 0; i < c->pool_size; i++)
         if (c->slots[i].ctx)
-            redisFree(c->slots[i].ctx);
-    gp__cache_flights_free(c);
+            gp__redis_close(c->slots[i].ctx, c->slots[i].ssl);
     free(c->slots);
     free(c->idle);
     free(c->broken);
-    gp_hist_free(c->latency);
+    gp_hist_free(c->hist_owned);
     pthread_mutex_destroy(&c->mu);
-    pthread_mutex_destroy(&c->flight_mu);
-    for (int i = 0; i < GEN_STRIPES; i++)
-        pthread_mutex_destroy(&c->gen_mu[i]);
-    memset(&c->target, 0, sizeof c->target);
-    free(c);
 }
 
 /* ---- health and metrics --------------------------------------------------------- */
@@ -1123,40 +1012,10 @@ const char *gp_cache_circuit_name(gp_cache_circuit_t s)
     }
 }
 
-gp_status_t gp_cache_ping(gp_cache_t *c, int64_t *latency_ns, gp_error_t *err)
-{
-    gp_error_clear(err);
-    if (latency_ns)
-        *latency_ns = 0;
-    if (!c)
-        return gp__cache_fail(err, GP_ERR_INVALID, GP_ECLASS_CLIENT, "cache is NULL");
-    const char *argv[1] = {"PING"};
-    cache_cmd_t cmd = {1, argv, NULL};
-    redisReply *r;
-    cache_arena_t arena;
-    gp__cache_arena_init(&arena);
-    int64_t t0 = gp__now_ns();
-    gp_status_t st = gp__cache_exec(c, 1, &cmd, &r, &arena, true, err);
-    if (st != GP_OK) {
-        gp__cache_arena_free(&arena);
-        return st;
-    }
-    if (r->type != REDIS_REPLY_STATUS || strcmp(r->str, "PONG") != 0)
-        st = r->type == REDIS_REPLY_ERROR ? gp__cache_server_error(c, r, err)
-                                          : gp__cache_fail(err, GP_ERR_PROTOCOL, GP_ECLASS_INTERNAL,
-                                                           "unexpected reply to PING");
-    else if (latency_ns)
-        *latency_ns = gp__now_ns() - t0;
-    gp__cache_arena_free(&arena);
-    return st;
-}
-
 #define LOAD(x) atomic_load_explicit(&c->n.x, memory_order_relaxed)
 
-gp_status_t gp_cache_metrics(gp_cache_t *c, gp_cache_metrics_t *m)
+void gp__cache_pool_metrics(gp_cache_t *c, gp_cache_metrics_t *m)
 {
-    if (!c || !m)
-        return GP_ERR_INVALID;
     memset(m, 0, sizeof *m);
     pthread_mutex_lock(&c->mu);
     m->circuit = c->state;
@@ -1191,6 +1050,11 @@ gp_status_t gp_cache_metrics(gp_cache_t *c, gp_cache_metrics_t *m)
     m->load_waits = LOAD(load_waits);
     m->load_wait_timeouts = LOAD(load_wait_timeouts);
     m->early_refreshes = LOAD(early_refreshes);
+    for (int k = 0; k < GP_CACHE_WRONG_COUNT_; k++)
+        m->wrong_node[k] = atomic_load_explicit(&c->topo.wrong[k], memory_order_relaxed);
+    int64_t last = atomic_load(&c->topo.wrong_last_ns);
+    m->wrong_node_age_ms = last ? (gp__now_ns() - last) / NS_PER_MS : -1;
+    m->master_switches = atomic_load(&c->topo.switches);
+    gp__topo_node(&c->topo, m->node, sizeof m->node);
     gp_hist_latency(c->latency, &m->latency);
-    return GP_OK;
 }

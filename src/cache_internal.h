@@ -1,7 +1,10 @@
-/* cache_internal.h — what the cache's files share: the cache object, its
- * connection slots and circuit breaker (cache_conn.c), the keyspace
- * (cache_keys.c), the operations (cache.c) and cache-aside (cache_load.c).
- * Never installed. */
+/* cache_internal.h — what the cache's files share, bottom to top (each
+ * calls only those below it): opening connections, Sentinel, TLS and the
+ * wrong-node replies (cache_net.c); the cache object's connection pool and
+ * circuit breaker (cache_conn.c); where each call goes, Redis Cluster
+ * (cache_route.c); the keyspace (cache_keys.c); the
+ * operations (cache.c); cache-aside (cache_load.c); and the life cycle
+ * that sets them all up (cache_life.c). Never installed. */
 #ifndef GROWPLATE_CACHE_INTERNAL_H
 #define GROWPLATE_CACHE_INTERNAL_H
 
@@ -10,6 +13,7 @@
 #include <stdbool.h>
 
 #include <hiredis/hiredis.h>
+#include <openssl/ssl.h>
 
 #include "growplate/cache.h"
 #include "internal.h"
@@ -20,9 +24,78 @@
  * cache_conn.c move it. */
 typedef struct cache_slot {
     redisContext *ctx;
+    SSL *ssl;                   /* TLS on ctx's socket, or NULL */
     int timeout_ms;             /* the socket timeout set on ctx now */
     int index;
+    uint64_t epoch;             /* topo.epoch when ctx was opened: an older one is dropped before use */
+    char node[280];             /* "host:port" of ctx, for messages */
 } cache_slot_t;
+
+/* ---- cache_net.c ---------------------------------------------------------- */
+
+/* The most elements an array reply may announce: more than any command of
+ * the cache can be answered with (GP_CACHE_BATCH_MAX keys). More is a broken
+ * reply, which ends the connection as any protocol error does. */
+#define REPLY_MAX_ELEMENTS (1 << 20)
+
+/* Where connections go, and what the cache learnt about the topology. With
+ * Sentinel (t->n_sentinels > 0) the master's address is asked from the
+ * sentinels and followed (+switch-master, by a watcher thread); without,
+ * it is t->host:t->port. Knows nothing of the pool above it. */
+typedef struct cache_topo {
+    const gp__redis_target_t *t;  /* borrowed from the cache */
+    SSL_CTX *tls;                 /* when t->tls: certificates loaded once, shared by every connection */
+    char display[300];            /* the redacted configured target */
+    int connect_timeout_ms;
+    pthread_mutex_t mu;
+    /* ---- guarded by mu ---- */
+    char host[256];               /* Sentinel: the master last named (port 0: never asked yet) */
+    int port;
+    bool stale;                   /* Sentinel: ask again before the next connect */
+    int next;                     /* Sentinel: the one to ask first (the last that answered) */
+    char last_wrong[256];         /* the last wrong-node reply, with the node, for health */
+    /* ---- lock-free ---- */
+    _Atomic uint64_t epoch;       /* bumped when connections to the old node must go */
+    _Atomic uint64_t switches;
+    _Atomic uint64_t wrong[GP_CACHE_WRONG_COUNT_];
+    _Atomic int64_t wrong_last_ns;                 /* 0 = none yet */
+    _Atomic int64_t wrong_logged_ns[GP_CACHE_WRONG_COUNT_];
+    _Atomic uint64_t wrong_unlogged[GP_CACHE_WRONG_COUNT_];
+    /* the +switch-master watcher (Sentinel only) */
+    bool watching;
+    pthread_t watcher;
+    int wake[2];                  /* a pipe: gp__topo_free writes to end the watcher's wait */
+    _Atomic bool closing;
+} cache_topo_t;
+
+/* Set up tp for target t (borrowed, must outlive tp); with Sentinel, start
+ * the watcher thread. GP_ERR_NOMEM (err filled) when a thread or pipe
+ * cannot be made. */
+gp_status_t gp__topo_init(cache_topo_t *tp, const gp__redis_target_t *t, const char *display, int connect_timeout_ms,
+                          gp_error_t *err);
+/* Stop the watcher (waits for it: at most one connect timeout) and free. */
+void gp__topo_free(cache_topo_t *tp);
+
+/* Something says the node connections go to may not be the master any more
+ * (a connection lost, a connect failed, a replica answered): with Sentinel,
+ * ask the sentinels again before the next connect; `drop_all` also makes
+ * every open connection go (epoch). No-op without Sentinel. */
+void gp__topo_suspect(cache_topo_t *tp, bool drop_all);
+
+/* The kind of a wrong-node error reply (gp_cache_wrong_node_t), or -1. */
+int gp__redis_wrong_node(const redisReply *r);
+
+/* Count, time and (rate-limited) log a wrong-node reply `r` of kind `kind`
+ * from the node `node`; fill err (GP_ERR_UNAVAILABLE) with what to do. A
+ * READONLY calls gp__topo_suspect(tp, true). */
+void gp__topo_wrong_node(cache_topo_t *tp, int kind, const redisReply *r, const char *node, gp_error_t *err);
+/* The two halves of gp__topo_wrong_node: count one (a redirect the
+ * cluster router follows), and report one (time, log, err). */
+void gp__topo_wrong_count(cache_topo_t *tp, int kind);
+void gp__topo_wrong_report(cache_topo_t *tp, int kind, const redisReply *r, const char *node, gp_error_t *err);
+
+/* "host:port" where new connections go now ("" when not known yet). */
+void gp__topo_node(cache_topo_t *tp, char *out, size_t len);
 
 /* Per-tenant generation, cached locally (direct-mapped, bounded). */
 #define GEN_ENTRIES 1024
@@ -54,6 +127,14 @@ struct gp_cache {
     size_t prefix_len;
     int timeout_ms, connect_timeout_ms, pool_size;
     gp_cache_options_t opt;
+    cache_topo_t topo;
+    /* Redis Cluster (cache_route.c): the router's table (NULL: not a
+     * cluster); a node's own cache object has cluster_node set, counts into
+     * its router's counters (cnt) and records into its histogram. */
+    struct cache_cluster *cluster;
+    bool cluster_node;
+    cache_counters_t *cnt;      /* &n, or the router's */
+    gp_hist_t *hist_owned;      /* latency, when this object made it */
 
     /* ---- guarded by mu ---- */
     pthread_mutex_t mu;
@@ -84,6 +165,59 @@ struct gp_cache {
     flight_t *flights[FLIGHT_BUCKETS];
 };
 
+/* Open a blocking hiredis connection to the node that serves t, all within
+ * `deadline` (monotonic ns): with Sentinel, ask the sentinels for the
+ * master (tp remembers it; tp NULL: ask every time); connect (at most
+ * connect_timeout_ms), a socket timeout of min(command_timeout_ms, what is
+ * left) (*tmo_ms, may be NULL), keepalive, AUTH (with the ACL user when
+ * set), SELECT, and ROLE: a node that says it is a replica is refused (no
+ * write must go to it). Messages start with `display` (the redacted
+ * target); *node (may be NULL, 280 bytes) gets "host:port". On failure
+ * *out is NULL and the status is GP_ERR_UNAVAILABLE with err->klass
+ * TIMEOUT, CONNECTION, AUTH or CLIENT (SELECT refused), or GP_ERR_NOMEM.
+ * Shared by the cache's pool and the health check. */
+gp_status_t gp__redis_open(const gp__redis_target_t *t, cache_topo_t *tp, const char *display, int64_t deadline,
+                           int connect_timeout_ms, int command_timeout_ms, redisContext **out, SSL **ssl,
+                           int *tmo_ms, char *node, gp_error_t *err);
+
+/* TLS (t->tls): the client context for t, with the CA, client
+ * certificate and key loaded and verification on (*out NULL when TLS is
+ * off). GP_ERR_CONFIG naming the file that cannot be loaded. */
+gp_status_t gp__tls_new(const gp__redis_target_t *t, SSL_CTX **out, gp_error_t *err);
+void gp__tls_free(SSL_CTX *ctx);
+
+/* Write all of buf with TLS (never SIGPIPE); 0 or an errno (EAGAIN: the
+ * socket's send timeout), with ctx's error fields set. */
+int gp__tls_write(redisContext *ctx, SSL *ssl, const void *buf, size_t len);
+
+/* redisGetReply, through TLS when ssl is not NULL. */
+int gp__redis_read_reply(redisContext *ctx, SSL *ssl, void **reply);
+
+/* Close a connection opened by gp__redis_open (ssl may be NULL). */
+void gp__redis_close(redisContext *ctx, SSL *ssl);
+
+/* redisCommandArgv with SIGPIPE held off in the calling thread. hiredis
+ * writes with write(): on a connection the server has closed, a write
+ * raises SIGPIPE, which ends a process that does not ignore it. A SIGPIPE
+ * this call raises is consumed; one pending before it stays pending. For
+ * the commands run outside the cache's own send path (AUTH, SELECT, ROLE,
+ * the sentinels, the health probe). With ssl (TLS), through it: no
+ * SIGPIPE either way. */
+redisReply *gp__redis_command(redisContext *ctx, SSL *ssl, int argc, const char **argv);
+
+/* Whether the failure of an I/O on ctx (errno e) was its socket timeout. */
+bool gp__redis_is_timeout(const redisContext *ctx, int e);
+
+/* ms (at least 1) as a timeval. */
+struct timeval gp__tv_ms(int64_t ms);
+
+/* Fill err (may be NULL) and return st. */
+gp_status_t gp__cache_fail(gp_error_t *err, gp_status_t st, gp_error_class_t klass, const char *fmt, ...)
+    GP__PRINTF(4, 5);
+
+/* Decimal digits of v into p (no NUL); returns how many. */
+size_t gp__cache_put_dec(char *p, uint64_t v);
+
 /* ---- cache_conn.c -------------------------------------------------------- */
 
 /* One Redis command in argv form (binary-safe). */
@@ -112,6 +246,13 @@ void gp__cache_arena_init(cache_arena_t *a);
 /* Frees the malloc'd blocks: every reply built in the arena is gone. */
 void gp__cache_arena_free(cache_arena_t *a);
 
+/* The pool's slots, lock, breaker state and latency histogram (unless
+ * c->latency is set already: a cluster node shares its router's), for
+ * gp_cache_create (cache_life.c; c->pool_size and c->opt set); freed (open
+ * connections closed) by gp__cache_pool_free. GP_ERR_NOMEM. */
+gp_status_t gp__cache_pool_init(gp_cache_t *c, gp_error_t *err);
+void gp__cache_pool_free(gp_cache_t *c);
+
 /* Set up the reader of a new connection as the cache's connections are
  * set up: replies are built in the arena its privdata points to (set it
  * before reading a call's replies; NULL: every reply fails as out of
@@ -138,12 +279,28 @@ gp_status_t gp__cache_adopt(gp_cache_t *c, redisContext *ctx);
  * idle, e.g. after a server restart) is resent once on a fresh connection
  * if the budget allows. Counts calls, commands, errors and latency; fills
  * err. */
+gp_status_t gp__cache_pool_exec(gp_cache_t *c, int64_t deadline, int n, const cache_cmd_t *cmds, redisReply **replies,
+                                cache_arena_t *arena, bool idempotent, gp_error_t *err);
+
+/* The pool's part of gp_cache_metrics (its counters, gauges, circuit,
+ * topology), for c alone. */
+void gp__cache_pool_metrics(gp_cache_t *c, gp_cache_metrics_t *m);
+
+/* ---- cache_route.c -------------------------------------------------------- */
+
+/* gp__cache_pool_exec on the node that serves the call: c itself, or with
+ * Redis Cluster the master of the slot of cmds[0]'s key (every command of
+ * a call is on one tenant, so one slot), following MOVED (the map is
+ * updated), ASK (ASKING, once) and TRYAGAIN within the budget; only the
+ * commands that were redirected are sent again. A redirect still
+ * unresolved when the budget or the hops run out is a wrong-node failure.
+ * deadline 0: the budget starts now. */
 gp_status_t gp__cache_exec(gp_cache_t *c, int n, const cache_cmd_t *cmds, redisReply **replies, cache_arena_t *arena,
                            bool idempotent, gp_error_t *err);
 
-/* Fill err (may be NULL) and return st. */
-gp_status_t gp__cache_fail(gp_error_t *err, gp_status_t st, gp_error_class_t klass, const char *fmt, ...)
-    GP__PRINTF(4, 5);
+/* With Redis Cluster: the seeds' node objects (no I/O). GP_ERR_NOMEM. */
+gp_status_t gp__cluster_init(gp_cache_t *c, gp_error_t *err);
+void gp__cluster_free(gp_cache_t *c);
 
 /* An error reply -> GP_ERR_SERVER, counted, message in err. */
 gp_status_t gp__cache_server_error(gp_cache_t *c, const redisReply *r, gp_error_t *err);
@@ -153,28 +310,6 @@ gp_status_t gp__cache_server_error(gp_cache_t *c, const redisReply *r, gp_error_
 /* Validate tenant and key (GP_ERR_TENANT / GP_ERR_KEY with the reason);
  * key == CACHE_NO_KEY checks the tenant alone. */
 #define CACHE_NO_KEY ((const char *)-1)
-/* Decimal digits of v into p (no NUL); returns how many. */
-size_t gp__cache_put_dec(char *p, uint64_t v);
-
-/* Open a blocking hiredis connection to t, all within `deadline` (monotonic
- * ns): connect (at most connect_timeout_ms), a socket timeout of
- * min(command_timeout_ms, what is left) (*tmo_ms, may be NULL), keepalive,
- * AUTH (with the ACL user when set) and SELECT. Messages start with
- * `display` (the redacted target). On failure *out is NULL and the status
- * is GP_ERR_UNAVAILABLE with err->klass TIMEOUT, CONNECTION, AUTH or CLIENT
- * (SELECT refused), or GP_ERR_NOMEM. Shared by the cache's pool and the
- * health check. */
-gp_status_t gp__redis_open(const gp__redis_target_t *t, const char *display, int64_t deadline, int connect_timeout_ms,
-                           int command_timeout_ms, redisContext **out, int *tmo_ms, gp_error_t *err);
-
-/* redisCommandArgv with SIGPIPE held off in the calling thread. hiredis
- * writes with write(): on a connection the server has closed, a write
- * raises SIGPIPE, which ends a process that does not ignore it. A SIGPIPE
- * this call raises is consumed; one pending before it stays pending. For
- * the commands run outside the cache's own send path (AUTH, SELECT, the
- * health probe). */
-redisReply *gp__redis_command(redisContext *ctx, int argc, const char **argv);
-
 gp_status_t gp__cache_check(const char *tenant, const char *key, gp_error_t *err);
 
 /* The length of a valid key (1..GP_CACHE_KEY_MAX), or 0 when it is not

@@ -83,31 +83,6 @@ gp_status_t gp__cache_check(const char *tenant, const char *key, gp_error_t *err
     return GP_OK;
 }
 
-static const char digit_pairs[201] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
-                                      "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
-                                      "8081828384858687888990919293949596979899";
-
-size_t gp__cache_put_dec(char *p, uint64_t v)
-{
-    if (v < 10) {
-        p[0] = (char)('0' + v);
-        return 1;
-    }
-    char tmp[20], *e = tmp + sizeof tmp, *q = e;
-    for (; v >= 100; v /= 100) {
-        q -= 2;
-        memcpy(q, digit_pairs + 2 * (v % 100), 2);
-    }
-    if (v >= 10) {
-        q -= 2;
-        memcpy(q, digit_pairs + 2 * v, 2);
-    } else {
-        *--q = (char)('0' + v);
-    }
-    memcpy(p, q, (size_t)(e - q));
-    return (size_t)(e - q);
-}
-
 /* prefix "t:{" tenant "}:" -- the part every key of a tenant shares. */
 static size_t put_tenant(const gp_cache_t *c, const char *tenant, char *buf)
 {

@@ -68,6 +68,7 @@ void gp_config_init(gp_config_t *cfg)
     d->read_max_lag_ms = 1000;
     gp_redis_config_t *r = &cfg->redis;
     r->db = -1;
+    r->tls = -1;
     r->key_prefix = "growplate:";
     r->timeout_ms = 1000;
     r->connect_timeout_ms = 1000;
@@ -251,6 +252,14 @@ static const var_t vars[] = {
     {"REDIS_TIMEOUT", V_MS, RD(timeout_ms), 1, 600000, "a command timeout from 1ms to 10m"},
     {"REDIS_CONNECT_TIMEOUT", V_MS, RD(connect_timeout_ms), 1, 600000, "a connect timeout from 1ms to 10m"},
     {"REDIS_POOL_SIZE", V_INT, RD(pool_size), 1, 1024, "an integer from 1 to 1024"},
+    {"REDIS_SENTINELS", V_STR, RD(sentinels), 0, 0, "a comma-separated list of 1 to 16 sentinels as host:port"},
+    {"REDIS_TLS", V_INT, RD(tls), -1, 1, "1 (TLS), 0 (plain TCP) or -1 (the default: TLS when REDIS_URL is rediss://)"},
+    {"REDIS_TLS_CA_FILE", V_STR, RD(tls_ca_file), 0, 0, "the path of a PEM file of the CA certificates to verify the server with"},
+    {"REDIS_TLS_CERT_FILE", V_STR, RD(tls_cert_file), 0, 0, "the path of the PEM client certificate (chain) for mutual TLS"},
+    {"REDIS_TLS_KEY_FILE", V_STR, RD(tls_key_file), 0, 0, "the path of the PEM private key of REDIS_TLS_CERT_FILE"},
+    {"REDIS_TLS_SERVER_NAME", V_STR, RD(tls_server_name), 0, 0, "the name (or IP address) the server's certificate must be for"},
+    {"REDIS_CLUSTER_NODES", V_STR, RD(cluster_nodes), 0, 0, "a comma-separated list of 1 to 16 Redis Cluster nodes as host:port"},
+    {"REDIS_SENTINEL_MASTER", V_STR, RD(sentinel_master), 0, 0, "the master's name in the sentinels' configuration (1 to 127 bytes of letters, digits and . _ -)"},
 };
 #define NVARS (sizeof vars / sizeof vars[0])
 
@@ -888,6 +897,7 @@ static bool pct_decode(const char *s, size_t n, char *out, size_t outlen)
 }
 
 typedef struct redis_url {
+    bool tls; /* rediss:// */
     char host[256];
     int port; /* 0 = absent */
     char username[128];
@@ -901,21 +911,17 @@ static bool redis_parse(const char *name, const char *url, redis_url_t *u, char 
     memset(u, 0, sizeof *u);
     u->db = -1;
     char scheme[32];
-    const char *want = "expected redis://[[user]:password@]host[:port][/db]";
+    const char *want = "expected redis[s]://[[user]:password@]host[:port][/db]";
     if (!has_scheme(url, scheme, sizeof scheme)) {
         gp__bufappend(err, errlen, "%s: not a URL (no scheme); %s\n", name, want);
         return false;
     }
-    if (strcmp(scheme, "rediss") == 0) {
-        gp__bufappend(err, errlen, "%s: rediss:// (TLS) is not supported by this build's hiredis 0.14; "
-                      "use redis:// on a trusted network or a TLS tunnel\n", name);
-        return false;
-    }
-    if (strcmp(scheme, "redis") != 0) {
+    u->tls = strcmp(scheme, "rediss") == 0;
+    if (strcmp(scheme, "redis") != 0 && !u->tls) {
         gp__bufappend(err, errlen, "%s: unknown scheme '%s'; %s\n", name, scheme, want);
         return false;
     }
-    const char *p = url + strlen("redis://");
+    const char *p = url + strlen(u->tls ? "rediss://" : "redis://");
     const char *end = p + strcspn(p, "/?#");
     const char *at = NULL;
     for (const char *q = p; q < end; q++)
@@ -995,6 +1001,17 @@ static bool redis_parse(const char *name, const char *url, redis_url_t *u, char 
 }
 
 /* ---- validation --------------------------------------------------------------- */
+
+static bool valid_master_name(const char *s)
+{
+    size_t n = strlen(s);
+    if (n < 1 || n > 127)
+        return false;
+    for (; *s; s++)
+        if (!isalnum((unsigned char)*s) && !strchr("._-", *s))
+            return false;
+    return true;
+}
 
 static bool valid_prefix(const char *s)
 {
@@ -1234,6 +1251,71 @@ gp_status_t gp_config_validate(const gp_config_t *cfg, char *err, size_t errlen)
             memset(&u, 0, sizeof u);
         }
     }
+    {
+        bool url_tls = false;
+        if (r->url) {
+            redis_url_t u;
+            url_tls = redis_parse("REDIS_URL", r->url, &u, NULL, 0) && u.tls;
+            memset(&u, 0, sizeof u);
+        }
+        bool tls = r->tls >= 0 ? r->tls == 1 : url_tls;
+        if (url_tls && r->tls == 0)
+            BAD("REDIS_TLS: is 0 but REDIS_URL is rediss:// (TLS); set REDIS_TLS=1 or use redis://\n");
+        if (!tls && (r->tls_ca_file || r->tls_cert_file || r->tls_key_file || r->tls_server_name))
+            BAD("REDIS_TLS_*: set, but TLS is off; use a rediss:// REDIS_URL or set REDIS_TLS=1 (or unset the "
+                "REDIS_TLS_* variables)\n");
+        if (!r->tls_cert_file != !r->tls_key_file)
+            BAD("%s: set without %s; a client certificate needs both\n",
+                r->tls_cert_file ? "REDIS_TLS_CERT_FILE" : "REDIS_TLS_KEY_FILE",
+                r->tls_cert_file ? "REDIS_TLS_KEY_FILE" : "REDIS_TLS_CERT_FILE");
+        const char *files[3][2] = {{"REDIS_TLS_CA_FILE", r->tls_ca_file}, {"REDIS_TLS_CERT_FILE", r->tls_cert_file},
+                                   {"REDIS_TLS_KEY_FILE", r->tls_key_file}};
+        for (int i = 0; i < 3; i++) {
+            char b[96];
+            if (files[i][1] && access(files[i][1], R_OK) != 0)
+                BAD("%s: cannot read '%s': %s\n", files[i][0], shown(files[i][1], b, sizeof b), strerror(errno));
+        }
+    }
+    if (r->cluster_nodes && *r->cluster_nodes) {
+        gp__redis_target_t t;
+        bool host_set = r->host || r->port || r->url;
+        if (gp__redis_target(r, &t, err, errlen) != GP_OK)
+            bad = true;
+        memset(&t, 0, sizeof t);
+        if (host_set)
+            BAD("REDIS_CLUSTER_NODES: set together with REDIS_URL, REDIS_HOST or REDIS_PORT; the nodes come from "
+                "the cluster: unset those (REDIS_USERNAME, REDIS_PASSWORD and REDIS_TLS still apply)\n");
+        if (r->sentinels)
+            BAD("REDIS_CLUSTER_NODES: set together with REDIS_SENTINELS; a cache uses one topology: unset one\n");
+        if (r->db > 0)
+            BAD("REDIS_DB: is %d, but a Redis Cluster has database 0 only; unset it\n", r->db);
+    }
+    if (r->sentinels && *r->sentinels) {
+        gp__redis_target_t t;
+        bool host_set = r->host || r->port;
+        if (r->url) {
+            redis_url_t u;
+            host_set |= redis_parse("REDIS_URL", r->url, &u, NULL, 0) && (u.host[0] || u.port);
+            memset(&u, 0, sizeof u);
+        }
+        if (gp__redis_target(r, &t, err, errlen) != GP_OK)
+            bad = true;
+        memset(&t, 0, sizeof t);
+        if (!r->sentinel_master || !*r->sentinel_master)
+            BAD("REDIS_SENTINEL_MASTER: not set; with REDIS_SENTINELS it names the master to ask the sentinels for "
+                "(the name in their `sentinel monitor` line)\n");
+        if (host_set)
+            BAD("REDIS_SENTINELS: set together with a Redis host (REDIS_URL, REDIS_HOST or REDIS_PORT); the master's "
+                "address comes from the sentinels: unset those (REDIS_USERNAME, REDIS_PASSWORD and REDIS_DB still "
+                "apply)\n");
+    } else if (r->sentinel_master) {
+        BAD("REDIS_SENTINEL_MASTER: set without REDIS_SENTINELS; set both (Sentinel) or neither\n");
+    }
+    if (r->sentinel_master && *r->sentinel_master && !valid_master_name(r->sentinel_master)) {
+        char b[96];
+        BAD("REDIS_SENTINEL_MASTER: '%s' is not allowed; expected 1 to 127 bytes of letters, digits and . _ -\n",
+            shown(r->sentinel_master, b, sizeof b));
+    }
 #undef BAD
     if (!bad && err && before < errlen)
         err[before] = 0;
@@ -1329,6 +1411,55 @@ gp_status_t gp__pg_params(const gp_db_config_t *d, bool migration, gp__pg_params
     return GP_OK;
 }
 
+/* REDIS_SENTINELS / REDIS_CLUSTER_NODES: "host:port[,host:port...]" into
+ * addrs (GP__SENTINELS_MAX). */
+static bool addrs_parse(const char *name, const char *list, struct gp__redis_addr *addrs, int *n_addrs, char *err,
+                        size_t errlen)
+{
+    const char *want = "expected host:port[,host:port...] (IPv6 as [addr]:port), 1 to 16 of them";
+    *n_addrs = 0;
+    for (const char *p = list;;) {
+        size_t n = strcspn(p, ",");
+        char item[300], b[96];
+        snprintf(item, sizeof item, "%.*s", (int)(n < sizeof item - 1 ? n : sizeof item - 1), p);
+        const char *host = item, *colon;
+        size_t hlen;
+        if (item[0] == '[') {
+            char *close = strchr(item, ']');
+            if (!close || close[1] != ':') {
+                gp__bufappend(err, errlen, "%s: '%s' is not [addr]:port; %s\n", name, shown(item, b, sizeof b),
+                              want);
+                return false;
+            }
+            *close = 0;
+            host = item + 1;
+            colon = close + 1;
+            hlen = strlen(host);
+        } else {
+            colon = strrchr(item, ':');
+            hlen = colon ? (size_t)(colon - host) : 0;
+        }
+        long long port = 0;
+        if (n == 0 || n >= sizeof item - 1 || !colon || hlen == 0 || hlen >= 256 ||
+            parse_int(colon + 1, &port) != PARSE_OK || port < 1 || port > 65535 || colon[1] == '+' || colon[1] == '-') {
+            gp__bufappend(err, errlen, "%s: '%s' is not host:port with a port from 1 to 65535; %s\n", name,
+                          shown(item, b, sizeof b), want);
+            return false;
+        }
+        if (*n_addrs == GP__SENTINELS_MAX) {
+            gp__bufappend(err, errlen, "%s: more than %d addresses; %s\n", name, GP__SENTINELS_MAX, want);
+            return false;
+        }
+        struct gp__redis_addr *a = &addrs[(*n_addrs)++];
+        snprintf(a->host, sizeof a->host, "%.*s", (int)hlen, host);
+        a->port = (int)port;
+        if (!p[n])
+            return true;
+        p += n + 1;
+    }
+}
+
+
 gp_status_t gp__redis_target(const gp_redis_config_t *r, gp__redis_target_t *t, char *err, size_t errlen)
 {
     memset(t, 0, sizeof *t);
@@ -1343,7 +1474,20 @@ gp_status_t gp__redis_target(const gp_redis_config_t *r, gp__redis_target_t *t, 
     snprintf(t->username, sizeof t->username, "%s", r->username ? r->username : u.username);
     snprintf(t->password, sizeof t->password, "%s",
              r->password && *r->password ? r->password : u.password);
+    t->tls = r->tls >= 0 ? r->tls == 1 : u.tls;
     memset(&u, 0, sizeof u);
+    t->tls_ca_file = r->tls_ca_file && *r->tls_ca_file ? r->tls_ca_file : NULL;
+    t->tls_cert_file = r->tls_cert_file && *r->tls_cert_file ? r->tls_cert_file : NULL;
+    t->tls_key_file = r->tls_key_file && *r->tls_key_file ? r->tls_key_file : NULL;
+    t->tls_server_name = r->tls_server_name && *r->tls_server_name ? r->tls_server_name : NULL;
+    if (r->cluster_nodes && *r->cluster_nodes &&
+        !addrs_parse("REDIS_CLUSTER_NODES", r->cluster_nodes, t->cluster, &t->n_cluster, err, errlen))
+        return GP_ERR_CONFIG;
+    if (r->sentinels && *r->sentinels) {
+        if (!addrs_parse("REDIS_SENTINELS", r->sentinels, t->sentinels, &t->n_sentinels, err, errlen))
+            return GP_ERR_CONFIG;
+        snprintf(t->sentinel_master, sizeof t->sentinel_master, "%s", r->sentinel_master ? r->sentinel_master : "");
+    }
     return GP_OK;
 }
 
@@ -1396,6 +1540,16 @@ char *gp_config_db_display(const gp_db_config_t *d, char *out, size_t outlen)
     return out;
 }
 
+/* "h1:p1,[v6]:p2,..." */
+static void addr_list(const struct gp__redis_addr *a, int n, char *out, size_t len)
+{
+    out[0] = 0;
+    for (int i = 0; i < n; i++) {
+        bool v6 = strchr(a[i].host, ':') != NULL;
+        gp__bufappend(out, len, "%s%s%s%s:%d", i ? "," : "", v6 ? "[" : "", a[i].host, v6 ? "]" : "", a[i].port);
+    }
+}
+
 char *gp_config_redis_display(const gp_redis_config_t *r, char *out, size_t outlen)
 {
     gp__redis_target_t t;
@@ -1406,8 +1560,25 @@ char *gp_config_redis_display(const gp_redis_config_t *r, char *out, size_t outl
         return out;
     }
     bool ipv6 = strchr(t.host, ':') != NULL;
-    gp__redactf(out, outlen, "redis://%s%s%s%s%s%s:%d/%d", t.username, t.password[0] ? ":********" : "",
-                t.username[0] || t.password[0] ? "@" : "", ipv6 ? "[" : "", t.host, ipv6 ? "]" : "", t.port, t.db);
+    if (t.n_cluster) {
+        /* redis-cluster[+tls]://[user[:********]@]n1:p1,n2:p2 */
+        char list[600];
+        addr_list(t.cluster, t.n_cluster, list, sizeof list);
+        gp__redactf(out, outlen, "redis-cluster%s://%s%s%s%s", t.tls ? "+tls" : "", t.username,
+                    t.password[0] ? ":********" : "", t.username[0] || t.password[0] ? "@" : "", list);
+    } else if (t.n_sentinels) {
+        /* redis-sentinel://[user[:********]@]s1:p1,s2:p2/<master>/<db> */
+        char list[600];
+        addr_list(t.sentinels, t.n_sentinels, list, sizeof list);
+        gp__redactf(out, outlen, "redis-sentinel%s://%s%s%s%s/%s/%d", t.tls ? "+tls" : "", t.username,
+                    t.password[0] ? ":********" : "",
+                    t.username[0] || t.password[0] ? "@" : "", list, t.sentinel_master, t.db);
+    } else {
+        gp__redactf(out, outlen, "redis%s://%s%s%s%s%s%s:%d/%d", t.tls ? "s" : "", t.username,
+                    t.password[0] ? ":********" : "",
+                    t.username[0] || t.password[0] ? "@" : "", ipv6 ? "[" : "", t.host, ipv6 ? "]" : "", t.port,
+                    t.db);
+    }
     memset(&t, 0, sizeof t);
     return out;
 }

@@ -192,9 +192,11 @@ static gp_status_t probe_redis_until(const gp_config_t *cfg, int64_t deadline_ns
     char target[300];
     gp_config_redis_display(&cfg->redis, target, sizeof target);
     redisContext *c;
+    SSL *ssl;
     gp_error_t e;
     /* The socket timeout is whatever is left of the deadline. */
-    gp_status_t st = gp__redis_open(&t, target, deadline_ns, cfg->redis.connect_timeout_ms, INT_MAX, &c, NULL, &e);
+    gp_status_t st =
+        gp__redis_open(&t, NULL, target, deadline_ns, cfg->redis.connect_timeout_ms, INT_MAX, &c, &ssl, NULL, NULL, &e);
     memset(&t, 0, sizeof t);
     if (st != GP_OK) {
         out->status = st == GP_ERR_NOMEM              ? GP_ERR_NOMEM
@@ -209,19 +211,19 @@ static gp_status_t probe_redis_until(const gp_config_t *cfg, int64_t deadline_ns
         return out->status;
     }
     int64_t t1 = gp__now_ns();
-    redisReply *rep = gp__redis_command(c, 1, (const char *[]){"PING"});
+    redisReply *rep = gp__redis_command(c, ssl, 1, (const char *[]){"PING"});
     if (!rep || rep->type == REDIS_REPLY_ERROR) {
         bool noauth = rep && rep->str && strncmp(rep->str, "NOAUTH", 6) == 0;
         fail_probe(out, noauth ? GP_ERR_AUTH : !rep && c->err == REDIS_ERR_IO ? GP_ERR_TIMEOUT : GP_ERR_CONNECT, target,
                    rep ? rep->str : c->errstr, noauth ? " (check REDIS_USERNAME/REDIS_PASSWORD)" : NULL);
         if (rep)
             freeReplyObject(rep);
-        redisFree(c);
+        gp__redis_close(c, ssl);
         return out->status;
     }
     freeReplyObject(rep);
     out->latency_ns = gp__now_ns() - t1;
-    rep = gp__redis_command(c, 2, (const char *[]){"INFO", "server"});
+    rep = gp__redis_command(c, ssl, 2, (const char *[]){"INFO", "server"});
     if (rep && rep->type == REDIS_REPLY_STRING) {
         const char *v = strstr(rep->str, "redis_version:");
         if (v)
@@ -229,7 +231,7 @@ static gp_status_t probe_redis_until(const gp_config_t *cfg, int64_t deadline_ns
     }
     if (rep)
         freeReplyObject(rep);
-    redisFree(c);
+    gp__redis_close(c, ssl);
     return out->status = GP_OK;
 }
 
@@ -285,6 +287,44 @@ static void cache_version(gp_cache_t *cache, gp_probe_t *out)
     gp__cache_arena_free(&arena);
 }
 
+/* What the node the cache's connections go to says it is (ROLE, through
+ * the cache), and whether it answered "wrong node" lately: either makes the
+ * cache degraded, with the reason. A replica also makes every connection
+ * of the cache go (it is the old master of a failover, or a
+ * misconfiguration). */
+#define WRONG_NODE_RECENT_MS 10000
+static void cache_topology(gp_cache_t *cache, const char *target, gp_probe_t *out)
+{
+    const char *argv[1] = {"ROLE"};
+    size_t len[1] = {4};
+    cache_cmd_t cmd = {1, argv, len};
+    redisReply *rep = NULL;
+    cache_arena_t arena;
+    gp__cache_arena_init(&arena);
+    if (gp__cache_exec(cache, 1, &cmd, &rep, &arena, true, NULL) == GP_OK && rep && rep->type == REDIS_REPLY_ARRAY &&
+        rep->elements >= 1 && rep->element[0]->type == REDIS_REPLY_STRING) {
+        const char *role = rep->element[0]->str;
+        snprintf(out->role, sizeof out->role, "%s", strcmp(role, "slave") == 0 ? "replica" : role);
+        if (strcmp(role, "master") != 0) {
+            gp__topo_suspect(&cache->topo, true);
+            fail_probe(out, GP_ERR_UNAVAILABLE, target, "the node the cache's connections go to is a replica now",
+                       " (writes fail with READONLY; the cache reconnects: with Sentinel to the master the sentinels "
+                       "name, else point REDIS_URL at the master)");
+        }
+    }
+    gp__cache_arena_free(&arena);
+    gp_cache_metrics_t m;
+    if (out->status == GP_OK && gp_cache_metrics(cache, &m) == GP_OK && m.wrong_node_age_ms >= 0 &&
+        m.wrong_node_age_ms < WRONG_NODE_RECENT_MS) {
+        char what[400];
+        pthread_mutex_lock(&cache->topo.mu);
+        snprintf(what, sizeof what, "wrong-node replies %lld ms ago, the last: %s", (long long)m.wrong_node_age_ms,
+                 cache->topo.last_wrong);
+        pthread_mutex_unlock(&cache->topo.mu);
+        fail_probe(out, GP_ERR_UNAVAILABLE, target, what, " (see growplate_cache_wrong_node_total)");
+    }
+}
+
 static void *redis_check(void *arg)
 {
     redis_job_t *j = arg;
@@ -299,6 +339,8 @@ static void *redis_check(void *arg)
             j->out->status = GP_OK;
             if (gp__now_ns() + budget_ns <= j->deadline_ns)
                 cache_version(o->cache, j->out);
+            if (gp__now_ns() + budget_ns <= j->deadline_ns)
+                cache_topology(o->cache, target, j->out);
         }
         else if (e.klass == GP_ECLASS_AUTH) /* the message already says what to check */
             fail_probe(j->out, GP_ERR_AUTH, target, e.message, NULL);

@@ -260,6 +260,8 @@ static const family_t cache_families[] = {
     CF("growplate_cache_load_wait_timeouts_total", K_COUNTER, load_wait_timeouts,
        "Waits for another thread's load that timed out."),
     CF("growplate_cache_early_refreshes_total", K_COUNTER, early_refreshes, "Values refreshed early (probabilistic)."),
+    CF("growplate_cache_master_switches_total", K_COUNTER, master_switches,
+       "Sentinel: times the cache's master changed."),
 };
 
 static void caches(out_t *o)
@@ -284,6 +286,12 @@ static void caches(out_t *o)
     EACH_SOURCE(o, false,
                 gp__sbuf_add(&o->b, "growplate_cache_connections{%s,state=\"open\"} %d\n", labels, s->cm.connected);
                 gp__sbuf_add(&o->b, "growplate_cache_connections{%s,state=\"leased\"} %d\n", labels, s->cm.leased);)
+    head(o, "growplate_cache_wrong_node_total", "counter",
+         "Error replies meaning the command went to the wrong node (MOVED, ASK, READONLY, ...), by kind.");
+    EACH_SOURCE(o, false,
+                for (int k = 0; k < GP_CACHE_WRONG_COUNT_; k++) gp__sbuf_add(
+                    &o->b, "growplate_cache_wrong_node_total{%s,kind=\"%s\"} %llu\n", labels,
+                    gp_cache_wrong_node_name((gp_cache_wrong_node_t)k), (unsigned long long)s->cm.wrong_node[k]);)
     table(o, false, cache_families, sizeof cache_families / sizeof cache_families[0]);
 }
 

@@ -153,6 +153,21 @@ typedef struct gp__redis_target {
     char username[128];
     char password[256];
     int db;
+    /* REDIS_SENTINELS (n_sentinels 0 = none): host/port above are unused
+     * then; the master is asked for by sentinel_master. */
+#define GP__SENTINELS_MAX 16
+    int n_sentinels;
+    struct gp__redis_addr {
+        char host[256];
+        int port;
+    } sentinels[GP__SENTINELS_MAX];
+    char sentinel_master[128];
+    /* REDIS_CLUSTER_NODES (n_cluster 0 = none): the seeds */
+    int n_cluster;
+    struct gp__redis_addr cluster[GP__SENTINELS_MAX];
+    /* TLS: on or off; the files and name are borrowed from the configuration */
+    bool tls;
+    const char *tls_ca_file, *tls_cert_file, *tls_key_file, *tls_server_name;
 } gp__redis_target_t;
 gp_status_t gp__redis_target(const gp_redis_config_t *r, gp__redis_target_t *out,
                              char *err, size_t errlen);

@@ -208,7 +208,8 @@ static void test_bad_urls(void **state)
                "nosuchoption");
     expect_bad((const char *[]){"DATABASE_MIGRATION_URL", "http://x", NULL}, "DATABASE_MIGRATION_URL", "scheme");
     expect_bad((const char *[]){"REDIS_URL", "http://h:1", NULL}, "REDIS_URL", "unknown scheme 'http'");
-    expect_bad((const char *[]){"REDIS_URL", "rediss://h:1", NULL}, "REDIS_URL", "TLS");
+    expect_bad((const char *[]){"REDIS_URL", "rediss://h:1", "REDIS_TLS", "0", NULL}, "REDIS_TLS", "rediss://");
+    expect_bad((const char *[]){"REDIS_URL", "redis://h:1", "REDIS_TLS_CA_FILE", "/ca.pem", NULL}, "REDIS_TLS_*", "TLS is off");
     expect_bad((const char *[]){"REDIS_URL", "redis://h:99999", NULL}, "REDIS_URL", "bad port");
     expect_bad((const char *[]){"REDIS_URL", "redis://h:6379/x", NULL}, "REDIS_URL", "database number");
     expect_bad((const char *[]){"REDIS_URL", "localhost:6379", NULL}, "REDIS_URL", "no scheme");

@@ -3,8 +3,29 @@
  * Connections. A small pool of REDIS_POOL_SIZE blocking hiredis connections;
  * the thread that leads a connection does its I/O (see "Automatic
  * pipelining"). Connects use REDIS_CONNECT_TIMEOUT,
- * then AUTH (with REDIS_USERNAME when set) and SELECT REDIS_DB. A broken
- * connection is dropped and reopened by the next call that needs it.
+ * then AUTH (with REDIS_USERNAME when set), SELECT REDIS_DB and ROLE: a
+ * node that says it is a replica is refused (GP_ERR_UNAVAILABLE), so no
+ * write goes to one. A broken connection is dropped and reopened by the
+ * next call that needs it.
+ *
+ * Sentinel. With REDIS_SENTINELS and REDIS_SENTINEL_MASTER, connections go
+ * to the master the sentinels name (asked in turn, without AUTH, within
+ * the call's budget), asked again after a lost connection, a failed
+ * connect, READONLY or a replica's ROLE. One watcher thread per cache
+ * stays subscribed to +switch-master on one sentinel at a time; a switch
+ * makes every connection to the old master go before its next use.
+ * gp_cache_close() stops that thread (waiting at most
+ * REDIS_CONNECT_TIMEOUT). Wrong-node replies: see gp_cache_wrong_node_t.
+ *
+ * Redis Cluster. With REDIS_CLUSTER_NODES the slot map is read from the
+ * seeds at the first call; every call goes to the master of its tenant's
+ * slot (all keys of a tenant share one, see "Keyspace"), through that
+ * node's own pool of REDIS_POOL_SIZE connections, circuit breaker and
+ * automatic pipelining: a node down fails only the calls of its tenants.
+ * MOVED (the map learns), ASK (once, with ASKING) and TRYAGAIN (after a
+ * short backoff) are followed within the budget, at most 5 hops; a
+ * redirect left when it runs out is a wrong-node failure. gp_cache_ping
+ * pings every node; gp_cache_metrics adds the nodes up.
  *
  * The time budget. Every call that talks to Redis finishes within
  * REDIS_TIMEOUT ("the budget"), counted from its start: waiting for a free
@@ -43,6 +64,13 @@
  * Each transition is counted and logged (component "cache", warn when
  * opening, info when closing). Error replies that mean "the server works"
  * (WRONGTYPE...) are not failures.
+ *
+ * TLS (rediss://, REDIS_TLS_*): OpenSSL under the cache's own socket I/O;
+ * the handshake counts in REDIS_CONNECT_TIMEOUT. A server certificate that
+ * is not accepted (unknown CA, another name) fails a call with
+ * GP_ERR_CONNECT (err->klass GP_ECLASS_CONNECTION, not retriable: a
+ * configuration problem, not an outage); files that cannot be loaded are
+ * GP_ERR_CONFIG from gp_cache_create().
  *
  * GP_ERR_UNAVAILABLE is the one status for "Redis cannot serve this now"
  * (open circuit, connect or I/O failure, timeout, no free connection within
@@ -297,6 +325,31 @@ typedef enum gp_cache_circuit {
 /* "closed", "open", "half_open" ("unknown" for other values). */
 GP_EXPORT const char *gp_cache_circuit_name(gp_cache_circuit_t state);
 
+/* Error replies that mean "this command went to the wrong node" (a
+ * topology problem, never "the server works"): every one fails its call
+ * with GP_ERR_UNAVAILABLE (err->klass GP_ECLASS_CONNECTION, a message with
+ * the reply and what to do), counts as a failure for the circuit breaker,
+ * is counted in metrics.wrong_node[kind], logged (warn, component "cache",
+ * at most one line per kind per second, saying how many were not logged)
+ * and makes gp_health_check report the cache degraded for 10 s.
+ * READONLY (the node is a replica now) also drops the connection, and with
+ * Sentinel sends every connection to the master the sentinels name next;
+ * MOVED and ASK drop the connection. */
+typedef enum gp_cache_wrong_node {
+    GP_CACHE_WRONG_MOVED = 0,       /* Redis Cluster: the slot lives on another node */
+    GP_CACHE_WRONG_ASK = 1,         /* Redis Cluster: the slot is migrating */
+    GP_CACHE_WRONG_READONLY = 2,    /* a replica refused a write */
+    GP_CACHE_WRONG_TRYAGAIN = 3,    /* Redis Cluster: keys of a migrating slot are split */
+    GP_CACHE_WRONG_CLUSTERDOWN = 4, /* Redis Cluster: the slot is not served */
+    GP_CACHE_WRONG_MASTERDOWN = 5,  /* a replica lost its master */
+    GP_CACHE_WRONG_COUNT_
+} gp_cache_wrong_node_t;
+
+/* "moved", "ask", "readonly", "tryagain", "clusterdown", "masterdown"
+ * ("unknown" for other values): the `kind` label of
+ * growplate_cache_wrong_node_total. */
+GP_EXPORT const char *gp_cache_wrong_node_name(gp_cache_wrong_node_t kind);
+
 /* A snapshot of the cache's metrics. Counters count since creation; every
  * field is filled. */
 typedef struct gp_cache_metrics {
@@ -339,6 +392,13 @@ typedef struct gp_cache_metrics {
     uint64_t load_waits;            /* callers that waited for another thread's load */
     uint64_t load_wait_timeouts;    /* ... and gave up after wait_ms */
     uint64_t early_refreshes;       /* XFetch refreshes of a still-valid value */
+    /* topology */
+    uint64_t wrong_node[GP_CACHE_WRONG_COUNT_]; /* wrong-node error replies, by kind */
+    int64_t wrong_node_age_ms;      /* ms since the last wrong-node reply; -1 = none yet */
+    uint64_t master_switches;       /* Sentinel: times the master changed (+switch-master, or
+                                       a different answer from the sentinels) */
+    char node[300];                 /* where new connections go: "host:port" (Sentinel: the
+                                       master last named, "" before the first ask) */
 } gp_cache_metrics_t;
 
 /* Fill *out. Safe from any thread, lock-free except for a short lock to read

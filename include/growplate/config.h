@@ -142,6 +142,33 @@ typedef struct gp_redis_config {
     int timeout_ms;             /* REDIS_TIMEOUT: per-command deadline, default 1000 */
     int connect_timeout_ms;     /* REDIS_CONNECT_TIMEOUT, default 1000 */
     int pool_size;              /* REDIS_POOL_SIZE, default 4, 1..1024 */
+    /* REDIS_SENTINELS: "host:port,host:port,..." (1 to 16 sentinels; IPv6
+     * as [addr]:port); NULL = no Sentinel. With it the cache connects to
+     * the master the sentinels name for REDIS_SENTINEL_MASTER (required
+     * then), and REDIS_URL/REDIS_HOST/REDIS_PORT must not name a host
+     * (REDIS_USERNAME, REDIS_PASSWORD and REDIS_DB still apply, to the
+     * master; the sentinels are asked without AUTH). */
+    const char *sentinels;
+    const char *sentinel_master; /* REDIS_SENTINEL_MASTER: the monitored master's name */
+    /* REDIS_CLUSTER_NODES: "host:port,..." (1 to 16 seed nodes of a Redis
+     * Cluster); NULL = no cluster. The slot map is read from them; every
+     * call goes to the master of its tenant's slot. REDIS_URL, REDIS_HOST,
+     * REDIS_PORT and REDIS_SENTINELS must not be set with it, REDIS_DB only
+     * as 0. */
+    const char *cluster_nodes;
+    /* TLS (OpenSSL under the cache's own socket I/O), for the node, the
+     * master and the sentinels alike. REDIS_TLS: 1 = on, 0 = off, -1 = not
+     * set (on when REDIS_URL is rediss://, else off; REDIS_TLS=0 with
+     * rediss:// is a conflict). The server's certificate is always
+     * verified: against REDIS_TLS_CA_FILE (PEM) or the system's CAs, for
+     * REDIS_TLS_SERVER_NAME or else the host connected to (a name or an IP
+     * address). REDIS_TLS_CERT_FILE and REDIS_TLS_KEY_FILE (PEM, both or
+     * neither): a client certificate for mutual TLS. */
+    int tls;
+    const char *tls_ca_file;
+    const char *tls_cert_file;
+    const char *tls_key_file;
+    const char *tls_server_name;
 } gp_redis_config_t;
 
 typedef struct gp_config {

@@ -25,9 +25,11 @@ typedef struct gp_probe {
     int64_t latency_ns;      /* round trip of the check query/PING; 0 when it failed */
     char server_version[64]; /* e.g. "15.18" or "7.0.15"; "" when unknown */
     char message[512];       /* on failure: what went wrong and what to try; redacted */
-    /* PostgreSQL only (Redis: ""/-1): what the server said it is, in the
-     * same round trip: "primary", "standby" (in recovery) or "read-only"
-     * (default_transaction_read_only on: writes fail); "" when unknown.
+    /* What the server said it is. PostgreSQL, in the same round trip:
+     * "primary", "standby" (in recovery) or "read-only"
+     * (default_transaction_read_only on: writes fail). Redis, through a
+     * cache (gp_health_check with opts->cache): "master" or "replica" (the
+     * cache is then degraded). "" when unknown.
      * A standby's replay lag: now() - pg_last_xact_replay_timestamp(), in
      * ms (it grows while the primary commits nothing); -1 otherwise, and
  * while a standby has replayed no transaction yet. */

@@ -82,6 +82,19 @@ gp_cache_metrics_t gp_test_cache_metrics(gp_cache_t *c)
     return m;
 }
 
+int64_t gp_test_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+gp_status_t gp_test_validate(const gp_config_t *cfg, char *msg, size_t len)
+{
+    msg[0] = 0;
+    return gp_config_validate(cfg, msg, len);
+}
+
 void gp_test_poll_pause(void)
 {
     struct timespec ts = {0, 5 * 1000 * 1000};

@@ -29,6 +29,12 @@ redisReply *gp_test_redis_cmd(redisContext *r, const char *fmt, ...);
  * as written by the cache with the default prefix (read through `r`). */
 void gp_test_full_key(redisContext *r, const char *tenant, const char *key, char *out, size_t outlen);
 
+/* The monotonic clock in ms (for deadlines and reported durations). */
+int64_t gp_test_now_ms(void);
+
+/* gp_config_validate into msg, which it appends to: cleared first. */
+gp_status_t gp_test_validate(const gp_config_t *cfg, char *msg, size_t len);
+
 /* Sleep briefly between polls of an external condition (a server coming up). */
 void gp_test_poll_pause(void);
 
