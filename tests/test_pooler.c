@@ -219,28 +219,13 @@ static gp_pool_t *tx_pool_q(int max, int statement_timeout_ms, int query_timeout
     cfg.db.statement_timeout_ms = statement_timeout_ms;
     cfg.db.query_timeout_ms = query_timeout_ms;
     cfg.db.acquire_timeout_ms = 10000;
-    gp_pool_t *p = NULL;
-    gp_error_t e;
-    gp_status_t st = gp_pool_create(&cfg, &p, &e);
-    if (st != GP_OK)
-        fprintf(stderr, "pool: %s\n", e.message);
-    assert_int_equal(st, GP_OK);
+    gp_pool_t *p = gp_test_pool(&cfg);
     gp_config_release(&cfg);
     return p;
 }
 
 static gp_pool_t *tx_pool(int max, int statement_timeout_ms) { return tx_pool_q(max, statement_timeout_ms, 0); }
 
-static int64_t int_of(const gp_result_t *r, int row, int col)
-{
-    int64_t v = -1;
-    if (gp_get_int64(r, row, col, &v) != GP_OK) {
-        int32_t w = -1;
-        assert_int_equal(gp_get_int32(r, row, col, &w), GP_OK);
-        v = w;
-    }
-    return v;
-}
 
 static int64_t pool_scalar(gp_pool_t *p, const char *sql)
 {
@@ -250,7 +235,7 @@ static int64_t pool_scalar(gp_pool_t *p, const char *sql)
     if (st != GP_OK)
         fprintf(stderr, "%s: %s\n", sql, e.message);
     assert_int_equal(st, GP_OK);
-    int64_t v = int_of(r, 0, 0);
+    int64_t v = gp_test_int(r, 0, 0);
     gp_result_free(r);
     return v;
 }
@@ -263,7 +248,7 @@ static int conn_pid(gp_conn_t *c)
     gp_result_t *r = NULL;
     gp_error_t e;
     assert_int_equal(gp_query(c, "SELECT pg_backend_pid()", 0, NULL, &r, &e), GP_OK);
-    int pid = (int)int_of(r, 0, 0);
+    int pid = (int)gp_test_int(r, 0, 0);
     gp_result_free(r);
     return pid;
 }
@@ -369,7 +354,7 @@ static gp_status_t tenant_fn_count(gp_tenant_tx_t *tx, void *ud, gp_error_t *err
     if (st == GP_OK) {
         bool own = false;
         gp_get_bool(r, 0, 1, &own);
-        *(int64_t *)ud = own ? int_of(r, 0, 0) : -1;
+        *(int64_t *)ud = own ? gp_test_int(r, 0, 0) : -1;
     }
     gp_result_free(r);
     return st;
@@ -388,7 +373,7 @@ static void test_every_call_works(void **state)
     for (int i = 0; i < 20; i++) {
         gp_result_t *r = NULL;
         assert_int_equal(gp_query(c, "SELECT $1::int4 * 2, $2::text", GP_ARGS(gp_int32(i), gp_text("x")), &r, &e), GP_OK);
-        assert_int_equal(int_of(r, 0, 0), 2 * i);
+        assert_int_equal(gp_test_int(r, 0, 0), 2 * i);
         gp_result_free(r);
     }
     int64_t n = -1;
@@ -403,7 +388,7 @@ static void test_every_call_works(void **state)
     assert_int_equal(gp_pipeline_add(pl, "SELECT count(*) FROM public.pooler_probe WHERE tag = $1", GP_ARGS(gp_text("lease-pipe")), &e),
                      GP_OK);
     assert_int_equal(gp_pipeline_run(c, pl, &e), GP_OK);
-    assert_int_equal(int_of(gp_pipeline_result(pl, 1), 0, 0), 1);
+    assert_int_equal(gp_test_int(gp_pipeline_result(pl, 1), 0, 0), 1);
     assert_int_equal(owner_count("lease-pipe"), 1);
     /* transactions: commit lands, rollback does not */
     assert_int_equal(gp_tx_begin(c, NULL, &e), GP_OK);
@@ -428,7 +413,7 @@ static void test_every_call_works(void **state)
     assert_int_equal(gp_tenant_begin(c, tenant_b, NULL, &tt, &e), GP_OK);
     gp_result_t *r = NULL;
     assert_int_equal(gp_tenant_tx_query(tt, "SELECT count(*) FROM menu_categories", 0, NULL, &r, &e), GP_OK);
-    assert_int_equal(int_of(r, 0, 0), B_ROWS);
+    assert_int_equal(gp_test_int(r, 0, 0), B_ROWS);
     gp_result_free(r);
     assert_int_equal(gp_tenant_commit(tt, &e), GP_OK);
     gp_pool_release(c);
@@ -442,12 +427,12 @@ static void test_every_call_works(void **state)
     assert_int_equal(gp_pipeline_add(pl, "SELECT $1::int4 + 1", GP_ARGS(gp_int32(1)), &e), GP_OK);
     assert_int_equal(gp_pipeline_add(pl, "SELECT $1::int4 + 2", GP_ARGS(gp_int32(1)), &e), GP_OK);
     assert_int_equal(gp_pool_pipeline_run(p, pl, &e), GP_OK);
-    assert_int_equal(int_of(gp_pipeline_result(pl, 0), 0, 0), 2);
-    assert_int_equal(int_of(gp_pipeline_result(pl, 1), 0, 0), 3);
+    assert_int_equal(gp_test_int(gp_pipeline_result(pl, 0), 0, 0), 2);
+    assert_int_equal(gp_test_int(gp_pipeline_result(pl, 1), 0, 0), 3);
     gp_pipeline_free(pl);
     /* tenant calls */
     assert_int_equal(gp_tenant_query(p, tenant_a, "SELECT count(*) FROM menu_categories", 0, NULL, &r, &e), GP_OK);
-    assert_int_equal(int_of(r, 0, 0), A_ROWS);
+    assert_int_equal(gp_test_int(r, 0, 0), A_ROWS);
     gp_result_free(r);
     int64_t seen = 0;
     assert_int_equal(gp_tenant_run(p, tenant_b, NULL, tenant_fn_count, &seen, &attempts, &e), GP_OK);
@@ -460,7 +445,7 @@ static void test_every_call_works(void **state)
     assert_int_equal(gp_pool_read_query(p, NULL, "SELECT count(*) FROM public.pooler_probe WHERE tag = 'pool-exec'", 0, NULL,
                                         &r, &e),
                      GP_OK);
-    assert_int_equal(int_of(r, 0, 0), 1);
+    assert_int_equal(gp_test_int(r, 0, 0), 1);
     gp_result_free(r);
     assert_int_equal(gp_pool_read_exec(p, NULL, "INSERT INTO public.pooler_probe (tag) VALUES ('read-write')", 0, NULL, &n, &e),
                      GP_ERR_SERVER);
@@ -468,7 +453,7 @@ static void test_every_call_works(void **state)
     assert_int_not_equal(e.klass, GP_ECLASS_WRONG_SERVER);
     assert_int_equal(owner_count("read-write"), 0);
     assert_int_equal(gp_tenant_read_query(p, tenant_b, NULL, "SELECT count(*) FROM menu_categories", 0, NULL, &r, &e), GP_OK);
-    assert_int_equal(int_of(r, 0, 0), B_ROWS);
+    assert_int_equal(gp_test_int(r, 0, 0), B_ROWS);
     gp_result_free(r);
     gp_pool_metrics_t m;
     assert_int_equal(gp_pool_metrics(p, &m), GP_OK);
@@ -561,7 +546,7 @@ static void test_statement_timeout_per_transaction(void **state)
      * server connection has none. */
     assert_int_equal(gp_pool_query(plain, "SELECT pg_backend_pid(), current_setting('statement_timeout')", 0, NULL, &r, &e),
                      GP_OK);
-    assert_int_equal(int_of(r, 0, 0), pid);
+    assert_int_equal(gp_test_int(r, 0, 0), pid);
     assert_int_equal(gp_get_text(r, 0, 1, &v, NULL), GP_OK);
     assert_string_equal(v, "0");
     gp_result_free(r);
@@ -808,7 +793,7 @@ static void test_one_shot_attacks(void **state)
     assert_int_equal(gp_pool_query(attacker, "SELECT pg_backend_pid(), set_config('x.y', 'v', false), "
                                              "pg_advisory_lock(99), nextval('public.pooler_seq')", 0, NULL, &r, &e),
                      GP_OK);
-    pid = (int)int_of(r, 0, 0);
+    pid = (int)gp_test_int(r, 0, 0);
     gp_result_free(r);
     victim_sees_nothing(victim, pid, "several at once");
     fprintf(stderr, "one-shots: %d attacks, %d victim checks on the attacker's server connection, %d leaks\n",
@@ -941,7 +926,7 @@ static void test_attacks_in_pipelines(void **state)
             }
             expect_outcome(st, &e, a, what);
             if (st == GP_OK)
-                assert_int_equal(int_of(gp_pipeline_result(pl, 1), 0, 0), pid); /* the unit's own backend */
+                assert_int_equal(gp_test_int(gp_pipeline_result(pl, 1), 0, 0), pid); /* the unit's own backend */
             if (a->expect == REFUSED_BEFORE)
                 assert_int_equal(e.statement_index, 2);
             assert_int_equal(owner_count(tag), landed_if(a, st));
@@ -1203,9 +1188,9 @@ static void test_client_deadline_mid_unit(void **state)
             const char *cur, *xy;
             gp_get_text(r, 0, 2, &cur, NULL);
             gp_get_text(r, 0, 3, &xy, NULL);
-            if (int_of(r, 0, 0) == pid)
+            if (gp_test_int(r, 0, 0) == pid)
                 seen++;
-            assert_int_equal(int_of(r, 0, 1), 0);
+            assert_int_equal(gp_test_int(r, 0, 1), 0);
             assert_string_equal(cur, "unset");
             assert_string_equal(xy, "");
             gp_result_free(r);
@@ -1245,9 +1230,9 @@ static void tenant_sees(gp_pool_t *p, const char *t, int *pid, int64_t *rows, in
     if (st != GP_OK)
         fprintf(stderr, "tenant read: %s\n", e.message);
     assert_int_equal(st, GP_OK);
-    *pid = (int)int_of(r, 0, 0);
-    *rows = int_of(r, 0, 1);
-    *foreign = int_of(r, 0, 2);
+    *pid = (int)gp_test_int(r, 0, 0);
+    *rows = gp_test_int(r, 0, 1);
+    *foreign = gp_test_int(r, 0, 2);
     gp_result_free(r);
 }
 
@@ -1265,9 +1250,9 @@ static gp_status_t tenant_fn_unit(gp_tenant_tx_t *tx, void *ud, gp_error_t *err)
                                             "public.growplate_tenant()) FROM menu_categories", 0, NULL, &r, err);
     if (st != GP_OK)
         return st;
-    u->pid = (int)int_of(r, 0, 0);
-    u->rows = int_of(r, 0, 1);
-    u->foreign = int_of(r, 0, 2);
+    u->pid = (int)gp_test_int(r, 0, 0);
+    u->rows = gp_test_int(r, 0, 1);
+    u->foreign = gp_test_int(r, 0, 2);
     gp_result_free(r);
     if (u->how == 1)
         st = gp_tenant_tx_exec(tx, "INSERT INTO menu_categories (tenant_id, name) VALUES (public.growplate_tenant(), "
@@ -1300,7 +1285,7 @@ static void test_tenant_context_never_reaches_another_client(void **state)
         assert_int_equal(gp_tenant_query(pb, tenant_b, "SELECT pg_backend_pid(), set_config('growplate.tenant_token', "
                                                        "current_setting('growplate.tenant_token'), false)", 0, NULL, &r, &e),
                          GP_OK);
-        pid = (int)int_of(r, 0, 0);
+        pid = (int)gp_test_int(r, 0, 0);
         gp_result_free(r);
         tenant_sees(pa, tenant_a, &pid2, &rows, &foreign);
         assert_int_equal(pid2, pid);
@@ -1338,7 +1323,7 @@ static void test_tenant_context_never_reaches_another_client(void **state)
         assert_int_equal(gp_tenant_begin(c, tenant_b, NULL, &tt, &e), GP_OK);
         r = NULL;
         assert_int_equal(gp_tenant_tx_query(tt, "SELECT pg_backend_pid()", 0, NULL, &r, &e), GP_OK);
-        pid = (int)int_of(r, 0, 0);
+        pid = (int)gp_test_int(r, 0, 0);
         gp_result_free(r);
         assert_int_equal(gp_tenant_tx_exec(tt, "SELECT set_config('growplate.tenant_token', "
                                                "current_setting('growplate.tenant_token'), false)", 0, NULL, NULL, &e),
@@ -1352,7 +1337,7 @@ static void test_tenant_context_never_reaches_another_client(void **state)
         assert_int_equal(foreign, 0);
         /* B's half-way insert never landed */
         assert_int_equal(gp_tenant_query(pb, tenant_b, "SELECT count(*) FROM menu_categories", 0, NULL, &r, &e), GP_OK);
-        assert_int_equal(int_of(r, 0, 0), B_ROWS);
+        assert_int_equal(gp_test_int(r, 0, 0), B_ROWS);
         gp_result_free(r);
     }
     fprintf(stderr, "tenants: %d leaks\n", leaks);
@@ -1428,12 +1413,12 @@ static void *worker_main(void *arg)
                 gp_pipeline_free(pl);
                 continue;
             }
-            a = int_of(gp_pipeline_result(pl, 0), 0, 0);
+            a = gp_test_int(gp_pipeline_result(pl, 0), 0, 0);
             gp_get_text(gp_pipeline_result(pl, 0), 0, 1, &text, NULL);
             if (a != k * 1000 + w->id || strcmp(text, want) != 0)
                 w->wrong++;
-            b = int_of(gp_pipeline_result(pl, 1), 0, 0);
-            named = int_of(gp_pipeline_result(pl, 1), 0, 1);
+            b = gp_test_int(gp_pipeline_result(pl, 1), 0, 0);
+            named = gp_test_int(gp_pipeline_result(pl, 1), 0, 1);
             if (b != k + 100 * w->id || named != 0)
                 w->wrong++;
             gp_pipeline_free(pl);
@@ -1447,7 +1432,7 @@ static void *worker_main(void *arg)
                 worker_failed(w, "gp_tenant_query", &e);
                 continue;
             }
-            int64_t own = int_of(r, 0, 0), all = int_of(r, 0, 1), echo = int_of(r, 0, 2);
+            int64_t own = gp_test_int(r, 0, 0), all = gp_test_int(r, 0, 1), echo = gp_test_int(r, 0, 2);
             if (own != all || all != (w->id % 2 ? A_ROWS : B_ROWS) || echo != k * 7 + w->id)
                 w->wrong++;
             gp_result_free(r);
@@ -1455,13 +1440,13 @@ static void *worker_main(void *arg)
             continue;
         }
         }
-        a = int_of(r, 0, 0);
+        a = gp_test_int(r, 0, 0);
         gp_get_text(r, 0, 1, &text, NULL);
         if (a != k * 1000 + w->id || strcmp(text, want) != 0)
             w->wrong++;
         if (r2) {
-            b = int_of(r2, 0, 0);
-            named = int_of(r2, 0, 1);
+            b = gp_test_int(r2, 0, 0);
+            named = gp_test_int(r2, 0, 1);
             if (b != k + 100 * w->id || named != 0)
                 w->wrong++;
         }

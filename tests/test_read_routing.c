@@ -95,28 +95,13 @@ static gp_pool_t *pool_sized(int read_max_lag_ms, bool with_read_pool, int max)
     cfg.db.pool_max = max;
     cfg.db.acquire_timeout_ms = ACQUIRE_MS;
     cfg.db.connect_timeout_ms = CONNECT_MS;
-    gp_pool_t *p = NULL;
-    gp_error_t e;
-    gp_status_t st = gp_pool_create(&cfg, &p, &e);
-    if (st != GP_OK)
-        fprintf(stderr, "pool: %s\n", e.message);
-    assert_int_equal(st, GP_OK);
+    gp_pool_t *p = gp_test_pool(&cfg);
     gp_config_release(&cfg);
     return p;
 }
 
 static gp_pool_t *pool_with(int read_max_lag_ms, bool with_read_pool) { return pool_sized(read_max_lag_ms, with_read_pool, 3); }
 
-static int64_t int_of(const gp_result_t *r, int row, int col)
-{
-    int64_t v = -1;
-    if (gp_get_int64(r, row, col, &v) != GP_OK) {
-        int32_t w = -1;
-        assert_int_equal(gp_get_int32(r, row, col, &w), GP_OK);
-        v = w;
-    }
-    return v;
-}
 
 static uint64_t served(gp_pool_t *p, gp_read_served_t why)
 {
@@ -238,7 +223,7 @@ static void test_reads_served_by_the_standby(void **state)
         bool standby = false;
         assert_int_equal(gp_get_bool(r, 0, 0, &standby), GP_OK);
         assert_true(standby);
-        assert_int_equal(int_of(r, 0, 1), 2);
+        assert_int_equal(gp_test_int(r, 0, 1), 2);
         gp_result_free(r);
         assert_int_equal(served(p, GP_READ_REPLICA), before + 1);
     }
@@ -332,7 +317,7 @@ static void read_v(gp_pool_t *p, const gp_read_opts_t *o, int64_t *v, bool *stan
     if (st != GP_OK)
         fprintf(stderr, "read: %s\n", e.message);
     assert_int_equal(st, GP_OK);
-    *v = int_of(r, 0, 0);
+    *v = gp_test_int(r, 0, 0);
     assert_int_equal(gp_get_bool(r, 0, 1, standby), GP_OK);
     gp_result_free(r);
 }
@@ -442,7 +427,7 @@ static void *ryw_main(void *arg)
         bool standby = false;
         gp_get_bool(r, 0, 1, &standby);
         w->on_standby += standby;
-        w->stale += int_of(r, 0, 0) != k;
+        w->stale += gp_test_int(r, 0, 0) != k;
         gp_result_free(r);
     }
     return NULL;
@@ -563,7 +548,7 @@ static void test_lagging_standby(void **state)
         double t = now_ms() - t1;
         fprintf(stderr, "a read asking to wait 20 s, acquire timeout %d ms: status %d after %.0f ms\n", ACQUIRE_MS, st, t);
         assert_int_equal(st, GP_OK);
-        assert_int_equal(int_of(r, 0, 0), w);
+        assert_int_equal(gp_test_int(r, 0, 0), w);
         gp_result_free(r);
         assert_true(t < ACQUIRE_MS);
     }
@@ -605,7 +590,7 @@ static void test_write_through_a_read_fails(void **state)
         assert_int_equal(gp_pool_metrics(with ? gp_pool_read_pool(p) : p, &m), GP_OK);
         assert_int_equal(m.closed[GP_CLOSE_BROKEN], 0);
         assert_int_equal(gp_pool_read_query(p, NULL, "SELECT v FROM public.rr_probe WHERE id = 2", 0, NULL, &r, &e), GP_OK);
-        assert_int_equal(int_of(r, 0, 0), 0);
+        assert_int_equal(gp_test_int(r, 0, 0), 0);
         gp_result_free(r);
         /* and writes on the primary still work */
         assert_int_equal(gp_pool_exec(p, "UPDATE public.rr_probe SET v = v WHERE id = 2", 0, NULL, NULL, &e), GP_OK);
@@ -629,8 +614,8 @@ static gp_status_t tenant_fn_read(gp_tenant_tx_t *tx, void *ud, gp_error_t *err)
                                             "$1::uuid) FROM menu_categories", GP_ARGS(gp_text(t->tenant)), &r, err);
     if (st == GP_OK) {
         gp_get_bool(r, 0, 0, &t->standby);
-        t->rows = int_of(r, 0, 1);
-        t->foreign = int_of(r, 0, 2);
+        t->rows = gp_test_int(r, 0, 1);
+        t->foreign = gp_test_int(r, 0, 2);
     }
     gp_result_free(r);
     return st;
@@ -648,8 +633,8 @@ static void tenant_read(gp_pool_t *p, const char *tenant, const gp_read_opts_t *
     assert_int_equal(st, GP_OK);
     out->tenant = tenant;
     gp_get_bool(r, 0, 0, &out->standby);
-    out->rows = int_of(r, 0, 1);
-    out->foreign = int_of(r, 0, 2);
+    out->rows = gp_test_int(r, 0, 1);
+    out->foreign = gp_test_int(r, 0, 2);
     gp_result_free(r);
 }
 
@@ -681,7 +666,7 @@ static void test_tenant_scoping_on_the_standby(void **state)
     assert_int_equal(gp_tenant_read_query(p, tenant_a, NULL, "SELECT count(*) FROM menu_categories WHERE tenant_id = $1::uuid "
                                                              "OR name LIKE 'B-%'", GP_ARGS(gp_text(tenant_b)), &r, &e),
                      GP_OK);
-    assert_int_equal(int_of(r, 0, 0), 0);
+    assert_int_equal(gp_test_int(r, 0, 0), 0);
     gp_result_free(r);
     /* A read-only tenant transaction cannot write, on the standby either. */
     assert_int_equal(gp_tenant_read_query(p, tenant_a, NULL, "INSERT INTO menu_categories (tenant_id, name) VALUES "
@@ -749,13 +734,13 @@ static void expect_no_context(gp_pool_t *p, int pid, const char *after)
     const char *token;
     gp_get_bool(r, 0, 1, &standby);
     gp_get_text(r, 0, 2, &token, NULL);
-    if (int_of(r, 0, 0) != pid || token[0] || int_of(r, 0, 3) != 0)
+    if (gp_test_int(r, 0, 0) != pid || token[0] || gp_test_int(r, 0, 3) != 0)
         fprintf(stderr, "after %s: backend %lld (the tenant's %d), token '%s', %lld rows visible without a tenant\n", after,
-                (long long)int_of(r, 0, 0), pid, token, (long long)int_of(r, 0, 3));
+                (long long)gp_test_int(r, 0, 0), pid, token, (long long)gp_test_int(r, 0, 3));
     assert_true(standby);
-    assert_int_equal(int_of(r, 0, 0), pid);
+    assert_int_equal(gp_test_int(r, 0, 0), pid);
     assert_string_equal(token, "");
-    assert_int_equal(int_of(r, 0, 3), 0);
+    assert_int_equal(gp_test_int(r, 0, 3), 0);
     gp_result_free(r);
 }
 
@@ -770,7 +755,7 @@ static void test_tenant_context_on_a_shared_standby_connection(void **state)
                                                                  "current_setting('growplate.tenant_token'), false)",
                                               0, NULL, &r, &e),
                          GP_OK);
-        int pid = (int)int_of(r, 0, 0);
+        int pid = (int)gp_test_int(r, 0, 0);
         gp_result_free(r);
         expect_no_context(p, pid, "B's token made session-level");
         tenant_read_t t;
@@ -887,7 +872,7 @@ static void test_hung_standby(void **state)
         bool standby = false;
         gp_get_bool(r, 0, 1, &standby);
         assert_true(standby);
-        pid_t backend = (pid_t)int_of(r, 0, 0);
+        pid_t backend = (pid_t)gp_test_int(r, 0, 0);
         gp_result_free(r);
         hung_read_t h = {.pool = p, .st = GP_ERR_INVALID};
         pthread_mutex_init(&h.mu, NULL);
@@ -1041,8 +1026,8 @@ static void test_promoted_standby(void **state)
         assert_int_equal(gp_pool_read_query(p, &o, "SELECT v, inet_server_port() FROM public.rr_probe WHERE id = 1", 0, NULL,
                                             &r, &e),
                          GP_OK);
-        v = int_of(r, 0, 0);
-        there += (int)int_of(r, 0, 1) != pg_port;
+        v = gp_test_int(r, 0, 0);
+        there += (int)gp_test_int(r, 0, 1) != pg_port;
         gp_result_free(r);
         stale += v != 900000 + i;
     }
@@ -1057,7 +1042,7 @@ static void test_promoted_standby(void **state)
     while (!moved && now_ms() - t0 < 5000) {
         gp_result_t *r = NULL;
         assert_int_equal(gp_pool_read_query(p, NULL, "SELECT inet_server_port()", 0, NULL, &r, &e), GP_OK);
-        moved = (int)int_of(r, 0, 0) == pg_port;
+        moved = (int)gp_test_int(r, 0, 0) == pg_port;
         gp_result_free(r);
         if (!moved)
             gp_test_pause_ms(20);

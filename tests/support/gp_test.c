@@ -96,3 +96,25 @@ bool gp_test_key_env(const char *key, const char *name, char *out, size_t len)
         out[strcspn(out, "\n")] = 0;
     return ok && out[0];
 }
+
+gp_pool_t *gp_test_pool(const gp_config_t *cfg)
+{
+    gp_pool_t *p = NULL;
+    gp_error_t e;
+    gp_status_t st = gp_pool_create(cfg, &p, &e);
+    if (st != GP_OK)
+        fprintf(stderr, "pool: %s\n", e.message);
+    assert_int_equal(st, GP_OK);
+    return p;
+}
+
+int64_t gp_test_int(const gp_result_t *r, int row, int col)
+{
+    int64_t v = -1;
+    if (gp_get_int64(r, row, col, &v) != GP_OK) {
+        int32_t w = -1;
+        assert_int_equal(gp_get_int32(r, row, col, &w), GP_OK);
+        v = w;
+    }
+    return v;
+}

@@ -30,6 +30,12 @@ void gp_test_pause_ms(int ms);
  * exit status; gp_test_key_env copies the value of `name` from its `env`
  * output into out, false when absent. */
 int gp_test_key_services(const char *key, const char *args);
+/* gp_pool_create(cfg), failing the test (with the error printed) when it
+ * fails. */
+gp_pool_t *gp_test_pool(const gp_config_t *cfg);
+/* An integer column (int8, or int4 widened), failing the test when it is
+ * neither. */
+int64_t gp_test_int(const gp_result_t *r, int row, int col);
 bool gp_test_key_env(const char *key, const char *name, char *out, size_t len);
 
 /* Capture log lines: installs a handler that appends every message to a
