@@ -335,7 +335,11 @@ static gp_status_t run_wrapped(gp_conn_t *conn, gp_pipeline_t *p, gp__qstate_t *
 {
     *rows = 0;
     int cap = p->n + 5 + GP__TXP_NEUTRALISE_COUNT;
-    pstmt_t *w = malloc((size_t)cap * sizeof *w);
+    /* A one-shot's wrapper fits on the stack; a long pipeline's is
+     * allocated. `cap` is exact (BEGIN, the timeout, p, RESET ALL, the
+     * verdict, the neutralisers, COMMIT), so add() never grows it. */
+    pstmt_t small[GP__PIPELINE_ITEMS_MAX + 5 + GP__TXP_NEUTRALISE_COUNT];
+    pstmt_t *w = cap <= (int)(sizeof small / sizeof *small) ? small : malloc((size_t)cap * sizeof *w);
     if (!w)
         return gp__client_error(err, GP_ERR_NOMEM, "out of memory");
     gp_pipeline_t wp = {w, 0, cap};
@@ -354,10 +358,11 @@ static gp_status_t run_wrapped(gp_conn_t *conn, gp_pipeline_t *p, gp__qstate_t *
         st = add(&wp, gp__txp_reset_sql, 0, NULL, 0, false, false, err);
     int verdict = wp.n;
     char app[64];
-    gp_value_t appv[1] = {gp_text(app)};
+    bool have_app = gp__txp_app_name(conn, app, sizeof app);
+    gp_value_t appv[1] = {gp_text(have_app ? app : "")}; /* (its length is taken here: after the lookup) */
     if (st == GP_OK) /* with application_name the client's own again, after RESET ALL */
-        st = gp__txp_app_name(conn, app, sizeof app) ? add(&wp, gp__txp_verdict_app_sql, 1, appv, 0, false, false, err)
-                                                     : add(&wp, gp__txp_verdict_sql, 0, NULL, 0, false, false, err);
+        st = have_app ? add(&wp, gp__txp_verdict_app_sql, 1, appv, 0, false, false, err)
+                      : add(&wp, gp__txp_verdict_sql, 0, NULL, 0, false, false, err);
     for (int i = 0; i < GP__TXP_NEUTRALISE_COUNT && st == GP_OK; i++)
         st = add(&wp, gp__txp_neutralise_sql[i], 0, NULL, 0, false, false, err);
     if (st == GP_OK)
@@ -378,7 +383,8 @@ static gp_status_t run_wrapped(gp_conn_t *conn, gp_pipeline_t *p, gp__qstate_t *
         gp_result_free(w[k].result);
         gp__params_free(&w[k].params);
     }
-    free(w);
+    if (w != small)
+        free(w);
     if (st != GP_OK && err) {
         int at = err->statement_index;
         if (at == verdict && err->status == GP_ERR_SERVER) {

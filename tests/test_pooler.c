@@ -1493,12 +1493,48 @@ static void test_no_named_statements_under_concurrency(void **state)
     assert_int_equal(gp_query_set_statement_cache(cache_before), GP_OK);
 }
 
+/* Every unit restores the client's own application_name after its RESET
+ * ALL (PgBouncer would otherwise keep the server connection's), from the
+ * first unit of a fresh pool on, in one-shots and in transactions. */
+static void test_application_name_survives_units(void **state)
+{
+    (void)state;
+    gp_config_t cfg;
+    config_for(&cfg, pooler_url);
+    keyed(&cfg);
+    cfg.db.pooler = "transaction";
+    cfg.db.pool_max = 1;
+    cfg.db.application_name = "gp-test-appname-0123456789abcdefghij";
+    gp_pool_t *p = gp_test_pool(&cfg);
+    gp_error_t e;
+    for (int i = 0; i < 4; i++) {
+        gp_result_t *r = NULL;
+        assert_int_equal(gp_pool_query(p, "SELECT current_setting('application_name')", 0, NULL, &r, &e), GP_OK);
+        const char *v = NULL;
+        assert_int_equal(gp_get_text(r, 0, 0, &v, NULL), GP_OK);
+        assert_string_equal(v, "gp-test-appname-0123456789abcdefghij");
+        gp_result_free(r);
+        gp_conn_t *c = NULL;
+        assert_int_equal(gp_pool_acquire(p, "t", -1, &c, &e), GP_OK);
+        assert_int_equal(gp_tx_begin(c, NULL, &e), GP_OK);
+        assert_int_equal(gp_query(c, "SELECT current_setting('application_name')", 0, NULL, &r, &e), GP_OK);
+        assert_int_equal(gp_get_text(r, 0, 0, &v, NULL), GP_OK);
+        assert_string_equal(v, "gp-test-appname-0123456789abcdefghij");
+        gp_result_free(r);
+        assert_int_equal(gp_tx_commit(c, &e), GP_OK);
+        gp_pool_release(c);
+    }
+    assert_int_equal(gp_pool_close(p, 1000), GP_OK);
+    gp_config_release(&cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pool_refuses_a_pooler),
         cmocka_unit_test(test_session_pooler_is_allowed),
         cmocka_unit_test(test_transaction_mode_validation),
+        cmocka_unit_test(test_application_name_survives_units),
         cmocka_unit_test(test_migrate_refuses_a_pooler),
         cmocka_unit_test(test_every_call_works),
         cmocka_unit_test(test_statement_timeout_per_transaction),
