@@ -12,19 +12,20 @@
  * COMMIT; a caller's transaction is ended by gp_tx_commit/rollback), and
  * just before its COMMIT, in the same message or pipeline (so on the same
  * server connection):
- *   1. the verdict: the unit fails (division by zero inside the library's
+ *   1. RESET ALL: settings (SET, set_config(..., false), placeholders
+ *      included). It leaves the role alone, so the verdict still sees it;
+ *   2. the verdict: the unit fails (division by zero inside the library's
  *      own statement, reported as GP_ERR_INVALID naming the cause) when the
  *      server shows state that would outlive the transaction and that the
  *      caller may have meant to keep: a switched role, a temporary schema.
- *      The failure rolls the whole unit back, which undoes both; the same
- *      statement releases session advisory locks;
- *   2. the neutralisers, which undo the rest whatever SQL spelled it: RESET
- *      ALL (settings, including placeholders; sent before the verdict, with
- *      application_name set back in the verdict's statement), UNLISTEN * (a LISTEN takes
- *      effect only at commit: this cancels it), DISCARD SEQUENCES
- *      (currval/lastval would tell the next client our sequence values),
- *      DEALLOCATE ALL (the library names no statement here), CLOSE ALL
- *      (holdable cursors).
+ *      The failure rolls the whole unit back, which undoes both. The same
+ *      statement releases session advisory locks and sets the client's
+ *      application_name back (RESET ALL gave it the server connection's);
+ *   3. the neutralisers, which undo the rest whatever SQL spelled it:
+ *      UNLISTEN * (a LISTEN takes effect only at commit: this cancels it),
+ *      DISCARD SEQUENCES (currval/lastval would tell the next client our
+ *      sequence values), DEALLOCATE ALL (the library names no statement
+ *      here), CLOSE ALL (holdable cursors).
  * A rollback is followed, in the same message, by what a rollback does not
  * undo (session advisory locks, SQL-level prepared statements).
  * Statements that would end the library's transaction from inside it
@@ -62,12 +63,10 @@ const char gp__txp_verdict_sql[] = VERDICT;
  * as the client's own (gp__txp_app_name). */
 const char gp__txp_verdict_app_sql[] = VERDICT ", pg_catalog.set_config('application_name', $1, false)";
 
-/* Before the verdict (which it does not disturb: RESET ALL leaves the
- * role alone), the settings: SET, set_config(..., false), placeholders
- * included. After it, what the verdict lets through and a unit may still
- * leave: a LISTEN (it takes effect at commit: UNLISTEN * before it cancels
- * it), the session's sequence values (currval, lastval), SQL-level
- * prepared statements (the library names none here) and holdable cursors. */
+/* RESET ALL runs before the verdict (it does not reset the role, which the
+ * verdict checks); the neutralisers after it undo what the verdict lets
+ * through: a LISTEN, the session's sequence values, SQL-level prepared
+ * statements and holdable cursors (see the top of this file). */
 const char gp__txp_reset_sql[] = "RESET ALL";
 const char *const gp__txp_neutralise_sql[GP__TXP_NEUTRALISE_COUNT] = {
     "UNLISTEN *", "DISCARD SEQUENCES", "DEALLOCATE ALL", "CLOSE ALL",
