@@ -27,7 +27,8 @@
  *      sequence values), DEALLOCATE ALL (the library names no statement
  *      here), CLOSE ALL (holdable cursors).
  * A rollback is followed, in the same message, by what a rollback does not
- * undo (session advisory locks, SQL-level prepared statements).
+ * undo (session advisory locks, SQL-level prepared statements, sequence
+ * values: GP__TXP_ROLLBACK).
  * Statements that would end the library's transaction from inside it
  * (COMMIT, ROLLBACK, END, ABORT, PREPARE TRANSACTION, and BEGIN, which
  * would pretend to open one) are refused before anything is sent: a
