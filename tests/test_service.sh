@@ -205,7 +205,18 @@ check "wrong method: 405 JSON with Allow" \
   bash -c '[ "$0" = 405 ] && [ "$1" = application/json ] && grep -qi "^allow: GET, HEAD" <<<"$2"' "$code" "$ctype" "$headers"
 check "control bytes in X-Tenant: 400" test "$(raw 'GET /menu HTTP/1.1\r\nHost: x\r\nX-Tenant: \x01\x1b[2J\r\n\r\n')" = 'HTTP/1.1 400 Bad Request'
 check "an absurd Content-Length: 413" test "$(raw 'POST /orders HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999999\r\n\r\n')" = 'HTTP/1.1 413 Content Too Large'
-check "a 70 kB header: 431 (libmicrohttpd's own)" test "$(raw "GET /menu HTTP/1.1\r\nHost: $(head -c 70000 /dev/zero | tr '\0' a).x\r\n\r\n")" = 'HTTP/1.1 431 Request Header Fields Too Large'
+# The server answers 431 and closes while the 70 kB are still arriving; the
+# reset of the unread bytes can discard its answer before it is read, so an
+# empty answer (only that) is asked again, up to three times.
+big_header() {
+  local a="" i
+  for i in 1 2 3; do
+    a=$(raw "GET /menu HTTP/1.1\r\nHost: $(head -c 70000 /dev/zero | tr '\0' a).x\r\n\r\n")
+    [ -n "$a" ] && break
+  done
+  printf '%s' "$a"
+}
+check "a 70 kB header: 431 (libmicrohttpd's own)" test "$(big_header)" = 'HTTP/1.1 431 Request Header Fields Too Large'
 raw 'GARBAGE\r\n\r\n' >/dev/null; raw '\x00\xff\xfe GET / HTTP/9\r\n\r\n' >/dev/null
 check "the service survived all of it" kill -0 "$main_pid"
 
