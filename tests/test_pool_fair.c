@@ -319,7 +319,7 @@ static void test_key_metrics_cardinality(void **state)
     gp_config_t cfg;
     gp_pool_t *p = make_pool(&cfg, 2, 1, 50, 0);
     gp_conn_t *heavy = lease(p, "tenant-heavy");
-    hold_for(30);
+    hold_for(100);
     gp_pool_release(heavy);
     enum { NKEYS = 5000 };
     for (int i = 0; i < NKEYS; i++) {
@@ -331,8 +331,15 @@ static void test_key_metrics_cardinality(void **state)
     const gp_pool_metrics_t *m = metrics();
     assert_int_equal(m->n_keys, GP_POOL_TOP_KEYS + 1);
     assert_true(m->keys[m->n_keys - 1].other);
-    assert_string_equal(m->keys[0].key, "tenant-heavy");
-    assert_true(m->keys[0].recent_hold_us >= 30000);
+    /* The heavy key keeps its own row, and the rows are ranked by recent
+     * hold. Which row is first is not asserted: on a loaded machine (the
+     * sanitizer stage runs many tests at once on two cores) a preempted
+     * thread can hold one of the 5000 short leases longer than 100 ms. */
+    const gp_pool_key_metrics_t *hv = key_row(m, "tenant-heavy");
+    assert_non_null(hv);
+    assert_false(hv->other);
+    assert_true(hv->recent_hold_us >= 100000);
+    assert_true(m->keys[0].recent_hold_us >= hv->recent_hold_us);
     uint64_t acquires = 0;
     for (int i = 0; i < m->n_keys; i++) {
         acquires += m->keys[i].acquires;
