@@ -66,6 +66,7 @@ void gp_config_init(gp_config_t *cfg)
     d->tenant_max_share_pct = 50;
     d->tenant_max_waiting = 0;
     d->read_max_lag_ms = 1000;
+    d->pipeline_batch = 16;
     gp_redis_config_t *r = &cfg->redis;
     r->db = -1;
     r->tls = -1;
@@ -238,6 +239,7 @@ static const var_t vars[] = {
     {"DATABASE_POOLER", V_STR, DB(pooler), 0, 0, "unset (no pooler: one is detected and refused), session (PgBouncer in session mode) or transaction (PgBouncer in transaction mode)"},
     {"DATABASE_READ_URL", V_URL, DB(read_url), 0, 0, "a postgres:// or postgresql:// URL of one or several standbys, or a libpq conninfo string"},
     {"DATABASE_READ_MAX_LAG", V_MS, DB(read_max_lag_ms), 0, MS_MAX, "a replay lag from 0 (no bound) to 24h"},
+    {"DATABASE_PIPELINE_BATCH", V_INT, DB(pipeline_batch), 1, 256, "one-shot calls per round trip, from 1 (no sharing) to 256"},
     {"DATABASE_STATEMENT_CACHE", V_INT, DB(statement_cache), -1, 10000, "prepared statements per connection, from 0 (none: for PgBouncer in transaction mode) to 10000, or -1 (the process-wide capacity, the default)"},
     {"DATABASE_TENANT_FAIR", V_INT, DB(tenant_fair), 0, 1, "1 (fair hand-off across tenants, the default) or 0 (first come, first served)"},
     {"DATABASE_TENANT_MAX_SHARE", V_INT, DB(tenant_max_share_pct), 1, 100, "a percentage of DATABASE_POOL_MAX from 1 to 100"},

@@ -126,6 +126,11 @@ typedef struct gp_db_config {
      * reads go to the primary. */
     const char *read_url;
     int read_max_lag_ms;
+
+    /* DATABASE_PIPELINE_BATCH, 1..256, default 16: the most one-shot calls
+     * of different callers sent in one round trip (query.h, "automatic
+     * pipelining"); 1 = every one-shot has a round trip of its own. */
+    int pipeline_batch;
 } gp_db_config_t;
 
 typedef struct gp_redis_config {

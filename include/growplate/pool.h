@@ -179,6 +179,11 @@ typedef struct gp_pool_metrics {
      * calls: gp_pool_metrics(gp_pool_read_pool(pool), ...). */
     uint64_t reads[GP_READ_SERVED_COUNT_];
     int64_t read_lag_ms;
+    /* Automatic pipelining of one-shot calls (query.h): the units sent
+     * (one per call that went through it), the round trips that carried
+     * them, the units that shared their round trip with another caller's,
+     * and the units whose outcome was unknown (GP_ERR_COMMIT_UNKNOWN). */
+    uint64_t oneshot_units, oneshot_round_trips, oneshot_shared, oneshot_unknown;
 } gp_pool_metrics_t;
 
 /* Fill *out. Safe from any thread; cheap enough for a scrape every second. */

@@ -80,6 +80,63 @@ GP_EXPORT gp_status_t gp_exec(gp_conn_t *conn, const char *sql, int nparams, con
  * GP_ERR_CONNECT, GP_ERR_CLOSED). The statement cannot affect any later
  * caller of the connection (see "Session state" above). Safe from any
  * thread. */
+/* ---- automatic pipelining of one-shot calls ------------------------------
+ *
+ * gp_pool_query/gp_pool_exec and gp_tenant_query/gp_tenant_exec (tenant.h)
+ * are one-shots: each is a unit of work of its own, [the library's head
+ * (the tenant's set_config, a per-unit statement_timeout); the caller's
+ * statement; the sweep], ended by its own Sync, so it commits or rolls
+ * back alone. When callers outnumber the idle connections, a caller that
+ * holds a connection (the leader) sends the queued units of other callers
+ * in the same round trip (libpq pipeline mode, one Sync per unit) and
+ * hands each caller exactly its own result and status; the others wait.
+ * Nothing about a unit depends on whether it shared its round trip: the
+ * same statements are sent either way.
+ *
+ * Which statements: a one-shot whose first keyword (after blanks,
+ * comments and parentheses) is SELECT, INSERT, UPDATE, DELETE, MERGE,
+ * WITH, VALUES or TABLE. Anything else (SET, PREPARE, DECLARE, LISTEN,
+ * CREATE ...) runs on a connection of its own, as before: its effect on
+ * the session is judged by its command tag, which arrives too late to
+ * protect a unit already sent behind it. A statement that returned more
+ * than 64 KiB or ran longer than 10 ms when it last ran (remembered per
+ * SQL text) also runs alone, so it cannot hold up the small ones.
+ *
+ * The sweep of a pipelined unit refuses what it cannot undo before the
+ * next unit runs: after RESET ALL, a switched role (set_config('role',
+ * ...)) or a temporary object in the session fails the unit (rolled back
+ * whole, GP_ERR_INVALID naming the cause), and session advisory locks are
+ * released. What survives a unit that failed (a session advisory lock
+ * taken before its error) is released by the next unit's sweep; it cannot
+ * change what another unit reads or writes.
+ *
+ * Deadlines: with DATABASE_QUERY_TIMEOUT (or DATABASE_STATEMENT_TIMEOUT)
+ * each unit runs under a transaction-local statement_timeout of its own
+ * (a cancel request cannot be aimed at one caller's statement on a shared
+ * connection), so a slow statement fails alone with GP_ERR_TIMEOUT; the
+ * leader stops waiting for a server that does not answer at the last
+ * unit's deadline plus DATABASE_QUERY_TIMEOUT, and closes the connection.
+ * A unit waits for a connection at most the pool's acquire timeout
+ * (GP_ERR_TIMEOUT, retriable: it never ran).
+ *
+ * A connection that fails with units in flight: a unit whose error
+ * arrived rolled back (its error); a unit whose statements all succeeded
+ * but whose end (ReadyForQuery) did not arrive may have committed:
+ * GP_ERR_COMMIT_UNKNOWN (class connection, not retriable: check before
+ * repeating it); a unit not reached never ran: GP_ERR_CONNECT (retriable).
+ * Success is reported only for units whose end arrived.
+ *
+ * Bounds: at most DATABASE_PIPELINE_BATCH units (default 16; 1 turns
+ * sharing off) and 1 MiB of parameters per round trip. Fairness: the
+ * leader takes queued units one per tenant (fairness key) in turn, oldest
+ * first, so a tenant with many queued callers gets no more of a round trip
+ * than one with a single caller while both wait; DATABASE_TENANT_MAX_WAITING
+ * bounds a tenant's queued units as it bounds its waiting acquires
+ * (GP_ERR_BUSY). Leaders release their connection after each round trip,
+ * so exclusive leases (gp_pool_acquire, transactions) share the same
+ * connections in the pool's usual order. gp_pool_metrics_t counts the
+ * units and round trips. */
+
 GP_EXPORT gp_status_t gp_pool_query(gp_pool_t *pool, const char *sql, int nparams, const gp_value_t *params,
                                     gp_result_t **out, gp_error_t *err);
 GP_EXPORT gp_status_t gp_pool_exec(gp_pool_t *pool, const char *sql, int nparams, const gp_value_t *params,
