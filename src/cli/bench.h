@@ -3,9 +3,15 @@
  * A workload supplies setup (shared state, e.g. a pool), one operation, and
  * teardown; the runner drives N threads for S seconds, counts errors without
  * stopping (so a bench can run through a server restart), records each
- * operation's latency, and prints a summary or one JSON object:
+ * operation's latency and the process's CPU time (getrusage) over the
+ * measured interval, and prints a summary or one JSON object:
  *   {"workload", "threads", "seconds", "ops", "ops_per_sec", "units_per_sec",
- *    "p50_us", "p99_us", "max_us", "errors", ...workload extras}
+ *    "p50_us", "p99_us", "max_us", "errors", "pipeline_batch",
+ *    "cpu_user_s", "cpu_sys_s", "cpu_us_per_op", "cpu_user_us_per_op",
+ *    "cpu_sys_us_per_op", ...the pool's one-shot pipelining when the workload
+ *    names its pool ("oneshot_units", "oneshot_round_trips", "oneshot_shared",
+ *    "oneshot_unknown", "oneshot_shared_pct", "oneshot_units_per_round_trip",
+ *    counted over the interval), ...workload extras}
  * Each workload lives in its own file (bench_<layer>.c) and is listed in
  * the table in cmd_bench.c. */
 #ifndef GROWPLATE_CLI_BENCH_H
@@ -39,6 +45,9 @@ typedef struct bench_workload {
     /* Print extra JSON fields (",\"name\":value..."), or extra summary lines. May be NULL. */
     void (*report)(void *shared, FILE *out, bool json);
     void (*teardown)(void *shared);
+    /* The pool the operations use, for the runner's one-shot figures
+     * (borrowed). May be NULL: no such figures. */
+    gp_pool_t *(*pool)(void *shared);
 } bench_workload_t;
 
 /* The workloads (bench_<layer>.c). */

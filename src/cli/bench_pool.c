@@ -1,6 +1,8 @@
 /* bench_pool.c — pool workloads for `growplate bench`:
  *   select1       prepared SELECT 1 through the pool: gp_pool_exec (acquire, the
- *                 statement and the session sweep in one round trip, release)
+ *                 statement and the session sweep in one round trip, release);
+ *                 a one-shot, so it shares round trips when callers outnumber
+ *                 the connections (query.h, automatic pipelining)
  *   read1         SELECT 1 as a routed read: gp_pool_read_exec (a standby's
  *                 lease when DATABASE_READ_URL is set, READ ONLY, the sweep)
  *   pool-acquire  acquire+release only, in batches: the pool's own cost
@@ -45,6 +47,8 @@ static int setup_common(const bench_opts_t *o, void **shared)
     *shared = s;
     return 0;
 }
+
+static gp_pool_t *pool_of(void *shared) { return ((pool_shared_t *)shared)->pool; }
 
 static void teardown_common(void *shared)
 {
@@ -154,6 +158,7 @@ const bench_workload_t bench_select1 = {
     .thread_done = select1_done,
     .report = select1_report,
     .teardown = teardown_common,
+    .pool = pool_of,
 };
 
 /* ---- pool-acquire ----------------------------------------------------------------- */

@@ -1,7 +1,9 @@
 /* bench_tenant.c — the tenant-scoped workloads:
  *  - `growplate bench scoped`: a one-shot tenant-scoped SELECT 1 through the
- *    pool (set_config of the tenant secret; SELECT 1; the session sweep, in
- *    one pipeline and one implicit transaction); scripts/bench compares it
+ *    pool (gp_tenant_query: set_config of the tenant secret; SELECT 1; the
+ *    session sweep, in one pipeline and one implicit transaction, sharing
+ *    round trips with other callers' one-shots when they outnumber the
+ *    connections); scripts/bench compares it
  *    with pgbench sending BEGIN; set_config; SELECT 1; COMMIT, and with
  *    pgbench sending its statements.
  *  - `growplate bench menu`: a one-shot tenant-scoped read of the 20 menu
@@ -82,6 +84,8 @@ static void scoped_teardown(void *shared)
     free(s);
 }
 
+static gp_pool_t *scoped_pool(void *shared) { return ((scoped_shared_t *)shared)->pool; }
+
 const bench_workload_t bench_scoped = {
     .name = "scoped",
     .summary = "tenant-scoped SELECT 1: set_config, SELECT 1 and the session sweep in one pipeline",
@@ -90,6 +94,7 @@ const bench_workload_t bench_scoped = {
     .op = scoped_op,
     .thread_done = scoped_thread_done,
     .teardown = scoped_teardown,
+    .pool = scoped_pool,
 };
 
 /* ---- menu ------------------------------------------------------------------------------ */
@@ -216,6 +221,8 @@ static void menu_teardown(void *shared)
     free(s);
 }
 
+static gp_pool_t *menu_pool(void *shared) { return ((menu_shared_t *)shared)->pool; }
+
 const bench_workload_t bench_menu = {
     .name = "menu",
     .summary = "tenant-scoped read of 20 menu items by category (row-level security, verified tenant context)",
@@ -224,4 +231,5 @@ const bench_workload_t bench_menu = {
     .op = menu_op,
     .report = menu_report,
     .teardown = menu_teardown,
+    .pool = menu_pool,
 };

@@ -5,6 +5,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "bench.h"
@@ -32,7 +33,8 @@ static const bench_workload_t *const workloads[] = {
 void cmd_bench_help(FILE *out)
 {
     fprintf(out,
-            "usage: growplate bench <workload> [--threads N] [--seconds S] [--pool-size N] [--json]\n"
+            "usage: growplate bench <workload> [--threads N] [--seconds S] [--pool-size N]\n"
+            "                       [--pipeline-batch N] [--json]\n"
             "\n"
             "Run a workload against the configured servers and print throughput and\n"
             "latency. Errors are counted and the run goes on (it can run through a\n"
@@ -41,14 +43,25 @@ void cmd_bench_help(FILE *out)
             "\n"
             "workloads:\n");
     for (size_t i = 0; workloads[i]; i++)
-        fprintf(out, "  %-12s %s\n", workloads[i]->name, workloads[i]->summary);
+        fprintf(out, "  %-15s %s\n", workloads[i]->name, workloads[i]->summary);
     fprintf(out,
             "\n"
             "options:\n"
             "  --threads N     client threads (default 8)\n"
             "  --seconds S     duration (default 5)\n"
             "  --pool-size N   connections in the pool (default: as many as threads)\n"
-            "  --json          one JSON object on stdout: ops_per_sec, p50_us, p99_us, errors, ...\n"
+            "  --pipeline-batch N\n"
+            "                  one-shot calls per round trip, 1 (no sharing) to 256; overrides\n"
+            "                  DATABASE_PIPELINE_BATCH (query.h, automatic pipelining)\n"
+            "  --json          one JSON object on stdout: ops_per_sec, p50_us, p99_us, errors,\n"
+            "                  cpu_us_per_op, oneshot_*, ...\n"
+            "\n"
+            "Every run reports the latency of each call (p50, p99, max; acquire waits\n"
+            "included), the client CPU of the whole process (user + system, getrusage\n"
+            "over the measured interval) per operation, and for the workloads on a\n"
+            "pool its one-shot pipelining over the interval: the units sent, the round\n"
+            "trips that carried them, the share of units that shared a round trip and\n"
+            "units per round trip (0 when the pool counted none).\n"
             "\n"
             "exit codes: 0 ran (even with errors counted); 2 setup failure (a server\n"
             "unreachable, the pool not filling, out of memory); 3 invalid configuration\n"
@@ -133,6 +146,32 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
+static double tv_diff_s(const struct timeval *a, const struct timeval *b)
+{
+    return (double)(a->tv_sec - b->tv_sec) + (double)(a->tv_usec - b->tv_usec) / 1e6;
+}
+
+/* The pool's one-shot pipelining over the measured interval. */
+typedef struct oneshot {
+    uint64_t units, round_trips, shared, unknown;
+    double shared_pct, per_round_trip; /* 0 when none were counted */
+} oneshot_t;
+
+static oneshot_t oneshot_delta(const gp_pool_metrics_t *m0, const gp_pool_metrics_t *m1)
+{
+    oneshot_t o = {
+        .units = m1->oneshot_units - m0->oneshot_units,
+        .round_trips = m1->oneshot_round_trips - m0->oneshot_round_trips,
+        .shared = m1->oneshot_shared - m0->oneshot_shared,
+        .unknown = m1->oneshot_unknown - m0->oneshot_unknown,
+    };
+    if (o.units)
+        o.shared_pct = 100.0 * (double)o.shared / (double)o.units;
+    if (o.round_trips)
+        o.per_round_trip = (double)o.units / (double)o.round_trips;
+    return o;
+}
+
 static bool parse_num(const char *s, double lo, double hi, double *out)
 {
     char *end;
@@ -158,6 +197,7 @@ int cmd_bench(int argc, char **argv)
     snprintf(command, sizeof command, "bench %s", w->name);
     cli_set_command(command);
     bench_opts_t o = {.threads = 8, .seconds = 5, .pool_size = -1};
+    int pipeline_batch = 0; /* 0: DATABASE_PIPELINE_BATCH or its default */
     for (int i = 2; i < argc; i++) {
         double v;
         const char *a = argv[i];
@@ -174,6 +214,12 @@ int cmd_bench(int argc, char **argv)
             if (strcmp(a, "--threads") == 0) o.threads = (int)v;
             else if (strcmp(a, "--seconds") == 0) o.seconds = v;
             else o.pool_size = (int)v;
+        } else if (strcmp(a, "--pipeline-batch") == 0 && i + 1 < argc) {
+            const char *val = argv[++i];
+            if (!parse_num(val, 1, 256, &v) || v != floor(v))
+                return cli_usage("--pipeline-batch '%s' is not valid; expected a whole number from 1 to 256",
+                                 cli_shown(val, b, sizeof b));
+            pipeline_batch = (int)v;
         } else {
             return cli_usage("unknown or incomplete option '%s'", cli_shown(a, b, sizeof b));
         }
@@ -188,6 +234,8 @@ int cmd_bench(int argc, char **argv)
         gp_config_release(&cfg);
         return rc;
     }
+    if (pipeline_batch)
+        cfg.db.pipeline_batch = pipeline_batch;
     o.cfg = &cfg;
     void *shared = NULL;
     if (w->setup(&o, &shared) != 0) {
@@ -201,6 +249,15 @@ int cmd_bench(int argc, char **argv)
         gp_config_release(&cfg);
         return cli_fail(CLI_FAILURE, GP_ERR_NOMEM, "out of memory");
     }
+    /* The measured interval: the pool's one-shot counters and the
+     * process's CPU from here to the last join (setup and teardown, with
+     * their connection handshakes, are outside it). */
+    gp_pool_t *pool = w->pool ? w->pool(shared) : NULL;
+    gp_pool_metrics_t m0 = {0}, m1 = {0};
+    if (pool)
+        gp_pool_metrics(pool, &m0);
+    struct rusage ru0, ru1;
+    getrusage(RUSAGE_SELF, &ru0);
     int64_t start = bench_now_ns();
     int64_t deadline = start + (int64_t)(o.seconds * 1e9);
     int started = 0;
@@ -245,8 +302,16 @@ int cmd_bench(int argc, char **argv)
         gp_config_release(&cfg);
         return cli_fail(CLI_FAILURE, GP_ERR_NOMEM, "out of memory");
     }
-    rc = started == o.threads ? CLI_OK : CLI_FAILURE;
+    getrusage(RUSAGE_SELF, &ru1);
     double elapsed = (double)(bench_now_ns() - start) / 1e9;
+    if (pool)
+        gp_pool_metrics(pool, &m1);
+    rc = started == o.threads ? CLI_OK : CLI_FAILURE;
+    double user_s = tv_diff_s(&ru1.ru_utime, &ru0.ru_utime), sys_s = tv_diff_s(&ru1.ru_stime, &ru0.ru_stime);
+    double per_op = ops ? 1e6 / (double)ops : 0;
+    oneshot_t os = {0};
+    if (pool)
+        os = oneshot_delta(&m0, &m1);
     double p50 = (double)gp_hist_quantile(all, 0.50) / 1e3, p99 = (double)gp_hist_quantile(all, 0.99) / 1e3;
     double maxus = (double)gp_hist_max(all) / 1e3;
     if (o.json) {
@@ -255,6 +320,14 @@ int cmd_bench(int argc, char **argv)
                "\"max_us\":%.1f,\"errors\":%llu",
                w->name, o.threads, o.pool_size, elapsed, (unsigned long long)ops, (double)ops / elapsed, w->unit,
                (double)units / elapsed, p50, p99, maxus, (unsigned long long)errors);
+        printf(",\"pipeline_batch\":%d,\"cpu_user_s\":%.3f,\"cpu_sys_s\":%.3f,\"cpu_us_per_op\":%.2f,"
+               "\"cpu_user_us_per_op\":%.2f,\"cpu_sys_us_per_op\":%.2f",
+               cfg.db.pipeline_batch, user_s, sys_s, (user_s + sys_s) * per_op, user_s * per_op, sys_s * per_op);
+        if (pool)
+            printf(",\"oneshot_units\":%llu,\"oneshot_round_trips\":%llu,\"oneshot_shared\":%llu,"
+                   "\"oneshot_unknown\":%llu,\"oneshot_shared_pct\":%.1f,\"oneshot_units_per_round_trip\":%.2f",
+                   (unsigned long long)os.units, (unsigned long long)os.round_trips, (unsigned long long)os.shared,
+                   (unsigned long long)os.unknown, os.shared_pct, os.per_round_trip);
         if (w->report)
             w->report(shared, stdout, true);
         if (rc != CLI_OK) { /* the figures of the threads that ran, and why the others did not */
@@ -266,6 +339,16 @@ int cmd_bench(int argc, char **argv)
         printf("%s: %d threads, %.1f s: %.0f ops/s (%.0f %s/s), p50 %.1f us, p99 %.1f us, max %.1f us, errors %llu\n",
                w->name, o.threads, elapsed, (double)ops / elapsed, (double)units / elapsed, w->unit, p50, p99, maxus,
                (unsigned long long)errors);
+        printf("  client CPU %.2f us/op (user %.2f, sys %.2f; %.3f + %.3f s over the run)\n", (user_s + sys_s) * per_op,
+               user_s * per_op, sys_s * per_op, user_s, sys_s);
+        if (pool && os.units)
+            printf("  one-shots (batch %d): %llu units in %llu round trips, %.2f units per round trip, %.1f%% shared, "
+                   "%llu unknown\n",
+                   cfg.db.pipeline_batch, (unsigned long long)os.units, (unsigned long long)os.round_trips,
+                   os.per_round_trip, os.shared_pct, (unsigned long long)os.unknown);
+        else if (pool)
+            printf("  one-shots (batch %d): none counted by the pool (its oneshot_* metrics stayed 0)\n",
+                   cfg.db.pipeline_batch);
         if (w->report)
             w->report(shared, stdout, false);
     }
