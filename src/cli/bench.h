@@ -51,7 +51,7 @@ typedef struct bench_workload {
 } bench_workload_t;
 
 /* The workloads (bench_<layer>.c). */
-extern const bench_workload_t bench_select1, bench_read1, bench_pool_acquire, bench_pool_memory;
+extern const bench_workload_t bench_select1, bench_select1_lease, bench_read1, bench_pool_acquire, bench_pool_memory;
 extern const bench_workload_t bench_txn;
 extern const bench_workload_t bench_scoped, bench_menu;
 extern const bench_workload_t bench_noisy_neighbour;

@@ -3,6 +3,9 @@
  *                 statement and the session sweep in one round trip, release);
  *                 a one-shot, so it shares round trips when callers outnumber
  *                 the connections (query.h, automatic pipelining)
+ *   select1-lease the same statement on an exclusive lease: gp_pool_acquire,
+ *                 gp_exec, gp_pool_release (which sweeps the session the
+ *                 caller's SQL ran on: a second round trip); never shared
  *   read1         SELECT 1 as a routed read: gp_pool_read_exec (a standby's
  *                 lease when DATABASE_READ_URL is set, READ ONLY, the sweep)
  *   pool-acquire  acquire+release only, in batches: the pool's own cost
@@ -156,6 +159,34 @@ const bench_workload_t bench_select1 = {
     .setup = select1_setup,
     .op = select1_op_counted,
     .thread_done = select1_done,
+    .report = select1_report,
+    .teardown = teardown_common,
+    .pool = pool_of,
+};
+
+/* ---- select1-lease ---------------------------------------------------------------- */
+
+static int lease_op(void *shared, void **local, int tid)
+{
+    (void)local;
+    pool_shared_t *s = shared;
+    gp_conn_t *c = NULL;
+    if (gp_pool_acquire(s->pool, "bench", -1, &c, NULL) != GP_OK)
+        return 0;
+    gp_status_t st = gp_exec(c, "SELECT 1", 0, NULL, NULL, NULL);
+    gp_pool_release(c);
+    if (st != GP_OK)
+        return 0;
+    s->thread_ops[tid]++;
+    return 1;
+}
+
+const bench_workload_t bench_select1_lease = {
+    .name = "select1-lease",
+    .summary = "SELECT 1 on an exclusive lease: gp_pool_acquire, gp_exec, gp_pool_release (with its sweep)",
+    .unit = "queries",
+    .setup = setup_common,
+    .op = lease_op,
     .report = select1_report,
     .teardown = teardown_common,
     .pool = pool_of,

@@ -13,6 +13,7 @@
 /* The workloads; each is defined in its own bench_<layer>.c. */
 static const bench_workload_t *const workloads[] = {
     &bench_select1,
+    &bench_select1_lease,
     &bench_read1,
     &bench_pool_acquire,
     &bench_pool_memory,
