@@ -144,6 +144,8 @@ struct gp_pool {
     gp_pool_t *writer;
     gp__read_state_t *rstate;
     gp__oneshot_queue_t oneshots; /* the query layer's (query_batch.c) */
+    _Atomic int oneshot_users;    /* threads inside it (gp__pool_enter): the pool outlives them */
+    bool freeing;                 /* someone decided to free the pool (under mu) */
 };
 
 static void set_error(gp_error_t *err, gp_status_t st, gp_error_class_t klass, int retriable, const char *fmt, ...)
@@ -412,7 +414,38 @@ static void destroy(gp_pool_t *p)
  * has stopped and every lease is back. pool->mu held. */
 static bool freeable(const gp_pool_t *p)
 {
-    return p->handle_dropped && !p->maint_running && p->leased.n == 0 && p->opening.n == 0;
+    return p->handle_dropped && !p->maint_running && p->leased.n == 0 && p->opening.n == 0 &&
+           atomic_load(&p->oneshot_users) == 0;
+}
+
+/* Whether this caller frees the pool: freeable, and nobody else decided
+ * to already. pool->mu held. */
+static bool claim_free(gp_pool_t *p)
+{
+    if (!freeable(p) || p->freeing)
+        return false;
+    p->freeing = true;
+    return true;
+}
+
+gp_status_t gp__pool_enter(gp_pool_t *p)
+{
+    atomic_fetch_add(&p->oneshot_users, 1);
+    if (!atomic_load(&p->closing))
+        return GP_OK;
+    gp__pool_leave(p);
+    return GP_ERR_CLOSED;
+}
+
+void gp__pool_leave(gp_pool_t *p)
+{
+    if (atomic_fetch_sub(&p->oneshot_users, 1) != 1 || !atomic_load(&p->closing))
+        return;
+    pthread_mutex_lock(&p->mu);
+    bool free_pool = claim_free(p);
+    pthread_mutex_unlock(&p->mu);
+    if (free_pool)
+        destroy(p);
 }
 
 static bool copy_str(gp_pool_t *p, size_t *k, const char **field)
@@ -1110,7 +1143,7 @@ void gp_pool_release(gp_conn_t *conn)
         set_state(p, c, CS_GONE, now, why);
         if (p->closed) {
             pthread_cond_broadcast(&p->close_cv);
-            free_pool = freeable(p);
+            free_pool = claim_free(p);
         } else {
             pthread_cond_signal(&p->maint_cv); /* replace it if min or a waiter needs one */
         }
@@ -1425,7 +1458,7 @@ static void *maint_main(void *arg)
     }
     p->maint_running = false;
     pthread_cond_broadcast(&p->close_cv);
-    bool free_pool = freeable(p);
+    bool free_pool = claim_free(p);
     pthread_mutex_unlock(&p->mu);
     if (free_pool)
         destroy(p);
@@ -1467,7 +1500,7 @@ gp_status_t gp_pool_close(gp_pool_t *p, int wait_ms)
     bool thread_done = !p->maint_running;
     pthread_t th = p->maint; /* p may be freed by a release once unlocked */
     p->handle_dropped = true;
-    bool free_pool = freeable(p);
+    bool free_pool = claim_free(p);
     pthread_mutex_unlock(&p->mu);
     /* A thread still connecting (a slow or blackholed server) finishes on
      * its own and frees the pool if it is the last user. */

@@ -75,6 +75,11 @@ typedef struct gp__oneshot_queue {
     _Atomic uint64_t units, round_trips, shared, unknown;
 } gp__oneshot_queue_t;
 gp__oneshot_queue_t *gp__pool_oneshots(gp_pool_t *p);
+/* A thread starts using the queue (GP_ERR_CLOSED: the pool is closing, do
+ * not) and stops using it: a closed pool is freed only when the last
+ * user has left (it may be freed inside gp__pool_leave). */
+gp_status_t gp__pool_enter(gp_pool_t *p);
+void gp__pool_leave(gp_pool_t *p);
 
 struct gp_conn {
     PGconn *pg;                 /* the libpq connection; never NULL while leased */

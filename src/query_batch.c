@@ -752,17 +752,19 @@ static void lead(gp_pool_t *pool, gp__oneshot_queue_t *q, gp__oneshot_t *me)
                 }
             }
         }
-        gp_pool_release(conn);
         pthread_mutex_lock(&q->mu);
         bool queued = (atomic_load_explicit(&me->state, memory_order_relaxed) & U_STATE) == U_QUEUED;
-        if (!queued || q->gathering > 0) { /* done, or taken, or another leader gathers it */
+        bool stay = queued && q->gathering == 0;
+        if (stay) {
+            q->gathering++; /* the own unit still waits, and nobody gathers: lead again */
+        } else {            /* done, or taken, or another leader gathers it */
             atomic_fetch_and_explicit(&me->state, ~U_LEAD, memory_order_relaxed);
             leave_lead(q);
-            pthread_mutex_unlock(&q->mu);
-            return;
         }
-        q->gathering++; /* the own unit still waits, and nobody gathers: lead again */
         pthread_mutex_unlock(&q->mu);
+        gp_pool_release(conn);
+        if (!stay)
+            return;
     }
 }
 
@@ -776,12 +778,25 @@ static size_t param_bytes(const gp__params_t *p)
     return n;
 }
 
+static gp_status_t run(gp_pool_t *pool, gp__oneshot_queue_t *q, gp__oneshot_t *u);
+
 gp_status_t gp__oneshot_run(gp_pool_t *pool, gp__oneshot_t *u)
 {
     gp__oneshot_queue_t *q = gp__pool_oneshots(pool);
     gp_error_t local;
     if (!u->err)
         u->err = &local;
+    if (gp__pool_enter(pool) != GP_OK)
+        return gp__client_error(u->err, GP_ERR_CLOSED, "the pool is closed");
+    gp_status_t st = run(pool, q, u);
+    gp__pool_leave(pool); /* (may free a closed pool) */
+    if (st == GP_OK && u->err != &local)
+        gp_error_clear(u->err);
+    return st;
+}
+
+static gp_status_t run(gp_pool_t *pool, gp__oneshot_queue_t *q, gp__oneshot_t *u)
+{
     u->result = NULL;
     u->status = GP_OK;
     u->n = 0;
@@ -795,7 +810,9 @@ gp_status_t gp__oneshot_run(gp_pool_t *pool, gp__oneshot_t *u)
     if (st != GP_OK)
         return st;
     u->bytes = strlen(u->sql) + param_bytes(&u->caller_params);
-    snprintf(u->keybuf, sizeof u->keybuf, "%s", u->key ? u->key : "");
+    size_t klen = u->key ? strnlen(u->key, sizeof u->keybuf - 1) : 0; /* (a tenant id: 36 bytes) */
+    memcpy(u->keybuf, u->key ? u->key : "", klen);
+    u->keybuf[klen] = 0;
     u->keyhash = text_hash(u->keybuf);
     u->sqlhash = text_hash(u->sql);
     int64_t now = gp__now_ns();
@@ -858,8 +875,6 @@ gp_status_t gp__oneshot_run(gp_pool_t *pool, gp__oneshot_t *u)
         futex_wait(&u->state, s, s == U_QUEUED ? u->acquire_deadline_ns : 0);
     }
     gp__params_free(&u->caller_params);
-    if (u->status == GP_OK && u->err != &local)
-        gp_error_clear(u->err);
     return u->status;
 }
 
