@@ -185,6 +185,20 @@ static bool same_key(const gp__oneshot_t *a, const gp__oneshot_t *b)
     return a->keyhash == b->keyhash && strcmp(a->keybuf, b->keybuf) == 0;
 }
 
+/* Make the owner of the oldest queued unit that is not leading a new
+ * gatherer (the queue has one leader more). */
+static void promote(gp__oneshot_queue_t *q)
+{
+    for (gp__oneshot_t *u = q->head; u; u = u->next) {
+        if (!(atomic_load_explicit(&u->state, memory_order_relaxed) & U_LEAD)) {
+            q->leaders++;
+            q->gathering++;
+            wake_leader(u);
+            return;
+        }
+    }
+}
+
 /* A leader gives its leadership up: to the owner of the oldest queued
  * unit that is not leading already, when units wait and nobody gathers
  * them; else the queue has one leader fewer. */
@@ -740,6 +754,11 @@ static void lead(gp_pool_t *pool, gp__oneshot_queue_t *q, gp__oneshot_t *me)
         }
         int n = take(q, units, max);
         q->gathering--;
+        /* Units left behind (more than a flight holds, or one that runs
+         * alone): the next gatherer starts now, while there is a
+         * connection for it. */
+        if (q->head && q->leaders < q->max_leaders)
+            promote(q);
         pthread_mutex_unlock(&q->mu);
         if (n > 0) {
             int nagain = run_flight(q, conn, units, n, me, again, false);
