@@ -67,6 +67,10 @@ typedef struct gp__oneshot_queue {
     int leaders;               /* callers leading (acquiring or holding a connection for the queue) */
     int gathering;             /* ... of which not yet taken their units (at most one: the others queue for it) */
     uint64_t seq;
+    /* When each key's units were last taken (a take counter), direct
+     * mapped by the key's hash: the key served longest ago goes first. */
+    uint64_t takes;
+    struct { uint64_t key, at; } served[256];
     /* settings, read-only after creation */
     int batch;                 /* DATABASE_PIPELINE_BATCH; 0: no automatic pipelining (a transaction pooler) */
     int max_leaders;           /* the pool's maximum size */

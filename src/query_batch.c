@@ -218,39 +218,100 @@ static void leave_lead(gp__oneshot_queue_t *q)
 
 /* Take the next round trip's units: the oldest unit first; a unit that
  * must run alone only when it is the oldest (and then nothing else);
- * otherwise one unit per key in turn, at most `max` units and
- * BATCH_BYTES_MAX parameter bytes. */
+ * otherwise one unit per key in turn (round r takes each key's r-th
+ * oldest unit, in queue order), at most `max` units and BATCH_BYTES_MAX
+ * parameter bytes. Linear in the queue: each unit's rank within its key
+ * first, then the number of whole rounds that fit. Keys are told apart by
+ * their 64-bit hash; past TAKE_KEYS distinct keys in the queue the rest
+ * share one turn. */
+#define TAKE_KEYS 128
+typedef struct kslot {
+    uint64_t h;
+    int len;
+} kslot_t;
+
+static kslot_t *kslot(kslot_t *t, uint64_t h)
+{
+    size_t i = h % TAKE_KEYS;
+    for (int probe = 0; probe < TAKE_KEYS - 1; probe++) {
+        kslot_t *k = &t[(i + (size_t)probe) % (TAKE_KEYS - 1)];
+        if (k->h == h || k->h == 0) {
+            k->h = h;
+            return k;
+        }
+    }
+    return &t[TAKE_KEYS - 1]; /* the shared turn */
+}
+
+#define SERVED_SLOTS (sizeof ((gp__oneshot_queue_t *)0)->served / sizeof ((gp__oneshot_queue_t *)0)->served[0])
+
+static uint64_t last_served(const gp__oneshot_queue_t *q, uint64_t key)
+{
+    size_t i = key % SERVED_SLOTS;
+    return q->served[i].key == key ? q->served[i].at : 0;
+}
+
 static int take(gp__oneshot_queue_t *q, gp__oneshot_t **out, int max)
 {
     int n = 0;
     if (!q->head)
         return 0;
-    if (q->head->alone) {
-        out[n++] = q->head;
-    } else {
-        size_t bytes = 0;
-        for (int round = 0; n < max; round++) {
-            int before = n;
-            for (gp__oneshot_t *u = q->head; u && n < max; u = u->next) {
-                if (u->alone || u->picked)
-                    continue;
-                int of_key = 0;
-                for (int k = 0; k < n; k++)
-                    of_key += same_key(out[k], u);
-                if (of_key != round)
-                    continue;
-                if (n > 0 && bytes + u->bytes > BATCH_BYTES_MAX)
-                    continue;
-                u->picked = true;
-                bytes += u->bytes;
-                out[n++] = u;
-            }
-            if (n == before)
+    /* The first unit: the oldest of the key served longest ago (a key's
+     * oldest unit comes first among its own). A unit that runs alone
+     * makes a flight of its own. */
+    gp__oneshot_t *first = NULL;
+    uint64_t first_at = 0;
+    for (gp__oneshot_t *u = q->head; u; u = u->next) {
+        uint64_t at = last_served(q, u->keyhash);
+        if (!first || at < first_at) {
+            first = u;
+            first_at = at;
+            if (at == 0)
                 break;
         }
     }
+    if (first->alone) {
+        out[n++] = first;
+    } else {
+        kslot_t keys[TAKE_KEYS];
+        memset(keys, 0, sizeof keys);
+        int maxrank = 0;
+        for (gp__oneshot_t *u = q->head; u; u = u->next) {
+            if (u->alone)
+                continue;
+            kslot_t *k = kslot(keys, u->keyhash);
+            u->rank = k->len++;
+            if (k->len > maxrank)
+                maxrank = k->len;
+        }
+        /* Whole rounds: the most R with sum(min(len, R)) <= max. */
+        int rounds = 0;
+        for (int r = 1; r <= maxrank; r++) {
+            int total = 0;
+            for (int i = 0; i < TAKE_KEYS; i++)
+                total += keys[i].len < r ? keys[i].len : r;
+            if (total > max)
+                break;
+            rounds = r;
+        }
+        out[n++] = first;
+        size_t bytes = first->bytes;
+        for (int pass = 0; pass < 2 && n < max; pass++) { /* the whole rounds, then part of the next */
+            for (gp__oneshot_t *u = q->head; u && n < max; u = u->next) {
+                if (u == first || u->alone || (pass == 0 ? u->rank >= rounds : u->rank != rounds))
+                    continue;
+                        if (bytes + u->bytes > BATCH_BYTES_MAX)
+                    continue;
+                bytes += u->bytes;
+                out[n++] = u;
+            }
+        }
+    }
+    q->takes++;
     for (int i = 0; i < n; i++) {
-        out[i]->picked = false;
+        size_t slot = out[i]->keyhash % SERVED_SLOTS;
+        q->served[slot].key = out[i]->keyhash;
+        q->served[slot].at = q->takes;
         unlink_unit(q, out[i]);
         atomic_fetch_add_explicit(&out[i]->state, 1, memory_order_relaxed); /* QUEUED -> TAKEN */
     }
@@ -822,7 +883,6 @@ static gp_status_t run(gp_pool_t *pool, gp__oneshot_queue_t *q, gp__oneshot_t *u
     u->rows = 0;
     u->affected = 0;
     u->bytes_out = 0;
-    u->picked = false;
     u->next = u->prev = NULL;
     atomic_init(&u->state, U_QUEUED);
     gp_status_t st = gp__params_encode(&u->caller_params, u->nparams, u->params, false, u->err);

@@ -293,7 +293,8 @@ struct gp__oneshot {
     uint64_t seq, keyhash, sqlhash;
     char keybuf[64];
     size_t bytes, bytes_out;
-    bool alone, picked;
+    bool alone;
+    int rank;                 /* its place among the queued units of its key (take()) */
     int64_t acquire_deadline_ns;
     gp__params_t caller_params;
     char tbuf[16];
