@@ -4,8 +4,8 @@
  * result and status — under contention with many statements (more than
  * the statement cache holds), with errors, with statement timeouts, with
  * hostile SQL of other tenants in the same round trips, with disguised
- * statements that must not share one, with backends terminated and a
- * server restarted in the middle of batches, with large results, with
+ * statements that must not share one, with backends terminated, frozen
+ * and a server restarted in the middle of batches, with large results, with
  * statements the server forgot, without a statement cache, with
  * DATABASE_PIPELINE_BATCH=1, and for the statements that must run alone.
  *
@@ -17,10 +17,13 @@
  * together at a barrier, disruptions wait for progress counts, and a
  * watchdog reports a caller that hangs (and terminates the pool's
  * backends so that the test can end). Failed calls are paced by a
- * couple of milliseconds while a server is away. */
+ * couple of milliseconds while a server is away. Sections are numbered as
+ * the issue lists what to test. One test alone:
+ * GP_TEST_FILTER=test_errors_isolated build/tests/test_autopipe */
 /* ctest-labels: concurrency */
 /* ctest-timeout: 600 */
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -1735,6 +1738,177 @@ static void test_restart_mid_batch(void **state)
     expect_sharing(&m, "server restart");
 }
 
+/* ---- a server that stops answering in the middle of batches ---------------------------------------- */
+
+#define FROZEN_THREADS 24
+#define FROZEN_MS 300
+
+typedef struct frozen_worker {
+    tally_t t;
+    gp_pool_t *pool;
+    progress_t *progress; /* flag: the backends were thawed */
+    progress_t *failures; /* calls that failed */
+    int64_t max_ms;
+    int timeouts;
+    char longest[400]; /* what the longest call returned */
+} frozen_worker_t;
+
+static void frozen_main(void *arg)
+{
+    frozen_worker_t *w = arg;
+    for (int i = 0; i < 20 || !progress_flag(w->progress); i++) {
+        int64_t v = (int64_t)w->t.id * 100000 + i;
+        gp_result_t *res = NULL;
+        gp_error_t e;
+        int64_t t0 = gp__now_ns();
+        gp_status_t st = i % 2 ? gp_tenant_query(w->pool, tenants[w->t.id % NTENANTS],
+                                                 "SELECT $1::int8 + k FROM public.ap_block", GP_ARGS(gp_int64(v)),
+                                                 &res, &e)
+                               : gp_pool_query(w->pool, "SELECT $1::int8 + k FROM public.ap_block", GP_ARGS(gp_int64(v)),
+                                               &res, &e);
+        int64_t ms = (gp__now_ns() - t0) / 1000000;
+        w->t.calls++;
+        if (ms > w->max_ms) {
+            w->max_ms = ms;
+            snprintf(w->longest, sizeof w->longest, "%s call %d: %s (%s: %s)", i % 2 ? "tenant" : "system", i,
+                     gp_strerror(st), e.sqlstate, st == GP_OK ? "" : e.message);
+        }
+        if (st == GP_OK && !int_is(res, 0, 0, v + 1))
+            bad(&w->t, "call %d: another caller's answer", i);
+        else if (st == GP_ERR_TIMEOUT || st == GP_ERR_CONNECT)
+            w->timeouts += st == GP_ERR_TIMEOUT;
+        else if (st != GP_OK && !(st == GP_ERR_COMMIT_UNKNOWN && !e.retriable))
+            bad(&w->t, "call %d: %s (%s: %s)", i, gp_strerror(st), e.sqlstate, e.message);
+        if (st != GP_OK)
+            progress_add(w->failures);
+        gp_result_free(res);
+        progress_add(w->progress);
+    }
+}
+
+typedef struct freezer {
+    progress_t *progress, *failures;
+    int pids[64], n;
+    char error[300];
+} freezer_t;
+
+/* Once the load runs, stop (SIGSTOP) the pool's backends in the middle of
+ * their statements: each is caught waiting for a table lock held by a
+ * session of ours (SIGSTOP mid-statement could catch a backend holding a
+ * lightweight lock and stall the whole server; waiting for a heavyweight
+ * lock it holds none), then the lock is released: the frozen backends
+ * answer nothing more. Once a call failed for each of them and the callers
+ * have finished more calls (on new connections), they go again. */
+static void freezer_main(void *arg)
+{
+    freezer_t *f = arg;
+    if (!progress_wait(f->progress, 200)) {
+        snprintf(f->error, sizeof f->error, "the load made no progress");
+        progress_set_flag(f->progress);
+        return;
+    }
+    /* One session holds the lock; another looks (pg_stat_activity is read
+     * once per transaction: not from inside the locking one). */
+    PGconn *locker = PQconnectdb(admin_conninfo), *c = PQconnectdb(admin_conninfo);
+    PGresult *r = PQexec(locker, "BEGIN; LOCK TABLE public.ap_block IN ACCESS EXCLUSIVE MODE");
+    if (PQresultStatus(r) != PGRES_COMMAND_OK)
+        snprintf(f->error, sizeof f->error, "%s", PQresultErrorMessage(r));
+    PQclear(r);
+    for (int polls = 0; !f->error[0] && polls < 3000 && f->n < 4; polls++) { /* polled: the server tells no one */
+        r = PQexec(c, "SELECT pid FROM pg_catalog.pg_stat_activity WHERE datname = current_database()"
+                      " AND usename = 'growplate_app' AND wait_event_type = 'Lock'");
+        for (int i = 0; PQresultStatus(r) == PGRES_TUPLES_OK && i < PQntuples(r) && f->n < 64; i++) {
+            int pid = atoi(PQgetvalue(r, i, 0)), seen = 0;
+            for (int j = 0; j < f->n; j++)
+                seen |= f->pids[j] == pid;
+            if (!seen && kill(pid, SIGSTOP) == 0)
+                f->pids[f->n++] = pid;
+        }
+        PQclear(r);
+        if (f->n < 4)
+            gp_test_pause_ms(1);
+    }
+    PQclear(PQexec(locker, "COMMIT"));
+    PQfinish(locker);
+    PQfinish(c);
+    progress_wait(f->failures, f->n); /* at most HANG_S each: then the durations tell */
+    pthread_mutex_lock(&f->progress->mu);
+    long at = f->progress->count;
+    pthread_mutex_unlock(&f->progress->mu);
+    progress_wait(f->progress, at + FROZEN_THREADS * 5);
+    for (int i = 0; i < f->n; i++)
+        kill(f->pids[i], SIGCONT);
+    progress_set_flag(f->progress);
+}
+
+/* The pool's backends frozen mid-statement under a load of 24 callers on
+ * 4 connections with DATABASE_QUERY_TIMEOUT: no call outlives its deadline
+ * by much (the leader gives a silent server up at the last unit's deadline
+ * plus the timeout), each gets its own answer or a timeout, and the pool
+ * serves again on new connections while the old backends stay frozen. */
+static void test_frozen_server_mid_batch(void **state)
+{
+    (void)state;
+    gp_config_t cfg;
+    base_config(&cfg, 4);
+    cfg.db.query_timeout_ms = FROZEN_MS;
+    gp_test_capture_logs(GP_LOG_WARN);
+    gp_pool_t *pool = open_pool(&cfg);
+    progress_t prog, failures;
+    progress_init(&prog);
+    progress_init(&failures);
+    frozen_worker_t w[FROZEN_THREADS];
+    freezer_t f;
+    memset(&f, 0, sizeof f);
+    f.progress = &prog;
+    f.failures = &failures;
+    crew_t *crew = calloc(1, sizeof *crew);
+    for (int i = 0; i < FROZEN_THREADS; i++) {
+        tally_init(&w[i].t, i);
+        w[i].pool = pool;
+        w[i].progress = &prog;
+        w[i].failures = &failures;
+        w[i].max_ms = 0;
+        w[i].timeouts = 0;
+        w[i].longest[0] = 0;
+        crew_add(crew, frozen_main, &w[i]);
+    }
+    crew_add(crew, freezer_main, &f);
+    bool on_time = crew_run(crew, "frozen server");
+    for (int i = 0; i < f.n; i++) /* whatever happened: never leave a backend stopped */
+        kill(f.pids[i], SIGCONT);
+    int nbad = 0, timeouts = 0, calls = 0;
+    int64_t max_ms = 0;
+    const char *longest = "";
+    for (int i = 0; i < FROZEN_THREADS; i++) {
+        nbad += report(&w[i].t);
+        timeouts += w[i].timeouts;
+        calls += w[i].t.calls;
+        if (w[i].max_ms > max_ms) {
+            max_ms = w[i].max_ms;
+            longest = w[i].longest;
+        }
+    }
+    fprintf(stderr, "frozen server: %d backends stopped; %d calls, %d timed out, the longest took %lld ms: %s\n",
+            f.n, calls, timeouts, (long long)max_ms, longest);
+    gp_pool_metrics_t m = metrics(pool, "frozen server");
+    progress_destroy(&prog);
+    progress_destroy(&failures);
+    free(crew);
+    close_pool(pool, &cfg);
+    gp_log_set_handler(NULL, NULL, GP_LOG_WARN);
+    if (f.error[0])
+        fprintf(stderr, "freezer: %s\n", f.error);
+    assert_true(on_time);
+    assert_int_equal(nbad, 0);
+    assert_true(f.n > 0);
+    assert_true(timeouts > 0);
+    /* the unit's deadline, the leader's grace of one more, and a wait for
+     * a connection meanwhile: far below a hang */
+    assert_true(max_ms < 4 * FROZEN_MS + 1500);
+    expect_sharing(&m, "frozen server");
+}
+
 /* ---- 7. large results among small ones --------------------------------------------------------------- */
 
 #define BIG_PARAM (300 * 1024)
@@ -2200,12 +2374,13 @@ static int setup(void **state)
                        "INSERT INTO public.ap_items SELECT g, 'seed' FROM generate_series(1, 100) g;"
                        "CREATE TABLE public.ap_log (id int8 NOT NULL, v text);" /* no key: a row stored twice shows */
                        "CREATE TABLE public.ap_const (k int4, v text);"
+                       "CREATE TABLE public.ap_block (k int4); INSERT INTO public.ap_block VALUES (1);"
                        "INSERT INTO public.ap_const VALUES (7, 'seven');"
                        "CREATE FUNCTION public.ap_forget() RETURNS int4 LANGUAGE plpgsql"
                        " AS $$BEGIN EXECUTE 'DEALLOCATE ALL'; RETURN 1; END$$;"
                        "GRANT SELECT, INSERT ON public.ap_items TO growplate_app;"
                        "GRANT SELECT, INSERT, UPDATE, DELETE ON public.ap_log TO growplate_app;"
-                       "GRANT SELECT ON public.ap_const TO growplate_app;"
+                       "GRANT SELECT ON public.ap_const, public.ap_block TO growplate_app;"
                        "GRANT EXECUTE ON FUNCTION public.ap_forget() TO growplate_app");
     PQfinish(o);
     /* 32 tenants, each with one category and two items named after it */
@@ -2257,6 +2432,7 @@ int main(void)
         cmocka_unit_test_teardown(test_session_locks_released, after_test),
         cmocka_unit_test_teardown(test_terminate_backends_mid_batch, after_test),
         cmocka_unit_test_setup_teardown(test_restart_mid_batch, restart_setup, restart_teardown),
+        cmocka_unit_test_teardown(test_frozen_server_mid_batch, after_test),
         cmocka_unit_test_teardown(test_large_and_small_results, after_test),
         cmocka_unit_test_teardown(test_forgotten_statements, after_test),
         cmocka_unit_test_teardown(test_statement_cache_off, after_test),
