@@ -143,6 +143,7 @@ struct gp_pool {
     gp_pool_t *read;
     gp_pool_t *writer;
     gp__read_state_t *rstate;
+    gp__oneshot_queue_t oneshots; /* the query layer's (query_batch.c) */
 };
 
 static void set_error(gp_error_t *err, gp_status_t st, gp_error_class_t klass, int retriable, const char *fmt, ...)
@@ -383,6 +384,7 @@ static void destroy(gp_pool_t *p)
     pthread_cond_destroy(&p->close_cv);
     pthread_condattr_destroy(&p->cattr);
     pthread_mutex_destroy(&p->mu);
+    pthread_mutex_destroy(&p->oneshots.mu);
     gp_hist_free(p->wait_hist);
     gp_hist_free(p->hold_hist);
     gp_hist_free(p->connect_hist);
@@ -499,6 +501,7 @@ gp_status_t gp__pool_create_read(const gp_config_t *cfg, gp_pool_t *writer, gp_p
     if (gp__pg_params(&p->db, false, &p->params, msg, sizeof msg) != GP_OK) {
         set_error(err, GP_ERR_CONFIG, GP_ECLASS_CLIENT, 0, "%s", msg);
         pthread_mutex_init(&p->mu, NULL); /* destroy() expects initialised primitives */
+        pthread_mutex_init(&p->oneshots.mu, NULL);
         pthread_condattr_init(&p->cattr);
         pthread_cond_init(&p->maint_cv, NULL);
         pthread_cond_init(&p->close_cv, NULL);
@@ -528,6 +531,16 @@ gp_status_t gp__pool_create_read(const gp_config_t *cfg, gp_pool_t *writer, gp_p
     p->connect_hist = gp_hist_new();
     p->stmt_stats.duration = gp_hist_new();
     pthread_mutex_init(&p->mu, NULL);
+    pthread_mutex_init(&p->oneshots.mu, NULL);
+    /* Automatic pipelining of one-shots: not through a transaction pooler,
+     * which may hand each unit (a transaction) to another server
+     * connection; not in a read pool (its reads are READ ONLY
+     * transactions of their own). */
+    p->oneshots.batch = p->txpooler || writer ? 0 : cfg->db.pipeline_batch;
+    p->oneshots.max_leaders = p->max;
+    p->oneshots.max_waiting = p->max_waiting;
+    p->oneshots.query_timeout_ms = cfg->db.query_timeout_ms;
+    p->oneshots.statement_timeout_ms = cfg->db.statement_timeout_ms;
     pthread_condattr_init(&p->cattr);
     pthread_condattr_setclock(&p->cattr, CLOCK_MONOTONIC);
     pthread_cond_init(&p->maint_cv, &p->cattr);
@@ -954,6 +967,20 @@ const char *gp__sweep_sql(const gp_conn_t *conn, int i)
 }
 
 const char *gp__sweep_release_sql(int i) { return sweep_release[i]; }
+
+/* The refusing verdicts: 1 / 0 inside the library's own statement. The
+ * divisor is not a constant, so the planner cannot fold it. */
+static const char VERDICT_REFUSE_FAST[] =
+    "SELECT 1 OPERATOR(pg_catalog./) (CASE WHEN " SWEEP_ROLE
+    " OR pg_catalog.pg_my_temp_schema() OPERATOR(pg_catalog.<>) 0::pg_catalog.oid THEN 0 ELSE 1 END)" SWEEP_UNLOCK;
+static const char VERDICT_REFUSE_TEMP[] =
+    "SELECT 1 OPERATOR(pg_catalog./) (CASE WHEN " SWEEP_ROLE " OR " SWEEP_TEMP_OBJECTS " THEN 0 ELSE 1 END)"
+    SWEEP_UNLOCK;
+
+const char *gp__sweep_refusing_sql(const gp_conn_t *conn)
+{
+    return conn->temp_schema ? VERDICT_REFUSE_TEMP : VERDICT_REFUSE_FAST;
+}
 
 bool gp__sweep_apply(gp_conn_t *conn, const PGresult *verdict)
 {
@@ -1505,6 +1532,10 @@ gp_status_t gp_pool_metrics(gp_pool_t *p, gp_pool_metrics_t *out)
         out->calls_failed[k] = atomic_load_explicit(&p->stmt_stats.failed[k], memory_order_relaxed);
     gp_hist_latency(p->stmt_stats.duration, &out->call);
     gp__read_metrics(p, out->reads, &out->read_lag_ms);
+    out->oneshot_units = atomic_load_explicit(&p->oneshots.units, memory_order_relaxed);
+    out->oneshot_round_trips = atomic_load_explicit(&p->oneshots.round_trips, memory_order_relaxed);
+    out->oneshot_shared = atomic_load_explicit(&p->oneshots.shared, memory_order_relaxed);
+    out->oneshot_unknown = atomic_load_explicit(&p->oneshots.unknown, memory_order_relaxed);
     return GP_OK;
 }
 
@@ -1515,6 +1546,7 @@ gp__read_state_t *gp__pool_rstate(gp_pool_t *p) { return p->rstate; }
 int gp__pool_read_max_lag_ms(const gp_pool_t *p) { return p->db.read_max_lag_ms; }
 int gp__pool_connect_timeout_ms(const gp_pool_t *p) { return p->db.connect_timeout_ms; }
 int gp__pool_acquire_timeout_ms(const gp_pool_t *p) { return p->acquire_timeout_ms; }
+gp__oneshot_queue_t *gp__pool_oneshots(gp_pool_t *p) { return &p->oneshots; }
 
 bool gp__pool_unreachable(gp_pool_t *p)
 {

@@ -55,6 +55,27 @@ typedef struct gp__stmt_stats {
  * succeeded). NULL stats are ignored. Safe from any thread. */
 void gp__stmt_stats_record(gp__stmt_stats_t *s, int statements, uint64_t rows, int64_t ns, gp_error_class_t klass);
 
+/* The queue of one-shot units waiting for a round trip (query_batch.c):
+ * owned by the pool (made and destroyed with it, settings filled from its
+ * configuration), operated by the query layer under `mu`; the counters are
+ * gp_pool_metrics_t's oneshot_*. */
+typedef struct gp__oneshot gp__oneshot_t;
+typedef struct gp__oneshot_queue {
+    pthread_mutex_t mu;
+    gp__oneshot_t *head, *tail;
+    int n;
+    int leaders;               /* callers leading (acquiring or holding a connection for the queue) */
+    int gathering;             /* ... of which not yet taken their units (at most one: the others queue for it) */
+    uint64_t seq;
+    /* settings, read-only after creation */
+    int batch;                 /* DATABASE_PIPELINE_BATCH; 0: no automatic pipelining (a transaction pooler) */
+    int max_leaders;           /* the pool's maximum size */
+    int max_waiting;           /* per key (DATABASE_TENANT_MAX_WAITING, resolved) */
+    int query_timeout_ms, statement_timeout_ms;
+    _Atomic uint64_t units, round_trips, shared, unknown;
+} gp__oneshot_queue_t;
+gp__oneshot_queue_t *gp__pool_oneshots(gp_pool_t *p);
+
 struct gp_conn {
     PGconn *pg;                 /* the libpq connection; never NULL while leased */
 
@@ -182,6 +203,11 @@ struct gp_conn {
  * its release-time sweep (0 <= i < GP__SWEEP_RELEASE_COUNT). */
 const char *gp__sweep_sql(const gp_conn_t *conn, int i);
 const char *gp__sweep_release_sql(int i);
+/* The verdict of a pipelined one-shot (query_batch.c): it releases session
+ * advisory locks, and fails (SQLSTATE 22012, inside the library's own
+ * statement) when the role is switched or a temporary object exists, so
+ * the unit rolls back whole and nothing of it reaches the next unit. */
+const char *gp__sweep_refusing_sql(const gp_conn_t *conn);
 
 /* Apply a sweep's verdict (the result of its last statement) to conn:
  * clean (conn->tainted cleared when the connection is outside any

@@ -669,13 +669,25 @@ static gp_status_t pool_one_shot(gp_pool_t *pool, const char *sql, int nparams, 
 {
     if (!pool || !sql)
         return gp__client_error(err, GP_ERR_INVALID, "no pool or SQL given");
+    if (gp__oneshot_eligible(pool, sql)) { /* query_batch.c: may share a round trip with other callers' */
+        gp__oneshot_t u;
+        gp__oneshot_init(&u, NULL, "gp_pool_query", sql, nparams, params, out != NULL, err);
+        gp_status_t st = gp__oneshot_run(pool, &u);
+        if (st == GP_OK) {
+            if (affected)
+                *affected = u.affected;
+            if (out)
+                *out = u.result;
+        }
+        return st;
+    }
     gp_conn_t *conn;
     gp_status_t st = gp_pool_acquire(pool, "gp_pool_query", -1, &conn, err);
     if (st != GP_OK)
         return st;
     gp_result_t *r = NULL;
     const gp__pipeline_item_t item = {sql, nparams, params, GP__EFFECT_UNKNOWN, &r};
-    st = gp__one_shot_swept(conn, &item, 1, err);
+    st = gp__oneshot_unanswered(conn, gp__one_shot_swept(conn, &item, 1, err), err);
     gp_pool_release(conn);
     if (st != GP_OK && err && err->statement_index == 0)
         err->statement_index = -1; /* the caller's statement is the only one they know of */

@@ -71,6 +71,7 @@ uint64_t gp__result_rows_counted(const PGresult *res);
 /* ---- per-connection state (statement cache) -------------------------------- */
 
 typedef struct gp__stmt gp__stmt_t;
+typedef struct gp__oneshot gp__oneshot_t;
 typedef struct gp__qstate gp__qstate_t;
 
 /* What a statement did, judged from the command tag the server reported
@@ -234,5 +235,98 @@ gp_status_t gp__pipeline_run_items(gp_conn_t *conn, int n, const gp__pipeline_it
  * conn->reset_needed; on failure the connection stays tainted and the pool
  * sweeps it on release. Errors as gp__pipeline_run_items. */
 gp_status_t gp__one_shot_swept(gp_conn_t *conn, const gp__pipeline_item_t *head, int nhead, gp_error_t *err);
+
+/* ---- automatic pipelining of one-shots (query_batch.c) --------------------- */
+
+/* The SQL lexer's pieces (query_txpooler.c): skip blanks, semicolons and
+ * comments (NULL for an unterminated comment); whether a keyword starts at
+ * s (without case; *next, if not NULL, is what follows). */
+const char *gp__sql_skip_blank(const char *s);
+bool gp__sql_keyword(const char *s, const char *word, const char **next);
+
+#define GP__ONESHOT_HEAD_MAX 3                       /* statements before the caller's */
+#define GP__ONESHOT_STMTS (GP__ONESHOT_HEAD_MAX + 3) /* ... the caller's, RESET ALL, the verdict */
+#define GP__ONESHOT_BATCH_MAX 256                    /* DATABASE_PIPELINE_BATCH's maximum */
+
+enum { GP__OS_HEAD, GP__OS_CALLER, GP__OS_SWEEP, GP__OS_VERDICT };
+typedef struct gp__ostmt {
+    const char *sql;
+    int kind;                 /* GP__OS_* */
+    const gp__params_t *pp;   /* &own, or the unit's caller_params, or none */
+    gp__params_t own;
+    int prep;                 /* index of the PREPARE this flight sent for it, or -1 */
+} gp__ostmt_t;
+
+/* One one-shot call. The caller fills the first block and calls
+ * gp__oneshot_run(); the unit lives on its stack until that returns. */
+struct gp__oneshot {
+    const char *key;          /* fairness key (the tenant id), or NULL: the label "gp_pool_query" */
+    const char *site;         /* the acquire's site label, for leak reports */
+    const char *sql;
+    int nparams;
+    const gp_value_t *params;
+    bool want_result;
+    /* The statements before the caller's, built on the leader's thread for
+     * the connection it holds: at most GP__ONESHOT_HEAD_MAX into items
+     * (their SQL and parameters must live until done() is called), with a
+     * transaction-local statement_timeout of timeout_ms when > 0. NULL: no
+     * head (the batcher sets the timeout itself). An error fails this unit
+     * alone, before anything of it is sent. */
+    gp_status_t (*head)(gp__oneshot_t *u, gp_conn_t *conn, int timeout_ms, gp__pipeline_item_t *items, int *n,
+                        gp_error_t *err);
+    /* Called on the leader's thread once the unit's outcome is known
+     * (status GP_OK: its end arrived and it committed), on the connection
+     * it ran on. May be NULL. */
+    void (*done)(gp__oneshot_t *u, gp_conn_t *conn, gp_status_t status);
+    void *ctx;                /* for head() and done() */
+    gp_error_t *err;          /* may be NULL */
+
+    /* out */
+    gp_result_t *result;      /* when want_result and it succeeded: the caller's */
+    uint64_t rows;            /* for the statistics */
+    int64_t affected;         /* gp_result_affected() of the caller's result */
+    gp_status_t status;
+
+    /* private to query_batch.c */
+    gp__oneshot_t *next, *prev;
+    _Atomic int state;
+    uint64_t seq, keyhash, sqlhash;
+    char keybuf[64];
+    size_t bytes, bytes_out;
+    bool alone, picked;
+    int64_t acquire_deadline_ns;
+    gp__params_t caller_params;
+    char tbuf[16];
+    gp_value_t tval;
+    int n;
+    gp__ostmt_t st[GP__ONESHOT_STMTS];
+};
+
+/* Fill the caller's block of u (no head, no hooks). */
+static inline void gp__oneshot_init(gp__oneshot_t *u, const char *key, const char *site, const char *sql, int nparams,
+                                    const gp_value_t *params, bool want_result, gp_error_t *err)
+{
+    u->key = key;
+    u->site = site;
+    u->sql = sql;
+    u->nparams = nparams;
+    u->params = params;
+    u->want_result = want_result;
+    u->head = NULL;
+    u->done = NULL;
+    u->ctx = NULL;
+    u->err = err;
+}
+
+/* Whether a one-shot of `sql` on pool goes through the batcher: pipelining
+ * is on for the pool (not through a transaction pooler, BATCH >= 1... see
+ * query.h) and sql's first keyword is one whose command the sweep undoes. */
+bool gp__oneshot_eligible(gp_pool_t *pool, const char *sql);
+/* A one-shot on a connection of its own that got no answer within the
+ * client deadline (GP_ERR_TIMEOUT with conn->timed_out): it commits at
+ * its end, so its outcome is unknown: GP_ERR_COMMIT_UNKNOWN. Else st. */
+gp_status_t gp__oneshot_unanswered(gp_conn_t *conn, gp_status_t st, gp_error_t *err);
+/* Run u (see above); returns u->status. Safe from any thread. */
+gp_status_t gp__oneshot_run(gp_pool_t *pool, gp__oneshot_t *u);
 
 #endif

@@ -81,7 +81,7 @@ const char *const gp__txp_neutralise_sql[GP__TXP_NEUTRALISE_COUNT] = {
  * PostgreSQL's lexer is \n or \r, and nested block comments) and empty
  * statements (";COMMIT" is one command to the server); NULL for an
  * unterminated block comment. */
-static const char *skip_blank(const char *s)
+const char *gp__sql_skip_blank(const char *s)
 {
     for (;;) {
         while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r' || *s == '\f' || *s == '\v' || *s == ';')
@@ -115,7 +115,7 @@ static const char *skip_blank(const char *s)
 
 /* The keyword at s (letters, digits, _ and $ as PostgreSQL's lexer takes
  * them), compared without case; *next is what follows. */
-static bool keyword(const char *s, const char *word, const char **next)
+bool gp__sql_keyword(const char *s, const char *word, const char **next)
 {
     size_t n = strlen(word);
     if (strncasecmp(s, word, n) != 0)
@@ -131,24 +131,24 @@ static bool keyword(const char *s, const char *word, const char **next)
 
 gp_status_t gp__txp_check_sql(const char *sql, gp_error_t *err)
 {
-    const char *s = skip_blank(sql), *rest;
+    const char *s = gp__sql_skip_blank(sql), *rest;
     if (!s)
         return gp__client_error(err, GP_ERR_INVALID, "unterminated comment in the SQL");
     static const char *const ending[] = {"COMMIT", "END", "ABORT", "BEGIN", "START"};
     const char *verb = NULL;
     for (size_t i = 0; i < sizeof ending / sizeof *ending && !verb; i++)
-        if (keyword(s, ending[i], NULL))
+        if (gp__sql_keyword(s, ending[i], NULL))
             verb = ending[i];
-    if (!verb && keyword(s, "ROLLBACK", &rest)) {
-        const char *t = skip_blank(rest);
-        if (t && (keyword(t, "WORK", &rest) || keyword(t, "TRANSACTION", &rest)))
-            t = skip_blank(rest);
-        if (!t || !keyword(t, "TO", NULL)) /* ROLLBACK [WORK|TRANSACTION] TO SAVEPOINT keeps the transaction */
+    if (!verb && gp__sql_keyword(s, "ROLLBACK", &rest)) {
+        const char *t = gp__sql_skip_blank(rest);
+        if (t && (gp__sql_keyword(t, "WORK", &rest) || gp__sql_keyword(t, "TRANSACTION", &rest)))
+            t = gp__sql_skip_blank(rest);
+        if (!t || !gp__sql_keyword(t, "TO", NULL)) /* ROLLBACK [WORK|TRANSACTION] TO SAVEPOINT keeps the transaction */
             verb = "ROLLBACK";
     }
-    if (!verb && keyword(s, "PREPARE", &rest)) {
-        const char *t = skip_blank(rest);
-        if (t && keyword(t, "TRANSACTION", NULL))
+    if (!verb && gp__sql_keyword(s, "PREPARE", &rest)) {
+        const char *t = gp__sql_skip_blank(rest);
+        if (t && gp__sql_keyword(t, "TRANSACTION", NULL))
             verb = "PREPARE TRANSACTION";
     }
     if (!verb)

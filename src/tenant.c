@@ -306,6 +306,51 @@ static gp_status_t hand_out(gp_status_t st, gp_result_t *r, gp_result_t **out, i
     return st;
 }
 
+/* A one-shot that the pool may pipeline with other callers'
+ * (query_batch.c): its head, [publish if needed; set tenant (and the
+ * unit's statement timeout)], is built by the leader for the connection
+ * it holds; the secret is recorded as published once the unit committed,
+ * and wiped in any case. */
+typedef struct piped {
+    const char *tenant;
+    secret_t sec;
+    gp_value_t pub[4], set[2];
+    char timeout[16];
+} piped_t;
+
+static gp_status_t piped_head(gp__oneshot_t *u, gp_conn_t *conn, int timeout_ms, gp__pipeline_item_t *items, int *n,
+                              gp_error_t *err)
+{
+    piped_t *c = u->ctx;
+    *n = 0;
+    gp_status_t st = tenant_secret(conn, c->tenant, &c->sec, err);
+    if (st != GP_OK) {
+        c->sec.publish = false;
+        return st;
+    }
+    if (c->sec.publish) {
+        publish_params(conn, &c->sec, c->pub);
+        items[(*n)++] = (gp__pipeline_item_t){PUBLISH, 4, c->pub, 0, NULL};
+    }
+    c->set[0] = gp_text(c->sec.hex);
+    if (timeout_ms > 0) {
+        snprintf(c->timeout, sizeof c->timeout, "%d", timeout_ms);
+        c->set[1] = gp_text(c->timeout);
+        items[(*n)++] = (gp__pipeline_item_t){SET_TOKEN_TIMEOUT, 2, c->set, 0, NULL};
+    } else {
+        items[(*n)++] = (gp__pipeline_item_t){SET_TOKEN, 1, c->set, 0, NULL};
+    }
+    return GP_OK;
+}
+
+static void piped_done(gp__oneshot_t *u, gp_conn_t *conn, gp_status_t status)
+{
+    piped_t *c = u->ctx;
+    if (status == GP_OK) /* (an eligible statement cannot end the transaction that published) */
+        published(conn, &c->sec);
+    gp__wipe(c->sec.hex, sizeof c->sec.hex);
+}
+
 static gp_status_t one_shot(gp_pool_t *pool, const char *tenant_id, const char *sql, int nparams,
                             const gp_value_t *params, gp_result_t **out, int64_t *affected, gp_error_t *err)
 {
@@ -314,12 +359,28 @@ static gp_status_t one_shot(gp_pool_t *pool, const char *tenant_id, const char *
         return st;
     if (!pool || !sql)
         return gp__client_error(err, GP_ERR_INVALID, "no pool or SQL given");
+    if (gp__oneshot_eligible(pool, sql)) {
+        piped_t c;
+        c.tenant = tenant_id;
+        c.sec.publish = false;
+        gp__oneshot_t u;
+        gp__oneshot_init(&u, tenant_id, "gp_tenant_query/exec", sql, nparams, params, out != NULL, err);
+        u.head = piped_head;
+        u.done = piped_done;
+        u.ctx = &c;
+        st = gp__oneshot_run(pool, &u);
+        gp__wipe(&c.sec, sizeof c.sec);
+        if (st == GP_OK && affected)
+            *affected = u.affected;
+        return hand_out(st, u.result, out, NULL);
+    }
     gp_conn_t *conn;
     st = gp_pool_acquire_at(pool, tenant_id, "gp_tenant_query/exec", -1, &conn, err);
     if (st != GP_OK)
         return st;
     gp_result_t *r = NULL;
-    st = scoped_pipeline(conn, tenant_id, NULL, sql, nparams, params, true, &r, err);
+    st = gp__oneshot_unanswered(conn, scoped_pipeline(conn, tenant_id, NULL, sql, nparams, params, true, &r, err),
+                                err);
     gp_pool_release(conn);
     return hand_out(st, r, out, affected);
 }
