@@ -7,11 +7,13 @@
  * statements that must not share one, with backends terminated, frozen
  * and a server restarted in the middle of batches, with large results, with
  * statements the server forgot, without a statement cache, with
- * DATABASE_PIPELINE_BATCH=1, and for the statements that must run alone.
+ * DATABASE_PIPELINE_BATCH=1, for the statements that must run alone; and
+ * tenant fairness, and a pool closed with calls queued.
  *
  * The checks of gp_pool_metrics' one-shot counters (oneshot_shared > 0
- * and the like) need the pipelining itself; everything else is what a
- * one-shot call promised before it and holds with or without it.
+ * and the like) and of the sweep's refusals need the pipelining itself;
+ * everything else is what a one-shot call promised before it and holds
+ * with or without it.
  *
  * No sleep stands in for a synchronisation: a test's threads start
  * together at a barrier, disruptions wait for progress counts, and a
