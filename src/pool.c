@@ -146,6 +146,7 @@ struct gp_pool {
     gp__oneshot_queue_t oneshots; /* the query layer's (query_batch.c) */
     _Atomic int oneshot_users;    /* threads inside it (gp__pool_enter): the pool outlives them */
     bool freeing;                 /* someone decided to free the pool (under mu) */
+    int sleepers;                 /* callers inside gp_pool_acquire's wait (under mu): the pool outlives them */
 };
 
 static void set_error(gp_error_t *err, gp_status_t st, gp_error_class_t klass, int retriable, const char *fmt, ...)
@@ -414,7 +415,7 @@ static void destroy(gp_pool_t *p)
  * has stopped and every lease is back. pool->mu held. */
 static bool freeable(const gp_pool_t *p)
 {
-    return p->handle_dropped && !p->maint_running && p->leased.n == 0 && p->opening.n == 0 &&
+    return p->handle_dropped && !p->maint_running && p->leased.n == 0 && p->opening.n == 0 && p->sleepers == 0 &&
            atomic_load(&p->oneshot_users) == 0;
 }
 
@@ -793,6 +794,7 @@ gp_status_t gp_pool_acquire_at(gp_pool_t *p, const char *label, const char *site
         if (need_open(p))
             pthread_cond_signal(&p->maint_cv);
         struct timespec abs = mono_ts(deadline);
+        p->sleepers++; /* the pool outlives this wait, even when it is closed meanwhile */
         while (!w.done) {
             if (pthread_cond_timedwait(&w.cv, &p->mu, &abs) == ETIMEDOUT && !w.done) {
                 waiter_remove(p, &w);
@@ -802,6 +804,7 @@ gp_status_t gp_pool_acquire_at(gp_pool_t *p, const char *label, const char *site
             }
         }
         pthread_cond_destroy(&w.cv);
+        p->sleepers--;
         if (w.conn) {
             c = w.conn;
             p->acquires++;
@@ -823,8 +826,12 @@ gp_status_t gp_pool_acquire_at(gp_pool_t *p, const char *label, const char *site
                     set_error(err, w.status, GP_ECLASS_CONNECTION, 1, "cannot connect to %s", p->display);
             }
         }
+        gp_status_t st = w.status;
+        bool free_pool = claim_free(p); /* closed meanwhile, and this was the last thing it waited for */
         pthread_mutex_unlock(&p->mu);
-        return w.status;
+        if (free_pool)
+            destroy(p);
+        return st;
     }
 }
 

@@ -71,8 +71,8 @@ if command -v pgbench >/dev/null; then
   check "autopipe: every ratio has both sides" sh -c "! grep -q 'n/a' '$out'"
   check "autopipe: pgbench ran every script" sh -c "! grep -q 'pgbench -f .* failed' '$out'"
   check "autopipe: no failed calls" sh -c "! grep -q 'failed calls' '$out'"
-  check "autopipe: 12 measurements, each in its rounds line" test "$(grep -c ' rounds: [0-9]' "$out")" = 12
-  check "autopipe: ... and in the table" test "$(grep -E '^  (growplate|pgbench) ' "$out" | grep -vc ' rounds: ')" = 12
+  check "autopipe: 13 measurements, each in its rounds line" test "$(grep -c ' rounds: [0-9]' "$out")" = 13
+  check "autopipe: ... and in the table" test "$(grep -E '^  (growplate|pgbench) ' "$out" | grep -vc ' rounds: ')" = 13
   [ $rc -eq 0 ] || cat "$out"
 else
   echo "ok - scripts/bench autopipe # SKIP no pgbench"
