@@ -848,6 +848,30 @@ static void lead(gp_pool_t *pool, gp__oneshot_queue_t *q, gp__oneshot_t *me)
     }
 }
 
+/* A unit that runs alone (a flight of one: DATABASE_PIPELINE_BATCH=1, a
+ * large or slow statement) does not queue: it leases a connection the
+ * pool's usual way (its tenant-fair hand-off decides who is next) and
+ * sends the same statements as a shared unit would. */
+static gp_status_t run_alone(gp_pool_t *pool, gp__oneshot_queue_t *q, gp__oneshot_t *u)
+{
+    gp_conn_t *conn = NULL;
+    gp_status_t st = gp_pool_acquire_at(pool, u->keybuf[0] ? u->keybuf : "gp_pool_query", u->site, -1, &conn, u->err);
+    if (st != GP_OK)
+        return st;
+    atomic_store_explicit(&u->state, U_TAKEN, memory_order_relaxed);
+    gp__oneshot_t *units[1] = {u}, *again[1];
+    if (run_flight(q, conn, units, 1, u, again, false) > 0) {
+        if (!conn->discard) {
+            atomic_store_explicit(&u->state, U_TAKEN, memory_order_relaxed);
+            run_flight(q, conn, again, 1, u, units, true);
+        } else {
+            orphan(u, conn, false, q);
+        }
+    }
+    gp_pool_release(conn);
+    return u->status;
+}
+
 /* The own unit's bytes of parameters (for the flight's bound). */
 static size_t param_bytes(const gp__params_t *p)
 {
@@ -897,6 +921,11 @@ static gp_status_t run(gp_pool_t *pool, gp__oneshot_queue_t *q, gp__oneshot_t *u
     int64_t now = gp__now_ns();
     u->alone = q->batch <= 1 || u->bytes > BATCH_BYTES_MAX || marked_alone(u->sqlhash, now);
     u->acquire_deadline_ns = now + (int64_t)gp__pool_acquire_timeout_ms(pool) * NS_PER_MS;
+    if (u->alone) {
+        st = run_alone(pool, q, u);
+        gp__params_free(&u->caller_params);
+        return st;
+    }
 
     pthread_mutex_lock(&q->mu);
     if (q->max_waiting > 0 && u->keybuf[0]) {
