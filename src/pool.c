@@ -702,6 +702,28 @@ gp_status_t gp_pool_acquire(gp_pool_t *p, const char *label, int timeout_ms, gp_
     return gp_pool_acquire_at(p, label, NULL, timeout_ms, out, err);
 }
 
+bool gp__pool_try_acquire(gp_pool_t *p, const char *label, const char *site, gp_conn_t **out)
+{
+    *out = NULL;
+    int64_t t0 = gp__now_ns();
+    size_t label_len = gp__fair_len(label);
+    if (pthread_mutex_trylock(&p->mu) != 0)
+        return false; /* contended: the caller queues instead */
+    pconn_t *c = p->closed ? NULL : idle_pick(p);
+    if (!c || (c->expires_ns && t0 >= c->expires_ns) || t0 - c->idle_since_ns >= p->validate_after_ns) {
+        pthread_mutex_unlock(&p->mu); /* (one due for a check or expired: left to gp_pool_acquire) */
+        return false;
+    }
+    gp__fair_key_t *key = key_of(p, label, label_len, t0);
+    set_state(p, c, CS_LEASED, t0, -1);
+    p->acquires++;
+    key_handout(p, c, key, site, 0);
+    pthread_mutex_unlock(&p->mu);
+    gp_hist_record(p->wait_hist, 0);
+    *out = &c->conn;
+    return true;
+}
+
 gp_status_t gp_pool_acquire_at(gp_pool_t *p, const char *label, const char *site, int timeout_ms, gp_conn_t **out,
                                gp_error_t *err)
 {

@@ -64,6 +64,7 @@ typedef struct gp__oneshot_queue {
     pthread_mutex_t mu;
     gp__oneshot_t *head, *tail;
     int n;
+    _Atomic int queued;        /* n, readable without the lock */
     int leaders;               /* callers leading (acquiring or holding a connection for the queue) */
     int gathering;             /* ... of which not yet taken their units (at most one: the others queue for it) */
     uint64_t seq;
@@ -82,6 +83,10 @@ gp__oneshot_queue_t *gp__pool_oneshots(gp_pool_t *p);
 /* A thread starts using the queue (GP_ERR_CLOSED: the pool is closing, do
  * not) and stops using it: a closed pool is freed only when the last
  * user has left (it may be freed inside gp__pool_leave). */
+/* An idle connection for `label` at once, without waiting, validating or
+ * counting a failure: false when none is idle (or the pool's lock is
+ * taken, or the idle one is due for validation). */
+bool gp__pool_try_acquire(gp_pool_t *p, const char *label, const char *site, gp_conn_t **out);
 gp_status_t gp__pool_enter(gp_pool_t *p);
 void gp__pool_leave(gp_pool_t *p);
 

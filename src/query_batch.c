@@ -166,6 +166,7 @@ static void unlink_unit(gp__oneshot_queue_t *q, gp__oneshot_t *u)
         q->tail = u->prev;
     u->next = u->prev = NULL;
     q->n--;
+    atomic_store_explicit(&q->queued, q->n, memory_order_relaxed);
 }
 
 static void push_unit(gp__oneshot_queue_t *q, gp__oneshot_t *u)
@@ -178,6 +179,7 @@ static void push_unit(gp__oneshot_queue_t *q, gp__oneshot_t *u)
         q->head = u;
     q->tail = u;
     q->n++;
+    atomic_store_explicit(&q->queued, q->n, memory_order_relaxed);
 }
 
 static bool same_key(const gp__oneshot_t *a, const gp__oneshot_t *b)
@@ -852,12 +854,14 @@ static void lead(gp_pool_t *pool, gp__oneshot_queue_t *q, gp__oneshot_t *me)
  * large or slow statement) does not queue: it leases a connection the
  * pool's usual way (its tenant-fair hand-off decides who is next) and
  * sends the same statements as a shared unit would. */
-static gp_status_t run_alone(gp_pool_t *pool, gp__oneshot_queue_t *q, gp__oneshot_t *u)
+static gp_status_t run_alone(gp_pool_t *pool, gp__oneshot_queue_t *q, gp__oneshot_t *u, gp_conn_t *conn)
 {
-    gp_conn_t *conn = NULL;
-    gp_status_t st = gp_pool_acquire_at(pool, u->keybuf[0] ? u->keybuf : "gp_pool_query", u->site, -1, &conn, u->err);
-    if (st != GP_OK)
-        return st;
+    if (!conn) {
+        gp_status_t st =
+            gp_pool_acquire_at(pool, u->keybuf[0] ? u->keybuf : "gp_pool_query", u->site, -1, &conn, u->err);
+        if (st != GP_OK)
+            return st;
+    }
     atomic_store_explicit(&u->state, U_TAKEN, memory_order_relaxed);
     gp__oneshot_t *units[1] = {u}, *again[1];
     if (run_flight(q, conn, units, 1, u, again, false) > 0) {
@@ -921,8 +925,12 @@ static gp_status_t run(gp_pool_t *pool, gp__oneshot_queue_t *q, gp__oneshot_t *u
     int64_t now = gp__now_ns();
     u->alone = q->batch <= 1 || u->bytes > BATCH_BYTES_MAX || marked_alone(u->sqlhash, now);
     u->acquire_deadline_ns = now + (int64_t)gp__pool_acquire_timeout_ms(pool) * NS_PER_MS;
-    if (u->alone) {
-        st = run_alone(pool, q, u);
+    /* Alone, or nobody queued and a connection idle (callers do not
+     * outnumber connections): a flight of one at once. */
+    gp_conn_t *idle = NULL;
+    if (u->alone || (atomic_load_explicit(&q->queued, memory_order_relaxed) == 0 &&
+                     gp__pool_try_acquire(pool, u->keybuf[0] ? u->keybuf : "gp_pool_query", u->site, &idle))) {
+        st = run_alone(pool, q, u, idle);
         gp__params_free(&u->caller_params);
         return st;
     }

@@ -1149,7 +1149,11 @@ static void attacker_main(void *arg)
         a->outcome[k][st == GP_OK ? 0 : st == GP_ERR_SERVER ? 1 : st == GP_ERR_INVALID ? 2 : 3]++;
         if (st == GP_OK && a->list[k].must_fail)
             bad(&a->t, "attack succeeded: %.80s", a->list[k].sql);
-        if (st != GP_OK && st != GP_ERR_SERVER && st != GP_ERR_INVALID)
+        /* An attack that sets a tiny statement_timeout for the session may
+         * have the rest of its own unit (the sweep) cancelled: it times out
+         * and rolls back, which harms nobody but the attacker. */
+        bool own_timeout = st == GP_ERR_TIMEOUT && strstr(a->list[k].sql, "statement_timeout");
+        if (st != GP_OK && st != GP_ERR_SERVER && st != GP_ERR_INVALID && !own_timeout)
             bad(&a->t, "attack %.60s: %s: %s", a->list[k].sql, gp_strerror(st), e.message);
     }
 }
