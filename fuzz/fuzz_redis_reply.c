@@ -33,8 +33,9 @@
  *    then the call's own; too few replies (the connection ends, the reader
  *    fails, a refused array included) GP_ERR_UNAVAILABLE, class connection
  *    (never GP_ERR_NOMEM: nothing ran out of memory); an error reply
- *    LOADING / BUSY / MASTERDOWN / TRYAGAIN / NOAUTH / CLUSTERDOWN anywhere
- *    in a round trip GP_ERR_UNAVAILABLE (class auth for NOAUTH); another
+ *    LOADING / BUSY / MASTERDOWN / TRYAGAIN / NOAUTH / CLUSTERDOWN, or a
+ *    wrong-node reply MOVED / ASK / READONLY, anywhere in a round trip
+ *    GP_ERR_UNAVAILABLE (class auth for NOAUTH); another
  *    error reply
  *    GP_ERR_SERVER ("Redis replied: ..."); a reply of the wrong type
  *    GP_ERR_PROTOCOL; GET: a string is the value (bytes, length, NUL after),
@@ -244,10 +245,13 @@ typedef struct model {
 
 static bool is_err(const redisReply *r) { return r->type == REDIS_REPLY_ERROR; }
 
-/* An error reply meaning "the server cannot serve now". */
+/* An error reply meaning "the server cannot serve now", or "this is the
+ * wrong node" (MOVED, ASK, READONLY: the cache past one Redis, #20; a
+ * single node is never asked to follow a redirect). */
 static bool unavailable(const redisReply *r)
 {
-    static const char *const codes[] = {"LOADING", "BUSY", "MASTERDOWN", "TRYAGAIN", "NOAUTH", "CLUSTERDOWN"};
+    static const char *const codes[] = {"LOADING", "BUSY", "MASTERDOWN", "TRYAGAIN", "NOAUTH", "CLUSTERDOWN",
+                                        "MOVED", "ASK", "READONLY"};
     if (!is_err(r))
         return false;
     for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
