@@ -63,8 +63,7 @@ typedef struct gp__oneshot gp__oneshot_t;
 typedef struct gp__oneshot_queue {
     pthread_mutex_t mu;
     gp__oneshot_t *head, *tail;
-    int n;
-    _Atomic int queued;        /* n, readable without the lock */
+    _Atomic int queued;        /* units in the list (changed under mu, readable without it) */
     int leaders;               /* callers leading (acquiring or holding a connection for the queue) */
     int gathering;             /* ... of which not yet taken their units (at most one: the others queue for it) */
     uint64_t seq;

@@ -165,8 +165,7 @@ static void unlink_unit(gp__oneshot_queue_t *q, gp__oneshot_t *u)
     else
         q->tail = u->prev;
     u->next = u->prev = NULL;
-    q->n--;
-    atomic_store_explicit(&q->queued, q->n, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&q->queued, 1, memory_order_relaxed);
 }
 
 static void push_unit(gp__oneshot_queue_t *q, gp__oneshot_t *u)
@@ -178,8 +177,7 @@ static void push_unit(gp__oneshot_queue_t *q, gp__oneshot_t *u)
     else
         q->head = u;
     q->tail = u;
-    q->n++;
-    atomic_store_explicit(&q->queued, q->n, memory_order_relaxed);
+    atomic_fetch_add_explicit(&q->queued, 1, memory_order_relaxed);
 }
 
 static bool same_key(const gp__oneshot_t *a, const gp__oneshot_t *b)
@@ -653,13 +651,12 @@ static void cork(gp_conn_t *conn, int on)
         (void)setsockopt(fd, IPPROTO_TCP, TCP_CORK, &on, sizeof on);
 }
 
-/* Run units[0..n) on conn in one flight and hand each its outcome as it
- * arrives; `self` (the leader's own unit, maybe among them) is not woken.
- * Units that failed only because the server forgot one of our prepared
- * statements did not run: unless `retrying`, they are put in again[]
- * (returned count) instead, to run once more. */
-static int run_flight(gp__oneshot_queue_t *q, gp_conn_t *conn, gp__oneshot_t **units, int n, gp__oneshot_t *self,
-                      gp__oneshot_t **again, bool retrying)
+/* One flight of units[0..n) on conn (see run_flight). Units that failed
+ * only because the server forgot one of our prepared statements did not
+ * run: unless `retrying`, they are put in again[] (returned count)
+ * instead of being handed their outcome. */
+static int flight(gp__oneshot_queue_t *q, gp_conn_t *conn, gp__oneshot_t **units, int n, gp__oneshot_t *self,
+                  gp__oneshot_t **again, bool retrying)
 {
     gp__qstate_t *qs = gp__qstate(conn);
     int tmo = unit_timeout_ms(q), built = 0, nagain = 0;
@@ -777,13 +774,31 @@ static int run_flight(gp__oneshot_queue_t *q, gp_conn_t *conn, gp__oneshot_t **u
     return nagain;
 }
 
+/* Run units[0..n) on conn in one flight and hand each its outcome as it
+ * arrives; `self` (the leader's own unit, maybe among them) is not woken.
+ * Units that hit a statement the server forgot run once more, afresh, on
+ * the same connection, or are told they did not run when it is gone. */
+static void run_flight(gp__oneshot_queue_t *q, gp_conn_t *conn, gp__oneshot_t **units, int n, gp__oneshot_t *self)
+{
+    gp__oneshot_t *again[GP__ONESHOT_BATCH_MAX];
+    int nagain = flight(q, conn, units, n, self, again, false);
+    if (nagain > 0 && !conn->discard) {
+        flight(q, conn, again, nagain, self, NULL, true);
+        return;
+    }
+    for (int k = 0; k < nagain; k++) {
+        orphan(again[k], conn, false, q);
+        deliver(again[k], self);
+    }
+}
+
 /* ---- leading ----------------------------------------------------------------------------- */
 
 /* Lead until the own unit `me` is taken (by this leader or another), then
  * give the leadership up or pass it on. */
 static void lead(gp_pool_t *pool, gp__oneshot_queue_t *q, gp__oneshot_t *me)
 {
-    gp__oneshot_t *units[GP__ONESHOT_BATCH_MAX], *again[GP__ONESHOT_BATCH_MAX];
+    gp__oneshot_t *units[GP__ONESHOT_BATCH_MAX];
     int max = q->batch < GP__ONESHOT_BATCH_MAX ? q->batch : GP__ONESHOT_BATCH_MAX;
     for (;;) {
         gp_conn_t *conn = NULL;
@@ -823,17 +838,8 @@ static void lead(gp_pool_t *pool, gp__oneshot_queue_t *q, gp__oneshot_t *me)
         if (q->head && q->leaders < q->max_leaders)
             promote(q);
         pthread_mutex_unlock(&q->mu);
-        if (n > 0) {
-            int nagain = run_flight(q, conn, units, n, me, again, false);
-            if (nagain > 0 && !conn->discard) {
-                run_flight(q, conn, again, nagain, me, units, true);
-            } else {
-                for (int k = 0; k < nagain; k++) { /* the connection is gone: they did not run */
-                    orphan(again[k], conn, false, q);
-                    deliver(again[k], me);
-                }
-            }
-        }
+        if (n > 0)
+            run_flight(q, conn, units, n, me);
         pthread_mutex_lock(&q->mu);
         bool queued = (atomic_load_explicit(&me->state, memory_order_relaxed) & U_STATE) == U_QUEUED;
         bool stay = queued && q->gathering == 0;
@@ -863,15 +869,8 @@ static gp_status_t run_alone(gp_pool_t *pool, gp__oneshot_queue_t *q, gp__onesho
             return st;
     }
     atomic_store_explicit(&u->state, U_TAKEN, memory_order_relaxed);
-    gp__oneshot_t *units[1] = {u}, *again[1];
-    if (run_flight(q, conn, units, 1, u, again, false) > 0) {
-        if (!conn->discard) {
-            atomic_store_explicit(&u->state, U_TAKEN, memory_order_relaxed);
-            run_flight(q, conn, again, 1, u, units, true);
-        } else {
-            orphan(u, conn, false, q);
-        }
-    }
+    gp__oneshot_t *units[1] = {u};
+    run_flight(q, conn, units, 1, u);
     gp_pool_release(conn);
     return u->status;
 }

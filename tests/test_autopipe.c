@@ -2507,9 +2507,7 @@ static void closer_main(void *arg)
     closer_t *k = arg;
     gp__oneshot_queue_t *q = gp__pool_oneshots(k->pool);
     for (int polls = 0; polls < 10000 && k->queued < 8; polls++) {
-        pthread_mutex_lock(&q->mu);
-        k->queued = q->n;
-        pthread_mutex_unlock(&q->mu);
+        k->queued = atomic_load(&q->queued);
         if (k->queued < 8)
             gp_test_pause_ms(1);
     }
