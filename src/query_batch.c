@@ -633,9 +633,12 @@ static int unit_timeout_ms(const gp__oneshot_queue_t *q)
     int t = q->query_timeout_ms, s = q->statement_timeout_ms;
     if (t <= 0)
         return 0;
-    /* A tenth short of the client's deadline, so that the server's own
-     * cancel (a clean GP_ERR_TIMEOUT of this unit alone) arrives first. */
-    int own = t - t / 10;
+    /* A quarter short of the client's deadline, so that the server's own
+     * cancel (a clean GP_ERR_TIMEOUT of this unit alone) arrives first,
+     * even on a loaded machine: with a tenth (30 ms of 300), a cancel late
+     * by that much made the leader give up on the connection, and the
+     * units behind the slow one got an unknown outcome. */
+    int own = t - t / 4;
     if (own < 1)
         own = 1;
     return s > 0 && s < own ? s : own;

@@ -831,7 +831,7 @@ static void tmo_slow(tmo_worker_t *w)
         if (st != GP_ERR_TIMEOUT || !e.retriable)
             bad(&w->t, "slow call: %s (%s: %s), retriable %d, after %lld ms; want a timeout", gp_strerror(st),
                 e.sqlstate, e.message, e.retriable, (long long)ms);
-        else if (ms < TMO_MS * 9 / 10 - 10 || ms > TMO_SLOW * TMO_MS + 1000)
+        else if (ms < TMO_MS * 3 / 4 - 10 || ms > TMO_SLOW * TMO_MS + 1000)
             bad(&w->t, "slow call timed out after %lld ms (deadline %d ms)", (long long)ms, TMO_MS);
     }
 }
@@ -869,7 +869,7 @@ static void tmo_main(void *arg)
  * pg_sleep(5) twice each (new texts every time): each slow call fails
  * alone with GP_ERR_TIMEOUT near the deadline, every fast call succeeds,
  * and none of them waits for a sleep to end. A unit's own statement
- * timeout is nine tenths of DATABASE_QUERY_TIMEOUT (README, "Deadlines");
+ * timeout is three quarters of DATABASE_QUERY_TIMEOUT (README, "Deadlines");
  * units in one flight run one after the other, so a call behind the 4
  * slow ones may wait for each one's timeout. */
 static gp_pool_metrics_t timeouts_case(bool client_deadline)
